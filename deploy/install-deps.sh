@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package dtrain needs to build, test and run its shipped jobs.
+# Idempotent: when all packages are present it changes nothing and touches no network.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ccache
+  libtorch-dev                                  # LibTorch 1.13 (CPU) for the workers
+  libopenmpi-dev openmpi-bin                    # MPI communicator + mpirun
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # coordinator / store
+  libyaml-cpp-dev                               # job specs
+  libgtest-dev libgmock-dev                     # tests
+  libsqlite3-dev                                # coordinator job store
+  libstb-dev                                    # PNG/JPEG decode + resize + PNG encode
+  nlohmann-json3-dev                            # metrics.jsonl / summary.json / progress lines
+  libcli11-dev                                  # command-line parsing of dtrain-worker / dtrain
+  dataset-fashion-mnist                         # real multi-class data (IDX files)
+  opencv-doc                                    # real photos used by the day/night generator
+)
+if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
+  packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+sudo_cmd=()
+if [[ $(id -u) != 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,291 @@
+#include "runtime/comm/mpi_communicator.h"
+
+#include <climits>
+#include <cstdlib>
+#include <utility>
+
+namespace dtrain::comm {
+namespace {
+
+std::string MpiErrorString(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) return "MPI error " + std::to_string(code);
+  return std::string(text, static_cast<size_t>(length));
+}
+
+MPI_Datatype ToMpi(DataType type) {
+  switch (type) {
+    case DataType::kFloat32: return MPI_FLOAT;
+    case DataType::kFloat64: return MPI_DOUBLE;
+    case DataType::kInt32: return MPI_INT32_T;
+    case DataType::kInt64: return MPI_INT64_T;
+    case DataType::kUInt8: return MPI_UINT8_T;
+  }
+  return MPI_DATATYPE_NULL;
+}
+
+MPI_Op ToMpi(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+    case ReduceOp::kAvg: return MPI_SUM;  // avg divides afterwards
+    case ReduceOp::kMax: return MPI_MAX;
+    case ReduceOp::kMin: return MPI_MIN;
+  }
+  return MPI_OP_NULL;
+}
+
+template <typename T>
+void DivideInPlace(void* data, size_t count, int divisor) {
+  T* values = static_cast<T*>(data);
+  const T d = static_cast<T>(divisor);
+  for (size_t i = 0; i < count; ++i) values[i] /= d;
+}
+
+void Divide(BufferRef buffer, int divisor) {
+  switch (buffer.type) {
+    case DataType::kFloat32: DivideInPlace<float>(buffer.data, buffer.count, divisor); break;
+    case DataType::kFloat64: DivideInPlace<double>(buffer.data, buffer.count, divisor); break;
+    case DataType::kInt32: DivideInPlace<int32_t>(buffer.data, buffer.count, divisor); break;
+    case DataType::kInt64: DivideInPlace<int64_t>(buffer.data, buffer.count, divisor); break;
+    case DataType::kUInt8: DivideInPlace<uint8_t>(buffer.data, buffer.count, divisor); break;
+  }
+}
+
+// MPI counts are int: split larger buffers into chunks issued back to back.
+template <typename Fn>
+int ForEachChunk(BufferRef buffer, Fn fn) {
+  const size_t element = DataTypeSize(buffer.type);
+  size_t offset = 0;
+  do {
+    const size_t n = std::min(buffer.count - offset, static_cast<size_t>(INT_MAX));
+    int rc = fn(static_cast<char*>(buffer.data) + offset * element, static_cast<int>(n));
+    if (rc != MPI_SUCCESS) return rc;
+    offset += n;
+  } while (offset < buffer.count);
+  return MPI_SUCCESS;
+}
+
+std::string Describe(const char* op, const BufferRef& b) {
+  return std::string(op) + " of " + std::to_string(b.count) + " " + DataTypeName(b.type) +
+         " (" + std::to_string(b.bytes()) + " bytes)";
+}
+
+}  // namespace
+
+// ----------------------------------------------------------------------------- MpiEnvironment
+
+StatusOr<std::unique_ptr<MpiEnvironment>> MpiEnvironment::Init(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  int provided = MPI_THREAD_SINGLE;
+  if (!initialized) {
+    int rc = MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
+    if (rc != MPI_SUCCESS) return Unavailable("MPI_Init_thread failed: " + MpiErrorString(rc));
+  } else {
+    MPI_Query_thread(&provided);
+  }
+  if (provided < MPI_THREAD_SERIALIZED) {
+    return FailedPrecondition("the MPI library provides thread level " + std::to_string(provided) +
+                              ", dtrain needs MPI_THREAD_SERIALIZED (" +
+                              std::to_string(MPI_THREAD_SERIALIZED) + ")");
+  }
+  std::unique_ptr<MpiEnvironment> env(new MpiEnvironment());
+  MPI_Comm_rank(MPI_COMM_WORLD, &env->world_rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &env->world_size_);
+  MPI_Comm local;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, env->world_rank_, MPI_INFO_NULL,
+                      &local);
+  MPI_Comm_rank(local, &env->local_rank_);
+  MPI_Comm_size(local, &env->local_size_);
+  MPI_Comm_free(&local);
+  return env;
+}
+
+MpiEnvironment::~MpiEnvironment() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+void MpiEnvironment::Abort(int exit_code) {
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort does not return; this is for the compiler.
+}
+
+// ----------------------------------------------------------------------------- handles
+
+struct MpiCommunicator::OpState {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Status status;
+  std::string description;  // "rank 1: allreduce #12 of 1024 float32 (4096 bytes)"
+};
+
+namespace {
+
+class MpiHandle final : public CollectiveHandle {
+ public:
+  MpiHandle(std::shared_ptr<MpiCommunicator::OpState> state,
+            std::shared_ptr<std::atomic<bool>> poisoned, std::chrono::milliseconds timeout)
+      : state_(std::move(state)), poisoned_(std::move(poisoned)), timeout_(timeout) {}
+  ~MpiHandle() override { (void)Wait(); }
+
+  Status Wait() override {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    if (!state_->cv.wait_for(lock, timeout_, [&] { return state_->done; })) {
+      poisoned_->store(true);
+      return DeadlineExceeded(state_->description + " did not complete within " +
+                              std::to_string(timeout_.count() / 1000.0) +
+                              " s: a peer rank may have died, stalled, or issued a different "
+                              "collective (see distributed.timeout_s)");
+    }
+    return state_->status;
+  }
+
+  bool IsCompleted() override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->done;
+  }
+
+ private:
+  std::shared_ptr<MpiCommunicator::OpState> state_;
+  std::shared_ptr<std::atomic<bool>> poisoned_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace
+
+// ----------------------------------------------------------------------------- communicator
+
+StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(
+    MPI_Comm comm, std::chrono::milliseconds timeout) {
+  MPI_Comm dup;
+  int rc = MPI_Comm_dup(comm, &dup);
+  if (rc != MPI_SUCCESS) return Unavailable("MPI_Comm_dup failed: " + MpiErrorString(rc));
+  MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(dup, &rank);
+  MPI_Comm_size(dup, &size);
+  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(dup, rank, size, timeout));
+}
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, int rank, int size,
+                                 std::chrono::milliseconds timeout)
+    : comm_(comm),
+      rank_(rank),
+      size_(size),
+      timeout_(timeout),
+      poisoned_(std::make_shared<std::atomic<bool>>(false)) {
+  progress_thread_ = std::thread([this] { ProgressLoop(); });
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (poisoned_->load()) {
+    // The thread may be stuck inside MPI forever; the process is about to abort anyway.
+    progress_thread_.detach();
+    return;
+  }
+  progress_thread_.join();
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Comm_free(&comm_);
+}
+
+void MpiCommunicator::ProgressLoop() {
+  for (;;) {
+    Op op;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      op = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Status status;
+    if (poisoned_->load()) {
+      status = Aborted(op.state->description + " not started: an earlier collective timed out");
+    } else {
+      int rc = op.run(comm_);
+      if (rc != MPI_SUCCESS) {
+        status = Unavailable(op.state->description + " failed: " + MpiErrorString(rc));
+      } else if (op.after) {
+        op.after();
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(op.state->mu);
+      op.state->status = std::move(status);
+      op.state->done = true;
+    }
+    op.state->cv.notify_all();
+  }
+}
+
+std::unique_ptr<CollectiveHandle> MpiCommunicator::Enqueue(std::string description,
+                                                           std::function<int(MPI_Comm)> run,
+                                                           std::function<void()> after) {
+  auto state = std::make_shared<OpState>();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state->description = "rank " + std::to_string(rank_) + ": collective #" +
+                         std::to_string(next_seq_++) + " (" + description + ")";
+    if (poisoned_->load()) {
+      return MakeCompletedHandle(
+          Aborted(state->description + " refused: an earlier collective timed out"));
+    }
+    queue_.push_back(Op{std::move(run), std::move(after), state});
+  }
+  cv_.notify_one();
+  return std::make_unique<MpiHandle>(std::move(state), poisoned_, timeout_);
+}
+
+std::unique_ptr<CollectiveHandle> MpiCommunicator::AllReduceAsync(BufferRef buffer, ReduceOp op) {
+  std::string what = Describe("allreduce", buffer) + ", " + ReduceOpName(op);
+  std::function<void()> after;
+  if (op == ReduceOp::kAvg) after = [buffer, n = size_] { Divide(buffer, n); };
+  return Enqueue(
+      std::move(what),
+      [buffer, op](MPI_Comm comm) {
+        return ForEachChunk(buffer, [&](void* data, int n) {
+          return MPI_Allreduce(MPI_IN_PLACE, data, n, ToMpi(buffer.type), ToMpi(op), comm);
+        });
+      },
+      std::move(after));
+}
+
+std::unique_ptr<CollectiveHandle> MpiCommunicator::BroadcastAsync(BufferRef buffer, int root) {
+  Status valid = ValidateRoot(rank_, size_, root, "broadcast");
+  if (!valid.ok()) return MakeCompletedHandle(valid);
+  return Enqueue(Describe("broadcast", buffer) + " from rank " + std::to_string(root),
+                 [buffer, root](MPI_Comm comm) {
+                   return ForEachChunk(buffer, [&](void* data, int n) {
+                     return MPI_Bcast(data, n, ToMpi(buffer.type), root, comm);
+                   });
+                 });
+}
+
+std::unique_ptr<CollectiveHandle> MpiCommunicator::AllGatherAsync(BufferRef send, BufferRef recv) {
+  Status valid = ValidateAllGather(rank_, size_, send, recv);
+  if (valid.ok() && recv.count > static_cast<size_t>(INT_MAX)) {
+    valid = InvalidArgument("rank " + std::to_string(rank_) + ": allgather of " +
+                            std::to_string(recv.count) + " elements exceeds MPI's int count");
+  }
+  if (!valid.ok()) return MakeCompletedHandle(valid);
+  return Enqueue(Describe("allgather", send), [send, recv](MPI_Comm comm) {
+    return MPI_Allgather(send.data, static_cast<int>(send.count), ToMpi(send.type), recv.data,
+                         static_cast<int>(send.count), ToMpi(recv.type), comm);
+  });
+}
+
+std::unique_ptr<CollectiveHandle> MpiCommunicator::BarrierAsync() {
+  return Enqueue("barrier", [](MPI_Comm comm) { return MPI_Barrier(comm); });
+}
+
+}  // namespace dtrain::comm

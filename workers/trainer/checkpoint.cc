@@ -1,0 +1,133 @@
+#include "workers/trainer/checkpoint.h"
+
+#include <fcntl.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+namespace dtrain::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kPrefix[] = "ckpt-";
+constexpr char kSuffix[] = ".pt";
+
+Status FsyncPath(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return Internal("open '" + path + "': " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return Internal("fsync '" + path + "': " + std::strerror(err));
+  return Status::Ok();
+}
+
+// Writes via `save` to a temp file next to `path`, then renames it into place.
+template <typename SaveFn>
+Status AtomicWrite(const std::string& path, SaveFn save) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  try {
+    save(tmp);
+  } catch (const std::exception& e) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return Internal("writing '" + tmp + "': " + e.what());
+  }
+  DTRAIN_RETURN_IF_ERROR(FsyncPath(tmp, false));
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Internal("rename '" + tmp + "' -> '" + path + "': " + ec.message());
+  const fs::path parent = fs::path(path).parent_path();
+  return FsyncPath(parent.empty() ? "." : parent.string(), true);
+}
+
+std::vector<fs::path> ListCheckpoints(const std::string& dir) {
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kPrefix, 0) == 0 && name.size() > sizeof(kSuffix) &&
+        name.compare(name.size() - 3, 3, kSuffix) == 0) {
+      found.push_back(entry.path());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
+Status SaveCheckpoint(const std::string& dir, const LoopPosition& position,
+                      torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                      int keep_last) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Internal("cannot create checkpoint dir '" + dir + "': " + ec.message());
+  char name[64];
+  std::snprintf(name, sizeof(name), "%s%010lld%s", kPrefix,
+                static_cast<long long>(position.global_step), kSuffix);
+  const std::string path = (fs::path(dir) / name).string();
+  DTRAIN_RETURN_IF_ERROR(AtomicWrite(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive archive;
+    torch::serialize::OutputArchive model_archive, optimizer_archive;
+    model.save(model_archive);
+    optimizer.save(optimizer_archive);
+    archive.write("model", model_archive);
+    archive.write("optimizer", optimizer_archive);
+    archive.write("position",
+                  torch::tensor({position.epoch, position.micro_step, position.global_step},
+                                torch::kLong));
+    archive.save_to(tmp);
+  }));
+  std::vector<fs::path> all = ListCheckpoints(dir);
+  for (size_t i = 0; i + static_cast<size_t>(keep_last) < all.size(); ++i) {
+    fs::remove(all[i], ec);
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string> FindLatestCheckpoint(const std::string& dir) {
+  std::vector<fs::path> all = ListCheckpoints(dir);
+  if (all.empty()) return std::nullopt;
+  return all.back().string();
+}
+
+Status LoadCheckpoint(const std::string& path, torch::nn::Module& model,
+                      torch::optim::Optimizer& optimizer, LoopPosition* position) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    torch::serialize::InputArchive model_archive, optimizer_archive;
+    archive.read("model", model_archive);
+    archive.read("optimizer", optimizer_archive);
+    model.load(model_archive);
+    optimizer.load(optimizer_archive);
+    torch::Tensor p;
+    archive.read("position", p);
+    auto a = p.accessor<int64_t, 1>();
+    position->epoch = a[0];
+    position->micro_step = a[1];
+    position->global_step = a[2];
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    return DataLoss("cannot load checkpoint '" + path + "' (does it belong to this job's model?): " + what);
+  }
+  return Status::Ok();
+}
+
+Status SaveModel(const std::string& path, torch::nn::Module& model) {
+  return AtomicWrite(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive archive;
+    model.save(archive);
+    archive.save_to(tmp);
+  });
+}
+
+}  // namespace dtrain::trainer

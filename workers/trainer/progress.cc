@@ -1,0 +1,180 @@
+#include "workers/trainer/progress.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+
+namespace dtrain::trainer {
+namespace {
+
+std::string NowIso8601() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms.count()));
+  return buf;
+}
+
+// JSON has no NaN/inf: report them as strings so the line stays parseable.
+nlohmann::json Number(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity");
+}
+
+}  // namespace
+
+std::string FormatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const long s = std::lround(seconds);
+  char buf[32];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%ld:%02ld", s / 60, s % 60);
+  }
+  return buf;
+}
+
+ProgressReporter::ProgressReporter(ProgressOptions options) : options_(std::move(options)) {
+  if (options_.rank == 0) {
+    live_ = options_.human == HumanProgress::kTty ||
+            (options_.human == HumanProgress::kAuto && ::isatty(STDERR_FILENO));
+    if (!options_.metrics_path.empty()) {
+      metrics_ = std::fopen(options_.metrics_path.c_str(), "a");
+      if (metrics_ == nullptr) {
+        Human("warning: cannot open " + options_.metrics_path + " for writing; metrics go only "
+              "to the progress stream");
+      }
+    }
+  }
+}
+
+ProgressReporter::~ProgressReporter() {
+  ClearLiveLine();
+  if (metrics_ != nullptr) std::fclose(metrics_);
+}
+
+void ProgressReporter::Emit(nlohmann::json event) {
+  if (!options_.json_lines) return;
+  event["time"] = NowIso8601();
+  event["job"] = options_.job;
+  event["rank"] = options_.rank;
+  event["world_size"] = options_.world_size;
+  // One write per line so lines of different ranks forwarded by mpirun do not interleave.
+  const std::string line = event.dump() + "\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+void ProgressReporter::ClearLiveLine() {
+  if (live_line_shown_) {
+    std::fputs("\r\033[K", stderr);
+    live_line_shown_ = false;
+  }
+}
+
+void ProgressReporter::Human(const std::string& line) {
+  if (options_.rank != 0 || options_.human == HumanProgress::kNone) return;
+  ClearLiveLine();
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void ProgressReporter::Info(const std::string& line) { Human("[" + options_.job + "] " + line); }
+
+void ProgressReporter::Started(const nlohmann::json& details) {
+  nlohmann::json e = {{"event", "started"}, {"details", details}};
+  Emit(e);
+}
+
+void ProgressReporter::Step(const StepReport& s, bool print) {
+  if (options_.rank != 0) return;
+  if (metrics_ != nullptr) {
+    nlohmann::json m = {{"type", "step"},        {"epoch", s.epoch + 1},
+                        {"step", s.global_step}, {"loss", Number(s.loss)},
+                        {"lr", s.lr},            {"samples_per_s", s.samples_per_s},
+                        {"comm_wait_s", s.comm_wait_s}};
+    std::fprintf(metrics_, "%s\n", m.dump().c_str());
+  }
+  if (!print) return;
+  Emit({{"event", "step"},
+        {"epoch", s.epoch + 1},
+        {"epochs", s.epochs},
+        {"step", s.global_step},
+        {"step_in_epoch", s.step_in_epoch},
+        {"steps_per_epoch", s.steps_per_epoch},
+        {"loss", Number(s.loss)},
+        {"lr", s.lr},
+        {"samples_per_s", s.samples_per_s},
+        {"eta_s", s.eta_s}});
+  if (options_.human == HumanProgress::kNone) return;
+  char line[256];
+  const int width = 20;
+  const int filled = s.steps_per_epoch > 0
+                         ? static_cast<int>(width * s.step_in_epoch / s.steps_per_epoch)
+                         : 0;
+  std::string bar(filled, '=');
+  if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
+  std::snprintf(line, sizeof(line),
+                "epoch %lld/%lld [%s] step %lld/%lld  loss %.4f  lr %.3g  %.0f samples/s  ETA %s",
+                static_cast<long long>(s.epoch + 1), static_cast<long long>(s.epochs), bar.c_str(),
+                static_cast<long long>(s.step_in_epoch), static_cast<long long>(s.steps_per_epoch),
+                s.loss, s.lr, s.samples_per_s, FormatDuration(s.eta_s).c_str());
+  if (live_) {
+    std::fprintf(stderr, "\r\033[K%s", line);
+    std::fflush(stderr);
+    live_line_shown_ = true;
+  } else {
+    Human(line);
+  }
+}
+
+void ProgressReporter::Epoch(int64_t epoch, int64_t epochs, double train_loss, double seconds,
+                             const nlohmann::json& metrics, const std::string& summary) {
+  if (options_.rank != 0) return;
+  if (metrics_ != nullptr) {
+    nlohmann::json m = {{"type", "epoch"},        {"epoch", epoch + 1},
+                        {"train_loss", Number(train_loss)}, {"seconds", seconds},
+                        {"eval", metrics}};
+    std::fprintf(metrics_, "%s\n", m.dump().c_str());
+    std::fflush(metrics_);
+  }
+  Emit({{"event", "epoch"},
+        {"epoch", epoch + 1},
+        {"epochs", epochs},
+        {"train_loss", Number(train_loss)},
+        {"seconds", seconds},
+        {"metrics", metrics}});
+  char line[160];
+  std::snprintf(line, sizeof(line), "epoch %lld/%lld  train loss %.4f  (%.1f s)  eval: ",
+                static_cast<long long>(epoch + 1), static_cast<long long>(epochs), train_loss,
+                seconds);
+  Human(line + summary);
+}
+
+void ProgressReporter::Checkpoint(const std::string& path, int64_t global_step) {
+  if (options_.rank != 0) return;
+  Emit({{"event", "checkpoint"}, {"path", path}, {"step", global_step}});
+}
+
+void ProgressReporter::Finished(const nlohmann::json& summary) {
+  Emit({{"event", "finished"}, {"summary", options_.rank == 0 ? summary : nlohmann::json()}});
+}
+
+void ProgressReporter::Failed(const std::string& message, int exit_code) {
+  Emit({{"event", "failed"}, {"message", message}, {"exit_code", exit_code}});
+  ClearLiveLine();
+  // Errors are printed by every rank: the failing one may not be rank 0.
+  std::fprintf(stderr, "[%s] rank %d: error: %s\n", options_.job.c_str(), options_.rank,
+               message.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace dtrain::trainer

@@ -1,0 +1,74 @@
+// Progress reporting of a training run, in three forms:
+//  - machine-readable JSON lines on stdout (schema: proto/dtrain/v1/progress.proto,
+//    ProgressEvent in proto3 JSON form), for the coordinator; every rank reports its own start,
+//    finish and failure, rank 0 also steps and epochs;
+//  - a human view on stderr from rank 0: a live status line on a terminal, plain lines otherwise;
+//  - metrics.jsonl in the output directory (rank 0): one object per step and per epoch.
+#ifndef DTRAIN_WORKERS_TRAINER_PROGRESS_H_
+#define DTRAIN_WORKERS_TRAINER_PROGRESS_H_
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace dtrain::trainer {
+
+enum class HumanProgress { kAuto, kTty, kPlain, kNone };
+
+struct ProgressOptions {
+  std::string job;
+  int rank = 0;
+  int world_size = 1;
+  HumanProgress human = HumanProgress::kAuto;
+  bool json_lines = true;
+  std::string metrics_path;  // metrics.jsonl; empty: none (rank 0 only writes)
+};
+
+struct StepReport {
+  int64_t epoch = 0;          // 0-based
+  int64_t epochs = 0;
+  int64_t step_in_epoch = 0;  // optimizer steps done in this epoch
+  int64_t steps_per_epoch = 0;
+  int64_t global_step = 0;
+  double loss = 0;            // mean over ranks and samples of this step
+  double lr = 0;
+  double samples_per_s = 0;   // all ranks together, recent window
+  double eta_s = 0;
+  double comm_wait_s = 0;     // time blocked on gradient all-reduce in this step
+};
+
+class ProgressReporter {
+ public:
+  explicit ProgressReporter(ProgressOptions options);
+  ~ProgressReporter();
+  ProgressReporter(const ProgressReporter&) = delete;
+  ProgressReporter& operator=(const ProgressReporter&) = delete;
+
+  // Free-form start-up/info line (rank 0 on the human channel).
+  void Info(const std::string& line);
+  void Started(const nlohmann::json& details);
+  void Step(const StepReport& step, bool print);  // metrics.jsonl always; screen when print
+  void Epoch(int64_t epoch, int64_t epochs, double train_loss, double seconds,
+             const nlohmann::json& metrics, const std::string& summary);
+  void Checkpoint(const std::string& path, int64_t global_step);
+  void Finished(const nlohmann::json& summary);
+  void Failed(const std::string& message, int exit_code);
+
+ private:
+  void Emit(nlohmann::json event);  // JSON line on stdout
+  void Human(const std::string& line);
+  void ClearLiveLine();
+
+  ProgressOptions options_;
+  bool live_ = false;          // rank 0 with a terminal on stderr
+  bool live_line_shown_ = false;
+  std::FILE* metrics_ = nullptr;
+};
+
+// "1:02:03" / "4:05"
+std::string FormatDuration(double seconds);
+
+}  // namespace dtrain::trainer
+
+#endif  // DTRAIN_WORKERS_TRAINER_PROGRESS_H_

@@ -1,0 +1,112 @@
+// Reducer: data-parallel gradient synchronisation (what DDP's Reducer and Horovod's fusion
+// buffer do).
+//
+// Vocabulary: a *variable* is a parameter that requires grad; variables are grouped into
+// *buckets*, each one flat tensor whose slices are the variables' .grad (so gradients are written
+// straight into the communication buffer, no copies). A variable is *ready* when autograd has
+// accumulated its gradient in the current backward pass; when the last variable of a bucket is
+// ready the bucket's all-reduce (average) is started asynchronously while backward continues.
+// Buckets are launched strictly in index order so all ranks issue identical collective sequences.
+//
+// Usage per optimizer step:
+//   reducer.PrepareForBackward(/*sync=*/is_last_micro_step);
+//   loss.backward();            // hooks launch bucket all-reduces
+//   reducer.FinishBackward();   // launches the rest, waits; grads now hold the global average
+//   optimizer.step(); reducer.ZeroGrad();
+// Not thread-safe across calls; the autograd hooks it installs are.
+#ifndef DTRAIN_WORKERS_TRAINER_REDUCER_H_
+#define DTRAIN_WORKERS_TRAINER_REDUCER_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/comm/communicator.h"
+#include "workers/trainer/bucket_layout.h"
+
+namespace torch::autograd {
+struct Node;
+}
+
+namespace dtrain::trainer {
+
+struct NamedTensor {
+  std::string name;
+  at::Tensor tensor;
+};
+
+struct ReducerOptions {
+  size_t first_bucket_bytes = kDefaultFirstBucketBytes;
+  size_t bucket_bytes_cap = kDefaultBucketBytesCap;
+};
+
+// Time spent in each phase of the last synchronised step, for the progress report.
+struct ReducerTimings {
+  double backward_compute_s = 0;   // PrepareForBackward .. FinishBackward entry
+  double wait_s = 0;               // FinishBackward: waiting for outstanding all-reduces
+  size_t buckets_launched_in_backward = 0;  // overlap: how many started before FinishBackward
+};
+
+class Reducer {
+ public:
+  // Verifies that all ranks have the same parameters (names, shapes, dtypes) and bucket layout,
+  // failing with a message naming the ranks and tensors otherwise; then broadcasts parameters
+  // and buffers from rank 0 and installs the gradient hooks. Collective: all ranks call it.
+  static StatusOr<std::unique_ptr<Reducer>> Create(comm::Communicator& comm,
+                                                   std::vector<NamedTensor> parameters,
+                                                   std::vector<NamedTensor> buffers,
+                                                   const ReducerOptions& options);
+  ~Reducer();
+  Reducer(const Reducer&) = delete;
+  Reducer& operator=(const Reducer&) = delete;
+
+  // sync=false: accumulate gradients locally without communication (gradient accumulation).
+  void PrepareForBackward(bool sync);
+  Status FinishBackward();
+  void ZeroGrad();
+  // Copies rank 0's buffers (e.g. BatchNorm running stats) to all ranks.
+  Status SyncBuffers();
+
+  const std::vector<Bucket>& buckets() const { return buckets_; }
+  const ReducerTimings& last_timings() const { return timings_; }
+
+ private:
+  Reducer(comm::Communicator& comm, std::vector<NamedTensor> parameters,
+          std::vector<NamedTensor> buffers, std::vector<Bucket> buckets);
+  void InitBuckets();
+  void InstallHooks();
+  void MarkReady(size_t variable);       // called from autograd hooks
+  void LaunchReadyBucketsLocked();       // in index order
+  Status LaunchBucketLocked(size_t bucket);
+
+  comm::Communicator& comm_;
+  std::vector<NamedTensor> parameters_;
+  std::vector<NamedTensor> buffers_;
+  std::vector<Bucket> buckets_;
+  std::vector<at::Tensor> flat_;                       // one per bucket
+  std::vector<size_t> bucket_of_;                      // variable -> bucket
+  std::vector<std::shared_ptr<torch::autograd::Node>> grad_accumulators_;  // keep hooks alive
+
+  std::mutex mu_;  // guards the per-backward state below (hooks may run on autograd threads)
+  bool sync_ = true;
+  bool in_backward_ = false;
+  std::vector<size_t> pending_;                        // per bucket: variables not yet ready
+  std::vector<char> ready_;                            // per variable
+  size_t next_to_launch_ = 0;
+  std::vector<std::unique_ptr<comm::CollectiveHandle>> handles_;
+  Status launch_error_;
+  ReducerTimings timings_;
+  double backward_start_ = 0;
+};
+
+// Checks that every rank has the same variables and layout; collective. Exposed for tests.
+Status VerifyConsistentAcrossRanks(comm::Communicator& comm,
+                                   const std::vector<NamedTensor>& parameters,
+                                   const std::vector<Bucket>& buckets);
+
+}  // namespace dtrain::trainer
+
+#endif  // DTRAIN_WORKERS_TRAINER_REDUCER_H_

@@ -1,0 +1,71 @@
+// Task: one per model family. It owns the data set and the model, computes the loss of a batch
+// and evaluates itself. The trainer loop (trainer.h) knows nothing task-specific.
+#ifndef DTRAIN_WORKERS_TRAINER_TASK_H_
+#define DTRAIN_WORKERS_TRAINER_TASK_H_
+
+#include <torch/nn/module.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runtime/comm/communicator.h"
+#include "runtime/spec/job_spec.h"
+
+namespace dtrain::trainer {
+
+struct Batch {
+  at::Tensor inputs;
+  at::Tensor targets;
+};
+
+enum class EvalSplit { kValidation, kTest };
+
+struct Evaluation {
+  std::map<std::string, double> metrics;  // "accuracy", "precision", ...
+  nlohmann::json details;                 // e.g. the confusion matrix
+  std::string summary;                    // one human-readable line
+};
+
+// What the sampler needs to know about the training split.
+struct TrainingSet {
+  std::vector<size_t> indices;        // sample ids usable in GetBatch
+  const std::vector<int32_t>* labels; // indexed by sample id, for class balancing
+  size_t num_classes = 0;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+
+  virtual std::shared_ptr<torch::nn::Module> model() = 0;
+  virtual const TrainingSet& training_set() const = 0;
+  // Assembles the samples `ids` (from training_set().indices) into tensors on the task's device.
+  virtual Batch GetBatch(const std::vector<size_t>& ids) const = 0;
+  // Mean loss over the batch (forward pass included); a scalar that requires grad.
+  virtual at::Tensor Loss(const Batch& batch) = 0;
+  // Evaluates on a split. Collective: each rank evaluates its shard and the results are combined
+  // through `comm`, so every rank returns the same Evaluation.
+  virtual StatusOr<Evaluation> Evaluate(comm::Communicator& comm, EvalSplit split) = 0;
+  // The metric that summarises quality (e.g. "accuracy"), used in progress lines.
+  virtual std::string primary_metric() const = 0;
+  // Lines about the data (sizes, class balance, skipped files) for the start-up log.
+  virtual std::vector<std::string> DataReport() const = 0;
+};
+
+struct TaskContext {
+  int rank = 0;
+  int world_size = 1;
+  comm::Communicator* comm = nullptr;  // for rank-0-generates-then-barrier data set-up
+  bool use_cuda = false;
+};
+
+// Builds the task named by spec.task. Collective (data generation is done by rank 0 and the
+// others wait at a barrier).
+StatusOr<std::unique_ptr<Task>> MakeTask(const JobSpec& spec, const TaskContext& context);
+
+}  // namespace dtrain::trainer
+
+#endif  // DTRAIN_WORKERS_TRAINER_TASK_H_

@@ -1,0 +1,321 @@
+#include "workers/trainer/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "runtime/data/sampling.h"
+#include "workers/trainer/checkpoint.h"
+#include "workers/trainer/lr_schedule.h"
+#include "workers/trainer/reducer.h"
+#include "workers/trainer/task.h"
+#include "workers/trainer/tensor_comm.h"
+
+namespace dtrain::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const OptimizerSpec& o,
+                                                       std::vector<torch::Tensor> params) {
+  if (o.kind == OptimizerKind::kAdam) {
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+}
+
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+nlohmann::json ToJson(const std::map<std::string, double>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+}  // namespace
+
+StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm,
+                                   const TrainOptions& options, ProgressReporter& progress) {
+  const int rank = comm.rank();
+  const int world = comm.size();
+  const TrainSpec& train = spec.train;
+  const bool use_cuda = spec.distributed.device == DeviceKind::kCuda;
+  if (use_cuda && !torch::cuda::is_available()) {
+    return FailedPrecondition("distributed.device is cuda but this LibTorch has no CUDA support "
+                              "or no GPU is visible");
+  }
+
+  // Threads: by default split the host's cores between the ranks on it.
+  int threads = train.intra_op_threads;
+  if (threads == 0) {
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
+                              std::max(1, options.local_size));
+  }
+  torch::set_num_threads(threads);
+
+  // Same seed everywhere so initial weights agree even before rank 0's broadcast.
+  torch::manual_seed(train.seed);
+  TaskContext context{rank, world, &comm, use_cuda};
+  DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, MakeTask(spec, context));
+  for (const std::string& line : task->DataReport()) progress.Info(line);
+  std::shared_ptr<torch::nn::Module> model = task->model();
+
+  std::vector<NamedTensor> parameters, buffers;
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : model->named_parameters()) {
+    parameters.push_back({p.key(), p.value()});
+    if (p.value().requires_grad()) trainable.push_back(p.value());
+  }
+  for (const auto& b : model->named_buffers()) buffers.push_back({b.key(), b.value()});
+  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(train.optimizer, trainable);
+
+  LoopPosition position;
+  const std::string checkpoint_dir = spec.checkpoint.dir;
+  if (options.resume) {
+    std::optional<std::string> latest = FindLatestCheckpoint(checkpoint_dir);
+    if (latest) {
+      DTRAIN_RETURN_IF_ERROR(LoadCheckpoint(*latest, *model, *optimizer, &position));
+      progress.Info("resuming from " + *latest + " (epoch " + std::to_string(position.epoch + 1) +
+                    ", step " + std::to_string(position.global_step) + ")");
+    } else {
+      progress.Info("--resume: no checkpoint in " + checkpoint_dir + ", starting from scratch");
+    }
+  }
+
+  ReducerOptions reducer_options;
+  reducer_options.bucket_bytes_cap = static_cast<size_t>(spec.distributed.bucket_mb * (1 << 20));
+  reducer_options.first_bucket_bytes =
+      static_cast<size_t>(spec.distributed.first_bucket_mb * (1 << 20));
+  DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Reducer> reducer,
+                          Reducer::Create(comm, parameters, buffers, reducer_options));
+
+  const TrainingSet& set = task->training_set();
+  data::DistributedSampler sampler(set.indices, rank, world, train.seed);
+  if (spec.data.balance == ClassBalance::kWeightedSampling) {
+    sampler.SetClassBalanced(*set.labels, set.num_classes);
+  }
+  const int64_t per_rank = static_cast<int64_t>(sampler.samples_per_rank());
+  const int64_t batch = train.batch_size;
+  const int64_t micro_per_epoch = (per_rank + batch - 1) / batch;
+  const int64_t accum = train.grad_accumulation;
+  const int64_t steps_per_epoch = (micro_per_epoch + accum - 1) / accum;
+  if (micro_per_epoch == 0) {
+    return InvalidArgument("the training split is empty: nothing to train on");
+  }
+
+  size_t num_params = 0;
+  for (const auto& t : trainable) num_params += t.numel();
+  progress.Info("model: " + std::to_string(num_params) + " parameters in " +
+                std::to_string(reducer->buckets().size()) + " gradient bucket(s); " +
+                std::to_string(world) + " rank(s) x batch " + std::to_string(batch) + " x " +
+                std::to_string(accum) + " accumulation = global batch " +
+                std::to_string(world * batch * accum) + "; " + std::to_string(steps_per_epoch) +
+                " steps/epoch; backend " + comm.backend_name() + ", " + std::to_string(threads) +
+                " thread(s)/rank");
+  progress.Started({{"task", ToString(spec.task)},
+                    {"parameters", num_params},
+                    {"buckets", reducer->buckets().size()},
+                    {"steps_per_epoch", steps_per_epoch},
+                    {"epochs", train.epochs},
+                    {"global_batch", world * batch * accum},
+                    {"resumed_from_step", position.global_step}});
+
+  const bool rank0 = rank == 0;
+  const std::string output_dir = spec.output_dir;
+  if (rank0) {
+    std::error_code ec;
+    fs::create_directories(output_dir, ec);
+    if (ec) return Internal("cannot create output_dir '" + output_dir + "': " + ec.message());
+  }
+
+  auto save_checkpoint = [&](const LoopPosition& at) -> Status {
+    DTRAIN_RETURN_IF_ERROR(reducer->SyncBuffers());
+    Status s = Status::Ok();
+    if (rank0) {
+      s = SaveCheckpoint(checkpoint_dir, at, *model, *optimizer, spec.checkpoint.keep_last);
+      if (s.ok()) {
+        progress.Checkpoint(FindLatestCheckpoint(checkpoint_dir).value_or(""), at.global_step);
+      }
+    }
+    // Everyone learns whether rank 0 succeeded, so no rank carries on alone.
+    int32_t failed = s.ok() ? 0 : 1;
+    DTRAIN_RETURN_IF_ERROR(comm.AllReduce({&failed, 1, comm::DataType::kInt32}, comm::ReduceOp::kMax));
+    if (failed && s.ok()) return Aborted("rank 0 failed to write a checkpoint");
+    return s;
+  };
+
+  model->train();
+  const double run_start = Now();
+  double window_start = Now();
+  int64_t window_samples = 0;
+  int64_t steps_this_run = 0;
+  double total_train_seconds = 0;
+  int64_t total_samples = 0;
+  std::map<std::string, double> last_eval;
+  bool stopped_early = false;
+
+  for (int64_t epoch = position.epoch; epoch < train.epochs && !stopped_early; ++epoch) {
+    const double epoch_start = Now();
+    const std::vector<size_t> order = sampler.EpochIndices(static_cast<int>(epoch));
+    double epoch_loss_sum = 0;
+    int64_t epoch_loss_count = 0;
+    int64_t micro = epoch == position.epoch ? position.micro_step : 0;
+    double group_loss = 0;   // this rank's loss over the current accumulation group
+    int64_t group_samples = 0;
+    double comm_wait = 0;
+    while (micro < micro_per_epoch) {
+      const int64_t group_start = micro - micro % accum;
+      const int64_t group_size = std::min(accum, micro_per_epoch - group_start);
+      const bool sync = micro + 1 == group_start + group_size;
+
+      std::vector<size_t> ids(order.begin() + micro * batch,
+                              order.begin() + std::min<int64_t>(per_rank, (micro + 1) * batch));
+      // Per (rank, micro-step) seed: dropout differs between ranks, and a resumed run draws
+      // exactly what the uninterrupted run would have drawn.
+      torch::manual_seed(Mix(train.seed ^ Mix(static_cast<uint64_t>(rank) << 40 ^
+                                               static_cast<uint64_t>(epoch * micro_per_epoch + micro))));
+      Batch b = task->GetBatch(ids);
+      reducer->PrepareForBackward(sync);
+      torch::Tensor loss = task->Loss(b);
+      (loss / static_cast<double>(group_size)).backward();
+      DTRAIN_RETURN_IF_ERROR(reducer->FinishBackward());
+      group_loss += loss.item<double>() * static_cast<double>(ids.size());
+      group_samples += static_cast<int64_t>(ids.size());
+      ++micro;
+      if (!sync) continue;
+
+      comm_wait = reducer->last_timings().wait_s;
+      // The global mean loss of this step; also how every rank learns of a NaN on any rank.
+      double stats[2] = {group_loss, static_cast<double>(group_samples)};
+      DTRAIN_RETURN_IF_ERROR(comm.AllReduce({stats, 2, comm::DataType::kFloat64}, comm::ReduceOp::kSum));
+      const double step_loss = stats[0] / std::max(1.0, stats[1]);
+      if (!std::isfinite(step_loss)) {
+        return Aborted("loss became " + std::string(std::isnan(step_loss) ? "NaN" : "infinite") +
+                       " at step " + std::to_string(position.global_step + 1) + " (epoch " +
+                       std::to_string(epoch + 1) + "); parameters were not updated and the last "
+                       "good checkpoint in " + checkpoint_dir + " was kept. Lower train.optimizer.lr "
+                       "or check the data");
+      }
+      const double lr = LearningRateAt(train, position.global_step, steps_per_epoch);
+      SetLearningRate(*optimizer, lr);
+      optimizer->step();
+      reducer->ZeroGrad();
+      ++position.global_step;
+      ++steps_this_run;
+      epoch_loss_sum += stats[0];
+      epoch_loss_count += static_cast<int64_t>(stats[1]);
+      window_samples += static_cast<int64_t>(stats[1]);
+      total_samples += static_cast<int64_t>(stats[1]);
+      group_loss = 0;
+      group_samples = 0;
+
+      const int64_t step_in_epoch = (micro + accum - 1) / accum;
+      const bool print = position.global_step % train.log_every_steps == 0 || micro == micro_per_epoch;
+      const double now = Now();
+      StepReport report;
+      report.epoch = epoch;
+      report.epochs = train.epochs;
+      report.step_in_epoch = step_in_epoch;
+      report.steps_per_epoch = steps_per_epoch;
+      report.global_step = position.global_step;
+      report.loss = step_loss;
+      report.lr = lr;
+      report.samples_per_s = window_samples / std::max(1e-9, now - window_start);
+      const int64_t remaining_steps = (train.epochs - epoch) * steps_per_epoch - step_in_epoch;
+      report.eta_s = remaining_steps * (now - run_start) / std::max<int64_t>(1, steps_this_run);
+      report.comm_wait_s = comm_wait;
+      progress.Step(report, print);
+      if (print) {
+        window_start = now;
+        window_samples = 0;
+      }
+
+      position.epoch = epoch;
+      position.micro_step = micro;
+      if (micro == micro_per_epoch) {  // the position after an epoch is the next epoch's start
+        position.epoch = epoch + 1;
+        position.micro_step = 0;
+      }
+      if (spec.checkpoint.every_steps > 0 && position.global_step % spec.checkpoint.every_steps == 0) {
+        DTRAIN_RETURN_IF_ERROR(save_checkpoint(position));
+      }
+      if (options.stop_after_steps >= 0 && position.global_step >= options.stop_after_steps) {
+        stopped_early = true;
+        break;
+      }
+    }
+    if (stopped_early) break;
+    const double train_seconds = Now() - epoch_start;
+    total_train_seconds += train_seconds;
+    DTRAIN_RETURN_IF_ERROR(reducer->SyncBuffers());
+    DTRAIN_ASSIGN_OR_RETURN(Evaluation eval, task->Evaluate(comm, EvalSplit::kValidation));
+    last_eval = eval.metrics;
+    progress.Epoch(epoch, train.epochs, epoch_loss_sum / std::max<int64_t>(1, epoch_loss_count),
+                   Now() - epoch_start, ToJson(eval.metrics), eval.summary);
+    const bool last_epoch = epoch + 1 == train.epochs;
+    if (spec.checkpoint.every_epochs > 0 &&
+        ((epoch + 1) % spec.checkpoint.every_epochs == 0 || last_epoch)) {
+      DTRAIN_RETURN_IF_ERROR(save_checkpoint(position));
+    }
+    window_start = Now();
+    window_samples = 0;
+  }
+
+  TrainOutcome outcome;
+  nlohmann::json& summary = outcome.summary;
+  summary["job"] = spec.name;
+  summary["task"] = ToString(spec.task);
+  summary["world_size"] = world;
+  summary["global_steps"] = position.global_step;
+  summary["completed"] = !stopped_early;
+  summary["parameters"] = num_params;
+  summary["train_seconds"] = total_train_seconds;
+  summary["samples_per_s"] = total_train_seconds > 0 ? total_samples / total_train_seconds : 0.0;
+  summary["samples_per_s_per_rank"] =
+      total_train_seconds > 0 ? total_samples / total_train_seconds / world : 0.0;
+  if (!stopped_early) {
+    DTRAIN_RETURN_IF_ERROR(reducer->SyncBuffers());
+    DTRAIN_ASSIGN_OR_RETURN(Evaluation test, task->Evaluate(comm, EvalSplit::kTest));
+    summary["test"] = ToJson(test.metrics);
+    summary["test_details"] = test.details;
+    summary["validation"] = ToJson(last_eval);
+    progress.Info("test: " + test.summary);
+    if (test.details.contains("confusion_matrix_text")) {
+      progress.Info("confusion matrix (test)\n" + test.details["confusion_matrix_text"].get<std::string>());
+    }
+    if (rank0) {
+      DTRAIN_RETURN_IF_ERROR(SaveModel((fs::path(output_dir) / "model.pt").string(), *model));
+    }
+  }
+  if (rank0) {
+    std::ofstream out(fs::path(output_dir) / "summary.json.tmp");
+    out << summary.dump(2) << "\n";
+    out.close();
+    std::error_code ec;
+    fs::rename(fs::path(output_dir) / "summary.json.tmp", fs::path(output_dir) / "summary.json", ec);
+    if (!out || ec) return Internal("cannot write " + output_dir + "/summary.json");
+  }
+  return outcome;
+}
+
+}  // namespace dtrain::trainer
