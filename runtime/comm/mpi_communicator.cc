@@ -10,17 +10,23 @@ namespace {
 std::string MpiErrorString(int code) {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
-  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) return "MPI error " + std::to_string(code);
+  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS)
+    return "MPI error " + std::to_string(code);
   return std::string(text, static_cast<size_t>(length));
 }
 
 MPI_Datatype ToMpi(DataType type) {
   switch (type) {
-    case DataType::kFloat32: return MPI_FLOAT;
-    case DataType::kFloat64: return MPI_DOUBLE;
-    case DataType::kInt32: return MPI_INT32_T;
-    case DataType::kInt64: return MPI_INT64_T;
-    case DataType::kUInt8: return MPI_UINT8_T;
+    case DataType::kFloat32:
+      return MPI_FLOAT;
+    case DataType::kFloat64:
+      return MPI_DOUBLE;
+    case DataType::kInt32:
+      return MPI_INT32_T;
+    case DataType::kInt64:
+      return MPI_INT64_T;
+    case DataType::kUInt8:
+      return MPI_UINT8_T;
   }
   return MPI_DATATYPE_NULL;
 }
@@ -28,9 +34,12 @@ MPI_Datatype ToMpi(DataType type) {
 MPI_Op ToMpi(ReduceOp op) {
   switch (op) {
     case ReduceOp::kSum:
-    case ReduceOp::kAvg: return MPI_SUM;  // avg divides afterwards
-    case ReduceOp::kMax: return MPI_MAX;
-    case ReduceOp::kMin: return MPI_MIN;
+    case ReduceOp::kAvg:
+      return MPI_SUM;  // avg divides afterwards
+    case ReduceOp::kMax:
+      return MPI_MAX;
+    case ReduceOp::kMin:
+      return MPI_MIN;
   }
   return MPI_OP_NULL;
 }
@@ -44,11 +53,21 @@ void DivideInPlace(void* data, size_t count, int divisor) {
 
 void Divide(BufferRef buffer, int divisor) {
   switch (buffer.type) {
-    case DataType::kFloat32: DivideInPlace<float>(buffer.data, buffer.count, divisor); break;
-    case DataType::kFloat64: DivideInPlace<double>(buffer.data, buffer.count, divisor); break;
-    case DataType::kInt32: DivideInPlace<int32_t>(buffer.data, buffer.count, divisor); break;
-    case DataType::kInt64: DivideInPlace<int64_t>(buffer.data, buffer.count, divisor); break;
-    case DataType::kUInt8: DivideInPlace<uint8_t>(buffer.data, buffer.count, divisor); break;
+    case DataType::kFloat32:
+      DivideInPlace<float>(buffer.data, buffer.count, divisor);
+      break;
+    case DataType::kFloat64:
+      DivideInPlace<double>(buffer.data, buffer.count, divisor);
+      break;
+    case DataType::kInt32:
+      DivideInPlace<int32_t>(buffer.data, buffer.count, divisor);
+      break;
+    case DataType::kInt64:
+      DivideInPlace<int64_t>(buffer.data, buffer.count, divisor);
+      break;
+    case DataType::kUInt8:
+      DivideInPlace<uint8_t>(buffer.data, buffer.count, divisor);
+      break;
   }
 }
 
@@ -67,8 +86,8 @@ int ForEachChunk(BufferRef buffer, Fn fn) {
 }
 
 std::string Describe(const char* op, const BufferRef& b) {
-  return std::string(op) + " of " + std::to_string(b.count) + " " + DataTypeName(b.type) +
-         " (" + std::to_string(b.bytes()) + " bytes)";
+  return std::string(op) + " of " + std::to_string(b.count) + " " + DataTypeName(b.type) + " (" +
+         std::to_string(b.bytes()) + " bytes)";
 }
 
 }  // namespace
@@ -177,42 +196,51 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm, int rank, int size,
       rank_(rank),
       size_(size),
       timeout_(timeout),
+      queue_(std::make_shared<Queue>()),
       poisoned_(std::make_shared<std::atomic<bool>>(false)) {
-  progress_thread_ = std::thread([this] { ProgressLoop(); });
+  progress_thread_ = std::thread(ProgressLoop, comm_, queue_, poisoned_);
 }
 
 MpiCommunicator::~MpiCommunicator() {
+  bool exited = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
+    std::unique_lock<std::mutex> lock(queue_->mu);
+    queue_->stopping = true;
+    queue_->cv.notify_all();
+    // After a timeout the thread may be stuck inside MPI for good: give it one more timeout.
+    exited = queue_->cv.wait_for(lock, poisoned_->load() ? timeout_ : std::chrono::hours(24 * 365),
+                                 [&] { return queue_->exited; });
   }
-  cv_.notify_all();
-  if (poisoned_->load()) {
-    // The thread may be stuck inside MPI forever; the process is about to abort anyway.
-    progress_thread_.detach();
+  if (!exited) {
+    progress_thread_.detach();  // it only holds shared state; the process is about to abort
     return;
   }
   progress_thread_.join();
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Comm_free(&comm_);
+  if (!finalized && !poisoned_->load()) MPI_Comm_free(&comm_);
 }
 
-void MpiCommunicator::ProgressLoop() {
+void MpiCommunicator::ProgressLoop(MPI_Comm comm, std::shared_ptr<Queue> queue,
+                                   std::shared_ptr<std::atomic<bool>> poisoned) {
   for (;;) {
     Op op;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
-      op = std::move(queue_.front());
-      queue_.pop_front();
+      std::unique_lock<std::mutex> lock(queue->mu);
+      queue->cv.wait(lock, [&] { return queue->stopping || !queue->ops.empty(); });
+      if (queue->ops.empty()) {  // stopping and drained
+        queue->exited = true;
+        queue->cv.notify_all();
+        return;
+      }
+      op = std::move(queue->ops.front());
+      queue->ops.pop_front();
     }
     Status status;
-    if (poisoned_->load()) {
+    if (poisoned->load()) {
       status = Aborted(op.state->description + " not started: an earlier collective timed out");
     } else {
-      int rc = op.run(comm_);
+      int rc = op.run(comm);
       if (rc != MPI_SUCCESS) {
         status = Unavailable(op.state->description + " failed: " + MpiErrorString(rc));
       } else if (op.after) {
@@ -233,16 +261,16 @@ std::unique_ptr<CollectiveHandle> MpiCommunicator::Enqueue(std::string descripti
                                                            std::function<void()> after) {
   auto state = std::make_shared<OpState>();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(queue_->mu);
     state->description = "rank " + std::to_string(rank_) + ": collective #" +
-                         std::to_string(next_seq_++) + " (" + description + ")";
+                         std::to_string(queue_->next_seq++) + " (" + description + ")";
     if (poisoned_->load()) {
       return MakeCompletedHandle(
           Aborted(state->description + " refused: an earlier collective timed out"));
     }
-    queue_.push_back(Op{std::move(run), std::move(after), state});
+    queue_->ops.push_back(Op{std::move(run), std::move(after), state});
   }
-  cv_.notify_one();
+  queue_->cv.notify_all();
   return std::make_unique<MpiHandle>(std::move(state), poisoned_, timeout_);
 }
 

@@ -73,7 +73,6 @@ class MpiCommunicator final : public Communicator {
   std::unique_ptr<CollectiveHandle> Enqueue(std::string description,
                                             std::function<int(MPI_Comm)> run,
                                             std::function<void()> after = nullptr);
-  void ProgressLoop();
 
   MPI_Comm comm_;
   const int rank_;
@@ -85,11 +84,19 @@ class MpiCommunicator final : public Communicator {
     std::function<void()> after;       // runs on success (e.g. divide for avg)
     std::shared_ptr<OpState> state;
   };
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Op> queue_;
-  bool stopping_ = false;
-  uint64_t next_seq_ = 0;
+  // State shared with the progress thread. Shared ownership lets a communicator whose thread is
+  // stuck inside MPI (after a timeout) be destroyed without the thread touching freed memory.
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Op> ops;
+    bool stopping = false;
+    bool exited = false;
+    uint64_t next_seq = 0;
+  };
+  std::shared_ptr<Queue> queue_;
+  static void ProgressLoop(MPI_Comm comm, std::shared_ptr<Queue> queue,
+                           std::shared_ptr<std::atomic<bool>> poisoned);
   std::shared_ptr<std::atomic<bool>> poisoned_;  // set once a wait timed out
   std::thread progress_thread_;
 };

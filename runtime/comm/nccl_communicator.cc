@@ -20,21 +20,30 @@ std::string NcclError(ncclResult_t r) { return std::string(ncclGetErrorString(r)
 
 ncclDataType_t ToNccl(DataType type) {
   switch (type) {
-    case DataType::kFloat32: return ncclFloat32;
-    case DataType::kFloat64: return ncclFloat64;
-    case DataType::kInt32: return ncclInt32;
-    case DataType::kInt64: return ncclInt64;
-    case DataType::kUInt8: return ncclUint8;
+    case DataType::kFloat32:
+      return ncclFloat32;
+    case DataType::kFloat64:
+      return ncclFloat64;
+    case DataType::kInt32:
+      return ncclInt32;
+    case DataType::kInt64:
+      return ncclInt64;
+    case DataType::kUInt8:
+      return ncclUint8;
   }
   return ncclFloat32;
 }
 
 ncclRedOp_t ToNccl(ReduceOp op) {
   switch (op) {
-    case ReduceOp::kSum: return ncclSum;
-    case ReduceOp::kAvg: return ncclAvg;
-    case ReduceOp::kMax: return ncclMax;
-    case ReduceOp::kMin: return ncclMin;
+    case ReduceOp::kSum:
+      return ncclSum;
+    case ReduceOp::kAvg:
+      return ncclAvg;
+    case ReduceOp::kMax:
+      return ncclMax;
+    case ReduceOp::kMin:
+      return ncclMin;
   }
   return ncclSum;
 }
@@ -151,9 +160,8 @@ StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
   // Every rank takes part in the id broadcast even when it will fail, so no peer hangs in it.
   Status local = Status::Ok();
   if (device < 0 || device >= devices) {
-    local = FailedPrecondition(who + "CUDA device " + std::to_string(device) +
-                               " requested but " + std::to_string(devices) +
-                               " device(s) are visible");
+    local = FailedPrecondition(who + "CUDA device " + std::to_string(device) + " requested but " +
+                               std::to_string(devices) + " device(s) are visible");
   }
   ncclUniqueId id;
   std::memset(&id, 0, sizeof(id));
@@ -170,7 +178,8 @@ StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
 
   auto impl = std::make_unique<Impl>();
   cudaError_t e = cudaSetDevice(device);
-  if (e != cudaSuccess) return Internal(who + "cudaSetDevice(" + std::to_string(device) + "): " + CudaError(e));
+  if (e != cudaSuccess)
+    return Internal(who + "cudaSetDevice(" + std::to_string(device) + "): " + CudaError(e));
   e = cudaStreamCreateWithFlags(&impl->stream, cudaStreamNonBlocking);
   if (e != cudaSuccess) return Internal(who + "cudaStreamCreate: " + CudaError(e));
   e = cudaMalloc(reinterpret_cast<void**>(&impl->barrier_word), sizeof(int));
@@ -178,7 +187,8 @@ StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
   ncclResult_t r = ncclCommInitRank(&impl->comm, size, id, rank);
   if (r != ncclSuccess) {
     impl->comm = nullptr;
-    return Unavailable(who + "ncclCommInitRank(size " + std::to_string(size) + "): " + NcclError(r));
+    return Unavailable(who + "ncclCommInitRank(size " + std::to_string(size) +
+                       "): " + NcclError(r));
   }
   return std::unique_ptr<NcclCommunicator>(
       new NcclCommunicator(std::move(impl), rank, size, device, timeout));
@@ -192,7 +202,7 @@ NcclCommunicator::~NcclCommunicator() = default;
 
 template <typename LaunchFn>
 std::unique_ptr<CollectiveHandle> NcclCommunicator::Launch(const std::string& description,
-                                                          LaunchFn launch) {
+                                                           LaunchFn launch) {
   const std::string what = "rank " + std::to_string(rank_) + ": collective #" +
                            std::to_string(next_seq_++) + " (" + description + ")";
   if (impl_->poisoned->load()) {
@@ -222,16 +232,15 @@ std::unique_ptr<CollectiveHandle> NcclCommunicator::Launch(const std::string& de
     cudaEventDestroy(done);
     return MakeCompletedHandle(Internal(what + ": cudaEventRecord: " + CudaError(e)));
   }
-  return std::make_unique<NcclHandle>(what, done, impl_->comm, compute, impl_->poisoned,
-                                      timeout_);
+  return std::make_unique<NcclHandle>(what, done, impl_->comm, compute, impl_->poisoned, timeout_);
 }
 
 std::unique_ptr<CollectiveHandle> NcclCommunicator::AllReduceAsync(BufferRef buffer, ReduceOp op) {
   return Launch("allreduce of " + std::to_string(buffer.count) + " " + DataTypeName(buffer.type) +
                     ", " + ReduceOpName(op),
                 [&](ncclComm_t comm, cudaStream_t stream) {
-                  return ncclAllReduce(buffer.data, buffer.data, buffer.count,
-                                       ToNccl(buffer.type), ToNccl(op), comm, stream);
+                  return ncclAllReduce(buffer.data, buffer.data, buffer.count, ToNccl(buffer.type),
+                                       ToNccl(op), comm, stream);
                 });
 }
 
@@ -240,8 +249,8 @@ std::unique_ptr<CollectiveHandle> NcclCommunicator::BroadcastAsync(BufferRef buf
   if (!valid.ok()) return MakeCompletedHandle(valid);
   return Launch("broadcast of " + std::to_string(buffer.count) + " " + DataTypeName(buffer.type),
                 [&](ncclComm_t comm, cudaStream_t stream) {
-                  return ncclBroadcast(buffer.data, buffer.data, buffer.count,
-                                       ToNccl(buffer.type), root, comm, stream);
+                  return ncclBroadcast(buffer.data, buffer.data, buffer.count, ToNccl(buffer.type),
+                                       root, comm, stream);
                 });
 }
 

@@ -54,7 +54,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) {
@@ -71,7 +73,7 @@ inline Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT(runtime/explicit): mirrors absl
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT(runtime/explicit): mirrors absl
   StatusOr(Status status) : status_(std::move(status)) {  // NOLINT(runtime/explicit)
     assert(!status_.ok() && "StatusOr built from an OK status without a value");
   }
@@ -94,9 +96,9 @@ class [[nodiscard]] StatusOr {
 }  // namespace dtrain
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define DTRAIN_RETURN_IF_ERROR(expr)            \
-  do {                                          \
-    ::dtrain::Status dtrain_status_ = (expr);   \
+#define DTRAIN_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::dtrain::Status dtrain_status_ = (expr);        \
     if (!dtrain_status_.ok()) return dtrain_status_; \
   } while (0)
 

@@ -13,9 +13,9 @@
 namespace dtrain::data {
 
 struct DayNightOptions {
-  std::string out_dir;        // gets day/ and night/ sub-folders of PNGs
-  int count = 2400;           // total images, split evenly between the classes
-  int size = 96;              // square side in pixels
+  std::string out_dir;  // gets day/ and night/ sub-folders of PNGs
+  int count = 2400;     // total images, split evenly between the classes
+  int size = 96;        // square side in pixels
   uint64_t seed = 1;
   // Real photos used as foregrounds/landscapes; missing files are simply not used.
   std::string photo_dir = "/usr/share/doc/opencv-doc/examples/data";
@@ -24,8 +24,8 @@ struct DayNightOptions {
 struct DayNightReport {
   int day = 0;
   int night = 0;
-  int hard_cases = 0;         // dawn/dusk scenes
-  int photos_used = 0;        // distinct real photos found and used
+  int hard_cases = 0;   // dawn/dusk scenes
+  int photos_used = 0;  // distinct real photos found and used
 };
 
 // Writes atomically: into "<out_dir>.tmp-<pid>", renamed to out_dir when complete, so a crash

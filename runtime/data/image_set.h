@@ -30,10 +30,10 @@ struct ImageSet {
 };
 
 struct ImageFolderOptions {
-  std::string root;        // one sub-directory per class; sorted names give label order
-  int height = 64;         // every image is resized (bilinear) to height x width
+  std::string root;  // one sub-directory per class; sorted names give label order
+  int height = 64;   // every image is resized (bilinear) to height x width
   int width = 64;
-  int channels = 3;        // 1 (grey) or 3 (RGB); images are converted
+  int channels = 3;  // 1 (grey) or 3 (RGB); images are converted
   bool skip_corrupt = false;
 };
 

@@ -26,7 +26,7 @@ Split StratifiedSplit(const std::vector<int32_t>& labels, double train_fraction,
 std::vector<size_t> ClassCounts(const std::vector<int32_t>& labels,
                                 const std::vector<size_t>& indices, size_t num_classes);
 
-// "3 classes, 1200 samples: day 640 (53.3%), night 560 (46.7%); imbalance ratio 1.14"
+// "2 classes, 1200 samples: day 640 (53.3%), night 560 (46.7%); imbalance ratio 1.14"
 std::string ClassBalanceReport(const std::vector<size_t>& counts,
                                const std::vector<std::string>& class_names);
 

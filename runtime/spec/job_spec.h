@@ -35,20 +35,20 @@ struct DataSpec {
   DataSource source = DataSource::kImageFolder;
   // image_folder: a directory with one sub-directory per class.
   // idx: a directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
-  std::string path;                 // required
+  std::string path;  // required
   // When non-empty and `path` does not exist, rank 0 writes a synthetic data set there first.
   // Only "day_night" is known.
   std::string generate;
-  int generate_count = 2400;        // images written by `generate` (>= 2 per class)
-  double split = 0.8;               // fraction of samples used for training, in (0, 1)
-  uint64_t seed = 0;                // seeds the split
+  int generate_count = 2400;  // images written by `generate` (>= 2 per class)
+  double split = 0.8;         // fraction of samples used for training, in (0, 1)
+  uint64_t seed = 0;          // seeds the split
   ClassBalance balance = ClassBalance::kNone;
   // Input resolution every image is resized to. Defaults: 64x64x3 (image_folder), the
   // file's own (idx).
   int height = 0;
   int width = 0;
   int channels = 0;
-  bool skip_corrupt = false;        // skip and count unreadable images instead of failing
+  bool skip_corrupt = false;  // skip and count unreadable images instead of failing
 };
 
 struct ModelSpec {
@@ -61,57 +61,57 @@ struct ModelSpec {
 
 struct OptimizerSpec {
   OptimizerKind kind = OptimizerKind::kSgd;
-  double lr = 0.01;            // > 0
-  double momentum = 0.9;       // [0, 1), sgd only
-  double weight_decay = 0.0;   // >= 0
-  double beta1 = 0.9;          // adam
-  double beta2 = 0.999;        // adam
+  double lr = 0.01;           // > 0
+  double momentum = 0.9;      // [0, 1), sgd only
+  double weight_decay = 0.0;  // >= 0
+  double beta1 = 0.9;         // adam
+  double beta2 = 0.999;       // adam
 };
 
 struct LrScheduleSpec {
   LrScheduleKind kind = LrScheduleKind::kConstant;
-  int step_epochs = 1;         // step: multiply lr by gamma every step_epochs epochs
-  double gamma = 0.1;          // step
-  int warmup_steps = 0;        // linear warm-up from 0 over this many optimizer steps
-  double min_lr = 0.0;         // cosine floor
+  int step_epochs = 1;   // step: multiply lr by gamma every step_epochs epochs
+  double gamma = 0.1;    // step
+  int warmup_steps = 0;  // linear warm-up: step k uses lr * (k + 1) / warmup_steps
+  double min_lr = 0.0;   // cosine floor
 };
 
 struct TrainSpec {
-  int epochs = 1;                    // >= 1
-  int batch_size = 32;               // per rank, per micro-step
+  int epochs = 1;       // >= 1
+  int batch_size = 32;  // per rank, per micro-step
   OptimizerSpec optimizer;
   LrScheduleSpec lr_schedule;
-  int grad_accumulation = 1;         // micro-steps per optimizer step
-  uint64_t seed = 0;                 // seeds initialisation, shuffling and dropout
-  int log_every_steps = 10;          // progress/metrics cadence, >= 1
-  int intra_op_threads = 0;          // torch threads per rank; 0 = cores / local ranks
+  int grad_accumulation = 1;  // micro-steps per optimizer step
+  uint64_t seed = 0;          // seeds initialisation, shuffling and dropout
+  int log_every_steps = 10;   // progress/metrics cadence, >= 1
+  int intra_op_threads = 0;   // torch threads per rank; 0 = cores / local ranks
 };
 
 struct DistributedSpec {
-  CommBackend backend = CommBackend::kAuto;   // auto: nccl for cuda, mpi for cpu
+  CommBackend backend = CommBackend::kAuto;  // auto: nccl for cuda, mpi for cpu
   DeviceKind device = DeviceKind::kCpu;
-  double bucket_mb = 25.0;                    // gradient bucket cap, > 0
-  double first_bucket_mb = 1.0;               // smaller first bucket so reduction starts early
-  int timeout_s = 300;                        // a collective that takes longer fails the job
+  double bucket_mb = 25.0;       // gradient bucket cap, > 0
+  double first_bucket_mb = 1.0;  // smaller first bucket so reduction starts early
+  int timeout_s = 300;           // a collective that takes longer fails the job
 };
 
 struct CheckpointSpec {
-  std::string dir;           // default: <output_dir>/checkpoints
-  int every_steps = 0;       // 0: off
-  int every_epochs = 1;      // 0: off
-  int keep_last = 3;         // >= 1
+  std::string dir;       // default: <output_dir>/checkpoints
+  int every_steps = 0;   // 0: off
+  int every_epochs = 1;  // 0: off
+  int keep_last = 3;     // >= 1
 };
 
 struct JobSpec {
-  std::string name;          // required, [A-Za-z0-9_.-]+
+  std::string name;  // required, [A-Za-z0-9_.-]+
   TaskKind task = TaskKind::kDayNight;
   DataSpec data;
   ModelSpec model;
   TrainSpec train;
   DistributedSpec distributed;
   CheckpointSpec checkpoint;
-  std::string output_dir;    // default: runs/<name>
-  std::string source;        // file the spec came from ("<string>" when parsed from text)
+  std::string output_dir;  // default: runs/<name>
+  std::string source;      // file the spec came from ("<string>" when parsed from text)
 };
 
 // Parses and validates a spec. `source_name` is used in error messages ("jobs/x.yaml:3:7: ...").

@@ -64,8 +64,7 @@ std::vector<fs::path> ListCheckpoints(const std::string& dir) {
 }  // namespace
 
 Status SaveCheckpoint(const std::string& dir, const LoopPosition& position,
-                      torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                      int keep_last) {
+                      torch::nn::Module& model, torch::optim::Optimizer& optimizer, int keep_last) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Internal("cannot create checkpoint dir '" + dir + "': " + ec.message());
@@ -80,9 +79,9 @@ Status SaveCheckpoint(const std::string& dir, const LoopPosition& position,
     optimizer.save(optimizer_archive);
     archive.write("model", model_archive);
     archive.write("optimizer", optimizer_archive);
-    archive.write("position",
-                  torch::tensor({position.epoch, position.micro_step, position.global_step},
-                                torch::kLong));
+    archive.write(
+        "position",
+        torch::tensor({position.epoch, position.micro_step, position.global_step}, torch::kLong));
     archive.save_to(tmp);
   }));
   std::vector<fs::path> all = ListCheckpoints(dir);
@@ -106,7 +105,27 @@ Status LoadCheckpoint(const std::string& path, torch::nn::Module& model,
     torch::serialize::InputArchive model_archive, optimizer_archive;
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);
+    // Archive reads replace a tensor's storage, shape included, so a checkpoint of another model
+    // would load "successfully": compare every shape against the model as built from the spec.
+    std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+    for (const auto& p : model.named_parameters())
+      expected.emplace_back(p.key(), p.value().sizes().vec());
+    for (const auto& b : model.named_buffers())
+      expected.emplace_back(b.key(), b.value().sizes().vec());
     model.load(model_archive);
+    size_t i = 0;
+    auto check = [&](const std::string& name, const torch::Tensor& t) -> Status {
+      const auto& [want_name, want] = expected[i++];
+      if (name != want_name || t.sizes().vec() != want) {
+        return DataLoss("checkpoint '" + path + "' does not match this job's model: '" + name +
+                        "' has shape " + c10::str(t.sizes()) + " in the checkpoint, the model " +
+                        "built from the spec has " + c10::str(c10::IntArrayRef(want)));
+      }
+      return Status::Ok();
+    };
+    for (const auto& p : model.named_parameters())
+      DTRAIN_RETURN_IF_ERROR(check(p.key(), p.value()));
+    for (const auto& b : model.named_buffers()) DTRAIN_RETURN_IF_ERROR(check(b.key(), b.value()));
     optimizer.load(optimizer_archive);
     torch::Tensor p;
     archive.read("position", p);
@@ -117,7 +136,8 @@ Status LoadCheckpoint(const std::string& path, torch::nn::Module& model,
   } catch (const std::exception& e) {
     std::string what = e.what();
     what = what.substr(0, what.find('\n'));
-    return DataLoss("cannot load checkpoint '" + path + "' (does it belong to this job's model?): " + what);
+    return DataLoss("cannot load checkpoint '" + path +
+                    "' (does it belong to this job's model?): " + what);
   }
   return Status::Ok();
 }

@@ -21,8 +21,8 @@ double LearningRateAt(const TrainSpec& train, int64_t step, int64_t steps_per_ep
     case LrScheduleKind::kCosine: {
       const int64_t total = static_cast<int64_t>(train.epochs) * steps_per_epoch;
       const int64_t span = std::max<int64_t>(1, total - s.warmup_steps);
-      const double t =
-          std::clamp(static_cast<double>(step - s.warmup_steps) / static_cast<double>(span), 0.0, 1.0);
+      const double t = std::clamp(
+          static_cast<double>(step - s.warmup_steps) / static_cast<double>(span), 0.0, 1.0);
       return s.min_lr + 0.5 * (base - s.min_lr) * (1.0 + std::cos(M_PI * t));
     }
   }

@@ -62,9 +62,10 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   trainer::ProgressReporter progress(progress_options);
 
   auto fail = [&](const Status& status) {
-    const int code = status.code() == StatusCode::kAborted && status.message().rfind("loss became", 0) == 0
-                         ? kExitNonFinite
-                         : (status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed);
+    const int code =
+        status.code() == StatusCode::kAborted && status.message().rfind("loss became", 0) == 0
+            ? kExitNonFinite
+            : (status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed);
     progress.Failed(status.ToString(), code);
     // A failure seen by one rank only would leave the others blocked in a collective: end the
     // whole job. With one rank a plain exit is enough.
@@ -72,7 +73,8 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
     return code;
   };
 
-  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(spec.distributed.timeout_s) * 1000);
+  const auto timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(spec.distributed.timeout_s) * 1000);
   auto mpi_or = comm::MpiCommunicator::Create(MPI_COMM_WORLD, timeout);
   if (!mpi_or.ok()) return fail(mpi_or.status());
   std::unique_ptr<comm::MpiCommunicator> mpi = std::move(mpi_or).value();
@@ -97,8 +99,9 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   }
 #endif
   if (cuda && spec.distributed.backend == CommBackend::kMpi) {
-    return fail(InvalidArgument("distributed.backend mpi works on CPU tensors only; use nccl or "
-                                "auto with device cuda"));
+    return fail(
+        InvalidArgument("distributed.backend mpi works on CPU tensors only; use nccl or "
+                        "auto with device cuda"));
   }
 
   trainer::TrainOptions options;
@@ -106,7 +109,7 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   options.local_rank = env->local_rank();
   options.local_size = env->local_size();
   options.stop_after_steps = stop_after;
-  auto outcome = trainer::RunTraining(spec, *communicator, options, progress);
+  auto outcome = trainer::RunTraining(spec, *mpi, *communicator, options, progress);
   if (!outcome.ok()) return fail(outcome.status());
   progress.Finished(outcome->summary);
   if (env->world_rank() == 0) {
@@ -118,8 +121,9 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"dtrain-worker: trains one job's model data-parallel; run one process per rank "
-               "under mpirun"};
+  CLI::App app{
+      "dtrain-worker: trains one job's model data-parallel; run one process per rank "
+      "under mpirun"};
   app.require_subcommand(0, 1);
   std::string job_file;
   bool validate = false;

@@ -12,7 +12,8 @@ namespace {
 std::string NowIso8601() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   std::tm tm;
   gmtime_r(&t, &tm);
   char buf[40];
@@ -49,7 +50,8 @@ ProgressReporter::ProgressReporter(ProgressOptions options) : options_(std::move
     if (!options_.metrics_path.empty()) {
       metrics_ = std::fopen(options_.metrics_path.c_str(), "a");
       if (metrics_ == nullptr) {
-        Human("warning: cannot open " + options_.metrics_path + " for writing; metrics go only "
+        Human("warning: cannot open " + options_.metrics_path +
+              " for writing; metrics go only "
               "to the progress stream");
       }
     }
@@ -69,8 +71,8 @@ void ProgressReporter::Emit(nlohmann::json event) {
   event["world_size"] = options_.world_size;
   // One write per line so lines of different ranks forwarded by mpirun do not interleave.
   const std::string line = event.dump() + "\n";
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fflush(stdout);
+  std::fwrite(line.data(), 1, line.size(), options_.json_out);
+  std::fflush(options_.json_out);
 }
 
 void ProgressReporter::ClearLiveLine() {
@@ -97,9 +99,12 @@ void ProgressReporter::Started(const nlohmann::json& details) {
 void ProgressReporter::Step(const StepReport& s, bool print) {
   if (options_.rank != 0) return;
   if (metrics_ != nullptr) {
-    nlohmann::json m = {{"type", "step"},        {"epoch", s.epoch + 1},
-                        {"step", s.global_step}, {"loss", Number(s.loss)},
-                        {"lr", s.lr},            {"samples_per_s", s.samples_per_s},
+    nlohmann::json m = {{"type", "step"},
+                        {"epoch", s.epoch + 1},
+                        {"step", s.global_step},
+                        {"loss", Number(s.loss)},
+                        {"lr", s.lr},
+                        {"samples_per_s", s.samples_per_s},
                         {"comm_wait_s", s.comm_wait_s}};
     std::fprintf(metrics_, "%s\n", m.dump().c_str());
   }
@@ -117,9 +122,8 @@ void ProgressReporter::Step(const StepReport& s, bool print) {
   if (options_.human == HumanProgress::kNone) return;
   char line[256];
   const int width = 20;
-  const int filled = s.steps_per_epoch > 0
-                         ? static_cast<int>(width * s.step_in_epoch / s.steps_per_epoch)
-                         : 0;
+  const int filled =
+      s.steps_per_epoch > 0 ? static_cast<int>(width * s.step_in_epoch / s.steps_per_epoch) : 0;
   std::string bar(filled, '=');
   if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
   std::snprintf(line, sizeof(line),
@@ -140,8 +144,10 @@ void ProgressReporter::Epoch(int64_t epoch, int64_t epochs, double train_loss, d
                              const nlohmann::json& metrics, const std::string& summary) {
   if (options_.rank != 0) return;
   if (metrics_ != nullptr) {
-    nlohmann::json m = {{"type", "epoch"},        {"epoch", epoch + 1},
-                        {"train_loss", Number(train_loss)}, {"seconds", seconds},
+    nlohmann::json m = {{"type", "epoch"},
+                        {"epoch", epoch + 1},
+                        {"train_loss", Number(train_loss)},
+                        {"seconds", seconds},
                         {"eval", metrics}};
     std::fprintf(metrics_, "%s\n", m.dump().c_str());
     std::fflush(metrics_);

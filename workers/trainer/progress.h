@@ -22,20 +22,21 @@ struct ProgressOptions {
   int world_size = 1;
   HumanProgress human = HumanProgress::kAuto;
   bool json_lines = true;
-  std::string metrics_path;  // metrics.jsonl; empty: none (rank 0 only writes)
+  std::string metrics_path;      // metrics.jsonl; empty: none (rank 0 only writes)
+  std::FILE* json_out = stdout;  // where JSON lines go (tests redirect it)
 };
 
 struct StepReport {
-  int64_t epoch = 0;          // 0-based
+  int64_t epoch = 0;  // 0-based
   int64_t epochs = 0;
   int64_t step_in_epoch = 0;  // optimizer steps done in this epoch
   int64_t steps_per_epoch = 0;
   int64_t global_step = 0;
-  double loss = 0;            // mean over ranks and samples of this step
+  double loss = 0;  // mean over ranks and samples of this step
   double lr = 0;
-  double samples_per_s = 0;   // all ranks together, recent window
+  double samples_per_s = 0;  // all ranks together, recent window
   double eta_s = 0;
-  double comm_wait_s = 0;     // time blocked on gradient all-reduce in this step
+  double comm_wait_s = 0;  // time blocked on gradient all-reduce in this step
 };
 
 class ProgressReporter {
@@ -61,7 +62,7 @@ class ProgressReporter {
   void ClearLiveLine();
 
   ProgressOptions options_;
-  bool live_ = false;          // rank 0 with a terminal on stderr
+  bool live_ = false;  // rank 0 with a terminal on stderr
   bool live_line_shown_ = false;
   std::FILE* metrics_ = nullptr;
 };

@@ -15,8 +15,7 @@ namespace dtrain::trainer {
 namespace {
 
 double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Fixed-size descriptor of one variable, exchanged between ranks to find mismatches.
@@ -65,10 +64,9 @@ Status VerifyConsistentAcrossRanks(comm::Communicator& comm,
     for (size_t v : b.variables) layout_hash = Fnv1a(std::to_string(v) + ",", layout_hash);
     layout_hash = Fnv1a("|", layout_hash);
   }
-  std::vector<int64_t> mine = {static_cast<int64_t>(parameters.size()),
-                               static_cast<int64_t>(buckets.size()),
-                               static_cast<int64_t>(params_hash),
-                               static_cast<int64_t>(layout_hash)};
+  std::vector<int64_t> mine = {
+      static_cast<int64_t>(parameters.size()), static_cast<int64_t>(buckets.size()),
+      static_cast<int64_t>(params_hash), static_cast<int64_t>(layout_hash)};
   std::vector<int64_t> all(mine.size() * world);
   DTRAIN_RETURN_IF_ERROR(comm.AllGather({mine.data(), mine.size(), comm::DataType::kInt64},
                                         {all.data(), all.size(), comm::DataType::kInt64}));
@@ -88,8 +86,9 @@ Status VerifyConsistentAcrossRanks(comm::Communicator& comm,
       msg += " rank " + std::to_string(r) + " has " + std::to_string(all[r * mine.size() + 1]) +
              " buckets;";
     }
-    return FailedPrecondition(msg + " every rank must use the same distributed.bucket_mb and "
-                                    "distributed.first_bucket_mb");
+    return FailedPrecondition(msg +
+                              " every rank must use the same distributed.bucket_mb and "
+                              "distributed.first_bucket_mb");
   }
 
   // Exchange descriptors (padded to the largest count) so every rank can name the tensors.
@@ -98,13 +97,15 @@ Status VerifyConsistentAcrossRanks(comm::Communicator& comm,
     std::memcpy(&local[i * kDescriptorBytes], descriptors[i].data(), descriptors[i].size());
   }
   std::vector<char> gathered(local.size() * world);
-  DTRAIN_RETURN_IF_ERROR(comm.AllGather({local.data(), local.size(), comm::DataType::kUInt8},
-                                        {gathered.data(), gathered.size(), comm::DataType::kUInt8}));
+  DTRAIN_RETURN_IF_ERROR(
+      comm.AllGather({local.data(), local.size(), comm::DataType::kUInt8},
+                     {gathered.data(), gathered.size(), comm::DataType::kUInt8}));
   auto descriptor = [&](int r, int64_t i) {
     return std::string(&gathered[(static_cast<size_t>(r) * max_count + i) * kDescriptorBytes]);
   };
-  std::string msg = "model parameters differ between ranks (every rank must build the same model "
-                    "from the same spec):";
+  std::string msg =
+      "model parameters differ between ranks (every rank must build the same model "
+      "from the same spec):";
   for (int r = 1; r < world; ++r) {
     const int64_t n0 = all[0], nr = all[r * mine.size()];
     for (int64_t i = 0; i < std::max(n0, nr); ++i) {
@@ -149,10 +150,12 @@ StatusOr<std::unique_ptr<Reducer>> Reducer::Create(comm::Communicator& comm,
   {
     torch::NoGradGuard no_grad;
     for (const auto& v : variables) {
-      DTRAIN_RETURN_IF_ERROR(Broadcast(comm, v.tensor, 0).WithContext("broadcast of '" + v.name + "'"));
+      DTRAIN_RETURN_IF_ERROR(
+          Broadcast(comm, v.tensor, 0).WithContext("broadcast of '" + v.name + "'"));
     }
     for (const auto& b : buffers) {
-      DTRAIN_RETURN_IF_ERROR(Broadcast(comm, b.tensor, 0).WithContext("broadcast of '" + b.name + "'"));
+      DTRAIN_RETURN_IF_ERROR(
+          Broadcast(comm, b.tensor, 0).WithContext("broadcast of '" + b.name + "'"));
     }
   }
   std::unique_ptr<Reducer> reducer(
@@ -281,7 +284,8 @@ void Reducer::ZeroGrad() {
 Status Reducer::SyncBuffers() {
   torch::NoGradGuard no_grad;
   for (const auto& b : buffers_) {
-    DTRAIN_RETURN_IF_ERROR(Broadcast(comm_, b.tensor, 0).WithContext("broadcast of '" + b.name + "'"));
+    DTRAIN_RETURN_IF_ERROR(
+        Broadcast(comm_, b.tensor, 0).WithContext("broadcast of '" + b.name + "'"));
   }
   return Status::Ok();
 }

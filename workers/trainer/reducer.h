@@ -45,8 +45,8 @@ struct ReducerOptions {
 
 // Time spent in each phase of the last synchronised step, for the progress report.
 struct ReducerTimings {
-  double backward_compute_s = 0;   // PrepareForBackward .. FinishBackward entry
-  double wait_s = 0;               // FinishBackward: waiting for outstanding all-reduces
+  double backward_compute_s = 0;            // PrepareForBackward .. FinishBackward entry
+  double wait_s = 0;                        // FinishBackward: waiting for outstanding all-reduces
   size_t buckets_launched_in_backward = 0;  // overlap: how many started before FinishBackward
 };
 
@@ -78,23 +78,23 @@ class Reducer {
           std::vector<NamedTensor> buffers, std::vector<Bucket> buckets);
   void InitBuckets();
   void InstallHooks();
-  void MarkReady(size_t variable);       // called from autograd hooks
-  void LaunchReadyBucketsLocked();       // in index order
+  void MarkReady(size_t variable);  // called from autograd hooks
+  void LaunchReadyBucketsLocked();  // in index order
   Status LaunchBucketLocked(size_t bucket);
 
   comm::Communicator& comm_;
   std::vector<NamedTensor> parameters_;
   std::vector<NamedTensor> buffers_;
   std::vector<Bucket> buckets_;
-  std::vector<at::Tensor> flat_;                       // one per bucket
-  std::vector<size_t> bucket_of_;                      // variable -> bucket
+  std::vector<at::Tensor> flat_;                                           // one per bucket
+  std::vector<size_t> bucket_of_;                                          // variable -> bucket
   std::vector<std::shared_ptr<torch::autograd::Node>> grad_accumulators_;  // keep hooks alive
 
   std::mutex mu_;  // guards the per-backward state below (hooks may run on autograd threads)
   bool sync_ = true;
   bool in_backward_ = false;
-  std::vector<size_t> pending_;                        // per bucket: variables not yet ready
-  std::vector<char> ready_;                            // per variable
+  std::vector<size_t> pending_;  // per bucket: variables not yet ready
+  std::vector<char> ready_;      // per variable
   size_t next_to_launch_ = 0;
   std::vector<std::unique_ptr<comm::CollectiveHandle>> handles_;
   Status launch_error_;

@@ -31,8 +31,8 @@ struct Evaluation {
 
 // What the sampler needs to know about the training split.
 struct TrainingSet {
-  std::vector<size_t> indices;        // sample ids usable in GetBatch
-  const std::vector<int32_t>* labels; // indexed by sample id, for class balancing
+  std::vector<size_t> indices;         // sample ids usable in GetBatch
+  const std::vector<int32_t>* labels;  // indexed by sample id, for class balancing
   size_t num_classes = 0;
 };
 
@@ -60,6 +60,7 @@ struct TaskContext {
   int world_size = 1;
   comm::Communicator* comm = nullptr;  // for rank-0-generates-then-barrier data set-up
   bool use_cuda = false;
+  int cuda_device = 0;  // this rank's GPU (its local rank)
 };
 
 // Builds the task named by spec.task. Collective (data generation is done by rank 0 and the

@@ -6,11 +6,21 @@ StatusOr<comm::BufferRef> AsBuffer(const at::Tensor& tensor) {
   if (!tensor.is_contiguous()) return InvalidArgument("collective on a non-contiguous tensor");
   comm::DataType type;
   switch (tensor.scalar_type()) {
-    case at::kFloat: type = comm::DataType::kFloat32; break;
-    case at::kDouble: type = comm::DataType::kFloat64; break;
-    case at::kInt: type = comm::DataType::kInt32; break;
-    case at::kLong: type = comm::DataType::kInt64; break;
-    case at::kByte: type = comm::DataType::kUInt8; break;
+    case at::kFloat:
+      type = comm::DataType::kFloat32;
+      break;
+    case at::kDouble:
+      type = comm::DataType::kFloat64;
+      break;
+    case at::kInt:
+      type = comm::DataType::kInt32;
+      break;
+    case at::kLong:
+      type = comm::DataType::kInt64;
+      break;
+    case at::kByte:
+      type = comm::DataType::kUInt8;
+      break;
     default:
       return InvalidArgument(std::string("collective on unsupported dtype ") +
                              c10::toString(tensor.scalar_type()));

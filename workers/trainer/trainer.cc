@@ -21,8 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
@@ -36,7 +35,8 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const OptimizerSpec& o,
                                                        std::vector<torch::Tensor> params) {
   if (o.kind == OptimizerKind::kAdam) {
     return std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
+        params,
+        torch::optim::AdamOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay));
   }
   return std::make_unique<torch::optim::SGD>(
       params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
@@ -55,27 +55,29 @@ nlohmann::json ToJson(const std::map<std::string, double>& m) {
 }  // namespace
 
 StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm,
-                                   const TrainOptions& options, ProgressReporter& progress) {
+                                   comm::Communicator& tensor_comm, const TrainOptions& options,
+                                   ProgressReporter& progress) {
   const int rank = comm.rank();
   const int world = comm.size();
   const TrainSpec& train = spec.train;
   const bool use_cuda = spec.distributed.device == DeviceKind::kCuda;
   if (use_cuda && !torch::cuda::is_available()) {
-    return FailedPrecondition("distributed.device is cuda but this LibTorch has no CUDA support "
-                              "or no GPU is visible");
+    return FailedPrecondition(
+        "distributed.device is cuda but this LibTorch has no CUDA support "
+        "or no GPU is visible");
   }
 
   // Threads: by default split the host's cores between the ranks on it.
   int threads = train.intra_op_threads;
   if (threads == 0) {
-    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
-                              std::max(1, options.local_size));
+    threads = std::max(
+        1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, options.local_size));
   }
   torch::set_num_threads(threads);
 
   // Same seed everywhere so initial weights agree even before rank 0's broadcast.
   torch::manual_seed(train.seed);
-  TaskContext context{rank, world, &comm, use_cuda};
+  TaskContext context{rank, world, &comm, use_cuda, options.local_rank};
   DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, MakeTask(spec, context));
   for (const std::string& line : task->DataReport()) progress.Info(line);
   std::shared_ptr<torch::nn::Module> model = task->model();
@@ -107,7 +109,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   reducer_options.first_bucket_bytes =
       static_cast<size_t>(spec.distributed.first_bucket_mb * (1 << 20));
   DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Reducer> reducer,
-                          Reducer::Create(comm, parameters, buffers, reducer_options));
+                          Reducer::Create(tensor_comm, parameters, buffers, reducer_options));
 
   const TrainingSet& set = task->training_set();
   data::DistributedSampler sampler(set.indices, rank, world, train.seed);
@@ -130,8 +132,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
                 std::to_string(world) + " rank(s) x batch " + std::to_string(batch) + " x " +
                 std::to_string(accum) + " accumulation = global batch " +
                 std::to_string(world * batch * accum) + "; " + std::to_string(steps_per_epoch) +
-                " steps/epoch; backend " + comm.backend_name() + ", " + std::to_string(threads) +
-                " thread(s)/rank");
+                " steps/epoch; gradients over " + tensor_comm.backend_name() + ", " +
+                std::to_string(threads) + " thread(s)/rank");
   progress.Started({{"task", ToString(spec.task)},
                     {"parameters", num_params},
                     {"buckets", reducer->buckets().size()},
@@ -159,7 +161,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     }
     // Everyone learns whether rank 0 succeeded, so no rank carries on alone.
     int32_t failed = s.ok() ? 0 : 1;
-    DTRAIN_RETURN_IF_ERROR(comm.AllReduce({&failed, 1, comm::DataType::kInt32}, comm::ReduceOp::kMax));
+    DTRAIN_RETURN_IF_ERROR(
+        comm.AllReduce({&failed, 1, comm::DataType::kInt32}, comm::ReduceOp::kMax));
     if (failed && s.ok()) return Aborted("rank 0 failed to write a checkpoint");
     return s;
   };
@@ -180,7 +183,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     double epoch_loss_sum = 0;
     int64_t epoch_loss_count = 0;
     int64_t micro = epoch == position.epoch ? position.micro_step : 0;
-    double group_loss = 0;   // this rank's loss over the current accumulation group
+    double group_loss = 0;  // this rank's loss over the current accumulation group
     int64_t group_samples = 0;
     double comm_wait = 0;
     while (micro < micro_per_epoch) {
@@ -192,8 +195,9 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
                               order.begin() + std::min<int64_t>(per_rank, (micro + 1) * batch));
       // Per (rank, micro-step) seed: dropout differs between ranks, and a resumed run draws
       // exactly what the uninterrupted run would have drawn.
-      torch::manual_seed(Mix(train.seed ^ Mix(static_cast<uint64_t>(rank) << 40 ^
-                                               static_cast<uint64_t>(epoch * micro_per_epoch + micro))));
+      torch::manual_seed(
+          Mix(train.seed ^ Mix(static_cast<uint64_t>(rank) << 40 ^
+                               static_cast<uint64_t>(epoch * micro_per_epoch + micro))));
       Batch b = task->GetBatch(ids);
       reducer->PrepareForBackward(sync);
       torch::Tensor loss = task->Loss(b);
@@ -207,13 +211,17 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       comm_wait = reducer->last_timings().wait_s;
       // The global mean loss of this step; also how every rank learns of a NaN on any rank.
       double stats[2] = {group_loss, static_cast<double>(group_samples)};
-      DTRAIN_RETURN_IF_ERROR(comm.AllReduce({stats, 2, comm::DataType::kFloat64}, comm::ReduceOp::kSum));
+      DTRAIN_RETURN_IF_ERROR(
+          comm.AllReduce({stats, 2, comm::DataType::kFloat64}, comm::ReduceOp::kSum));
       const double step_loss = stats[0] / std::max(1.0, stats[1]);
       if (!std::isfinite(step_loss)) {
         return Aborted("loss became " + std::string(std::isnan(step_loss) ? "NaN" : "infinite") +
                        " at step " + std::to_string(position.global_step + 1) + " (epoch " +
-                       std::to_string(epoch + 1) + "); parameters were not updated and the last "
-                       "good checkpoint in " + checkpoint_dir + " was kept. Lower train.optimizer.lr "
+                       std::to_string(epoch + 1) +
+                       "); parameters were not updated and the last "
+                       "good checkpoint in " +
+                       checkpoint_dir +
+                       " was kept. Lower train.optimizer.lr "
                        "or check the data");
       }
       const double lr = LearningRateAt(train, position.global_step, steps_per_epoch);
@@ -230,7 +238,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       group_samples = 0;
 
       const int64_t step_in_epoch = (micro + accum - 1) / accum;
-      const bool print = position.global_step % train.log_every_steps == 0 || micro == micro_per_epoch;
+      const bool print =
+          position.global_step % train.log_every_steps == 0 || micro == micro_per_epoch;
       const double now = Now();
       StepReport report;
       report.epoch = epoch;
@@ -256,7 +265,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
         position.epoch = epoch + 1;
         position.micro_step = 0;
       }
-      if (spec.checkpoint.every_steps > 0 && position.global_step % spec.checkpoint.every_steps == 0) {
+      if (spec.checkpoint.every_steps > 0 &&
+          position.global_step % spec.checkpoint.every_steps == 0) {
         DTRAIN_RETURN_IF_ERROR(save_checkpoint(position));
       }
       if (options.stop_after_steps >= 0 && position.global_step >= options.stop_after_steps) {
@@ -301,7 +311,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     summary["validation"] = ToJson(last_eval);
     progress.Info("test: " + test.summary);
     if (test.details.contains("confusion_matrix_text")) {
-      progress.Info("confusion matrix (test)\n" + test.details["confusion_matrix_text"].get<std::string>());
+      progress.Info("confusion matrix (test)\n" +
+                    test.details["confusion_matrix_text"].get<std::string>());
     }
     if (rank0) {
       DTRAIN_RETURN_IF_ERROR(SaveModel((fs::path(output_dir) / "model.pt").string(), *model));
@@ -312,7 +323,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     out << summary.dump(2) << "\n";
     out.close();
     std::error_code ec;
-    fs::rename(fs::path(output_dir) / "summary.json.tmp", fs::path(output_dir) / "summary.json", ec);
+    fs::rename(fs::path(output_dir) / "summary.json.tmp", fs::path(output_dir) / "summary.json",
+               ec);
     if (!out || ec) return Internal("cannot write " + output_dir + "/summary.json");
   }
   return outcome;

@@ -14,7 +14,7 @@
 namespace dtrain::trainer {
 
 struct TrainOptions {
-  bool resume = false;        // continue from the newest checkpoint in checkpoint.dir
+  bool resume = false;  // continue from the newest checkpoint in checkpoint.dir
   int local_rank = 0;
   int local_size = 1;
   // Stop after this many optimizer steps in total (tests of resume; <0: run to the end).
@@ -23,11 +23,15 @@ struct TrainOptions {
 
 // Non-OK statuses carry the reason; a non-finite loss is kAborted with the step number.
 struct TrainOutcome {
-  nlohmann::json summary;     // also written to <output_dir>/summary.json by rank 0
+  nlohmann::json summary;  // also written to <output_dir>/summary.json by rank 0
 };
 
-StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm,
-                                   const TrainOptions& options, ProgressReporter& progress);
+// `host_comm` carries small host-memory collectives (loss statistics, evaluation counts, flags);
+// `tensor_comm` reduces gradients and broadcasts parameters where they live: the same MPI
+// communicator on CPU, NCCL for CUDA tensors. Both span the same ranks in the same order.
+StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& host_comm,
+                                   comm::Communicator& tensor_comm, const TrainOptions& options,
+                                   ProgressReporter& progress);
 
 }  // namespace dtrain::trainer
 

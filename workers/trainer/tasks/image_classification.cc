@@ -48,10 +48,9 @@ Status EnsureGenerated(const DataSpec& data, const TaskContext& context) {
 // Images as a normalised float tensor N x C x H x W, using the training split's per-channel
 // mean and standard deviation.
 at::Tensor ToTensor(const data::ImageSet& set) {
-  at::Tensor raw = torch::from_blob(const_cast<uint8_t*>(set.pixels.data()),
-                                    {static_cast<int64_t>(set.size()), set.height, set.width,
-                                     set.channels},
-                                    torch::kUInt8);
+  at::Tensor raw = torch::from_blob(
+      const_cast<uint8_t*>(set.pixels.data()),
+      {static_cast<int64_t>(set.size()), set.height, set.width, set.channels}, torch::kUInt8);
   return raw.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255.0).contiguous();
 }
 
@@ -81,8 +80,8 @@ class ImageClassificationTask final : public Task {
     num_classes_ = train_file.class_names.size();
     class_names_ = train_file.class_names;
     if (binary_ && num_classes_ != 2) {
-      return InvalidArgument("task day_night needs exactly 2 classes in '" + d.path +
-                             "', found " + std::to_string(num_classes_));
+      return InvalidArgument("task day_night needs exactly 2 classes in '" + d.path + "', found " +
+                             std::to_string(num_classes_));
     }
     if (num_classes_ < 2) {
       return InvalidArgument("'" + d.path + "' has " + std::to_string(num_classes_) +
@@ -91,7 +90,8 @@ class ImageClassificationTask final : public Task {
     const data::Split split = data::StratifiedSplit(train_file.labels, d.split, d.seed);
     train_.indices = split.train;
     if (d.balance == ClassBalance::kCap) {
-      train_.indices = data::CapToSmallestClass(train_file.labels, split.train, num_classes_, d.seed);
+      train_.indices =
+          data::CapToSmallestClass(train_file.labels, split.train, num_classes_, d.seed);
     }
     labels_ = train_file.labels;
     train_.labels = &labels_;
@@ -103,30 +103,44 @@ class ImageClassificationTask final : public Task {
                       std::to_string(train_file.height) + "x" + std::to_string(train_file.width) +
                       "x" + std::to_string(train_file.channels));
     if (train_file.skipped > 0) {
-      report_.push_back("skipped " + std::to_string(train_file.skipped) + " unreadable file(s), first: " +
-                        train_file.skipped_files.front());
+      report_.push_back("skipped " + std::to_string(train_file.skipped) +
+                        " unreadable file(s), first: " + train_file.skipped_files.front());
     }
-    report_.push_back("train split: " + data::ClassBalanceReport(data::ClassCounts(labels_, train_.indices, num_classes_), class_names_));
+    report_.push_back("train split: " +
+                      data::ClassBalanceReport(
+                          data::ClassCounts(labels_, train_.indices, num_classes_), class_names_));
     report_.push_back(std::string(separate_test ? "validation" : "test") + " split: " +
-                      data::ClassBalanceReport(data::ClassCounts(labels_, validation_, num_classes_), class_names_));
+                      data::ClassBalanceReport(
+                          data::ClassCounts(labels_, validation_, num_classes_), class_names_));
 
-    const torch::Device device = context_.use_cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    const torch::Device device = context_.use_cuda
+                                     ? torch::Device(torch::kCUDA, context_.cuda_device)
+                                     : torch::Device(torch::kCPU);
     images_ = ToTensor(train_file);
     // Normalise with statistics of the training split only.
     at::Tensor train_images = images_.index_select(
-        0, torch::tensor(std::vector<int64_t>(train_.indices.begin(), train_.indices.end()), torch::kLong));
+        0, torch::tensor(std::vector<int64_t>(train_.indices.begin(), train_.indices.end()),
+                         torch::kLong));
     mean_ = train_images.mean({0, 2, 3}, /*keepdim=*/true);
     std_ = train_images.std({0, 2, 3}, /*unbiased=*/false, /*keepdim=*/true).clamp_min(1e-6);
     images_ = ((images_ - mean_) / std_).to(device);
-    targets_ = torch::tensor(std::vector<int64_t>(labels_.begin(), labels_.end()), torch::kLong).to(device);
+    targets_ = torch::tensor(std::vector<int64_t>(labels_.begin(), labels_.end()), torch::kLong)
+                   .to(device);
     if (separate_test) {
       if (test_file.height != train_file.height || test_file.width != train_file.width ||
           test_file.channels != train_file.channels) {
         return InvalidArgument("test images in '" + d.path + "' differ in shape from train images");
       }
       test_images_ = ((ToTensor(test_file) - mean_) / std_).to(device);
-      test_targets_ = torch::tensor(std::vector<int64_t>(test_file.labels.begin(), test_file.labels.end()), torch::kLong).to(device);
-      report_.push_back("test set: " + data::ClassBalanceReport(data::ClassCounts(test_file.labels, AllIndices(test_file.size()), num_classes_), class_names_));
+      test_targets_ =
+          torch::tensor(std::vector<int64_t>(test_file.labels.begin(), test_file.labels.end()),
+                        torch::kLong)
+              .to(device);
+      report_.push_back(
+          "test set: " +
+          data::ClassBalanceReport(
+              data::ClassCounts(test_file.labels, AllIndices(test_file.size()), num_classes_),
+              class_names_));
     }
     model_ = BuildCnn(spec_.model, train_file.channels, train_file.height, train_file.width,
                       binary_ ? 1 : static_cast<int>(num_classes_));
@@ -155,7 +169,8 @@ class ImageClassificationTask final : public Task {
     const bool use_test = split == EvalSplit::kTest && test_images_.defined();
     const at::Tensor& images = use_test ? test_images_ : images_;
     const at::Tensor& targets = use_test ? test_targets_ : targets_;
-    std::vector<size_t> ids = use_test ? AllIndices(static_cast<size_t>(test_images_.size(0))) : validation_;
+    std::vector<size_t> ids =
+        use_test ? AllIndices(static_cast<size_t>(test_images_.size(0))) : validation_;
 
     // Rank r evaluates ids r, r + world, ...; the confusion counts are summed over ranks.
     ConfusionMatrix cm(num_classes_);
@@ -168,9 +183,13 @@ class ImageClassificationTask final : public Task {
       constexpr size_t kEvalBatch = 512;
       for (size_t start = 0; start < shard.size(); start += kEvalBatch) {
         const size_t end = std::min(shard.size(), start + kEvalBatch);
-        at::Tensor index = torch::tensor(std::vector<int64_t>(shard.begin() + start, shard.begin() + end), torch::kLong).to(images.device());
+        at::Tensor index =
+            torch::tensor(std::vector<int64_t>(shard.begin() + start, shard.begin() + end),
+                          torch::kLong)
+                .to(images.device());
         at::Tensor logits = model_->forward(images.index_select(0, index));
-        at::Tensor predicted = binary_ ? (logits.squeeze(1) > 0).to(torch::kLong) : logits.argmax(1);
+        at::Tensor predicted =
+            binary_ ? (logits.squeeze(1) > 0).to(torch::kLong) : logits.argmax(1);
         at::Tensor truth = targets.index_select(0, index).cpu();
         predicted = predicted.cpu();
         auto p = predicted.accessor<int64_t, 1>();
@@ -179,7 +198,8 @@ class ImageClassificationTask final : public Task {
       }
     }
     if (was_training) model_->train();
-    DTRAIN_RETURN_IF_ERROR(comm.AllReduce({cm.counts().data(), cm.counts().size(), comm::DataType::kInt64}, comm::ReduceOp::kSum));
+    DTRAIN_RETURN_IF_ERROR(comm.AllReduce(
+        {cm.counts().data(), cm.counts().size(), comm::DataType::kInt64}, comm::ReduceOp::kSum));
 
     Evaluation eval;
     eval.metrics["accuracy"] = cm.Accuracy();
@@ -192,9 +212,11 @@ class ImageClassificationTask final : public Task {
       eval.metrics["precision"] = m.precision;
       eval.metrics["recall"] = m.recall;
       eval.metrics["f1"] = m.f1;
-      std::snprintf(line, sizeof(line), "accuracy %.4f  precision %.4f  recall %.4f  F1 %.4f (positive class '%s', %lld samples)",
-                    m.accuracy, m.precision, m.recall, m.f1, class_names_[1].c_str(),
-                    static_cast<long long>(cm.total()));
+      std::snprintf(
+          line, sizeof(line),
+          "accuracy %.4f  precision %.4f  recall %.4f  F1 %.4f (positive class '%s', %lld samples)",
+          m.accuracy, m.precision, m.recall, m.f1, class_names_[1].c_str(),
+          static_cast<long long>(cm.total()));
     } else {
       std::snprintf(line, sizeof(line), "accuracy %.4f (%lld samples)", cm.Accuracy(),
                     static_cast<long long>(cm.total()));
@@ -236,7 +258,7 @@ at::Tensor BinaryLogLikelihoodLoss(const at::Tensor& logits, const at::Tensor& t
 }
 
 StatusOr<std::unique_ptr<Task>> MakeImageClassificationTask(const JobSpec& spec,
-                                                             const TaskContext& context) {
+                                                            const TaskContext& context) {
   auto task = std::make_unique<ImageClassificationTask>(spec, context);
   DTRAIN_RETURN_IF_ERROR(task->Init());
   return std::unique_ptr<Task>(std::move(task));

@@ -18,7 +18,7 @@ namespace dtrain::trainer {
 at::Tensor BinaryLogLikelihoodLoss(const at::Tensor& logits, const at::Tensor& targets);
 
 StatusOr<std::unique_ptr<Task>> MakeImageClassificationTask(const JobSpec& spec,
-                                                             const TaskContext& context);
+                                                            const TaskContext& context);
 
 }  // namespace dtrain::trainer
 

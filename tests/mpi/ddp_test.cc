@@ -1,0 +1,312 @@
+// Data-parallel correctness, run under mpirun with 2 ranks.
+//
+// DDP equivalence: N ranks, each on its own shard of B samples, must end with the same
+// parameters as one process training on the whole N*B batch, because the reducer averages the
+// per-rank mean gradients. Every rank computes the single-process reference itself (same seed,
+// full batch, no communication) and compares. Tolerance: 1e-5 absolute on float32 parameters
+// after 6 steps (only summation order differs between the two).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "runtime/comm/mpi_communicator.h"
+#include "runtime/spec/job_spec.h"
+#include "workers/trainer/progress.h"
+#include "workers/trainer/reducer.h"
+#include "workers/trainer/tasks/cnn.h"
+#include "workers/trainer/trainer.h"
+
+namespace dtrain::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr double kTolerance = 1e-5;
+
+std::unique_ptr<comm::MpiCommunicator> MakeComm() {
+  auto c = comm::MpiCommunicator::Create(MPI_COMM_WORLD, std::chrono::milliseconds(120000));
+  EXPECT_TRUE(c.ok());
+  return std::move(c).value();
+}
+
+ModelSpec SmallSpec(int hidden = 8) {
+  ModelSpec spec;
+  spec.conv_channels = {4};
+  spec.hidden_units = {hidden};
+  return spec;
+}
+
+std::vector<NamedTensor> Named(const torch::nn::Module& m, bool buffers = false) {
+  std::vector<NamedTensor> out;
+  for (const auto& p : buffers ? m.named_buffers() : m.named_parameters()) {
+    out.push_back({p.key(), p.value()});
+  }
+  return out;
+}
+
+double MaxAbsDiff(const torch::nn::Module& a, const torch::nn::Module& b) {
+  double worst = 0;
+  auto pa = a.parameters(), pb = b.parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
+  }
+  return worst;
+}
+
+struct GlobalBatch {
+  torch::Tensor x, y;
+};
+GlobalBatch MakeData(int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  return {torch::randn({n, 1, 8, 8}), torch::randint(0, 3, {n}, torch::kLong)};
+}
+
+// Trains `steps` steps of data-parallel SGD/Adam with gradient accumulation `accum`, and the
+// reference on the full batch, and returns the largest parameter difference.
+double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int steps) {
+  const int world = comm.size(), rank = comm.rank();
+  const int64_t per_rank = 8;
+  torch::manual_seed(42);
+  auto reference = BuildCnn(SmallSpec(), 1, 8, 8, 3);
+  torch::manual_seed(42);
+  auto model = BuildCnn(SmallSpec(), 1, 8, 8, 3);
+  if (rank != 0) {
+    // Different start on other ranks: the reducer's broadcast must make them agree.
+    torch::NoGradGuard g;
+    for (auto& p : model->parameters()) p.add_(1.0);
+  }
+  auto make_opt = [&](torch::nn::Module& m) -> std::unique_ptr<torch::optim::Optimizer> {
+    if (adam)
+      return std::make_unique<torch::optim::Adam>(m.parameters(), torch::optim::AdamOptions(0.01));
+    return std::make_unique<torch::optim::SGD>(m.parameters(),
+                                               torch::optim::SGDOptions(0.1).momentum(0.9));
+  };
+  auto ref_opt = make_opt(*reference);
+  auto opt = make_opt(*model);
+  ReducerOptions options;
+  options.first_bucket_bytes = 256;  // several buckets, so bucketing and ordering are exercised
+  options.bucket_bytes_cap = 1024;
+  auto reducer_or = Reducer::Create(comm, Named(*model), {}, options);
+  EXPECT_TRUE(reducer_or.ok()) << reducer_or.status().ToString();
+  auto reducer = std::move(reducer_or).value();
+  EXPECT_GT(reducer->buckets().size(), 2u);
+
+  for (int step = 0; step < steps; ++step) {
+    GlobalBatch data = MakeData(world * per_rank, 1000 + step);
+    // Reference: whole global batch, one process.
+    ref_opt->zero_grad();
+    torch::nn::functional::cross_entropy(reference->forward(data.x), data.y).backward();
+    ref_opt->step();
+    // Data-parallel: this rank's contiguous shard, split into `accum` micro-batches.
+    const int64_t micro = per_rank / accum;
+    for (int m = 0; m < accum; ++m) {
+      const int64_t start = rank * per_rank + m * micro;
+      reducer->PrepareForBackward(/*sync=*/m == accum - 1);
+      auto loss = torch::nn::functional::cross_entropy(
+          model->forward(data.x.narrow(0, start, micro)), data.y.narrow(0, start, micro));
+      (loss / accum).backward();
+      Status s = reducer->FinishBackward();
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    }
+    EXPECT_EQ(reducer->last_timings().buckets_launched_in_backward, reducer->buckets().size())
+        << "every bucket should start while backward is still running";
+    opt->step();
+    reducer->ZeroGrad();
+  }
+  return MaxAbsDiff(*model, *reference);
+}
+
+TEST(DdpTest, SgdMatchesSingleProcessOnGlobalBatch) {
+  auto comm = MakeComm();
+  EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/1, 6), kTolerance);
+}
+
+TEST(DdpTest, AdamMatchesSingleProcessOnGlobalBatch) {
+  auto comm = MakeComm();
+  EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/true, /*accum=*/1, 6), kTolerance);
+}
+
+TEST(DdpTest, GradientAccumulationMatchesLargeBatch) {
+  auto comm = MakeComm();
+  EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/2, 6), kTolerance);
+  EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/4, 3), kTolerance);
+}
+
+TEST(DdpTest, ShapeMismatchFailsAtStartNamingRanksAndTensors) {
+  auto comm = MakeComm();
+  if (comm->size() < 2) GTEST_SKIP();
+  auto model = BuildCnn(SmallSpec(comm->rank() == 1 ? 9 : 8), 1, 8, 8, 3);
+  auto reducer = Reducer::Create(*comm, Named(*model), {}, ReducerOptions());
+  ASSERT_FALSE(reducer.ok());
+  const std::string& m = reducer.status().message();
+  EXPECT_EQ(reducer.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(m.find("model parameters differ between ranks"), std::string::npos) << m;
+  EXPECT_NE(m.find("parameter #2: rank 0 has '4.weight' [8, 64] float, rank 1 has '4.weight' "
+                   "[9, 64] float"),
+            std::string::npos)
+      << m;
+}
+
+TEST(DdpTest, ParameterCountMismatchFailsNamingRanks) {
+  auto comm = MakeComm();
+  if (comm->size() < 2) GTEST_SKIP();
+  ModelSpec spec = SmallSpec();
+  if (comm->rank() == 1) spec.hidden_units = {8, 8};
+  auto model = BuildCnn(spec, 1, 8, 8, 3);
+  auto reducer = Reducer::Create(*comm, Named(*model), {}, ReducerOptions());
+  ASSERT_FALSE(reducer.ok());
+  EXPECT_NE(reducer.status().message().find("(rank 0 has 6 parameters, rank 1 has 8)"),
+            std::string::npos)
+      << reducer.status().message();
+}
+
+TEST(DdpTest, BucketLayoutMismatchFailsNamingRanks) {
+  auto comm = MakeComm();
+  if (comm->size() < 2) GTEST_SKIP();
+  auto model = BuildCnn(SmallSpec(), 1, 8, 8, 3);
+  ReducerOptions options;
+  options.first_bucket_bytes = comm->rank() == 1 ? 64 : (1 << 20);
+  auto reducer = Reducer::Create(*comm, Named(*model), {}, options);
+  ASSERT_FALSE(reducer.ok());
+  EXPECT_NE(reducer.status().message().find("bucket layout differs between ranks"),
+            std::string::npos);
+  EXPECT_NE(reducer.status().message().find("rank 0 has 1 buckets; rank 1 has"), std::string::npos)
+      << reducer.status().message();
+}
+
+TEST(DdpTest, BuffersComeFromRankZero) {
+  auto comm = MakeComm();
+  ModelSpec spec = SmallSpec();
+  spec.batch_norm = true;
+  torch::manual_seed(1);
+  auto model = BuildCnn(spec, 1, 8, 8, 3);
+  // Different running statistics on each rank.
+  model->train();
+  model->forward(torch::randn({4, 1, 8, 8}) * (comm->rank() + 1));
+  auto reducer = Reducer::Create(*comm, Named(*model), Named(*model, true), ReducerOptions());
+  ASSERT_TRUE(reducer.ok());
+  auto check_equal = [&] {
+    for (const auto& b : model->named_buffers()) {
+      torch::Tensor mine = b.value().to(torch::kDouble).contiguous();
+      torch::Tensor first = mine.clone();
+      ASSERT_TRUE(comm->Broadcast({first.data_ptr(), static_cast<size_t>(first.numel()),
+                                   comm::DataType::kFloat64},
+                                  0)
+                      .ok());
+      EXPECT_TRUE(torch::equal(mine, first)) << b.key();
+    }
+  };
+  check_equal();
+  model->forward(torch::randn({4, 1, 8, 8}) * (comm->rank() + 3));
+  ASSERT_TRUE((*reducer)->SyncBuffers().ok());
+  check_equal();
+}
+
+// ---------------------------------------------------------------- whole training loop
+
+class TrainingLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    comm_ = MakeComm();
+    int64_t id = ::getpid();  // rank 0's pid names a directory all ranks share
+    ASSERT_TRUE(comm_->Broadcast({&id, 1, comm::DataType::kInt64}, 0).ok());
+    root_ = fs::temp_directory_path() / ("dtrain_ddp_test_" + std::to_string(id));
+  }
+  void TearDown() override {
+    (void)comm_->Barrier();
+    if (comm_->rank() == 0) fs::remove_all(root_);
+  }
+
+  JobSpec Spec(const std::string& run, const std::string& extra) {
+    const std::string yaml =
+        "name: t\ntask: day_night\n"
+        "data: {path: " +
+        (root_ / "data").string() +
+        ", generate: day_night, generate_count: 96, resolution: [24, 24, 3], seed: 2}\n"
+        "model: {conv_channels: [4, 8], hidden_units: [16]}\n"
+        "output_dir: " +
+        (root_ / run).string() + "\n" + extra;
+    auto spec = ParseJobSpec(yaml, "<test>");
+    EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+    return *spec;
+  }
+
+  StatusOr<TrainOutcome> Run(const JobSpec& spec, bool resume, int64_t stop_after = -1) {
+    ProgressOptions p;
+    p.job = spec.name;
+    p.rank = comm_->rank();
+    p.world_size = comm_->size();
+    p.human = HumanProgress::kNone;
+    p.json_lines = false;
+    ProgressReporter progress(p);
+    TrainOptions options;
+    options.resume = resume;
+    options.stop_after_steps = stop_after;
+    options.local_size = comm_->size();
+    return RunTraining(spec, *comm_, *comm_, options, progress);
+  }
+
+  // The run's final model.pt, loaded into the architecture Spec() describes.
+  std::vector<torch::Tensor> LoadModel(const std::string& run) {
+    ModelSpec spec;
+    spec.conv_channels = {4, 8};
+    spec.hidden_units = {16};
+    auto model = BuildCnn(spec, 3, 24, 24, 1);
+    torch::serialize::InputArchive archive;
+    archive.load_from((root_ / run / "model.pt").string());
+    model->load(archive);
+    return model->parameters();
+  }
+
+  std::unique_ptr<comm::MpiCommunicator> comm_;
+  fs::path root_;
+};
+
+// Interrupted after step 5 (checkpoint at step 4, so step 5 is redone) and resumed, a run ends
+// with exactly the parameters of an uninterrupted run (same data order, same per-step seeds).
+TEST_F(TrainingLoopTest, ResumeFromCheckpointMatchesUninterruptedRun) {
+  const std::string train =
+      "train: {epochs: 2, batch_size: 8, seed: 5, optimizer: {kind: adam, lr: 0.01}}\n";
+  auto full = Run(Spec("full", train + "checkpoint: {every_steps: 4, every_epochs: 0}\n"), false);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  JobSpec interrupted = Spec("resumed", train + "checkpoint: {every_steps: 4, every_epochs: 0}\n");
+  auto first = Run(interrupted, false, /*stop_after=*/5);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->summary["completed"].get<bool>());
+  auto second = Run(interrupted, /*resume=*/true);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->summary["global_steps"], full->summary["global_steps"]);
+  ASSERT_TRUE(comm_->Barrier().ok());  // rank 0 writes model.pt after the others return
+  auto a = LoadModel("full"), b = LoadModel("resumed");
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_LT((a[i] - b[i]).abs().max().item<double>(), 1e-6) << "tensor " << i;
+  }
+}
+
+TEST_F(TrainingLoopTest, NonFiniteLossStopsWithStepAndKeepsLastGoodCheckpoint) {
+  auto result = Run(Spec("nan",
+                         "train: {epochs: 3, batch_size: 8, optimizer: {kind: sgd, lr: 1.0e+30}}\n"
+                         "checkpoint: {every_steps: 1, every_epochs: 0, keep_last: 100}\n"),
+                    false);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kAborted);
+  const std::string& m = result.status().message();
+  ASSERT_EQ(m.rfind("loss became ", 0), 0u) << m;
+  const size_t at = m.find(" at step ");
+  ASSERT_NE(at, std::string::npos);
+  const int bad_step = std::stoi(m.substr(at + 9));
+  EXPECT_GT(bad_step, 1);
+  // Checkpoints exist for every good step and none for the bad one.
+  const fs::path dir = root_ / "nan" / "checkpoints";
+  char name[64];
+  std::snprintf(name, sizeof(name), "ckpt-%010d.pt", bad_step - 1);
+  EXPECT_TRUE(fs::exists(dir / name)) << name;
+  std::snprintf(name, sizeof(name), "ckpt-%010d.pt", bad_step);
+  EXPECT_FALSE(fs::exists(dir / name)) << name;
+}
+
+}  // namespace
+}  // namespace dtrain::trainer

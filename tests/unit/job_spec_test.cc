@@ -1,0 +1,494 @@
+// Tests for runtime/spec/job_spec: a full spec, defaults, the ToYaml round trip, and the exact
+// text of every kind of error (users act on these messages, so their wording is the contract).
+#include "runtime/spec/job_spec.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace dtrain {
+namespace {
+
+constexpr const char* kFullSpec = R"(name: full-run.v2
+task: multiclass
+data:
+  source: idx
+  path: /data/fashion_mnist
+  split: 0.75
+  seed: 18446744073709551615
+  balance: weighted_sampling
+  resolution: [28, 32, 1]
+  skip_corrupt: true
+model:
+  conv_channels: [8, 16, 32]
+  kernel_size: 5
+  hidden_units: []
+  dropout: 0.25
+  batch_norm: true
+train:
+  epochs: 7
+  batch_size: 64
+  optimizer:
+    kind: adam
+    lr: 0.002
+    momentum: 0.5
+    weight_decay: 1e-4
+    beta1: 0.8
+    beta2: 0.99
+  lr_schedule:
+    kind: cosine
+    step_epochs: 2
+    gamma: 0.5
+    warmup_steps: 100
+    min_lr: 0.0001
+  grad_accumulation: 4
+  seed: 42
+  log_every_steps: 25
+  intra_op_threads: 2
+distributed:
+  backend: nccl
+  device: cuda
+  bucket_mb: 50
+  first_bucket_mb: 0.5
+  timeout_s: 60
+checkpoint:
+  dir: /ckpt/full
+  every_steps: 500
+  every_epochs: 0
+  keep_last: 5
+output_dir: out/full
+)";
+
+// The message of a spec that must fail.
+std::string ErrorOf(const std::string& yaml) {
+  StatusOr<JobSpec> spec = ParseJobSpec(yaml, "job.yaml");
+  EXPECT_FALSE(spec.ok()) << "parsed unexpectedly:\n" << yaml;
+  if (spec.ok()) return "";
+  EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument);
+  return spec.status().message();
+}
+
+// A valid minimal spec with `extra` appended (top-level sections).
+std::string Minimal(const std::string& extra = "") {
+  return "name: demo\ntask: day_night\ndata:\n  path: data/day_night\n" + extra;
+}
+
+TEST(JobSpecTest, FullSpecParsesEveryField) {
+  StatusOr<JobSpec> parsed = ParseJobSpec(kFullSpec, "full.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const JobSpec& s = *parsed;
+  EXPECT_EQ(s.name, "full-run.v2");
+  EXPECT_EQ(s.task, TaskKind::kMulticlass);
+  EXPECT_EQ(s.source, "full.yaml");
+  EXPECT_EQ(s.data.source, DataSource::kIdx);
+  EXPECT_EQ(s.data.path, "/data/fashion_mnist");
+  EXPECT_EQ(s.data.generate, "");
+  EXPECT_DOUBLE_EQ(s.data.split, 0.75);
+  EXPECT_EQ(s.data.seed, 18446744073709551615ull);
+  EXPECT_EQ(s.data.balance, ClassBalance::kWeightedSampling);
+  EXPECT_EQ(s.data.height, 28);
+  EXPECT_EQ(s.data.width, 32);
+  EXPECT_EQ(s.data.channels, 1);
+  EXPECT_TRUE(s.data.skip_corrupt);
+  EXPECT_EQ(s.model.conv_channels, (std::vector<int>{8, 16, 32}));
+  EXPECT_EQ(s.model.kernel_size, 5);
+  EXPECT_TRUE(s.model.hidden_units.empty());
+  EXPECT_DOUBLE_EQ(s.model.dropout, 0.25);
+  EXPECT_TRUE(s.model.batch_norm);
+  EXPECT_EQ(s.train.epochs, 7);
+  EXPECT_EQ(s.train.batch_size, 64);
+  EXPECT_EQ(s.train.optimizer.kind, OptimizerKind::kAdam);
+  EXPECT_DOUBLE_EQ(s.train.optimizer.lr, 0.002);
+  EXPECT_DOUBLE_EQ(s.train.optimizer.momentum, 0.5);
+  EXPECT_DOUBLE_EQ(s.train.optimizer.weight_decay, 1e-4);
+  EXPECT_DOUBLE_EQ(s.train.optimizer.beta1, 0.8);
+  EXPECT_DOUBLE_EQ(s.train.optimizer.beta2, 0.99);
+  EXPECT_EQ(s.train.lr_schedule.kind, LrScheduleKind::kCosine);
+  EXPECT_EQ(s.train.lr_schedule.step_epochs, 2);
+  EXPECT_DOUBLE_EQ(s.train.lr_schedule.gamma, 0.5);
+  EXPECT_EQ(s.train.lr_schedule.warmup_steps, 100);
+  EXPECT_DOUBLE_EQ(s.train.lr_schedule.min_lr, 0.0001);
+  EXPECT_EQ(s.train.grad_accumulation, 4);
+  EXPECT_EQ(s.train.seed, 42u);
+  EXPECT_EQ(s.train.log_every_steps, 25);
+  EXPECT_EQ(s.train.intra_op_threads, 2);
+  EXPECT_EQ(s.distributed.backend, CommBackend::kNccl);
+  EXPECT_EQ(s.distributed.device, DeviceKind::kCuda);
+  EXPECT_DOUBLE_EQ(s.distributed.bucket_mb, 50.0);
+  EXPECT_DOUBLE_EQ(s.distributed.first_bucket_mb, 0.5);
+  EXPECT_EQ(s.distributed.timeout_s, 60);
+  EXPECT_EQ(s.checkpoint.dir, "/ckpt/full");
+  EXPECT_EQ(s.checkpoint.every_steps, 500);
+  EXPECT_EQ(s.checkpoint.every_epochs, 0);
+  EXPECT_EQ(s.checkpoint.keep_last, 5);
+  EXPECT_EQ(s.output_dir, "out/full");
+}
+
+TEST(JobSpecTest, DefaultsAreApplied) {
+  StatusOr<JobSpec> parsed = ParseJobSpec(Minimal(), "<string>");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const JobSpec& s = *parsed;
+  const JobSpec d;  // the struct defaults
+  EXPECT_EQ(s.source, "<string>");
+  EXPECT_EQ(s.task, TaskKind::kDayNight);
+  EXPECT_EQ(s.output_dir, "runs/demo");
+  EXPECT_EQ(s.checkpoint.dir, "runs/demo/checkpoints");
+  EXPECT_EQ(s.data.source, DataSource::kImageFolder);
+  EXPECT_EQ(s.data.height, 64);
+  EXPECT_EQ(s.data.width, 64);
+  EXPECT_EQ(s.data.channels, 3);
+  EXPECT_EQ(s.data.generate_count, d.data.generate_count);
+  EXPECT_DOUBLE_EQ(s.data.split, d.data.split);
+  EXPECT_EQ(s.data.balance, ClassBalance::kNone);
+  EXPECT_FALSE(s.data.skip_corrupt);
+  EXPECT_EQ(s.model.conv_channels, d.model.conv_channels);
+  EXPECT_EQ(s.model.hidden_units, d.model.hidden_units);
+  EXPECT_EQ(s.model.kernel_size, 3);
+  EXPECT_EQ(s.train.epochs, d.train.epochs);
+  EXPECT_EQ(s.train.batch_size, d.train.batch_size);
+  EXPECT_EQ(s.train.optimizer.kind, OptimizerKind::kSgd);
+  EXPECT_DOUBLE_EQ(s.train.optimizer.lr, d.train.optimizer.lr);
+  EXPECT_EQ(s.train.lr_schedule.kind, LrScheduleKind::kConstant);
+  EXPECT_EQ(s.distributed.backend, CommBackend::kAuto);
+  EXPECT_EQ(s.distributed.device, DeviceKind::kCpu);
+  EXPECT_DOUBLE_EQ(s.distributed.bucket_mb, 25.0);
+  EXPECT_EQ(s.checkpoint.every_epochs, 1);
+  EXPECT_EQ(s.checkpoint.keep_last, 3);
+}
+
+TEST(JobSpecTest, IdxKeepsNativeResolutionAndCheckpointsFollowOutputDir) {
+  StatusOr<JobSpec> parsed = ParseJobSpec(
+      "name: f\ntask: multiclass\noutput_dir: /tmp/out/\ndata: {source: idx, path: d}\n", "x");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->data.height, 0);
+  EXPECT_EQ(parsed->data.width, 0);
+  EXPECT_EQ(parsed->data.channels, 0);
+  EXPECT_EQ(parsed->output_dir, "/tmp/out/");
+  EXPECT_EQ(parsed->checkpoint.dir, "/tmp/out/checkpoints");
+}
+
+TEST(JobSpecTest, GenerateDayNight) {
+  StatusOr<JobSpec> parsed =
+      ParseJobSpec(Minimal("  generate: day_night\n  generate_count: 100\n"), "x");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->data.generate, "day_night");
+  EXPECT_EQ(parsed->data.generate_count, 100);
+}
+
+TEST(JobSpecTest, EnumsPrintTheirYamlSpelling) {
+  EXPECT_STREQ(ToString(TaskKind::kDayNight), "day_night");
+  EXPECT_STREQ(ToString(TaskKind::kMulticlass), "multiclass");
+  EXPECT_STREQ(ToString(DataSource::kImageFolder), "image_folder");
+  EXPECT_STREQ(ToString(DataSource::kIdx), "idx");
+  EXPECT_STREQ(ToString(ClassBalance::kNone), "none");
+  EXPECT_STREQ(ToString(ClassBalance::kWeightedSampling), "weighted_sampling");
+  EXPECT_STREQ(ToString(ClassBalance::kCap), "cap");
+  EXPECT_STREQ(ToString(OptimizerKind::kSgd), "sgd");
+  EXPECT_STREQ(ToString(OptimizerKind::kAdam), "adam");
+  EXPECT_STREQ(ToString(LrScheduleKind::kConstant), "constant");
+  EXPECT_STREQ(ToString(LrScheduleKind::kStep), "step");
+  EXPECT_STREQ(ToString(LrScheduleKind::kCosine), "cosine");
+  EXPECT_STREQ(ToString(CommBackend::kAuto), "auto");
+  EXPECT_STREQ(ToString(CommBackend::kMpi), "mpi");
+  EXPECT_STREQ(ToString(CommBackend::kNccl), "nccl");
+  EXPECT_STREQ(ToString(DeviceKind::kCpu), "cpu");
+  EXPECT_STREQ(ToString(DeviceKind::kCuda), "cuda");
+}
+
+// Parsing ToYaml's output gives the same spec, and rendering that again gives the same text.
+void ExpectRoundTrip(const std::string& yaml) {
+  StatusOr<JobSpec> first = ParseJobSpec(yaml, "a.yaml");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const std::string rendered = ToYaml(*first);
+  StatusOr<JobSpec> second = ParseJobSpec(rendered, "a.yaml");
+  ASSERT_TRUE(second.ok()) << second.status().ToString() << "\n" << rendered;
+  EXPECT_EQ(ToYaml(*second), rendered);
+  const JobSpec& a = *first;
+  const JobSpec& b = *second;
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.task, b.task);
+  EXPECT_EQ(a.data.source, b.data.source);
+  EXPECT_EQ(a.data.path, b.data.path);
+  EXPECT_EQ(a.data.generate, b.data.generate);
+  EXPECT_EQ(a.data.generate_count, b.data.generate_count);
+  EXPECT_EQ(a.data.split, b.data.split);
+  EXPECT_EQ(a.data.seed, b.data.seed);
+  EXPECT_EQ(a.data.balance, b.data.balance);
+  EXPECT_EQ(a.data.height, b.data.height);
+  EXPECT_EQ(a.data.width, b.data.width);
+  EXPECT_EQ(a.data.channels, b.data.channels);
+  EXPECT_EQ(a.data.skip_corrupt, b.data.skip_corrupt);
+  EXPECT_EQ(a.model.conv_channels, b.model.conv_channels);
+  EXPECT_EQ(a.model.kernel_size, b.model.kernel_size);
+  EXPECT_EQ(a.model.hidden_units, b.model.hidden_units);
+  EXPECT_EQ(a.model.dropout, b.model.dropout);
+  EXPECT_EQ(a.model.batch_norm, b.model.batch_norm);
+  EXPECT_EQ(a.train.epochs, b.train.epochs);
+  EXPECT_EQ(a.train.batch_size, b.train.batch_size);
+  EXPECT_EQ(a.train.optimizer.kind, b.train.optimizer.kind);
+  EXPECT_EQ(a.train.optimizer.lr, b.train.optimizer.lr);  // exact: doubles print shortest-exact
+  EXPECT_EQ(a.train.optimizer.momentum, b.train.optimizer.momentum);
+  EXPECT_EQ(a.train.optimizer.weight_decay, b.train.optimizer.weight_decay);
+  EXPECT_EQ(a.train.optimizer.beta1, b.train.optimizer.beta1);
+  EXPECT_EQ(a.train.optimizer.beta2, b.train.optimizer.beta2);
+  EXPECT_EQ(a.train.lr_schedule.kind, b.train.lr_schedule.kind);
+  EXPECT_EQ(a.train.lr_schedule.step_epochs, b.train.lr_schedule.step_epochs);
+  EXPECT_EQ(a.train.lr_schedule.gamma, b.train.lr_schedule.gamma);
+  EXPECT_EQ(a.train.lr_schedule.warmup_steps, b.train.lr_schedule.warmup_steps);
+  EXPECT_EQ(a.train.lr_schedule.min_lr, b.train.lr_schedule.min_lr);
+  EXPECT_EQ(a.train.grad_accumulation, b.train.grad_accumulation);
+  EXPECT_EQ(a.train.seed, b.train.seed);
+  EXPECT_EQ(a.train.log_every_steps, b.train.log_every_steps);
+  EXPECT_EQ(a.train.intra_op_threads, b.train.intra_op_threads);
+  EXPECT_EQ(a.distributed.backend, b.distributed.backend);
+  EXPECT_EQ(a.distributed.device, b.distributed.device);
+  EXPECT_EQ(a.distributed.bucket_mb, b.distributed.bucket_mb);
+  EXPECT_EQ(a.distributed.first_bucket_mb, b.distributed.first_bucket_mb);
+  EXPECT_EQ(a.distributed.timeout_s, b.distributed.timeout_s);
+  EXPECT_EQ(a.checkpoint.dir, b.checkpoint.dir);
+  EXPECT_EQ(a.checkpoint.every_steps, b.checkpoint.every_steps);
+  EXPECT_EQ(a.checkpoint.every_epochs, b.checkpoint.every_epochs);
+  EXPECT_EQ(a.checkpoint.keep_last, b.checkpoint.keep_last);
+  EXPECT_EQ(a.output_dir, b.output_dir);
+}
+
+TEST(JobSpecTest, ToYamlRoundTripsFullSpec) { ExpectRoundTrip(kFullSpec); }
+
+TEST(JobSpecTest, ToYamlRoundTripsDefaults) {
+  ExpectRoundTrip(Minimal("  generate: day_night\n"));
+  ExpectRoundTrip(
+      "name: n\ntask: multiclass\ndata: {source: idx, path: 'null'}\n"
+      "output_dir: 'dir with: colon # and hash'\n"
+      "train: {optimizer: {lr: 0.1, weight_decay: 0.00001}}\n");
+}
+
+TEST(JobSpecTest, ToYamlShowsDefaults) {
+  StatusOr<JobSpec> parsed = ParseJobSpec(Minimal(), "jobs/demo.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const std::string yaml = ToYaml(*parsed);
+  EXPECT_NE(yaml.find("# fully defaulted job spec from jobs/demo.yaml\n"), std::string::npos)
+      << yaml;
+  EXPECT_NE(yaml.find("  resolution: [64, 64, 3]\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("    lr: 0.01\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("  dir: runs/demo/checkpoints\n"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("output_dir: runs/demo\n"), std::string::npos) << yaml;
+}
+
+// --- Error messages: each kind, exact text. ---
+
+TEST(JobSpecErrorTest, UnknownFieldWithSuggestion) {
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  optimiser:\n    kind: sgd\n")),
+            "job.yaml:6:3: train.optimiser: unknown field; expected one of: epochs, batch_size, "
+            "optimizer, lr_schedule, grad_accumulation, seed, log_every_steps, intra_op_threads "
+            "(did you mean 'optimizer'?)");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer:\n    learning_rate: 0.1\n")),
+            "job.yaml:7:5: train.optimizer.learning_rate: unknown field; expected one of: kind, "
+            "lr, momentum, weight_decay, beta1, beta2");
+  // Transposed letters count as one edit.
+  EXPECT_EQ(ErrorOf(Minimal("tarin: {}\n")),
+            "job.yaml:5:1: tarin: unknown field; expected one of: name, task, data, model, train, "
+            "distributed, checkpoint, output_dir (did you mean 'train'?)");
+}
+
+TEST(JobSpecErrorTest, UnknownFieldWithoutSuggestion) {
+  EXPECT_EQ(ErrorOf(Minimal("output:\n  dir: x\n")),
+            "job.yaml:5:1: output: unknown field; expected one of: name, task, data, model, "
+            "train, distributed, checkpoint, output_dir");
+}
+
+TEST(JobSpecErrorTest, WrongTypes) {
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  epochs: ten\n")),
+            "job.yaml:6:11: train.epochs: expected an integer >= 1, got 'ten'");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  batch_size: 1.5\n")),
+            "job.yaml:6:15: train.batch_size: expected an integer >= 1, got 1.5");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  epochs: \"3\"\n")),
+            "job.yaml:6:11: train.epochs: expected an integer >= 1, got '3'");
+  EXPECT_EQ(ErrorOf(Minimal("model:\n  conv_channels: {a: 1}\n")),
+            "job.yaml:6:18: model.conv_channels: expected a non-empty list of integers >= 1, got "
+            "a map");
+  EXPECT_EQ(ErrorOf(Minimal("model:\n  hidden_units: [64, x]\n")),
+            "job.yaml:6:22: model.hidden_units[1]: expected an integer >= 1, got 'x'");
+  EXPECT_EQ(ErrorOf(Minimal("model:\n  batch_norm: yes\n")),
+            "job.yaml:6:15: model.batch_norm: expected true or false, got 'yes'");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer:\n    lr: fast\n")),
+            "job.yaml:7:9: train.optimizer.lr: expected a number > 0, got 'fast'");
+  EXPECT_EQ(ErrorOf(Minimal("train: [1, 2]\n")), "job.yaml:5:8: train: expected a map, got a list");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n")),
+            "job.yaml:5:1: train: expected a map, got nothing (null)");
+  EXPECT_EQ(ErrorOf("name: [a, b]\ntask: day_night\ndata: {path: d}\n"),
+            "job.yaml:1:7: name: expected a string, got a list");
+}
+
+TEST(JobSpecErrorTest, OutOfRange) {
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  epochs: 0\n")),
+            "job.yaml:6:11: train.epochs: expected an integer >= 1, got 0");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  epochs: 99999999999\n")),
+            "job.yaml:6:11: train.epochs: expected an integer in [1, 2147483647], got "
+            "99999999999");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  seed: -1\n")),
+            "job.yaml:6:9: train.seed: expected a non-negative integer, got -1");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  seed: 18446744073709551616\n")),
+            "job.yaml:6:9: train.seed: expected an integer in [0, 18446744073709551615], got "
+            "18446744073709551616");
+  EXPECT_EQ(ErrorOf(Minimal("model:\n  dropout: 1.0\n")),
+            "job.yaml:6:12: model.dropout: expected a number in [0, 1), got 1.0");
+  EXPECT_EQ(ErrorOf(Minimal("model:\n  kernel_size: 4\n")),
+            "job.yaml:6:16: model.kernel_size: expected an odd integer >= 1, got 4");
+  EXPECT_EQ(ErrorOf(Minimal("  split: 1\n")),
+            "job.yaml:5:10: data.split: expected a number in (0, 1), got 1");
+  EXPECT_EQ(ErrorOf(Minimal("  resolution: [32, 32, 2]\n")),
+            "job.yaml:5:24: data.resolution[2]: expected 1 or 3 (channels), got 2");
+  EXPECT_EQ(ErrorOf(Minimal("  resolution: [32, 32]\n")),
+            "job.yaml:5:15: data.resolution: expected a list [height, width, channels], got a "
+            "list of 2 items");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  lr_schedule: {gamma: 0}\n")),
+            "job.yaml:6:24: train.lr_schedule.gamma: expected a number in (0, 1], got 0");
+  EXPECT_EQ(ErrorOf(Minimal("checkpoint:\n  keep_last: 0\n")),
+            "job.yaml:6:14: checkpoint.keep_last: expected an integer >= 1, got 0");
+  EXPECT_EQ(ErrorOf(Minimal("  generate: day_night\n  generate_count: 3\n")),
+            "job.yaml:6:19: data.generate_count: expected an integer >= 4, got 3");
+}
+
+TEST(JobSpecErrorTest, BadEnumValue) {
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer: {kind: adagrad}\n")),
+            "job.yaml:6:21: train.optimizer.kind: expected one of {sgd, adam}, got 'adagrad'");
+  EXPECT_EQ(ErrorOf("name: x\ntask: regression\ndata: {path: d}\n"),
+            "job.yaml:2:7: task: expected one of {day_night, multiclass}, got 'regression'");
+  EXPECT_EQ(ErrorOf(Minimal("  generate: cats\n")),
+            "job.yaml:5:13: data.generate: expected one of {day_night}, got 'cats'");
+}
+
+TEST(JobSpecErrorTest, BadName) {
+  EXPECT_EQ(ErrorOf("name: my job\ntask: day_night\ndata: {path: d}\n"),
+            "job.yaml:1:7: name: expected a name of letters, digits, '_', '.' and '-', got "
+            "'my job'");
+}
+
+TEST(JobSpecErrorTest, MissingRequiredFields) {
+  EXPECT_EQ(ErrorOf("task: day_night\ndata:\n  path: d\n"),
+            "job.yaml:1:1: name: required field is missing");
+  EXPECT_EQ(ErrorOf("# a comment\nname: x\ntask: day_night\ndata:\n  source: idx\n"),
+            "job.yaml:5:3: data.path: required field is missing");
+  EXPECT_EQ(ErrorOf("name: x\ntask: day_night\n"),
+            "job.yaml:1:1: data.path: required field is missing");
+}
+
+TEST(JobSpecErrorTest, EmptyAndNonMapDocuments) {
+  EXPECT_EQ(ErrorOf(""), "job.yaml:1:1: (root): expected a map with at least 'name' and 'task'");
+  EXPECT_EQ(ErrorOf("# only a comment\n"),
+            "job.yaml:1:1: (root): expected a map with at least 'name' and 'task'");
+  EXPECT_EQ(ErrorOf("- name\n- task\n"),
+            "job.yaml:1:1: (root): expected a map with at least 'name' and 'task', got a list");
+}
+
+TEST(JobSpecErrorTest, YamlSyntaxError) {
+  EXPECT_EQ(ErrorOf("name: x\ntask: [day_night\n"),
+            "job.yaml:3:1: YAML syntax error: end of sequence flow not found");
+  EXPECT_EQ(ErrorOf("name: x\ntask: a: b\n"), "job.yaml:2:8: YAML syntax error: illegal map value");
+}
+
+TEST(JobSpecErrorTest, DuplicateField) {
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  epochs: 2\n  epochs: 3\n")),
+            "job.yaml:7:3: train.epochs: duplicate field (first given at line 6)");
+}
+
+TEST(JobSpecErrorTest, CrossFieldChecks) {
+  EXPECT_EQ(ErrorOf(Minimal("distributed:\n  backend: nccl\n  device: cpu\n")),
+            "job.yaml:6:12: distributed.backend: nccl requires distributed.device: cuda, got "
+            "distributed.device: cpu");
+  EXPECT_EQ(ErrorOf(Minimal("distributed:\n  backend: nccl\n")),
+            "job.yaml:6:12: distributed.backend: nccl requires distributed.device: cuda, got "
+            "distributed.device: cpu (the default)");
+  EXPECT_EQ(ErrorOf(Minimal("  source: idx\n  generate: day_night\n")),
+            "job.yaml:6:13: data.generate: requires data.source: image_folder, got data.source: "
+            "idx");
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer: {lr: 0.01}\n  lr_schedule: {kind: cosine, "
+                            "min_lr: 0.1}\n")),
+            "job.yaml:7:39: train.lr_schedule.min_lr: expected at most train.optimizer.lr (0.01) "
+            "for a cosine schedule, got 0.1");
+}
+
+TEST(JobSpecErrorTest, AllErrorsReportedTogetherInDocumentOrder) {
+  const std::string yaml =
+      "task: daynight\n"            // 1: bad enum; `name` missing (reported at the root, 1:1)
+      "data:\n"                     // 2
+      "  path: d\n"                 // 3
+      "  balance: cap\n"            // 4
+      "model:\n"                    // 5
+      "  conv_channels: [16, 0]\n"  // 6: out of range
+      "  dropuot: 0.5\n"            // 7: unknown field, suggestion
+      "train:\n"                    // 8
+      "  epochs: 1.5\n"             // 9: float for an int
+      "distributed:\n"              // 10
+      "  backend: nccl\n";          // 11: nccl with the default cpu device
+  EXPECT_EQ(ErrorOf(yaml),
+            "job.yaml:1:1: name: required field is missing\n"
+            "job.yaml:1:7: task: expected one of {day_night, multiclass}, got 'daynight'\n"
+            "job.yaml:6:23: model.conv_channels[1]: expected an integer >= 1, got 0\n"
+            "job.yaml:7:3: model.dropuot: unknown field; expected one of: conv_channels, "
+            "kernel_size, hidden_units, dropout, batch_norm (did you mean 'dropout'?)\n"
+            "job.yaml:9:11: train.epochs: expected an integer >= 1, got 1.5\n"
+            "job.yaml:11:12: distributed.backend: nccl requires distributed.device: cuda, got "
+            "distributed.device: cpu (the default)");
+}
+
+// --- Files ---
+
+TEST(JobSpecFileTest, MissingFileIsNotFound) {
+  StatusOr<JobSpec> spec = LoadJobSpec("no/such/job.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(spec.status().message(),
+            "cannot read job spec 'no/such/job.yaml': No such file or directory");
+}
+
+TEST(JobSpecFileTest, DirectoryIsNotFound) {
+  StatusOr<JobSpec> spec = LoadJobSpec(testing::TempDir());
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(spec.status().message(),
+            "cannot read job spec '" + testing::TempDir() + "': Is a directory");
+}
+
+TEST(JobSpecFileTest, LoadSetsSourceAndNamesFileInErrors) {
+  const std::string path =
+      testing::TempDir() + "job_spec_test_" + std::to_string(getpid()) + ".yaml";
+  {
+    std::ofstream out(path);
+    out << Minimal();
+  }
+  StatusOr<JobSpec> spec = LoadJobSpec(path);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->source, path);
+  {
+    std::ofstream out(path);
+    out << Minimal("train: {epochs: 0}\n");
+  }
+  spec = LoadJobSpec(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().message(), path + ":5:17: train.epochs: expected an integer >= 1, got 0");
+  std::remove(path.c_str());
+}
+
+// The example specs shipped in jobs/ (paths relative to the repository root, the test's working
+// directory).
+class ShippedSpecTest : public testing::TestWithParam<const char*> {};
+
+TEST_P(ShippedSpecTest, Parses) {
+  const std::string path = GetParam();
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is not present";
+  StatusOr<JobSpec> spec = LoadJobSpec(path);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->source, path);
+  ExpectRoundTrip(ToYaml(*spec));
+}
+
+INSTANTIATE_TEST_SUITE_P(Jobs, ShippedSpecTest,
+                         testing::Values("jobs/day_night.yaml", "jobs/fashion_mnist.yaml"));
+
+}  // namespace
+}  // namespace dtrain

@@ -1,0 +1,149 @@
+// Single-process tests of the LibTorch parts: the lecture's losses, the CNN, checkpoints.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "workers/trainer/checkpoint.h"
+#include "workers/trainer/tasks/cnn.h"
+#include "workers/trainer/tasks/image_classification.h"
+
+namespace dtrain::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(BinaryLogLikelihoodLossTest, MatchesTheLectureFormula) {
+  torch::Tensor z = torch::tensor({-3.0, -0.5, 0.0, 0.7, 4.0}, torch::kDouble);
+  torch::Tensor y = torch::tensor({0.0, 1.0, 1.0, 0.0, 1.0}, torch::kDouble);
+  torch::Tensor yhat = torch::sigmoid(z);
+  torch::Tensor naive = -(y * torch::log(yhat) + (1 - y) * torch::log(1 - yhat)).mean();
+  EXPECT_NEAR(BinaryLogLikelihoodLoss(z, y).item<double>(), naive.item<double>(), 1e-12);
+  // Hand-computed single case: z = 0, y = 1 -> log 2.
+  EXPECT_NEAR(BinaryLogLikelihoodLoss(torch::zeros({1}), torch::ones({1})).item<float>(),
+              std::log(2.0f), 1e-6);
+}
+
+TEST(BinaryLogLikelihoodLossTest, StableForExtremeLogits) {
+  torch::Tensor z = torch::tensor({-1000.0f, 1000.0f, 1000.0f, -1000.0f}, torch::requires_grad());
+  torch::Tensor y = torch::tensor({0.0f, 1.0f, 0.0f, 1.0f});
+  torch::Tensor loss = BinaryLogLikelihoodLoss(z, y);
+  // Right answers cost ~0; confident wrong answers cost ~1000 each: mean 500, never inf/NaN.
+  EXPECT_NEAR(loss.item<float>(), 500.0f, 1e-3);
+  loss.backward();
+  EXPECT_TRUE(torch::isfinite(z.grad()).all().item<bool>());
+  // dL/dz = (sigmoid(z) - y) / n
+  EXPECT_NEAR(z.grad()[2].item<float>(), 0.25f, 1e-6);
+  EXPECT_NEAR(z.grad()[0].item<float>(), 0.0f, 1e-6);
+}
+
+TEST(BinaryLogLikelihoodLossTest, GradientMatchesFiniteDifferences) {
+  torch::Tensor z = torch::randn({6}, torch::kDouble).requires_grad_();
+  torch::Tensor y = torch::tensor({0.0, 1.0, 1.0, 0.0, 1.0, 0.0}, torch::kDouble);
+  BinaryLogLikelihoodLoss(z, y).backward();
+  for (int i = 0; i < 6; ++i) {
+    torch::Tensor zp = z.detach().clone(), zm = z.detach().clone();
+    zp[i] += 1e-6;
+    zm[i] -= 1e-6;
+    double numeric =
+        (BinaryLogLikelihoodLoss(zp, y) - BinaryLogLikelihoodLoss(zm, y)).item<double>() / 2e-6;
+    EXPECT_NEAR(z.grad()[i].item<double>(), numeric, 1e-7);
+  }
+}
+
+TEST(CnnTest, OutputShapesForBinaryAndMulticlass) {
+  ModelSpec spec;
+  spec.conv_channels = {8, 16};
+  spec.hidden_units = {32};
+  spec.batch_norm = true;
+  spec.dropout = 0.2;
+  auto binary = BuildCnn(spec, 3, 64, 64, 1);
+  EXPECT_EQ(binary->forward(torch::randn({5, 3, 64, 64})).sizes(), (std::vector<int64_t>{5, 1}));
+  auto multi = BuildCnn(spec, 1, 28, 28, 10);
+  EXPECT_EQ(multi->forward(torch::randn({2, 1, 28, 28})).sizes(), (std::vector<int64_t>{2, 10}));
+}
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("dtrain_ckpt_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(CheckpointTest, RoundTripKeepsLastKAndLeavesNoTempFiles) {
+  ModelSpec spec;
+  spec.conv_channels = {4};
+  spec.hidden_units = {};
+  auto model = BuildCnn(spec, 1, 8, 8, 3);
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(0.01));
+  // One step so the optimizer has state worth saving.
+  model->forward(torch::randn({4, 1, 8, 8})).sum().backward();
+  optimizer.step();
+  for (int64_t step : {10, 20, 30, 40}) {
+    LoopPosition at{step / 20, step % 20, step};
+    ASSERT_TRUE(SaveCheckpoint(dir_.string(), at, *model, optimizer, 2).ok());
+  }
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"ckpt-0000000030.pt", "ckpt-0000000040.pt"}));
+  auto latest = FindLatestCheckpoint(dir_.string());
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(fs::path(*latest).filename(), "ckpt-0000000040.pt");
+
+  auto copy = BuildCnn(spec, 1, 8, 8, 3);
+  torch::optim::Adam copy_optimizer(copy->parameters(), torch::optim::AdamOptions(0.01));
+  LoopPosition position;
+  ASSERT_TRUE(LoadCheckpoint(*latest, *copy, copy_optimizer, &position).ok());
+  EXPECT_EQ(position.epoch, 2);
+  EXPECT_EQ(position.micro_step, 0);
+  EXPECT_EQ(position.global_step, 40);
+  auto a = model->parameters(), b = copy->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
+}
+
+TEST_F(CheckpointTest, TempFilesAreIgnoredAndCorruptFilesNamed) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "ckpt-0000000099.pt.tmp-123") << "half written";
+  EXPECT_FALSE(FindLatestCheckpoint(dir_.string()).has_value());
+  std::ofstream(dir_ / "ckpt-0000000005.pt") << "not a checkpoint";
+  ModelSpec spec;
+  auto model = BuildCnn(spec, 1, 8, 8, 2);
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1));
+  LoopPosition position;
+  Status s = LoadCheckpoint((dir_ / "ckpt-0000000005.pt").string(), *model, optimizer, &position);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_NE(
+      s.message().find("cannot load checkpoint '" + (dir_ / "ckpt-0000000005.pt").string() + "'"),
+      std::string::npos)
+      << s.message();
+}
+
+TEST_F(CheckpointTest, ModelOfAnotherShapeIsRejectedByName) {
+  ModelSpec spec;
+  spec.conv_channels = {4};
+  auto model = BuildCnn(spec, 1, 8, 8, 2);
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1));
+  ASSERT_TRUE(SaveCheckpoint(dir_.string(), {0, 1, 1}, *model, optimizer, 1).ok());
+  spec.conv_channels = {6};
+  auto other = BuildCnn(spec, 1, 8, 8, 2);
+  torch::optim::SGD other_optimizer(other->parameters(), torch::optim::SGDOptions(0.1));
+  LoopPosition position;
+  Status s =
+      LoadCheckpoint(*FindLatestCheckpoint(dir_.string()), *other, other_optimizer, &position);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("does not match this job's model: '0.weight' has shape [4, 1, 3, 3] "
+                             "in the checkpoint, the model built from the spec has [6, 1, 3, 3]"),
+            std::string::npos)
+      << s.message();
+}
+
+}  // namespace
+}  // namespace dtrain::trainer
