@@ -22,9 +22,18 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/spec/yaml_values.h"
+
 namespace dtrain {
 
 namespace {
+
+using yaml_values::Describe;
+using yaml_values::EditDistance;
+using yaml_values::IsPlain;
+using yaml_values::ParseFiniteDouble;
+using yaml_values::ParseInt64;
+using yaml_values::Printable;
 
 // Defaults that depend on other fields (the static ones live in job_spec.h).
 constexpr int kDefaultImageFolderHeight = 64;
@@ -33,7 +42,6 @@ constexpr int kDefaultImageFolderChannels = 3;
 constexpr int kDayNightClasses = 2;
 constexpr int kMinImagesPerGeneratedClass = 2;
 constexpr size_t kEditDistanceForSuggestion = 2;
-constexpr size_t kMaxQuotedLength = 40;  // longer values are cut in messages
 
 template <typename E>
 struct EnumName {
@@ -75,98 +83,6 @@ std::string FormatDouble(double v) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   if (ec != std::errc()) return "nan";
   return std::string(buf, end);
-}
-
-// Optimal-string-alignment distance: Levenshtein plus adjacent transpositions ("optmiizer").
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
-// Keeps a message on one line and reasonably short.
-std::string Printable(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (out.size() >= kMaxQuotedLength) {
-      out += "...";
-      break;
-    }
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-// A plain (unquoted, untagged) scalar may be a number or a boolean; a quoted one is a string.
-bool IsPlain(const YAML::Node& n) { return n.IsScalar() && n.Tag() == "?"; }
-
-bool ParseInt64(const std::string& s, long long* out, bool* overflow) {
-  const char* first = s.data();
-  const char* last = s.data() + s.size();
-  if (first != last && *first == '+') ++first;
-  if (first == last || (*first == '-' && first + 1 == last)) return false;
-  for (const char* p = (*first == '-') ? first + 1 : first; p != last; ++p) {
-    if (*p < '0' || *p > '9') return false;
-  }
-  auto [end, ec] = std::from_chars(first, last, *out);
-  *overflow = ec == std::errc::result_out_of_range;
-  return end == last && (ec == std::errc() || *overflow);
-}
-
-bool ParseFiniteDouble(const std::string& s, double* out) {
-  const char* first = s.data();
-  const char* last = s.data() + s.size();
-  if (first != last && *first == '+') ++first;
-  if (first == last) return false;
-  // from_chars also takes "inf", "nan" and hex digits after "0x"; YAML numbers are decimal.
-  for (const char* p = first; p != last; ++p) {
-    if (std::strchr("0123456789.eE+-", *p) == nullptr) return false;
-  }
-  auto [end, ec] = std::from_chars(first, last, *out);
-  return ec == std::errc() && end == last && std::isfinite(*out);
-}
-
-// What was found, for "got ..." : numbers and booleans bare, strings quoted, collections named.
-std::string Describe(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      return "nothing (null)";
-    case YAML::NodeType::Sequence:
-      return n.size() == 0 ? "an empty list" : "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Scalar:
-      break;
-  }
-  const std::string& s = n.Scalar();
-  if (IsPlain(n)) {
-    long long i;
-    bool overflow;
-    double d;
-    if (ParseInt64(s, &i, &overflow) || ParseFiniteDouble(s, &d) || s == "true" || s == "false") {
-      return Printable(s);
-    }
-  }
-  return "'" + Printable(s) + "'";
 }
 
 std::string IntExpectation(int min, int max) {
@@ -319,8 +235,8 @@ bool SpecParser::ReadMap(const Value& v, const std::vector<Field>& fields) {
     return v.path.empty() ? key : v.path + "." + key;
   };
   for (auto it = v.node.begin(); it != v.node.end(); ++it) {
-    const YAML::Node& key = it->first;
-    const YAML::Node& value = it->second;
+    const YAML::Node key = it->first;  // copies: the iterator hands out temporaries
+    const YAML::Node value = it->second;
     if (!key.IsScalar()) {
       Error(key.Mark(), v.path, "expected field names, got " + Describe(key) + " as a key");
       continue;

@@ -1,0 +1,707 @@
+// JobStore on the SQLite C API. Every SQL text here is a constant; values are always bound.
+#include "runtime/coordinator/job_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iterator>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace dtrain::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+
+// PRAGMA application_id of a dtrain job store: "dtrn" in ASCII.
+constexpr int kApplicationId = 0x6474726e;
+constexpr int kBusyTimeoutMs = 5000;
+constexpr int kMinListLimit = 1;
+constexpr int kMaxListLimit = 1000;
+
+// kMigrations[v] takes the schema from version v to v + 1; the schema version is the length of
+// this array and is kept in PRAGMA user_version. Never edit a shipped step: append a new one.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: the initial schema.
+    R"sql(
+CREATE TABLE jobs (
+  id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  name                TEXT    NOT NULL,
+  spec_yaml           TEXT    NOT NULL,
+  ranks               INTEGER NOT NULL,
+  priority            INTEGER NOT NULL,
+  max_attempts        INTEGER NOT NULL,
+  state               TEXT    NOT NULL,
+  attempt             INTEGER NOT NULL DEFAULT 0,
+  submitted_ms        INTEGER NOT NULL,
+  started_ms          INTEGER NOT NULL DEFAULT 0,
+  finished_ms         INTEGER NOT NULL DEFAULT 0,
+  reason              TEXT    NOT NULL DEFAULT '',
+  launcher_pid        INTEGER NOT NULL DEFAULT 0,
+  launcher_start_time INTEGER NOT NULL DEFAULT 0,
+  placement           TEXT    NOT NULL DEFAULT '',
+  log_path            TEXT    NOT NULL DEFAULT '',
+  failing_rank        INTEGER NOT NULL DEFAULT -1,
+  exit_code           INTEGER NOT NULL DEFAULT 0,
+  signal              INTEGER NOT NULL DEFAULT 0,
+  last_log_lines      TEXT    NOT NULL DEFAULT '',
+  cancel_requested    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_state ON jobs (state, id);
+CREATE TABLE transitions (
+  id         INTEGER PRIMARY KEY,
+  job_id     INTEGER NOT NULL REFERENCES jobs (id),
+  from_state TEXT    NOT NULL,
+  to_state   TEXT    NOT NULL,
+  attempt    INTEGER NOT NULL,
+  at_ms      INTEGER NOT NULL,
+  reason     TEXT    NOT NULL
+);
+CREATE INDEX transitions_by_job ON transitions (job_id, id);
+CREATE TABLE events (
+  job_id  INTEGER NOT NULL REFERENCES jobs (id),
+  seq     INTEGER NOT NULL,
+  at_ms   INTEGER NOT NULL,
+  kind    TEXT    NOT NULL,
+  payload TEXT    NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+PRAGMA application_id = 1685353070;
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// Column order read by ReadJob().
+constexpr char kJobColumns[] =
+    "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
+    "started_ms, finished_ms, reason, launcher_pid, launcher_start_time, placement, log_path, "
+    "failing_rank, exit_code, signal, last_log_lines, cancel_requested";
+
+StatusCode CodeFor(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return StatusCode::kUnavailable;
+    case SQLITE_CORRUPT:
+      return StatusCode::kDataLoss;
+    case SQLITE_NOTADB:
+    case SQLITE_READONLY:
+      return StatusCode::kFailedPrecondition;
+    case SQLITE_FULL:
+      return StatusCode::kResourceExhausted;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+      return StatusCode::kInvalidArgument;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return StatusCode::kPermissionDenied;
+    default:
+      return StatusCode::kInternal;
+  }
+}
+
+// "<context>: <sqlite3_errmsg>", with a code derived from `rc`. Call it before anything else
+// touches the connection (a ROLLBACK would overwrite the message).
+Status SqliteError(sqlite3* db, int rc, const std::string& context) {
+  const char* msg =
+      db != nullptr && sqlite3_errcode(db) != SQLITE_OK ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return Status(CodeFor(rc), context + ": " + msg);
+}
+
+std::string JobLabel(int64_t id) { return "job " + std::to_string(id); }
+
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+
+// A prepared statement. Binding errors are remembered and reported by the next Step(), so that
+// call sites can bind a whole row without checking each call.
+class Statement {
+ public:
+  // `sql` is a constant text; values go through Bind*(), indices are 1-based as in SQLite.
+  static StatusOr<Statement> Prepare(sqlite3* db, const std::string& sql,
+                                     const std::string& context) {
+    sqlite3_stmt* raw = nullptr;
+    int rc =
+        sqlite3_prepare_v3(db, sql.c_str(), static_cast<int>(sql.size() + 1), 0, &raw, nullptr);
+    std::unique_ptr<sqlite3_stmt, StmtFinalizer> stmt(raw);
+    if (rc != SQLITE_OK) return SqliteError(db, rc, context);
+    if (stmt == nullptr) return Internal(context + ": empty SQL statement");
+    return Statement(db, std::move(stmt), context);
+  }
+
+  Statement& BindInt(int index, int64_t value) {
+    return Check(sqlite3_bind_int64(stmt_.get(), index, value));
+  }
+  Statement& BindText(int index, const std::string& value) {
+    return Check(sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(),
+                                     SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  Statement& BindNull(int index) { return Check(sqlite3_bind_null(stmt_.get(), index)); }
+  // NULL when unset; used with COALESCE(?, column) to leave a column as it is.
+  template <typename T>
+  Statement& BindOptionalInt(int index, const std::optional<T>& value) {
+    return value ? BindInt(index, static_cast<int64_t>(*value)) : BindNull(index);
+  }
+  Statement& BindOptionalText(int index, const std::optional<std::string>& value) {
+    return value ? BindText(index, *value) : BindNull(index);
+  }
+
+  // true: a row is ready to read; false: the statement has finished.
+  StatusOr<bool> Step() {
+    if (bind_rc_ != SQLITE_OK) return SqliteError(db_, bind_rc_, context_);
+    int rc = sqlite3_step(stmt_.get());
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(db_, rc, context_);
+  }
+
+  // Runs the statement to completion, ignoring any rows.
+  Status Run() {
+    for (;;) {
+      StatusOr<bool> row = Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Ok();
+    }
+  }
+
+  int64_t Int(int column) const { return sqlite3_column_int64(stmt_.get(), column); }
+  std::string Text(int column) const {
+    const unsigned char* text = sqlite3_column_text(stmt_.get(), column);
+    if (text == nullptr) return std::string();
+    return std::string(reinterpret_cast<const char*>(text),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_.get(), column)));
+  }
+
+ private:
+  Statement(sqlite3* db, std::unique_ptr<sqlite3_stmt, StmtFinalizer> stmt, std::string context)
+      : db_(db), stmt_(std::move(stmt)), context_(std::move(context)) {}
+
+  Statement& Check(int rc) {
+    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+    return *this;
+  }
+
+  sqlite3* db_;
+  std::unique_ptr<sqlite3_stmt, StmtFinalizer> stmt_;
+  std::string context_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+// Runs constant SQL without parameters (schema, PRAGMAs, BEGIN/COMMIT).
+Status Exec(sqlite3* db, const std::string& sql, const std::string& context) {
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+  return rc == SQLITE_OK ? Status::Ok() : SqliteError(db, rc, context);
+}
+
+// BEGIN IMMEDIATE (takes the write lock up front, so a transaction never fails half-way on a
+// lock upgrade) ... Commit(); rolls back on destruction unless committed. Declare it before the
+// Statements it covers, so that they are finalised first.
+class WriteTransaction {
+ public:
+  WriteTransaction(sqlite3* db, std::string context) : db_(db), context_(std::move(context)) {}
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+  ~WriteTransaction() {
+    // SQLite rolls back by itself after some errors (I/O, full disk); don't roll back twice.
+    if (open_ && sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+
+  Status Begin() {
+    DTRAIN_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE", context_));
+    open_ = true;
+    return Status::Ok();
+  }
+  // Durable when it returns (synchronous=FULL). On failure the destructor rolls back.
+  Status Commit() {
+    DTRAIN_RETURN_IF_ERROR(Exec(db_, "COMMIT", context_));
+    open_ = false;
+    return Status::Ok();
+  }
+
+ private:
+  sqlite3* db_;
+  std::string context_;
+  bool open_ = false;
+};
+
+StatusOr<int64_t> QueryInt(sqlite3* db, const std::string& sql, const std::string& context) {
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql, context));
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Internal(context + ": '" + sql + "' returned no row");
+  return stmt.Int(0);
+}
+
+StatusOr<JobState> ParseState(const std::string& text, int64_t id) {
+  std::optional<JobState> state = JobStateFromString(text);
+  if (!state) return DataLoss(JobLabel(id) + " has unknown state '" + text + "' in the store");
+  return *state;
+}
+
+StatusOr<JobRecord> ReadJob(const Statement& stmt) {
+  JobRecord job;
+  job.id = stmt.Int(0);
+  job.name = stmt.Text(1);
+  job.spec_yaml = stmt.Text(2);
+  job.ranks = static_cast<int>(stmt.Int(3));
+  job.priority = static_cast<int>(stmt.Int(4));
+  job.max_attempts = static_cast<int>(stmt.Int(5));
+  DTRAIN_ASSIGN_OR_RETURN(job.state, ParseState(stmt.Text(6), job.id));
+  job.attempt = static_cast<int>(stmt.Int(7));
+  job.submitted_ms = stmt.Int(8);
+  job.started_ms = stmt.Int(9);
+  job.finished_ms = stmt.Int(10);
+  job.reason = stmt.Text(11);
+  job.launcher_pid = stmt.Int(12);
+  job.launcher_start_time = stmt.Int(13);
+  job.placement = stmt.Text(14);
+  job.log_path = stmt.Text(15);
+  job.failing_rank = static_cast<int>(stmt.Int(16));
+  job.exit_code = static_cast<int>(stmt.Int(17));
+  job.signal = static_cast<int>(stmt.Int(18));
+  job.last_log_lines = stmt.Text(19);
+  job.cancel_requested = stmt.Int(20) != 0;
+  return job;
+}
+
+StatusOr<std::vector<JobRecord>> ReadJobs(Statement& stmt) {
+  std::vector<JobRecord> jobs;
+  for (;;) {
+    DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return jobs;
+    DTRAIN_ASSIGN_OR_RETURN(JobRecord job, ReadJob(stmt));
+    jobs.push_back(std::move(job));
+  }
+}
+
+// The job's state, or nullopt when there is no job `id`.
+StatusOr<std::optional<JobState>> StateOf(sqlite3* db, int64_t id, const std::string& context) {
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                          Statement::Prepare(db, "SELECT state FROM jobs WHERE id = ?1", context));
+  stmt.BindInt(1, id);
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<JobState>();
+  DTRAIN_ASSIGN_OR_RETURN(JobState state, ParseState(stmt.Text(0), id));
+  return std::optional<JobState>(state);
+}
+
+Status CheckExists(sqlite3* db, int64_t id, const std::string& context) {
+  DTRAIN_ASSIGN_OR_RETURN(std::optional<JobState> state, StateOf(db, id, context));
+  if (!state) return NotFound(JobLabel(id) + " not found");
+  return Status::Ok();
+}
+
+Status InsertTransition(sqlite3* db, int64_t id, JobState from, JobState to, int64_t attempt,
+                        int64_t at_ms, const std::string& reason, const std::string& context) {
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(db,
+                         "INSERT INTO transitions (job_id, from_state, to_state, attempt, at_ms, "
+                         "reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         context));
+  stmt.BindInt(1, id)
+      .BindText(2, ToString(from))
+      .BindText(3, ToString(to))
+      .BindInt(4, attempt)
+      .BindInt(5, at_ms)
+      .BindText(6, reason);
+  return stmt.Run();
+}
+
+// Appends an event with seq = 1 + the job's largest seq; call inside a write transaction so that
+// two appends cannot pick the same seq.
+StatusOr<int64_t> InsertEvent(sqlite3* db, int64_t id, const std::string& kind,
+                              const std::string& payload, int64_t at_ms,
+                              const std::string& context) {
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(db,
+                         "INSERT INTO events (job_id, seq, at_ms, kind, payload) "
+                         "SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4 FROM events "
+                         "WHERE job_id = ?1 RETURNING seq",
+                         context));
+  stmt.BindInt(1, id).BindInt(2, at_ms).BindText(3, kind).BindText(4, payload);
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Internal(context + ": the event insert returned no seq");
+  int64_t seq = stmt.Int(0);
+  DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  return seq;
+}
+
+// Connection settings and schema migration; `label` names the store in errors.
+Status Configure(sqlite3* db, const std::string& label, bool in_memory) {
+  const std::string context = "cannot open job store " + label;
+  int rc = sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, context);
+
+  // The first statement that reads the file: a file that is not SQLite fails here.
+  StatusOr<int64_t> version = QueryInt(db, "PRAGMA user_version", context);
+  if (!version.ok()) {
+    int code = sqlite3_errcode(db) & 0xff;
+    if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
+      return Status(CodeFor(code),
+                    label + " is not a dtrain job store: " + std::string(sqlite3_errmsg(db)));
+    }
+    return version.status();
+  }
+  DTRAIN_ASSIGN_OR_RETURN(int64_t app_id, QueryInt(db, "PRAGMA application_id", context));
+  if (app_id != 0 && app_id != kApplicationId) {
+    return FailedPrecondition(label + " is not a dtrain job store: its application_id is " +
+                              std::to_string(app_id) + ", not " + std::to_string(kApplicationId));
+  }
+  if (*version > kSchemaVersion) {
+    return FailedPrecondition(label + " has job store schema version " + std::to_string(*version) +
+                              " but this dtrain knows only up to " +
+                              std::to_string(kSchemaVersion) + "; use a newer dtrain");
+  }
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    return FailedPrecondition(context + ": the file is read-only");
+  }
+
+  // journal_mode answers with the mode now in effect; in-memory databases stay "memory".
+  {
+    DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                            Statement::Prepare(db, "PRAGMA journal_mode = WAL", context));
+    DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    std::string mode = row ? stmt.Text(0) : "";
+    if (!in_memory && mode != "wal") {
+      return FailedPrecondition(context + ": cannot switch to WAL journal mode (got '" + mode +
+                                "'); is the directory on a file system without shared memory?");
+    }
+  }
+  DTRAIN_RETURN_IF_ERROR(Exec(db, "PRAGMA synchronous = FULL", context));
+  DTRAIN_RETURN_IF_ERROR(Exec(db, "PRAGMA foreign_keys = ON", context));
+  DTRAIN_ASSIGN_OR_RETURN(int64_t foreign_keys, QueryInt(db, "PRAGMA foreign_keys", context));
+  if (foreign_keys != 1) return Internal(context + ": this SQLite lacks foreign key support");
+
+  if (*version == kSchemaVersion) return Status::Ok();
+  WriteTransaction txn(db, context);
+  DTRAIN_RETURN_IF_ERROR(txn.Begin());
+  // Re-read under the write lock: another process may have migrated since.
+  DTRAIN_ASSIGN_OR_RETURN(int64_t current, QueryInt(db, "PRAGMA user_version", context));
+  if (current == 0) {
+    DTRAIN_ASSIGN_OR_RETURN(int64_t tables,
+                            QueryInt(db, "SELECT COUNT(*) FROM sqlite_schema", context));
+    if (tables != 0) {
+      return FailedPrecondition(label +
+                                " is not a dtrain job store: it is an SQLite database that "
+                                "already holds other tables");
+    }
+  }
+  for (int64_t v = current; v < kSchemaVersion; ++v) {
+    DTRAIN_RETURN_IF_ERROR(
+        Exec(db, kMigrations[v],
+             context + ": schema migration " + std::to_string(v) + " -> " + std::to_string(v + 1)));
+  }
+  // PRAGMA takes no bound parameters; kSchemaVersion is a compile-time constant.
+  DTRAIN_RETURN_IF_ERROR(
+      Exec(db, "PRAGMA user_version = " + std::to_string(kSchemaVersion), context));
+  return txn.Commit();
+}
+
+}  // namespace
+
+const char* ToString(JobState state) {
+  switch (state) {
+    case JobState::kPending:
+      return "PENDING";
+    case JobState::kRunning:
+      return "RUNNING";
+    case JobState::kSucceeded:
+      return "SUCCEEDED";
+    case JobState::kFailed:
+      return "FAILED";
+    case JobState::kCancelled:
+      return "CANCELLED";
+  }
+  return "UNKNOWN";
+}
+
+std::optional<JobState> JobStateFromString(const std::string& s) {
+  for (JobState state : {JobState::kPending, JobState::kRunning, JobState::kSucceeded,
+                         JobState::kFailed, JobState::kCancelled}) {
+    if (s == ToString(state)) return state;
+  }
+  return std::nullopt;
+}
+
+bool IsTerminal(JobState state) {
+  return state == JobState::kSucceeded || state == JobState::kFailed ||
+         state == JobState::kCancelled;
+}
+
+void JobStore::DbCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+
+JobStore::JobStore(DbHandle db) : db_(std::move(db)) {}
+
+JobStore::~JobStore() = default;
+
+StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
+  const bool in_memory = path.empty() || path == ":memory:";
+  const std::string label = in_memory ? "(in memory)" : "'" + path + "'";
+  if (!in_memory) {
+    fs::path dir = fs::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      return NotFound("cannot open job store " + label + ": directory '" + dir.string() +
+                      "' does not exist");
+    }
+    if (fs::is_directory(path, ec)) {
+      return InvalidArgument("cannot open job store " + label + ": it is a directory");
+    }
+  }
+  sqlite3* raw = nullptr;
+  // NOMUTEX: the connection is serialised by JobStore::mu_.
+  int rc =
+      sqlite3_open_v2(in_memory ? ":memory:" : path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbHandle db(raw);  // owns the handle even when the open failed
+  if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "cannot open job store " + label);
+  DTRAIN_RETURN_IF_ERROR(Configure(db.get(), label, in_memory));
+  // The constructor is private, so make_unique cannot reach it; ownership is taken at once.
+  return std::unique_ptr<JobStore>(new JobStore(std::move(db)));
+}
+
+StatusOr<int64_t> JobStore::Insert(const NewJob& job) {
+  std::string context = "insert job '" + job.name + "'";
+  if (job.ranks < 1) {
+    return InvalidArgument(context + ": ranks must be >= 1, got " + std::to_string(job.ranks));
+  }
+  if (job.max_attempts < 1) {
+    return InvalidArgument(context + ": max_attempts must be >= 1, got " +
+                           std::to_string(job.max_attempts));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3* db = db_.get();
+  WriteTransaction txn(db, context);
+  DTRAIN_RETURN_IF_ERROR(txn.Begin());
+  int64_t id = 0;
+  {
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Statement::Prepare(db,
+                           "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, "
+                           "state, submitted_ms, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                           "RETURNING id",
+                           context));
+    stmt.BindText(1, job.name)
+        .BindText(2, job.spec_yaml)
+        .BindInt(3, job.ranks)
+        .BindInt(4, job.priority)
+        .BindInt(5, job.max_attempts)
+        .BindText(6, ToString(JobState::kPending))
+        .BindInt(7, job.submitted_ms)
+        .BindText(8, "submitted");
+    DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return Internal(context + ": the insert returned no id");
+    id = stmt.Int(0);
+    DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  }
+  context = "insert " + JobLabel(id) + " ('" + job.name + "')";
+  DTRAIN_RETURN_IF_ERROR(InsertTransition(db, id, JobState::kPending, JobState::kPending, 0,
+                                          job.submitted_ms, "submitted", context));
+  DTRAIN_RETURN_IF_ERROR(
+      InsertEvent(db, id, "state", ToString(JobState::kPending), job.submitted_ms, context)
+          .status());
+  DTRAIN_RETURN_IF_ERROR(txn.Commit());
+  return id;
+}
+
+Status JobStore::Transition(int64_t id, JobState expected_from, JobState to,
+                            const std::string& reason, int64_t at_ms,
+                            const TransitionUpdate& update) {
+  const std::string context =
+      "transition " + JobLabel(id) + " " + ToString(expected_from) + " -> " + ToString(to);
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3* db = db_.get();
+  WriteTransaction txn(db, context);
+  DTRAIN_RETURN_IF_ERROR(txn.Begin());
+  int64_t attempt = 0;
+  bool changed = false;
+  {
+    // Compare-and-set: the WHERE clause only matches while the job is still in expected_from.
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Statement::Prepare(db,
+                           "UPDATE jobs SET state = ?1, reason = ?2, "
+                           "attempt = COALESCE(?3, attempt), "
+                           "started_ms = COALESCE(?4, started_ms), "
+                           "finished_ms = COALESCE(?5, finished_ms), "
+                           "launcher_pid = COALESCE(?6, launcher_pid), "
+                           "launcher_start_time = COALESCE(?7, launcher_start_time), "
+                           "placement = COALESCE(?8, placement), "
+                           "log_path = COALESCE(?9, log_path), "
+                           "failing_rank = COALESCE(?10, failing_rank), "
+                           "exit_code = COALESCE(?11, exit_code), "
+                           "signal = COALESCE(?12, signal), "
+                           "last_log_lines = COALESCE(?13, last_log_lines) "
+                           "WHERE id = ?14 AND state = ?15 RETURNING attempt",
+                           context));
+    stmt.BindText(1, ToString(to))
+        .BindText(2, reason)
+        .BindOptionalInt(3, update.attempt)
+        .BindOptionalInt(4, update.started_ms)
+        .BindOptionalInt(5, update.finished_ms)
+        .BindOptionalInt(6, update.launcher_pid)
+        .BindOptionalInt(7, update.launcher_start_time)
+        .BindOptionalText(8, update.placement)
+        .BindOptionalText(9, update.log_path)
+        .BindOptionalInt(10, update.failing_rank)
+        .BindOptionalInt(11, update.exit_code)
+        .BindOptionalInt(12, update.signal)
+        .BindOptionalText(13, update.last_log_lines)
+        .BindInt(14, id)
+        .BindText(15, ToString(expected_from));
+    DTRAIN_ASSIGN_OR_RETURN(changed, stmt.Step());
+    if (changed) attempt = stmt.Int(0);
+    DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  }
+  if (!changed) {
+    DTRAIN_ASSIGN_OR_RETURN(std::optional<JobState> actual, StateOf(db, id, context));
+    if (!actual) return NotFound(JobLabel(id) + " not found");
+    return FailedPrecondition(JobLabel(id) + " is " + ToString(*actual) + ", not " +
+                              ToString(expected_from));
+  }
+  DTRAIN_RETURN_IF_ERROR(
+      InsertTransition(db, id, expected_from, to, attempt, at_ms, reason, context));
+  DTRAIN_RETURN_IF_ERROR(InsertEvent(db, id, "state", ToString(to), at_ms, context).status());
+  return txn.Commit();
+}
+
+Status JobStore::SetCancelRequested(int64_t id) {
+  const std::string context = "request cancellation of " + JobLabel(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3* db = db_.get();
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(db, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", context));
+  stmt.BindInt(1, id);
+  DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  if (sqlite3_changes(db) == 0) return NotFound(JobLabel(id) + " not found");
+  return Status::Ok();
+}
+
+StatusOr<JobRecord> JobStore::Get(int64_t id) const {
+  const std::string context = "get " + JobLabel(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(
+          db_.get(), std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1", context));
+  stmt.BindInt(1, id);
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return NotFound(JobLabel(id) + " not found");
+  return ReadJob(stmt);
+}
+
+StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const {
+  const std::string context = "list jobs";
+  std::lock_guard<std::mutex> lock(mu_);
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(db_.get(),
+                         std::string("SELECT ") + kJobColumns +
+                             " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND id > ?2 "
+                             "ORDER BY id LIMIT ?3",
+                         context));
+  if (filter.state) {
+    stmt.BindText(1, ToString(*filter.state));
+  } else {
+    stmt.BindNull(1);
+  }
+  stmt.BindInt(2, filter.after_id)
+      .BindInt(3, std::clamp(filter.limit, kMinListLimit, kMaxListLimit));
+  return ReadJobs(stmt);
+}
+
+StatusOr<std::vector<JobRecord>> JobStore::Active() const {
+  const std::string context = "list active jobs";
+  std::lock_guard<std::mutex> lock(mu_);
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                          Statement::Prepare(db_.get(),
+                                             std::string("SELECT ") + kJobColumns +
+                                                 " FROM jobs WHERE state IN (?1, ?2) ORDER BY id",
+                                             context));
+  // The non-terminal states; IsTerminal() is the definition.
+  stmt.BindText(1, ToString(JobState::kPending)).BindText(2, ToString(JobState::kRunning));
+  return ReadJobs(stmt);
+}
+
+StatusOr<std::vector<coordinator::Transition>> JobStore::History(int64_t id) const {
+  const std::string context = "read history of " + JobLabel(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(db_.get(),
+                         "SELECT from_state, to_state, attempt, at_ms, reason FROM transitions "
+                         "WHERE job_id = ?1 ORDER BY id",
+                         context));
+  stmt.BindInt(1, id);
+  std::vector<coordinator::Transition> history;
+  for (;;) {
+    DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    coordinator::Transition t;
+    t.job_id = id;
+    DTRAIN_ASSIGN_OR_RETURN(t.from, ParseState(stmt.Text(0), id));
+    DTRAIN_ASSIGN_OR_RETURN(t.to, ParseState(stmt.Text(1), id));
+    t.attempt = static_cast<int>(stmt.Int(2));
+    t.at_ms = stmt.Int(3);
+    t.reason = stmt.Text(4);
+    history.push_back(std::move(t));
+  }
+  // Every job has its submission transition, so an empty history means an unknown id.
+  if (history.empty()) DTRAIN_RETURN_IF_ERROR(CheckExists(db_.get(), id, context));
+  return history;
+}
+
+StatusOr<int64_t> JobStore::AppendEvent(int64_t id, const std::string& kind,
+                                        const std::string& payload, int64_t at_ms) {
+  const std::string context = "append '" + kind + "' event to " + JobLabel(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3* db = db_.get();
+  WriteTransaction txn(db, context);
+  DTRAIN_RETURN_IF_ERROR(txn.Begin());
+  DTRAIN_RETURN_IF_ERROR(CheckExists(db, id, context));
+  DTRAIN_ASSIGN_OR_RETURN(int64_t seq, InsertEvent(db, id, kind, payload, at_ms, context));
+  DTRAIN_RETURN_IF_ERROR(txn.Commit());
+  return seq;
+}
+
+StatusOr<std::vector<JobEvent>> JobStore::EventsAfter(int64_t id, int64_t after_seq,
+                                                      int limit) const {
+  const std::string context = "read events of " + JobLabel(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                          Statement::Prepare(db_.get(),
+                                             "SELECT seq, at_ms, kind, payload FROM events "
+                                             "WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                                             context));
+  stmt.BindInt(1, id)
+      .BindInt(2, after_seq)
+      .BindInt(3, std::clamp(limit, kMinListLimit, kMaxListLimit));
+  std::vector<JobEvent> events;
+  for (;;) {
+    DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    JobEvent e;
+    e.job_id = id;
+    e.seq = stmt.Int(0);
+    e.at_ms = stmt.Int(1);
+    e.kind = stmt.Text(2);
+    e.payload = stmt.Text(3);
+    events.push_back(std::move(e));
+  }
+  // Nothing after `after_seq` is normal for a live job; tell an unknown id apart.
+  if (events.empty()) DTRAIN_RETURN_IF_ERROR(CheckExists(db_.get(), id, context));
+  return events;
+}
+
+}  // namespace dtrain::coordinator

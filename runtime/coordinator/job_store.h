@@ -1,0 +1,150 @@
+// JobStore: the coordinator's durable record of every accepted job, in embedded SQLite (WAL mode,
+// synchronous=FULL), so a job is on disk before SubmitJob returns and survives kill -9.
+//
+// Tables: jobs (one row per job), transitions (every state change with time and reason),
+// events (per-job ordered stream of progress / log / state lines, for WatchJob resumption).
+// Thread-safe: one connection guarded by a mutex (SQLite serialises writers anyway).
+#ifndef DTRAIN_RUNTIME_COORDINATOR_JOB_STORE_H_
+#define DTRAIN_RUNTIME_COORDINATOR_JOB_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/common/status.h"
+
+struct sqlite3;
+
+namespace dtrain::coordinator {
+
+enum class JobState { kPending, kRunning, kSucceeded, kFailed, kCancelled };
+const char* ToString(JobState state);  // "PENDING", "RUNNING", ...
+std::optional<JobState> JobStateFromString(const std::string& s);
+bool IsTerminal(JobState state);
+
+// What SubmitJob stores.
+struct NewJob {
+  std::string name;
+  std::string spec_yaml;  // the validated spec text (after overrides)
+  int ranks = 1;
+  int priority = 0;          // higher runs first
+  int max_attempts = 1;      // restart.max_attempts: total tries including the first
+  int64_t submitted_ms = 0;  // wall clock, ms since epoch
+};
+
+struct JobRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string spec_yaml;
+  int ranks = 1;
+  int priority = 0;
+  int max_attempts = 1;
+  JobState state = JobState::kPending;
+  int attempt = 0;  // 1-based number of the current/last try; 0 before the first
+  int64_t submitted_ms = 0;
+  int64_t started_ms = 0;   // start of the current/last attempt; 0 if never started
+  int64_t finished_ms = 0;  // 0 unless terminal
+  std::string reason;       // of the last transition
+  // While RUNNING: how to find the launched process tree again after a coordinator restart.
+  int64_t launcher_pid = 0;         // mpirun's pid (also its process group id)
+  int64_t launcher_start_time = 0;  // /proc start time, to tell a reused pid from ours
+  std::string placement;            // "host:slots,host:slots"
+  std::string log_path;
+  // Failure details (Horovod/Kubeflow users ask for these).
+  int failing_rank = -1;
+  int exit_code = 0;
+  int signal = 0;
+  std::string last_log_lines;
+  bool cancel_requested = false;
+};
+
+struct Transition {
+  int64_t job_id = 0;
+  JobState from = JobState::kPending;
+  JobState to = JobState::kPending;
+  int attempt = 0;
+  int64_t at_ms = 0;
+  std::string reason;
+};
+
+struct JobEvent {
+  int64_t job_id = 0;
+  int64_t seq = 0;  // 1, 2, 3, ... per job; WatchJob resumes after a seq
+  int64_t at_ms = 0;
+  std::string kind;     // "state" | "progress" | "log"
+  std::string payload;  // state name / ProgressEvent JSON / log line
+};
+
+struct ListFilter {
+  std::optional<JobState> state;
+  int64_t after_id = 0;  // paging: ids greater than this
+  int limit = 100;       // 1..1000
+};
+
+// Fields a transition may update alongside the state.
+struct TransitionUpdate {
+  std::optional<int> attempt;
+  std::optional<int64_t> started_ms;
+  std::optional<int64_t> finished_ms;
+  std::optional<int64_t> launcher_pid;
+  std::optional<int64_t> launcher_start_time;
+  std::optional<std::string> placement;
+  std::optional<std::string> log_path;
+  std::optional<int> failing_rank;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::optional<std::string> last_log_lines;
+};
+
+class JobStore {
+ public:
+  // Opens or creates the database at `path` ("" or ":memory:" for tests), applies the schema,
+  // and sets journal_mode=WAL, synchronous=FULL, busy_timeout. Errors name the path.
+  static StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Inserts a PENDING job (plus its first transition and "state" event) in one transaction;
+  // durable when it returns. Returns the new id.
+  StatusOr<int64_t> Insert(const NewJob& job);
+
+  // Moves job `id` from `expected_from` to `to` atomically (compare-and-set, so a concurrent
+  // cancel and completion cannot both win), records the transition and a "state" event.
+  // FAILED_PRECONDITION when the job is not in `expected_from`; NOT_FOUND for an unknown id.
+  Status Transition(int64_t id, JobState expected_from, JobState to, const std::string& reason,
+                    int64_t at_ms, const TransitionUpdate& update = {});
+
+  Status SetCancelRequested(int64_t id);
+
+  StatusOr<JobRecord> Get(int64_t id) const;
+  StatusOr<std::vector<JobRecord>> List(const ListFilter& filter) const;
+  // Non-terminal jobs, for recovery and scheduling, in id order.
+  StatusOr<std::vector<JobRecord>> Active() const;
+  // (Qualified: inside JobStore, plain `Transition` names the member function above.)
+  StatusOr<std::vector<coordinator::Transition>> History(int64_t id) const;
+
+  // Appends an event with the next seq for the job; returns the seq.
+  StatusOr<int64_t> AppendEvent(int64_t id, const std::string& kind, const std::string& payload,
+                                int64_t at_ms);
+  // Events with seq > after_seq, at most `limit`, in seq order.
+  StatusOr<std::vector<JobEvent>> EventsAfter(int64_t id, int64_t after_seq, int limit) const;
+
+ private:
+  struct DbCloser {
+    void operator()(sqlite3* db) const;
+  };
+  using DbHandle = std::unique_ptr<sqlite3, DbCloser>;
+
+  explicit JobStore(DbHandle db);
+
+  DbHandle db_;  // guarded by mu_: every public method holds it for its whole run
+  mutable std::mutex mu_;
+};
+
+}  // namespace dtrain::coordinator
+
+#endif  // DTRAIN_RUNTIME_COORDINATOR_JOB_STORE_H_

@@ -1,0 +1,94 @@
+// Scheduler: gang-schedules jobs onto the cluster's worker slots. Pure logic (no clock, no I/O)
+// so it is tested directly and a pass over 10,000 queued jobs stays in milliseconds.
+//
+// Rules:
+//  - a job needs `ranks` slots and starts only when all of them are free at once (never a
+//    partial start); slots may span hosts (mpirun hostfile);
+//  - order: effective priority = priority + aging_per_minute * minutes waited, higher first,
+//    FIFO (submission time, then id) within equal effective priority;
+//  - backfill: when the head job does not fit, later jobs that fit may start, but only if they
+//    would not delay the head forever: once the head has waited max_wait_for_backfill_ms, the
+//    scheduler reserves slots for it and starts nothing else until it runs (no starvation);
+//  - a job asking for more slots than the cluster has is rejected at submit (CanEverFit).
+#ifndef DTRAIN_RUNTIME_COORDINATOR_SCHEDULER_H_
+#define DTRAIN_RUNTIME_COORDINATOR_SCHEDULER_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/common/status.h"
+
+namespace dtrain::coordinator {
+
+struct Host {
+  std::string name;  // as mpirun sees it ("localhost" for this machine)
+  int slots = 1;
+};
+
+struct ClusterConfig {
+  std::vector<Host> hosts;
+  int total_slots() const;
+};
+
+// This machine with one slot per core (std::thread::hardware_concurrency, at least 1).
+ClusterConfig DefaultCluster();
+
+// Parses a cluster YAML: `hosts: [{name: a, slots: 4}, ...]`. Errors carry
+// "<source>:line:column: field: expected ..." like job specs.
+StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml_text,
+                                           const std::string& source_name);
+
+struct SchedulerOptions {
+  double aging_per_minute = 1.0;          // priority points gained per minute of waiting
+  int64_t max_wait_for_backfill_ms = 10 * 60 * 1000;  // then the head job gets a reservation
+};
+
+struct QueuedJob {
+  int64_t id = 0;
+  int ranks = 1;
+  int priority = 0;
+  int64_t submitted_ms = 0;
+};
+
+// Slots of one job on each host, in host order.
+struct Placement {
+  int64_t job_id = 0;
+  std::vector<std::pair<std::string, int>> slots;  // (host, count), count > 0
+  std::string ToString() const;                    // "a:2,b:1"
+};
+
+class Scheduler {
+ public:
+  Scheduler(ClusterConfig cluster, SchedulerOptions options);
+
+  // OK, or FAILED_PRECONDITION "job needs 8 slots, the cluster has 4 (hosts: ...)".
+  Status CanEverFit(int ranks) const;
+
+  // Marks slots used by a job already running (coordinator restart: re-attached jobs).
+  // Fails when the placement does not fit the free slots.
+  Status Reserve(const Placement& placement);
+  // Frees a finished job's slots (no-op for unknown ids).
+  void Release(int64_t job_id);
+
+  // One pass: decides which of `pending` start now, reserves their slots and returns their
+  // placements, in start order. `pending` need not be sorted.
+  std::vector<Placement> Schedule(const std::vector<QueuedJob>& pending, int64_t now_ms);
+
+  int free_slots() const;
+  int used_slots() const;
+  // Free slots per host, in host order.
+  std::vector<std::pair<std::string, int>> FreeByHost() const;
+  const ClusterConfig& cluster() const { return cluster_; }
+
+ private:
+  ClusterConfig cluster_;
+  SchedulerOptions options_;
+  std::vector<int> free_;                        // per host
+  std::map<int64_t, Placement> running_;         // job id -> placement
+};
+
+}  // namespace dtrain::coordinator
+
+#endif  // DTRAIN_RUNTIME_COORDINATOR_SCHEDULER_H_

@@ -1,0 +1,777 @@
+// JobStore: the coordinator's SQLite job table, its transitions and per-job event streams.
+#include "runtime/coordinator/job_store.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <thread>
+
+namespace dtrain::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+
+const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+const Status& StatusOf(const StatusOr<T>& s) {
+  return s.status();
+}
+
+#define ASSERT_OK(expr)                                                  \
+  do {                                                                   \
+    const auto& job_store_test_result_ = (expr);                         \
+    ASSERT_TRUE(StatusOf(job_store_test_result_).ok())                   \
+        << #expr << ": " << StatusOf(job_store_test_result_).ToString(); \
+  } while (0)
+
+NewJob MakeJob(const std::string& name, int64_t submitted_ms = 1000) {
+  NewJob job;
+  job.name = name;
+  job.spec_yaml = "name: " + name + "\nranks: 2\n";
+  job.ranks = 2;
+  job.priority = 0;
+  job.max_attempts = 3;
+  job.submitted_ms = submitted_ms;
+  return job;
+}
+
+std::unique_ptr<JobStore> OpenOrDie(const std::string& path) {
+  StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(path);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+// A fresh temp directory per test, removed afterwards.
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("dtrain_job_store_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    store_ = OpenOrDie(":memory:");
+    ASSERT_NE(store_, nullptr);
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  int64_t InsertOrDie(const NewJob& job) {
+    StatusOr<int64_t> id = store_->Insert(job);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : -1;
+  }
+
+  std::string DbPath() const { return (dir_ / "jobs.db").string(); }
+
+  fs::path dir_;
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST(JobStateTest, NamesRoundTripAndTerminalStates) {
+  for (JobState s : {JobState::kPending, JobState::kRunning, JobState::kSucceeded,
+                     JobState::kFailed, JobState::kCancelled}) {
+    EXPECT_EQ(JobStateFromString(ToString(s)), s);
+  }
+  EXPECT_STREQ(ToString(JobState::kCancelled), "CANCELLED");
+  EXPECT_EQ(JobStateFromString("running"), std::nullopt);
+  EXPECT_FALSE(IsTerminal(JobState::kPending));
+  EXPECT_FALSE(IsTerminal(JobState::kRunning));
+  EXPECT_TRUE(IsTerminal(JobState::kSucceeded));
+  EXPECT_TRUE(IsTerminal(JobState::kFailed));
+  EXPECT_TRUE(IsTerminal(JobState::kCancelled));
+}
+
+TEST_F(JobStoreTest, EmptyPathAndMemoryOpenIndependentInMemoryStores) {
+  std::unique_ptr<JobStore> a = OpenOrDie("");
+  std::unique_ptr<JobStore> b = OpenOrDie(":memory:");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  StatusOr<int64_t> id = a->Insert(MakeJob("only-in-a"));
+  ASSERT_OK(id);
+  EXPECT_EQ(b->Get(*id).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(":memory:"));
+}
+
+TEST_F(JobStoreTest, InsertAndGetRoundTripEveryField) {
+  NewJob job;
+  job.name = "resnet-o'brien";
+  // Quotes, SQL, newlines, non-ASCII and an embedded NUL all come back byte for byte.
+  job.spec_yaml = std::string("name: x\n# '); DROP TABLE jobs; --\nnote: \xc3\xa9t\xc3\xa9\n") +
+                  std::string(1, '\0') + "tail";
+  job.ranks = 8;
+  job.priority = -3;
+  job.max_attempts = 4;
+  job.submitted_ms = 1700000000123;
+  int64_t id = InsertOrDie(job);
+
+  StatusOr<JobRecord> got = store_->Get(id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->id, id);
+  EXPECT_EQ(got->name, job.name);
+  EXPECT_EQ(got->spec_yaml, job.spec_yaml);
+  EXPECT_EQ(got->ranks, 8);
+  EXPECT_EQ(got->priority, -3);
+  EXPECT_EQ(got->max_attempts, 4);
+  EXPECT_EQ(got->state, JobState::kPending);
+  EXPECT_EQ(got->attempt, 0);
+  EXPECT_EQ(got->submitted_ms, 1700000000123);
+  EXPECT_EQ(got->started_ms, 0);
+  EXPECT_EQ(got->finished_ms, 0);
+  EXPECT_EQ(got->reason, "submitted");
+  EXPECT_EQ(got->launcher_pid, 0);
+  EXPECT_EQ(got->launcher_start_time, 0);
+  EXPECT_EQ(got->placement, "");
+  EXPECT_EQ(got->log_path, "");
+  EXPECT_EQ(got->failing_rank, -1);
+  EXPECT_EQ(got->exit_code, 0);
+  EXPECT_EQ(got->signal, 0);
+  EXPECT_EQ(got->last_log_lines, "");
+  EXPECT_FALSE(got->cancel_requested);
+
+  TransitionUpdate run;
+  run.attempt = 1;
+  run.started_ms = 1700000001000;
+  run.launcher_pid = 4242;
+  run.launcher_start_time = 987654321;
+  run.placement = "node-a:4,node-b:4";
+  run.log_path = "/var/log/dtrain/1.log";
+  ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "scheduled",
+                               1700000001000, run));
+  ASSERT_OK(store_->SetCancelRequested(id));
+  TransitionUpdate fail;
+  fail.finished_ms = 1700000009000;
+  fail.failing_rank = 3;
+  fail.exit_code = 137;
+  fail.signal = 9;
+  fail.last_log_lines = "rank 3: CUDA error: out of memory\nrank 3: aborting\n";
+  ASSERT_OK(store_->Transition(id, JobState::kRunning, JobState::kFailed, "rank 3 was killed",
+                               1700000009000, fail));
+
+  got = store_->Get(id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->state, JobState::kFailed);
+  EXPECT_EQ(got->attempt, 1);
+  EXPECT_EQ(got->started_ms, 1700000001000);
+  EXPECT_EQ(got->finished_ms, 1700000009000);
+  EXPECT_EQ(got->reason, "rank 3 was killed");
+  EXPECT_EQ(got->launcher_pid, 4242);
+  EXPECT_EQ(got->launcher_start_time, 987654321);
+  EXPECT_EQ(got->placement, "node-a:4,node-b:4");
+  EXPECT_EQ(got->log_path, "/var/log/dtrain/1.log");
+  EXPECT_EQ(got->failing_rank, 3);
+  EXPECT_EQ(got->exit_code, 137);
+  EXPECT_EQ(got->signal, 9);
+  EXPECT_EQ(got->last_log_lines, *fail.last_log_lines);
+  EXPECT_TRUE(got->cancel_requested);
+  // Untouched by either transition.
+  EXPECT_EQ(got->name, job.name);
+  EXPECT_EQ(got->spec_yaml, job.spec_yaml);
+  EXPECT_EQ(got->submitted_ms, 1700000000123);
+}
+
+TEST_F(JobStoreTest, GetAndSetCancelRequestedOnUnknownIdAreNotFound) {
+  StatusOr<JobRecord> got = store_->Get(7);
+  EXPECT_EQ(got.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(got.status().message(), "job 7 not found");
+  Status s = store_->SetCancelRequested(7);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "job 7 not found");
+}
+
+TEST_F(JobStoreTest, InsertRejectsNonsenseCounts) {
+  NewJob job = MakeJob("bad");
+  job.ranks = 0;
+  EXPECT_EQ(store_->Insert(job).status().code(), StatusCode::kInvalidArgument);
+  job = MakeJob("bad");
+  job.max_attempts = 0;
+  EXPECT_EQ(store_->Insert(job).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobStoreTest, IdsIncreaseAcrossReopen) {
+  std::vector<int64_t> ids;
+  {
+    std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 5; ++i) {
+      StatusOr<int64_t> id = store->Insert(MakeJob("job" + std::to_string(i)));
+      ASSERT_OK(id);
+      ids.push_back(*id);
+    }
+  }
+  std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+  ASSERT_NE(store, nullptr);
+  StatusOr<int64_t> id = store->Insert(MakeJob("after-reopen"));
+  ASSERT_OK(id);
+  ids.push_back(*id);
+  EXPECT_GE(ids.front(), 1);
+  for (size_t i = 1; i < ids.size(); ++i) EXPECT_GT(ids[i], ids[i - 1]);
+  StatusOr<JobRecord> first = store->Get(ids.front());
+  ASSERT_OK(first);
+  EXPECT_EQ(first->name, "job0");
+}
+
+TEST_F(JobStoreTest, ListFiltersByStateAndPagesInIdOrder) {
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 7; ++i) ids.push_back(InsertOrDie(MakeJob("job" + std::to_string(i))));
+  for (int i : {1, 4, 5}) {
+    ASSERT_OK(store_->Transition(ids[i], JobState::kPending, JobState::kRunning, "go", 2000));
+  }
+  auto ids_of = [](const std::vector<JobRecord>& jobs) {
+    std::vector<int64_t> out;
+    for (const JobRecord& j : jobs) out.push_back(j.id);
+    return out;
+  };
+
+  StatusOr<std::vector<JobRecord>> all = store_->List({});
+  ASSERT_OK(all);
+  EXPECT_EQ(ids_of(*all), ids);
+
+  ListFilter running;
+  running.state = JobState::kRunning;
+  StatusOr<std::vector<JobRecord>> r = store_->List(running);
+  ASSERT_OK(r);
+  EXPECT_EQ(ids_of(*r), (std::vector<int64_t>{ids[1], ids[4], ids[5]}));
+  for (const JobRecord& j : *r) EXPECT_EQ(j.state, JobState::kRunning);
+
+  ListFilter pending;
+  pending.state = JobState::kPending;
+  pending.after_id = ids[2];
+  StatusOr<std::vector<JobRecord>> p = store_->List(pending);
+  ASSERT_OK(p);
+  EXPECT_EQ(ids_of(*p), (std::vector<int64_t>{ids[3], ids[6]}));
+
+  // Pages of 3 cover every job exactly once.
+  std::vector<int64_t> paged;
+  ListFilter page;
+  page.limit = 3;
+  for (int n = 0; n < 10; ++n) {
+    StatusOr<std::vector<JobRecord>> chunk = store_->List(page);
+    ASSERT_OK(chunk);
+    if (chunk->empty()) break;
+    EXPECT_LE(chunk->size(), 3u);
+    for (const JobRecord& j : *chunk) paged.push_back(j.id);
+    page.after_id = chunk->back().id;
+  }
+  EXPECT_EQ(paged, ids);
+
+  ListFilter none;
+  none.state = JobState::kCancelled;
+  StatusOr<std::vector<JobRecord>> c = store_->List(none);
+  ASSERT_OK(c);
+  EXPECT_TRUE(c->empty());
+}
+
+TEST_F(JobStoreTest, ListClampsLimitToOneThroughAThousand) {
+  for (int i = 0; i < 1001; ++i) InsertOrDie(MakeJob("j" + std::to_string(i)));
+  ListFilter f;
+  f.limit = 0;
+  StatusOr<std::vector<JobRecord>> one = store_->List(f);
+  ASSERT_OK(one);
+  EXPECT_EQ(one->size(), 1u);
+  f.limit = -5;
+  one = store_->List(f);
+  ASSERT_OK(one);
+  EXPECT_EQ(one->size(), 1u);
+  f.limit = 1000000;
+  StatusOr<std::vector<JobRecord>> many = store_->List(f);
+  ASSERT_OK(many);
+  EXPECT_EQ(many->size(), 1000u);
+}
+
+TEST_F(JobStoreTest, TransitionIsCompareAndSet) {
+  int64_t id = InsertOrDie(MakeJob("cas"));
+  ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "scheduled", 2000));
+
+  // A cancel that still believes the job is PENDING loses.
+  Status s = store_->Transition(id, JobState::kPending, JobState::kCancelled, "user", 2500);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(), "job " + std::to_string(id) + " is RUNNING, not PENDING");
+
+  Status unknown = store_->Transition(42, JobState::kPending, JobState::kRunning, "x", 1);
+  EXPECT_EQ(unknown.code(), StatusCode::kNotFound);
+  EXPECT_EQ(unknown.message(), "job 42 not found");
+
+  // The losers changed nothing: no state, no history, no event.
+  StatusOr<JobRecord> got = store_->Get(id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->state, JobState::kRunning);
+  EXPECT_EQ(got->reason, "scheduled");
+  StatusOr<std::vector<Transition>> history = store_->History(id);
+  ASSERT_OK(history);
+  EXPECT_EQ(history->size(), 2u);
+  StatusOr<std::vector<JobEvent>> events = store_->EventsAfter(id, 0, 100);
+  ASSERT_OK(events);
+  EXPECT_EQ(events->size(), 2u);
+
+  // Completion after a successful cancel also loses.
+  ASSERT_OK(store_->Transition(id, JobState::kRunning, JobState::kCancelled, "user", 3000));
+  s = store_->Transition(id, JobState::kRunning, JobState::kSucceeded, "exit 0", 3001);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(), "job " + std::to_string(id) + " is CANCELLED, not RUNNING");
+}
+
+TEST_F(JobStoreTest, ConcurrentTransitionsHaveExactlyOneWinner) {
+  std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+  ASSERT_NE(store, nullptr);
+  StatusOr<int64_t> id = store->Insert(MakeJob("race"));
+  ASSERT_OK(id);
+  const JobState targets[] = {JobState::kRunning, JobState::kCancelled, JobState::kFailed,
+                              JobState::kSucceeded};
+  Status results[4];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      results[t] = store->Transition(*id, JobState::kPending, targets[t], "racer", 2000 + t);
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  int winners = 0;
+  JobState winner = JobState::kPending;
+  for (int t = 0; t < 4; ++t) {
+    if (results[t].ok()) {
+      ++winners;
+      winner = targets[t];
+    } else {
+      EXPECT_EQ(results[t].code(), StatusCode::kFailedPrecondition) << results[t].ToString();
+    }
+  }
+  EXPECT_EQ(winners, 1);
+  StatusOr<JobRecord> got = store->Get(*id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->state, winner);
+  StatusOr<std::vector<Transition>> history = store->History(*id);
+  ASSERT_OK(history);
+  EXPECT_EQ(history->size(), 2u);
+}
+
+TEST_F(JobStoreTest, HistoryRecordsEveryTransitionInOrder) {
+  int64_t id = InsertOrDie(MakeJob("retry", 1000));
+  int64_t other = InsertOrDie(MakeJob("other", 1100));
+  TransitionUpdate first;
+  first.attempt = 1;
+  first.started_ms = 2000;
+  ASSERT_OK(
+      store_->Transition(id, JobState::kPending, JobState::kRunning, "placed on a:2", 2000, first));
+  ASSERT_OK(store_->Transition(other, JobState::kPending, JobState::kCancelled, "user", 2100));
+  ASSERT_OK(store_->Transition(id, JobState::kRunning, JobState::kPending,
+                               "rank 1 exited with 137; retrying", 3000));
+  TransitionUpdate second;
+  second.attempt = 2;
+  second.started_ms = 4000;
+  ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "placed on b:2", 4000,
+                               second));
+  ASSERT_OK(
+      store_->Transition(id, JobState::kRunning, JobState::kSucceeded, "all ranks exited 0", 5000));
+
+  StatusOr<std::vector<Transition>> history = store_->History(id);
+  ASSERT_OK(history);
+  struct Expected {
+    JobState from, to;
+    int attempt;
+    int64_t at_ms;
+    std::string reason;
+  };
+  const std::vector<Expected> expected = {
+      {JobState::kPending, JobState::kPending, 0, 1000, "submitted"},
+      {JobState::kPending, JobState::kRunning, 1, 2000, "placed on a:2"},
+      {JobState::kRunning, JobState::kPending, 1, 3000, "rank 1 exited with 137; retrying"},
+      {JobState::kPending, JobState::kRunning, 2, 4000, "placed on b:2"},
+      {JobState::kRunning, JobState::kSucceeded, 2, 5000, "all ranks exited 0"},
+  };
+  ASSERT_EQ(history->size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE("transition " + std::to_string(i));
+    const Transition& t = (*history)[i];
+    EXPECT_EQ(t.job_id, id);
+    EXPECT_EQ(t.from, expected[i].from);
+    EXPECT_EQ(t.to, expected[i].to);
+    EXPECT_EQ(t.attempt, expected[i].attempt);
+    EXPECT_EQ(t.at_ms, expected[i].at_ms);
+    EXPECT_EQ(t.reason, expected[i].reason);
+  }
+
+  StatusOr<std::vector<Transition>> other_history = store_->History(other);
+  ASSERT_OK(other_history);
+  ASSERT_EQ(other_history->size(), 2u);
+  EXPECT_EQ((*other_history)[1].to, JobState::kCancelled);
+
+  StatusOr<std::vector<Transition>> missing = store_->History(999);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().message(), "job 999 not found");
+}
+
+TEST_F(JobStoreTest, TransitionUpdatesOnlyTheFieldsItSets) {
+  int64_t id = InsertOrDie(MakeJob("partial"));
+  TransitionUpdate run;
+  run.attempt = 1;
+  run.started_ms = 2000;
+  run.launcher_pid = 100;
+  run.launcher_start_time = 555;
+  run.placement = "a:2";
+  run.log_path = "/tmp/1.log";
+  ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "go", 2000, run));
+
+  // Back to PENDING for a retry: clear the launcher fields, keep attempt/started/log.
+  TransitionUpdate requeue;
+  requeue.launcher_pid = 0;
+  requeue.launcher_start_time = 0;
+  requeue.placement = "";
+  requeue.exit_code = 1;
+  ASSERT_OK(store_->Transition(id, JobState::kRunning, JobState::kPending, "retry", 3000, requeue));
+
+  StatusOr<JobRecord> got = store_->Get(id);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->state, JobState::kPending);
+  EXPECT_EQ(got->reason, "retry");
+  EXPECT_EQ(got->attempt, 1);
+  EXPECT_EQ(got->started_ms, 2000);
+  EXPECT_EQ(got->finished_ms, 0);
+  EXPECT_EQ(got->launcher_pid, 0);
+  EXPECT_EQ(got->launcher_start_time, 0);
+  EXPECT_EQ(got->placement, "");
+  EXPECT_EQ(got->log_path, "/tmp/1.log");
+  EXPECT_EQ(got->failing_rank, -1);
+  EXPECT_EQ(got->exit_code, 1);
+  EXPECT_EQ(got->signal, 0);
+}
+
+TEST_F(JobStoreTest, EventSeqsArePerJobAndEventsAfterResumes) {
+  int64_t a = InsertOrDie(MakeJob("a", 1000));
+  int64_t b = InsertOrDie(MakeJob("b", 1001));
+  // Insert wrote seq 1 ("state" PENDING) for each job; interleaved appends count per job.
+  auto append = [&](int64_t id, const std::string& kind, const std::string& payload,
+                    int64_t at) -> int64_t {
+    StatusOr<int64_t> seq = store_->AppendEvent(id, kind, payload, at);
+    EXPECT_TRUE(seq.ok()) << seq.status().ToString();
+    return seq.ok() ? *seq : -1;
+  };
+  EXPECT_EQ(append(a, "log", "a line 1", 1100), 2);
+  EXPECT_EQ(append(b, "log", "b line 1", 1101), 2);
+  EXPECT_EQ(append(a, "progress", R"({"step":1})", 1200), 3);
+  ASSERT_OK(store_->Transition(a, JobState::kPending, JobState::kRunning, "go", 1300));
+  EXPECT_EQ(append(a, "log", "a line 2", 1400), 5);
+  EXPECT_EQ(append(b, "log", "b line 2", 1401), 3);
+
+  StatusOr<std::vector<JobEvent>> all = store_->EventsAfter(a, 0, 100);
+  ASSERT_OK(all);
+  const std::vector<std::pair<std::string, std::string>> expected = {{"state", "PENDING"},
+                                                                     {"log", "a line 1"},
+                                                                     {"progress", R"({"step":1})"},
+                                                                     {"state", "RUNNING"},
+                                                                     {"log", "a line 2"}};
+  ASSERT_EQ(all->size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ((*all)[i].job_id, a);
+    EXPECT_EQ((*all)[i].seq, static_cast<int64_t>(i + 1));
+    EXPECT_EQ((*all)[i].kind, expected[i].first);
+    EXPECT_EQ((*all)[i].payload, expected[i].second);
+  }
+  EXPECT_EQ((*all)[0].at_ms, 1000);
+  EXPECT_EQ((*all)[3].at_ms, 1300);
+
+  // A watcher that saw seq 2 resumes at 3; limit caps the batch.
+  StatusOr<std::vector<JobEvent>> resumed = store_->EventsAfter(a, 2, 2);
+  ASSERT_OK(resumed);
+  ASSERT_EQ(resumed->size(), 2u);
+  EXPECT_EQ((*resumed)[0].seq, 3);
+  EXPECT_EQ((*resumed)[1].seq, 4);
+  StatusOr<std::vector<JobEvent>> rest = store_->EventsAfter(a, (*resumed)[1].seq, 100);
+  ASSERT_OK(rest);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].payload, "a line 2");
+  StatusOr<std::vector<JobEvent>> caught_up = store_->EventsAfter(a, 5, 100);
+  ASSERT_OK(caught_up);
+  EXPECT_TRUE(caught_up->empty());
+
+  StatusOr<std::vector<JobEvent>> bs = store_->EventsAfter(b, 0, 0);  // limit clamps to 1
+  ASSERT_OK(bs);
+  ASSERT_EQ(bs->size(), 1u);
+  EXPECT_EQ((*bs)[0].payload, "PENDING");
+  bs = store_->EventsAfter(b, 1, 100);
+  ASSERT_OK(bs);
+  ASSERT_EQ(bs->size(), 2u);
+  EXPECT_EQ((*bs)[1].seq, 3);
+  EXPECT_EQ((*bs)[1].payload, "b line 2");
+
+  EXPECT_EQ(store_->AppendEvent(77, "log", "x", 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->EventsAfter(77, 0, 10).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(JobStoreTest, ActiveReturnsOnlyNonTerminalJobsInIdOrder) {
+  int64_t pending = InsertOrDie(MakeJob("pending"));
+  int64_t running = InsertOrDie(MakeJob("running"));
+  int64_t succeeded = InsertOrDie(MakeJob("succeeded"));
+  int64_t failed = InsertOrDie(MakeJob("failed"));
+  int64_t cancelled = InsertOrDie(MakeJob("cancelled"));
+  int64_t pending2 = InsertOrDie(MakeJob("pending2"));
+  for (int64_t id : {running, succeeded, failed}) {
+    ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "go", 2000));
+  }
+  ASSERT_OK(store_->Transition(succeeded, JobState::kRunning, JobState::kSucceeded, "ok", 3000));
+  ASSERT_OK(store_->Transition(failed, JobState::kRunning, JobState::kFailed, "exit 1", 3000));
+  ASSERT_OK(store_->Transition(cancelled, JobState::kPending, JobState::kCancelled, "user", 3000));
+
+  StatusOr<std::vector<JobRecord>> active = store_->Active();
+  ASSERT_OK(active);
+  std::vector<int64_t> ids;
+  for (const JobRecord& j : *active) {
+    EXPECT_FALSE(IsTerminal(j.state)) << j.name;
+    ids.push_back(j.id);
+  }
+  EXPECT_EQ(ids, (std::vector<int64_t>{pending, running, pending2}));
+}
+
+TEST_F(JobStoreTest, OpenFailsNamingThePathWhenTheDirectoryIsMissing) {
+  const std::string path = (dir_ / "no-such-dir" / "jobs.db").string();
+  StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("'" + path + "'"), std::string::npos)
+      << store.status().message();
+  EXPECT_NE(store.status().message().find("does not exist"), std::string::npos)
+      << store.status().message();
+  EXPECT_FALSE(fs::exists(dir_ / "no-such-dir"));
+}
+
+TEST_F(JobStoreTest, OpenRejectsAGarbageFileWithoutTouchingIt) {
+  const std::string path = DbPath();
+  std::string garbage;
+  for (int i = 0; i < 200; ++i) garbage += "this is a training log, not a database\n";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << garbage;
+  }
+  StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().message(),
+            "'" + path + "' is not a dtrain job store: file is not a database");
+
+  std::ifstream in(path, std::ios::binary);
+  std::string after((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(after, garbage);
+}
+
+// SQLite's file header: user_version at byte 60, application_id at 68 (big-endian).
+uint32_t ReadHeaderWord(const std::string& path, int offset) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(offset);
+  unsigned char b[4] = {0, 0, 0, 0};
+  in.read(reinterpret_cast<char*>(b), 4);
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+}
+
+void WriteHeaderWord(const std::string& path, int offset, uint32_t value) {
+  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+  f.seekp(offset);
+  const char b[4] = {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
+                     static_cast<char>(value >> 8), static_cast<char>(value)};
+  f.write(b, 4);
+}
+
+TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
+  const std::string path = DbPath();
+  {
+    std::unique_ptr<JobStore> store = OpenOrDie(path);
+    ASSERT_NE(store, nullptr);
+    ASSERT_OK(store->Insert(MakeJob("v1")));
+  }  // closing checkpoints the WAL into the main file
+  EXPECT_EQ(ReadHeaderWord(path, 60), 1u);
+  EXPECT_EQ(ReadHeaderWord(path, 68), 0x6474726eu);  // "dtrn"
+  {
+    std::unique_ptr<JobStore> again = OpenOrDie(path);  // no migration the second time
+    ASSERT_NE(again, nullptr);
+    StatusOr<std::vector<JobRecord>> jobs = again->List({});
+    ASSERT_OK(jobs);
+    EXPECT_EQ(jobs->size(), 1u);
+  }
+
+  WriteHeaderWord(path, 60, 99);
+  StatusOr<std::unique_ptr<JobStore>> newer = JobStore::Open(path);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_EQ(newer.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(newer.status().message().find("schema version 99"), std::string::npos)
+      << newer.status().message();
+
+  WriteHeaderWord(path, 60, 1);
+  WriteHeaderWord(path, 68, 0x12345678);
+  StatusOr<std::unique_ptr<JobStore>> foreign = JobStore::Open(path);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.status().message().find("is not a dtrain job store"), std::string::npos)
+      << foreign.status().message();
+}
+
+// Reads exactly n bytes; false on EOF or error.
+bool ReadFull(int fd, void* buf, size_t n) {
+  char* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t got = ::read(fd, p, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+// What the child reports after each call returns.
+struct Ack {
+  int64_t id;
+  int64_t stage;  // kInserted, kStarted, or kError
+};
+constexpr int64_t kInserted = 1;
+constexpr int64_t kStarted = 2;
+constexpr int64_t kError = -1;
+
+[[noreturn]] void InsertUntilKilled(const std::string& path, int fd) {
+  auto send = [fd](int64_t id, int64_t stage) {
+    Ack ack{id, stage};
+    if (::write(fd, &ack, sizeof(ack)) != static_cast<ssize_t>(sizeof(ack))) ::_exit(3);
+  };
+  StatusOr<std::unique_ptr<JobStore>> store = JobStore::Open(path);
+  if (!store.ok()) {
+    send(0, kError);
+    ::_exit(2);
+  }
+  for (int i = 1;; ++i) {
+    StatusOr<int64_t> id = (*store)->Insert(MakeJob("durable-" + std::to_string(i), i));
+    if (!id.ok()) {
+      send(0, kError);
+      ::_exit(2);
+    }
+    send(*id, kInserted);
+    TransitionUpdate update;
+    update.attempt = 1;
+    update.started_ms = 10000 + i;
+    if (!(*store)
+             ->Transition(*id, JobState::kPending, JobState::kRunning, "started", 10000 + i, update)
+             .ok()) {
+      send(*id, kError);
+      ::_exit(2);
+    }
+    send(*id, kStarted);
+  }
+}
+
+TEST_F(JobStoreTest, AcknowledgedJobsSurviveSigkill) {
+  constexpr int kAckedInserts = 25;
+  const std::string path = DbPath();
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    InsertUntilKilled(path, fds[1]);
+  }
+  ::close(fds[1]);
+  std::set<int64_t> inserted, started;
+  bool child_error = false;
+  while (static_cast<int>(inserted.size()) < kAckedInserts) {
+    Ack ack;
+    if (!ReadFull(fds[0], &ack, sizeof(ack))) break;
+    if (ack.stage == kError) {
+      child_error = true;
+      break;
+    }
+    (ack.stage == kInserted ? inserted : started).insert(ack.id);
+  }
+  // Killed right after the child's kAckedInserts-th Insert returned, most likely mid-write.
+  ::kill(pid, SIGKILL);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ::close(fds[0]);
+  ASSERT_FALSE(child_error) << "the child's store call failed";
+  ASSERT_EQ(static_cast<int>(inserted.size()), kAckedInserts);
+  EXPECT_TRUE(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+
+  std::unique_ptr<JobStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  for (int64_t id : inserted) {
+    SCOPED_TRACE("job " + std::to_string(id));
+    StatusOr<JobRecord> job = store->Get(id);
+    ASSERT_OK(job);
+    StatusOr<std::vector<Transition>> history = store->History(id);
+    ASSERT_OK(history);
+    if (started.count(id)) {
+      EXPECT_EQ(job->state, JobState::kRunning);
+      EXPECT_EQ(job->attempt, 1);
+    }
+    // Whatever did reach the disk is whole: state, history and events agree.
+    const size_t expected = job->state == JobState::kRunning ? 2u : 1u;
+    ASSERT_EQ(history->size(), expected);
+    EXPECT_EQ(history->back().to, job->state);
+    StatusOr<std::vector<JobEvent>> events = store->EventsAfter(id, 0, 100);
+    ASSERT_OK(events);
+    ASSERT_EQ(events->size(), expected);
+    EXPECT_EQ(events->back().payload, ToString(job->state));
+  }
+  // Jobs beyond the acknowledged ones may or may not be there, but never half-written.
+  StatusOr<std::vector<JobRecord>> all = store->List({});
+  ASSERT_OK(all);
+  EXPECT_GE(all->size(), inserted.size());
+  for (const JobRecord& j : *all) {
+    StatusOr<std::vector<Transition>> history = store->History(j.id);
+    ASSERT_OK(history);
+    EXPECT_FALSE(history->empty());
+    EXPECT_EQ(history->back().to, j.state);
+  }
+}
+
+TEST_F(JobStoreTest, ConcurrentInsertsGetUniqueIdsAndAllLand) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 40;
+  std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+  ASSERT_NE(store, nullptr);
+  std::vector<std::vector<int64_t>> ids(kThreads);
+  std::vector<int> failures(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        StatusOr<int64_t> id =
+            store->Insert(MakeJob("t" + std::to_string(t) + "-" + std::to_string(i)));
+        if (id.ok()) {
+          ids[t].push_back(*id);
+        } else {
+          ++failures[t];
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  std::set<int64_t> unique;
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(failures[t], 0) << "thread " << t;
+    // Each thread sees its own ids increase.
+    EXPECT_TRUE(std::is_sorted(ids[t].begin(), ids[t].end()));
+    unique.insert(ids[t].begin(), ids[t].end());
+  }
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kThreads * kPerThread));
+
+  StatusOr<std::vector<JobRecord>> all = store->List({std::nullopt, 0, 1000});
+  ASSERT_OK(all);
+  ASSERT_EQ(all->size(), unique.size());
+  std::set<std::string> names;
+  for (const JobRecord& j : *all) {
+    EXPECT_EQ(unique.count(j.id), 1u);
+    names.insert(j.name);
+    StatusOr<std::vector<JobEvent>> events = store->EventsAfter(j.id, 0, 10);
+    ASSERT_OK(events);
+    EXPECT_EQ(events->size(), 1u);
+  }
+  EXPECT_EQ(names.size(), unique.size());
+}
+
+}  // namespace
+}  // namespace dtrain::coordinator
