@@ -41,6 +41,8 @@ constexpr int kDefaultImageFolderWidth = 64;
 constexpr int kDefaultImageFolderChannels = 3;
 constexpr int kDayNightClasses = 2;
 constexpr int kMinImagesPerGeneratedClass = 2;
+constexpr int kMaxRanks = 65536;
+constexpr int kMaxAttempts = 100;
 constexpr size_t kEditDistanceForSuggestion = 2;
 
 template <typename E>
@@ -186,6 +188,7 @@ class SpecParser {
   void ReadLrSchedule(const Value& v);
   void ReadDistributed(const Value& v);
   void ReadCheckpoint(const Value& v);
+  void ReadRestart(const Value& v);
   void ApplyDefaults();
   void CheckAcrossFields();
 
@@ -555,7 +558,16 @@ void SpecParser::ReadDistributed(const Value& v) {
            [&](const Value& f) { ReadDouble(f, Positive(), &d.first_bucket_mb); }},
           {"timeout_s", false,
            [&](const Value& f) { ReadInt(f, 1, std::numeric_limits<int>::max(), &d.timeout_s); }},
+          {"ranks", false, [&](const Value& f) { ReadInt(f, 1, kMaxRanks, &d.ranks); }},
       });
+}
+
+void SpecParser::ReadRestart(const Value& v) {
+  ReadMap(v,
+          {
+              {"max_attempts", false,
+               [&](const Value& f) { ReadInt(f, 1, kMaxAttempts, &spec_.restart.max_attempts); }},
+          });
 }
 
 void SpecParser::ReadCheckpoint(const Value& v) {
@@ -642,6 +654,7 @@ StatusOr<JobSpec> SpecParser::Parse(std::string_view text) {
                 {"train", false, [&](const Value& f) { ReadTrain(f); }},
                 {"distributed", false, [&](const Value& f) { ReadDistributed(f); }},
                 {"checkpoint", false, [&](const Value& f) { ReadCheckpoint(f); }},
+                {"restart", false, [&](const Value& f) { ReadRestart(f); }},
                 {"output_dir", false, [&](const Value& f) { ReadPath(f, &spec_.output_dir); }},
             });
     // `data` itself is optional in form but carries the required `path`.
@@ -772,6 +785,7 @@ std::string ToYaml(const JobSpec& spec) {
   out << YAML::Key << "first_bucket_mb" << YAML::Value;
   EmitDouble(out, dist.first_bucket_mb);
   out << YAML::Key << "timeout_s" << YAML::Value << dist.timeout_s;
+  out << YAML::Key << "ranks" << YAML::Value << dist.ranks;
   out << YAML::EndMap;
 
   const CheckpointSpec& c = spec.checkpoint;
@@ -781,6 +795,10 @@ std::string ToYaml(const JobSpec& spec) {
   out << YAML::Key << "every_steps" << YAML::Value << c.every_steps;
   out << YAML::Key << "every_epochs" << YAML::Value << c.every_epochs;
   out << YAML::Key << "keep_last" << YAML::Value << c.keep_last;
+  out << YAML::EndMap;
+
+  out << YAML::Key << "restart" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "max_attempts" << YAML::Value << spec.restart.max_attempts;
   out << YAML::EndMap;
 
   out << YAML::Key << "output_dir" << YAML::Value;

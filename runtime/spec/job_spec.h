@@ -93,6 +93,7 @@ struct DistributedSpec {
   double bucket_mb = 25.0;       // gradient bucket cap, > 0
   double first_bucket_mb = 1.0;  // smaller first bucket so reduction starts early
   int timeout_s = 300;           // a collective that takes longer fails the job
+  int ranks = 1;  // processes the coordinator gang-schedules (mpirun -np); by hand, -np rules
 };
 
 struct CheckpointSpec {
@@ -100,6 +101,11 @@ struct CheckpointSpec {
   int every_steps = 0;   // 0: off
   int every_epochs = 1;  // 0: off
   int keep_last = 3;     // >= 1
+};
+
+// What the coordinator does when a job fails.
+struct RestartSpec {
+  int max_attempts = 1;  // total tries including the first; retries resume from the checkpoint
 };
 
 struct JobSpec {
@@ -110,6 +116,7 @@ struct JobSpec {
   TrainSpec train;
   DistributedSpec distributed;
   CheckpointSpec checkpoint;
+  RestartSpec restart;
   std::string output_dir;  // default: runs/<name>
   std::string source;      // file the spec came from ("<string>" when parsed from text)
 };

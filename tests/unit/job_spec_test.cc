@@ -55,11 +55,14 @@ distributed:
   bucket_mb: 50
   first_bucket_mb: 0.5
   timeout_s: 60
+  ranks: 4
 checkpoint:
   dir: /ckpt/full
   every_steps: 500
   every_epochs: 0
   keep_last: 5
+restart:
+  max_attempts: 3
 output_dir: out/full
 )";
 
@@ -121,6 +124,8 @@ TEST(JobSpecTest, FullSpecParsesEveryField) {
   EXPECT_DOUBLE_EQ(s.distributed.bucket_mb, 50.0);
   EXPECT_DOUBLE_EQ(s.distributed.first_bucket_mb, 0.5);
   EXPECT_EQ(s.distributed.timeout_s, 60);
+  EXPECT_EQ(s.distributed.ranks, 4);
+  EXPECT_EQ(s.restart.max_attempts, 3);
   EXPECT_EQ(s.checkpoint.dir, "/ckpt/full");
   EXPECT_EQ(s.checkpoint.every_steps, 500);
   EXPECT_EQ(s.checkpoint.every_epochs, 0);
@@ -249,6 +254,8 @@ void ExpectRoundTrip(const std::string& yaml) {
   EXPECT_EQ(a.distributed.bucket_mb, b.distributed.bucket_mb);
   EXPECT_EQ(a.distributed.first_bucket_mb, b.distributed.first_bucket_mb);
   EXPECT_EQ(a.distributed.timeout_s, b.distributed.timeout_s);
+  EXPECT_EQ(a.distributed.ranks, b.distributed.ranks);
+  EXPECT_EQ(a.restart.max_attempts, b.restart.max_attempts);
   EXPECT_EQ(a.checkpoint.dir, b.checkpoint.dir);
   EXPECT_EQ(a.checkpoint.every_steps, b.checkpoint.every_steps);
   EXPECT_EQ(a.checkpoint.every_epochs, b.checkpoint.every_epochs);
@@ -291,13 +298,20 @@ TEST(JobSpecErrorTest, UnknownFieldWithSuggestion) {
   // Transposed letters count as one edit.
   EXPECT_EQ(ErrorOf(Minimal("tarin: {}\n")),
             "job.yaml:5:1: tarin: unknown field; expected one of: name, task, data, model, train, "
-            "distributed, checkpoint, output_dir (did you mean 'train'?)");
+            "distributed, checkpoint, restart, output_dir (did you mean 'train'?)");
 }
 
 TEST(JobSpecErrorTest, UnknownFieldWithoutSuggestion) {
   EXPECT_EQ(ErrorOf(Minimal("output:\n  dir: x\n")),
             "job.yaml:5:1: output: unknown field; expected one of: name, task, data, model, "
-            "train, distributed, checkpoint, output_dir");
+            "train, distributed, checkpoint, restart, output_dir");
+}
+
+TEST(JobSpecErrorTest, RanksAndRestartRanges) {
+  EXPECT_EQ(ErrorOf(Minimal("distributed:\n  ranks: 0\n")),
+            "job.yaml:6:10: distributed.ranks: expected an integer in [1, 65536], got 0");
+  EXPECT_EQ(ErrorOf(Minimal("restart:\n  max_attempts: 101\n")),
+            "job.yaml:6:17: restart.max_attempts: expected an integer in [1, 100], got 101");
 }
 
 TEST(JobSpecErrorTest, WrongTypes) {

@@ -39,7 +39,9 @@ TEST(BucketLayoutTest, EveryVariableExactlyOnceAndOversizedAlone) {
   EXPECT_EQ(total, 14400u);
   // Oversized variables (5000, 9000 > cap) each sit in a bucket of their own.
   for (const auto& b : buckets) {
-    if (b.bytes > 1000) EXPECT_EQ(b.variables.size(), 1u);
+    if (b.bytes > 1000) {
+      EXPECT_EQ(b.variables.size(), 1u);
+    }
   }
   EXPECT_EQ(buckets.front().variables, (std::vector<size_t>{5}));  // 100 then 9000 > 150
   EXPECT_EQ(DescribeLayout(buckets).substr(0, 32), "bucket 0: 1 variables, 100 bytes");

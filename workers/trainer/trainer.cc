@@ -148,6 +148,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     std::error_code ec;
     fs::create_directories(output_dir, ec);
     if (ec) return Internal("cannot create output_dir '" + output_dir + "': " + ec.message());
+    // The fully defaulted spec, so a run's outputs say exactly what produced them.
+    std::ofstream(fs::path(output_dir) / "spec.yaml") << ToYaml(spec);
   }
 
   auto save_checkpoint = [&](const LoopPosition& at) -> Status {

@@ -1,0 +1,500 @@
+#include "runtime/cli/client_commands.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "runtime/cli/output.h"
+#include "runtime/rpc/auth.h"
+
+namespace dtrain::cli {
+namespace {
+
+// Channel reconnect backoff: gRPC's defaults (1 s growing to 120 s) would outlast our budget
+// for riding out a coordinator restart.
+constexpr int kChannelMinReconnectMs = 250;
+constexpr int kChannelMaxReconnectMs = 2000;
+// A failing call to an unreachable coordinator fails at once; one open this long had connected.
+constexpr std::chrono::seconds kStreamAliveAfter{2};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A call context with the bearer token and, for unary calls, the --timeout deadline.
+std::unique_ptr<grpc::ClientContext> NewContext(const CommandEnv& env, bool unary) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (!env.token.empty()) rpc::AddToken(context.get(), env.token);
+  if (unary) {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                              std::chrono::duration<double>(env.settings.timeout_s)));
+  }
+  return context;
+}
+
+// Prints "dtrain: CODE: message (address A)" and a hint where one helps; returns the exit code.
+int ReportRpcError(const grpc::Status& status, const CommandEnv& env) {
+  *env.err << "dtrain: " << FormatRpcError(status, env.settings.address) << "\n";
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+      env.settings.token_source == TokenSource::kNone) {
+    *env.err << "dtrain: no token was given; use --token-file, DTRAIN_TOKEN_FILE or token_file "
+                "in the config file\n";
+  } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    *env.err << "dtrain: is the coordinator running there? (--address, DTRAIN_ADDRESS or "
+                "address in the config file)\n";
+  }
+  return ExitCodeForRpcError(status.error_code());
+}
+
+int Usage(const CommandEnv& env, const std::string& message) {
+  *env.err << "dtrain: " << message << "\n";
+  return kExitUsage;
+}
+
+void PrintJson(const CommandEnv& env, const nlohmann::ordered_json& value) {
+  *env.out << value.dump(2) << "\n";
+}
+
+bool Retriable(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::CANCELLED ||
+         code == grpc::StatusCode::ABORTED;
+}
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return InvalidArgument("cannot read job spec '" + path + "': it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read job spec '" + path + "': " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return DataLoss("cannot read job spec '" + path + "': " + std::strerror(errno));
+  return text.str();
+}
+
+// Prints the events of a followed job for people: state changes, the live progress line, epoch
+// summaries and, when asked, log lines.
+class FollowPrinter {
+ public:
+  FollowPrinter(const CommandEnv& env, int64_t job_id, bool show_logs)
+      : env_(env), job_id_(job_id), show_logs_(show_logs), live_(env.out_is_terminal) {}
+
+  void operator()(const v1::JobEvent& event) {
+    if (event.kind() == "state") {
+      Replace("job " + std::to_string(job_id_) + ": " + event.payload());
+    } else if (event.kind() == "progress") {
+      auto progress = ParseProgress(event.payload());
+      if (!progress.ok()) return;  // not ours to judge; `dtrain logs` shows the raw line
+      // Every rank reports started/finished; one is enough.
+      if ((progress->event() == "started" || progress->event() == "finished") &&
+          progress->rank() != 0) {
+        return;
+      }
+      const std::string& kind = progress->event();
+      if (IsLiveProgress(*progress)) {
+        *env_.out << live_.Show(FormatProgress(*progress)) << std::flush;
+      } else if (kind == "epoch" || kind == "finished" || kind == "failed") {
+        Replace(FormatProgress(*progress));  // the step line above is over
+      } else {
+        Print(FormatProgress(*progress));
+      }
+    } else if (event.kind() == "log" && show_logs_) {
+      Print(event.payload());
+    }
+  }
+
+  void Finish() { *env_.out << live_.Finish() << std::flush; }
+
+ private:
+  void Print(const std::string& line) { *env_.out << live_.Print(line) << std::flush; }
+  void Replace(const std::string& line) { *env_.out << live_.Replace(line) << std::flush; }
+
+  const CommandEnv& env_;
+  int64_t job_id_;
+  bool show_logs_;
+  LiveLine live_;
+};
+
+// Prints how a followed job ended and returns its exit code.
+int ReportOutcome(const v1::Job& job, const CommandEnv& env) {
+  if (env.settings.json) {
+    PrintJson(env, {{"job_id", job.job_id()}, {"job", JobToJson(job)}});
+    return ExitCodeForJobState(job.state());
+  }
+  std::string line = "job " + std::to_string(job.job_id()) + " " + StateName(job.state());
+  if (job.started_ms() > 0 && job.finished_ms() >= job.started_ms()) {
+    line += " after " + FormatDuration(job.finished_ms() - job.started_ms());
+  }
+  if (job.max_attempts() > 1) line += " (attempt " + FormatAttempt(job) + ")";
+  if (!job.reason().empty() && job.state() != v1::SUCCEEDED) line += ": " + job.reason();
+  *env.out << line << "\n";
+  if (job.state() == v1::FAILED) {
+    std::string failure = RenderFailure(job);
+    // The reason usually is the failure's first line already.
+    if (failure.rfind(job.reason() + "\n", 0) == 0) failure.erase(0, job.reason().size() + 1);
+    *env.out << failure;
+  }
+  return ExitCodeForJobState(job.state());
+}
+
+int FollowJob(int64_t job_id, bool show_logs, v1::Coordinator::StubInterface* stub,
+              const CommandEnv& env) {
+  FollowPrinter printer(env, job_id, show_logs);
+  std::function<void(const v1::JobEvent&)> on_event = [](const v1::JobEvent&) {};
+  if (!env.settings.json) on_event = std::ref(printer);
+  int64_t last_seq = 0;
+  v1::Job final_job;
+  const grpc::Status status =
+      WatchEvents(stub, env, job_id, /*follow=*/true,
+                  /*retry_from_start=*/true, &last_seq, on_event, &final_job);
+  printer.Finish();
+  if (!status.ok()) return ReportRpcError(status, env);
+  return ReportOutcome(final_job, env);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- helpers
+
+StatusOr<Connection> Connect(const ClientSettings& settings, const ConfigFile& config) {
+  Connection connection;
+  if (!settings.token_file.empty()) {
+    auto token = rpc::LoadToken(settings.token_file);
+    if (!token.ok()) {
+      return token.status().WithContext("token from " + DescribeTokenSource(settings, config));
+    }
+    connection.token = std::move(token).value();
+  } else {
+    connection.token = settings.token;
+  }
+  rpc::ClientSecurity security;
+  security.token = connection.token;
+  security.tls_ca_file = settings.tls_ca;
+  auto credentials = rpc::MakeChannelCredentials(security);
+  if (!credentials.ok()) return credentials.status();
+
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kChannelMinReconnectMs);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kChannelMinReconnectMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kChannelMaxReconnectMs);
+  connection.channel = grpc::CreateCustomChannel(settings.address, *credentials, args);
+  connection.stub = v1::Coordinator::NewStub(connection.channel);
+  return connection;
+}
+
+int ExitCodeForRpcError(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return kExitOk;
+    case grpc::StatusCode::NOT_FOUND:
+      return kExitNotFound;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return kExitUsage;
+    default:
+      return kExitServer;
+  }
+}
+
+int ExitCodeForJobState(v1::JobState state) {
+  switch (state) {
+    case v1::SUCCEEDED:
+      return kExitOk;
+    case v1::FAILED:
+      return kExitJobFailed;
+    case v1::CANCELLED:
+      return kExitJobCancelled;
+    default:
+      return kExitServer;
+  }
+}
+
+StatusOr<std::map<std::string, std::string>> ParseOverrides(const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> overrides;
+  for (const std::string& set : sets) {
+    const size_t eq = set.find('=');
+    if (eq == std::string::npos) {
+      return InvalidArgument("--set '" + set + "': expected key=value (e.g. train.epochs=3)");
+    }
+    std::string key = set.substr(0, eq);
+    if (key.empty()) return InvalidArgument("--set '" + set + "': the key is empty");
+    if (!overrides.emplace(key, set.substr(eq + 1)).second) {
+      return InvalidArgument("--set: '" + key + "' is given more than once");
+    }
+  }
+  return overrides;
+}
+
+grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv& env,
+                         int64_t job_id, bool follow, bool retry_from_start, int64_t* last_seq,
+                         const std::function<void(const v1::JobEvent&)>& on_event,
+                         v1::Job* final_job) {
+  bool connected_once = retry_from_start;
+  bool broken = false;  // since broken_since, no event arrived
+  std::chrono::steady_clock::time_point broken_since{};
+  std::chrono::milliseconds backoff = kInitialReconnectBackoff;
+
+  // Decides what to do with a failed stream or call: wait and try again, or give up.
+  auto retry = [&](const grpc::Status& status) {
+    if (!connected_once || !Retriable(status.error_code())) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (!broken) {
+      broken = true;
+      broken_since = now;
+      backoff = kInitialReconnectBackoff;
+      *env.err << "dtrain: lost the stream of job " << job_id << " ("
+               << FormatRpcError(status, env.settings.address) << "); reconnecting\n";
+    }
+    if (now - broken_since + backoff > env.reconnect_budget) return false;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, kMaxReconnectBackoff);
+    return true;
+  };
+
+  for (;;) {
+    v1::WatchJobRequest request;
+    request.set_job_id(job_id);
+    request.set_after_seq(*last_seq);
+    request.set_follow(follow);
+    auto context = NewContext(env, /*unary=*/false);
+    const auto attempt_start = std::chrono::steady_clock::now();
+    auto reader = stub->WatchJob(context.get(), request);
+    v1::JobEvent event;
+    while (reader->Read(&event)) {
+      if (broken) {
+        *env.err << "dtrain: reconnected\n";
+        broken = false;
+      }
+      connected_once = true;
+      if (event.seq() <= *last_seq) continue;  // already seen before a reconnect
+      *last_seq = event.seq();
+      on_event(event);
+    }
+    grpc::Status status = reader->Finish();
+    if (status.ok()) {
+      connected_once = true;
+      if (!follow) return status;
+      // The coordinator ends a followed stream once the job is terminal; check, since a
+      // coordinator that shuts down may end it too.
+      v1::GetJobRequest get;
+      get.set_job_id(job_id);
+      v1::Job job;
+      auto get_context = NewContext(env, /*unary=*/true);
+      status = stub->GetJob(get_context.get(), get, &job);
+      if (status.ok() && IsTerminal(job.state())) {
+        if (broken) *env.err << "dtrain: reconnected\n";
+        if (final_job != nullptr) *final_job = std::move(job);
+        return status;
+      }
+      if (status.ok()) {
+        status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "the event stream ended before the job finished");
+      }
+    }
+    // A stream that stayed open a while was connected even if no event came: a later break is
+    // a new one with a fresh budget.
+    if (broken && std::chrono::steady_clock::now() - attempt_start >= kStreamAliveAfter) {
+      broken = false;
+    }
+    if (!retry(status)) {
+      if (broken && Retriable(status.error_code())) {
+        return grpc::Status(status.error_code(),
+                            status.error_message() + " (gave up reconnecting after " +
+                                FormatDuration(env.reconnect_budget.count()) + ")");
+      }
+      return status;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- commands
+
+int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub,
+              const CommandEnv& env) {
+  auto spec = ReadFile(options.job_file);
+  if (!spec.ok()) return Usage(env, spec.status().message());
+  auto overrides = ParseOverrides(options.sets);
+  if (!overrides.ok()) return Usage(env, overrides.status().message());
+
+  v1::SubmitJobRequest request;
+  request.set_spec_yaml(std::move(spec).value());
+  request.mutable_overrides()->insert(overrides->begin(), overrides->end());
+  request.set_ranks(options.ranks);
+  request.set_priority(options.priority);
+  request.set_max_attempts(options.max_attempts);
+  v1::SubmitJobResponse response;
+  auto context = NewContext(env, /*unary=*/true);
+  const grpc::Status status = stub->SubmitJob(context.get(), request, &response);
+  if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      // An invalid spec, or one that can never fit the cluster. The coordinator names problems
+      // "<source>:line:col: ..."; say which file that is.
+      *env.err << "dtrain: " << options.job_file << " was rejected:\n"
+               << status.error_message() << "\n";
+      return kExitUsage;
+    }
+    return ReportRpcError(status, env);
+  }
+  const int64_t id = response.job_id();
+  if (!options.follow) {
+    if (env.settings.json) {
+      PrintJson(env, {{"job_id", id}});
+    } else {
+      *env.out << "submitted job " << id << "\n";
+    }
+    return kExitOk;
+  }
+  if (!env.settings.json) *env.out << "submitted job " << id << "\n" << std::flush;
+  return FollowJob(id, options.logs, stub, env);
+}
+
+int RunStatus(std::optional<int64_t> job_id, v1::Coordinator::StubInterface* stub,
+              const CommandEnv& env) {
+  if (!job_id) return RunList(ListOptions{}, stub, env);
+  v1::GetJobRequest request;
+  request.set_job_id(*job_id);
+  v1::Job job;
+  auto context = NewContext(env, /*unary=*/true);
+  const grpc::Status status = stub->GetJob(context.get(), request, &job);
+  if (!status.ok()) return ReportRpcError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, JobToJson(job));
+  } else {
+    *env.out << RenderJobDetail(job, NowMs());
+  }
+  return kExitOk;
+}
+
+int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
+            const CommandEnv& env) {
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  if (!options.state.empty()) {
+    auto parsed = ParseJobState(options.state);
+    if (!parsed) {
+      return Usage(env, "--state '" + options.state +
+                            "': expected pending, running, succeeded, failed or cancelled");
+    }
+    state = *parsed;
+  }
+  if (options.limit < 0) return Usage(env, "--limit must be >= 0 (0 = no limit)");
+  const size_t limit = static_cast<size_t>(options.limit);
+
+  std::vector<v1::Job> jobs;
+  std::string page_token;
+  bool more = false;
+  for (;;) {
+    v1::ListJobsRequest request;
+    request.set_state(state);
+    const size_t wanted = limit == 0 ? kMaxListPageSize : limit - jobs.size();
+    request.set_page_size(static_cast<int>(std::min<size_t>(wanted, kMaxListPageSize)));
+    request.set_page_token(page_token);
+    v1::ListJobsResponse response;
+    auto context = NewContext(env, /*unary=*/true);
+    const grpc::Status status = stub->ListJobs(context.get(), request, &response);
+    if (!status.ok()) return ReportRpcError(status, env);
+    for (v1::Job& job : *response.mutable_jobs()) jobs.push_back(std::move(job));
+    // A token that does not move would page forever.
+    if (response.next_page_token().empty() || response.next_page_token() == page_token) break;
+    page_token = response.next_page_token();
+    if (limit != 0 && jobs.size() >= limit) {
+      more = true;
+      break;
+    }
+  }
+  if (limit != 0 && jobs.size() > limit) {
+    jobs.resize(limit);
+    more = true;
+  }
+
+  if (env.settings.json) {
+    nlohmann::ordered_json array = nlohmann::ordered_json::array();
+    for (const v1::Job& job : jobs) array.push_back(JobToJson(job));
+    PrintJson(env, array);
+  } else {
+    *env.out << RenderJobTable(jobs, NowMs());
+    if (more) {
+      *env.err << "(showing the first " << limit << " jobs; --limit 0 shows all)\n";
+    }
+  }
+  return kExitOk;
+}
+
+int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
+            const CommandEnv& env) {
+  const bool json = env.settings.json;
+  // --json: one array at the end; with -f, one JSON object per line as events arrive.
+  nlohmann::ordered_json collected = nlohmann::ordered_json::array();
+  auto on_event = [&](const v1::JobEvent& event) {
+    if (json) {
+      if (options.follow) {
+        *env.out << EventToJson(event).dump() << "\n" << std::flush;
+      } else {
+        collected.push_back(EventToJson(event));
+      }
+      return;
+    }
+    if (event.kind() == "log") {
+      *env.out << event.payload() << "\n";
+    } else if (event.kind() == "progress") {
+      auto progress = ParseProgress(event.payload());
+      if (!progress.ok()) {
+        *env.out << event.payload() << "\n";
+      } else if ((progress->event() != "started" && progress->event() != "finished") ||
+                 progress->rank() == 0) {
+        *env.out << FormatProgress(*progress) << "\n";
+      }
+    } else if (event.kind() == "state") {
+      // On stderr so that stdout stays the job's own output.
+      *env.err << "-- job " << options.job_id << " is " << event.payload() << " --\n";
+    }
+    if (options.follow) *env.out << std::flush;
+  };
+  int64_t last_seq = 0;
+  const grpc::Status status =
+      WatchEvents(stub, env, options.job_id, options.follow, /*retry_from_start=*/false, &last_seq,
+                  on_event, /*final_job=*/nullptr);
+  *env.out << std::flush;
+  if (!status.ok()) return ReportRpcError(status, env);
+  if (json && !options.follow) PrintJson(env, collected);
+  return kExitOk;
+}
+
+int RunCancel(int64_t job_id, v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job job;
+  auto context = NewContext(env, /*unary=*/true);
+  const grpc::Status status = stub->CancelJob(context.get(), request, &job);
+  if (!status.ok()) return ReportRpcError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, JobToJson(job));
+  } else {
+    *env.out << "job " << job.job_id() << ": " << StateName(job.state()) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
+  v1::GetClusterRequest request;
+  v1::Cluster cluster;
+  auto context = NewContext(env, /*unary=*/true);
+  const grpc::Status status = stub->GetCluster(context.get(), request, &cluster);
+  if (!status.ok()) return ReportRpcError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, ClusterToJson(cluster));
+  } else {
+    *env.out << RenderCluster(cluster);
+  }
+  return kExitOk;
+}
+
+}  // namespace dtrain::cli

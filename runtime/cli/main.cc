@@ -1,0 +1,198 @@
+// dtrain: the command-line tool of the dtrain coordinator.
+//   dtrain coordinator --insecure-local-only          run a coordinator on 127.0.0.1:7070
+//   dtrain submit jobs/day_night.yaml --follow        queue a job and follow it to its end
+//   dtrain list | status ID | logs ID -f | cancel ID | cluster
+// Exit codes: see kExitCodesHelp below (runtime/cli/client_commands.h defines them).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "runtime/cli/client_commands.h"
+#include "runtime/cli/config.h"
+#include "runtime/coordinator/server.h"
+
+#ifndef DTRAIN_VERSION
+#define DTRAIN_VERSION "unknown"
+#endif
+
+namespace {
+
+namespace cli = dtrain::cli;
+
+constexpr char kExitCodesHelp[] =
+    "Client settings: flag > environment (DTRAIN_ADDRESS, DTRAIN_TOKEN, DTRAIN_TOKEN_FILE) >\n"
+    "config file ($DTRAIN_CONFIG or ~/.config/dtrain/config.yaml: address, token_file, tls_ca)\n"
+    "> default (127.0.0.1:7070, no token, no TLS).\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  the followed job failed (submit --follow)\n"
+    "  2  bad usage or invalid input (spec, --set, token or config file)\n"
+    "  3  coordinator error or coordinator unreachable\n"
+    "  4  the followed job was cancelled (submit --follow)\n"
+    "  5  no such job";
+
+// The options every client command takes; `flags` is shared since only one command runs.
+void AddClientOptions(CLI::App* command, cli::ClientFlags* flags) {
+  command->add_option("--address", flags->address,
+                      "coordinator host:port (env DTRAIN_ADDRESS, config 'address'; default " +
+                          std::string(cli::kDefaultAddress) + ")");
+  auto* token = command->add_option(
+      "--token", flags->token,
+      "bearer token (env DTRAIN_TOKEN); visible to other users in ps, prefer --token-file");
+  auto* token_file = command->add_option(
+      "--token-file", flags->token_file,
+      "file holding the bearer token, mode 0600 (env DTRAIN_TOKEN_FILE, config 'token_file')");
+  token->excludes(token_file);
+  command->add_option("--tls-ca", flags->tls_ca,
+                      "PEM CA certificates; use TLS (config 'tls_ca'; default plaintext)");
+  command->add_flag("--json", flags->json, "machine-readable output: one JSON value on stdout");
+  command->add_option("--timeout", flags->timeout_s, "seconds to wait for each unary call")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
+CLI::Option* AddJobId(CLI::App* command, int64_t* job_id) {
+  return command->add_option("id", *job_id, "job id")->check(CLI::PositiveNumber);
+}
+
+CLI::App* AddCoordinator(CLI::App* app, dtrain::coordinator::CoordinatorConfig* config) {
+  CLI::App* cmd = app->add_subcommand(
+      "coordinator", "run the coordinator: gRPC API, durable job queue, gang scheduler, launcher");
+  cmd->add_option("--listen", config->listen_address,
+                  "host:port to serve on (port 0 picks a free one)")
+      ->capture_default_str();
+  cmd->add_option("--state-dir", config->state_dir, "jobs.db and per-job specs and logs")
+      ->capture_default_str();
+  cmd->add_option("--cluster", config->cluster_file,
+                  "cluster YAML (hosts and slots); default: this machine, one slot per core");
+  auto* token_file = cmd->add_option("--token-file", config->security.token_file,
+                                     "bearer-token secret every client must present (mode 0600)");
+  auto* insecure = cmd->add_flag("--insecure-local-only", config->security.insecure_local_only,
+                                 "no token and no TLS; only loopback listen addresses");
+  auto* cert = cmd->add_option("--tls-cert", config->security.tls_cert_file, "PEM certificate");
+  auto* key = cmd->add_option("--tls-key", config->security.tls_key_file, "PEM private key");
+  cert->needs(key);
+  key->needs(cert);
+  insecure->excludes(token_file)->excludes(cert)->excludes(key);
+  cmd->add_option("--allowed-root", config->allowed_roots,
+                  "directory that spec paths must lie under (repeatable; default: the working "
+                  "and state directories)")
+      ->allow_extra_args(false);
+  cmd->add_option("--worker", config->worker_path,
+                  "dtrain-worker binary (default: next to dtrain)");
+  cmd->add_option("--shim", config->shim_path, "dtrain-job-shim binary (default: next to dtrain)");
+  cmd->add_option("--mpirun", config->mpirun_path, "mpirun binary")->capture_default_str();
+  cmd->add_option("--port-file", config->port_file,
+                  "write the bound host:port here once listening");
+  return cmd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dtrain: run a coordinator, submit training jobs to it and follow them"};
+  app.footer(kExitCodesHelp);  // before the subcommands, which inherit it
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dtrain " DTRAIN_VERSION);
+
+  dtrain::coordinator::CoordinatorConfig coordinator_config;
+  CLI::App* coordinator_cmd = AddCoordinator(&app, &coordinator_config);
+
+  cli::ClientFlags flags;
+
+  cli::SubmitOptions submit;
+  CLI::App* submit_cmd = app.add_subcommand("submit", "queue a job spec (YAML)");
+  submit_cmd->add_option("job", submit.job_file, "job spec, see jobs/README.md")->required();
+  submit_cmd->add_option("--ranks", submit.ranks, "ranks (slots) to run on; default: the spec's")
+      ->check(CLI::Range(1, 65536));
+  submit_cmd->add_option("--priority", submit.priority, "higher runs first (default 0)");
+  submit_cmd
+      ->add_option("--max-attempts", submit.max_attempts,
+                   "total tries, the first included; default: the spec's")
+      ->check(CLI::Range(1, 100));
+  submit_cmd->add_option("--set", submit.sets, "override a spec field: key=value (repeatable)")
+      ->allow_extra_args(false);
+  submit_cmd->add_flag("-f,--follow", submit.follow,
+                       "follow the job to its end; exit 0 succeeded, 1 failed, 4 cancelled");
+  submit_cmd->add_flag("--logs", submit.logs, "with --follow: print the job's log lines too")
+      ->needs(submit_cmd->get_option("--follow"));
+  AddClientOptions(submit_cmd, &flags);
+
+  int64_t status_id = 0;
+  CLI::App* status_cmd =
+      app.add_subcommand("status", "one job in detail; without an id, the job list");
+  CLI::Option* status_id_opt = AddJobId(status_cmd, &status_id);
+  AddClientOptions(status_cmd, &flags);
+
+  cli::ListOptions list;
+  CLI::App* list_cmd = app.add_subcommand("list", "jobs in a table (or JSON), filtered by state");
+  list_cmd->add_option("--state", list.state,
+                       "only jobs in this state: pending, running, succeeded, failed, cancelled");
+  list_cmd->add_option("--limit", list.limit, "at most this many jobs (0 = all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  AddClientOptions(list_cmd, &flags);
+
+  cli::LogsOptions logs;
+  CLI::App* logs_cmd = app.add_subcommand("logs", "a job's output and progress from the start");
+  AddJobId(logs_cmd, &logs.job_id)->required();
+  logs_cmd->add_flag("-f,--follow", logs.follow, "keep printing until the job ends");
+  AddClientOptions(logs_cmd, &flags);
+
+  int64_t cancel_id = 0;
+  CLI::App* cancel_cmd = app.add_subcommand("cancel", "stop a pending or running job");
+  AddJobId(cancel_cmd, &cancel_id)->required();
+  AddClientOptions(cancel_cmd, &flags);
+
+  CLI::App* cluster_cmd = app.add_subcommand("cluster", "slots per host and the queue length");
+  AddClientOptions(cluster_cmd, &flags);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every real parse error is a usage error.
+    return app.exit(e) == 0 ? cli::kExitOk : cli::kExitUsage;
+  }
+
+  if (coordinator_cmd->parsed()) return dtrain::coordinator::RunCoordinator(coordinator_config);
+
+  const cli::ClientEnvironment environment = cli::ReadClientEnvironment();
+  auto config = cli::LoadConfigFile(cli::LocateConfigFile(environment), environment.home);
+  if (!config.ok()) {
+    std::fprintf(stderr, "dtrain: %s\n", config.status().message().c_str());
+    return cli::kExitUsage;
+  }
+  auto settings = cli::ResolveClientSettings(flags, environment, *config);
+  if (!settings.ok()) {
+    std::fprintf(stderr, "dtrain: %s\n", settings.status().message().c_str());
+    return cli::kExitUsage;
+  }
+  auto connection = cli::Connect(*settings, *config);
+  if (!connection.ok()) {
+    std::fprintf(stderr, "dtrain: %s\n", connection.status().ToString().c_str());
+    return cli::kExitUsage;
+  }
+
+  cli::CommandEnv env;
+  env.settings = *settings;
+  env.token = connection->token;
+  env.out = &std::cout;
+  env.err = &std::cerr;
+  env.out_is_terminal = isatty(STDOUT_FILENO) == 1;
+  auto* stub = connection->stub.get();
+
+  if (submit_cmd->parsed()) return cli::RunSubmit(submit, stub, env);
+  if (status_cmd->parsed()) {
+    return cli::RunStatus(
+        status_id_opt->count() > 0 ? std::optional<int64_t>(status_id) : std::nullopt, stub, env);
+  }
+  if (list_cmd->parsed()) return cli::RunList(list, stub, env);
+  if (logs_cmd->parsed()) return cli::RunLogs(logs, stub, env);
+  if (cancel_cmd->parsed()) return cli::RunCancel(cancel_id, stub, env);
+  if (cluster_cmd->parsed()) return cli::RunCluster(stub, env);
+  std::fprintf(stderr, "dtrain: no command given\n%s", app.help().c_str());
+  return cli::kExitUsage;
+}

@@ -1,0 +1,621 @@
+#include "runtime/coordinator/service.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "runtime/spec/job_spec.h"
+
+namespace dtrain::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+grpc::Status ToGrpc(const Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
+}
+
+v1::JobState ToProto(JobState s) {
+  switch (s) {
+    case JobState::kPending:
+      return v1::PENDING;
+    case JobState::kRunning:
+      return v1::RUNNING;
+    case JobState::kSucceeded:
+      return v1::SUCCEEDED;
+    case JobState::kFailed:
+      return v1::FAILED;
+    case JobState::kCancelled:
+      return v1::CANCELLED;
+  }
+  return v1::JOB_STATE_UNSPECIFIED;
+}
+
+// "localhost:2,b:1" -> placement (the format Placement::ToString writes).
+Placement ParsePlacement(int64_t id, const std::string& text) {
+  Placement p;
+  p.job_id = id;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    const size_t colon = part.rfind(':');
+    if (colon == std::string::npos) continue;
+    p.slots.emplace_back(part.substr(0, colon), std::stoi(part.substr(colon + 1)));
+  }
+  return p;
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) return Internal("cannot write '" + tmp + "'");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Internal("cannot rename '" + tmp + "': " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::string> ApplyOverrides(const std::string& yaml_text,
+                                     const std::map<std::string, std::string>& overrides) {
+  if (overrides.empty()) return yaml_text;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("<submitted spec>:" + std::to_string(e.mark.line + 1) + ":" +
+                           std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  }
+  if (!root.IsMap()) return InvalidArgument("overrides need a spec that is a YAML map");
+  for (const auto& [path, value] : overrides) {
+    std::vector<std::string> keys;
+    std::stringstream in(path);
+    std::string key;
+    while (std::getline(in, key, '.')) keys.push_back(key);
+    if (keys.empty() || std::any_of(keys.begin(), keys.end(), [](auto& k) { return k.empty(); })) {
+      return InvalidArgument("override '" + path + "': expected a field path like train.epochs");
+    }
+    // Walk down, creating maps; a scalar in the way is an error.
+    std::vector<YAML::Node> chain = {root};
+    for (size_t i = 0; i + 1 < keys.size(); ++i) {
+      YAML::Node next = chain.back()[keys[i]];
+      if (next.IsDefined() && !next.IsNull() && !next.IsMap()) {
+        return InvalidArgument("override '" + path + "': '" + keys[i] + "' is not a map");
+      }
+      if (!next.IsDefined() || next.IsNull()) {
+        chain.back()[keys[i]] = YAML::Node(YAML::NodeType::Map);
+        next = chain.back()[keys[i]];
+      }
+      chain.push_back(next);
+    }
+    try {
+      chain.back()[keys.back()] = YAML::Load(value);
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument("override '" + path + "': value '" + value +
+                             "' is not YAML: " + e.msg);
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+CoordinatorService::CoordinatorService(ServiceOptions options, std::unique_ptr<JobStore> store,
+                                       std::unique_ptr<Scheduler> scheduler,
+                                       std::unique_ptr<Launcher> launcher, PathPolicy paths,
+                                       rpc::TokenAuthenticator auth)
+    : options_(std::move(options)),
+      store_(std::move(store)),
+      launcher_(std::move(launcher)),
+      paths_(std::move(paths)),
+      auth_(std::move(auth)),
+      scheduler_(std::move(scheduler)) {}
+
+CoordinatorService::~CoordinatorService() { Stop(); }
+
+std::string CoordinatorService::JobDir(int64_t id) const {
+  return (fs::path(options_.state_dir) / "jobs" / std::to_string(id)).string();
+}
+
+Status CoordinatorService::Start() {
+  DTRAIN_RETURN_IF_ERROR(Recover());
+  loop_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+Status CoordinatorService::Recover() {
+  DTRAIN_ASSIGN_OR_RETURN(std::vector<JobRecord> active, store_->Active());
+  for (const JobRecord& job : active) {
+    if (job.state != JobState::kRunning) continue;
+    Running run;
+    run.attempt = job.attempt;
+    run.launched.shim = {job.launcher_pid, job.launcher_start_time};
+    run.launched.log_path = job.log_path;
+    run.launched.exit_path = (fs::path(job.log_path).parent_path() / "exit").string();
+    std::ifstream offset(fs::path(job.log_path).parent_path() / "tail.offset");
+    offset >> run.log_offset;
+    auto polled = launcher_->Poll(run.launched);
+    const bool known = polled.ok() && (!polled->has_value() || fs::exists(run.launched.exit_path));
+    if (known) {
+      // Alive, or ended while we were away with its exit recorded: follow it as before.
+      std::lock_guard<std::mutex> lock(mu_);
+      Status reserved = scheduler_->Reserve(ParsePlacement(job.id, job.placement));
+      if (!reserved.ok()) {
+        std::fprintf(stderr, "[coordinator] job %lld: %s\n", static_cast<long long>(job.id),
+                     reserved.ToString().c_str());
+      }
+      running_[job.id] = std::move(run);
+      continue;
+    }
+    ExitReport lost = polled.ok() && polled->has_value() ? **polled : ExitReport();
+    lost.exit_code = lost.exit_code == 0 ? -1 : lost.exit_code;
+    lost.last_lines += "(found gone after a coordinator restart)\n";
+    std::lock_guard<std::mutex> lock(mu_);
+    scheduler_->Reserve(ParsePlacement(job.id, job.placement)).ok();
+    Finish(job.id, run, lost);
+  }
+  return Status::Ok();
+}
+
+void CoordinatorService::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+void CoordinatorService::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+void CoordinatorService::Loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, options_.poll_interval, [&] { return woken_ || stopping_; });
+      if (stopping_) return;
+      woken_ = false;
+    }
+    Tick();
+  }
+}
+
+void CoordinatorService::Tick() {
+  FollowRunning();
+  ScheduleReady();
+}
+
+// ---------------------------------------------------------------------------- following jobs
+
+void CoordinatorService::RecordProgress(int64_t id, const std::string& line) {
+  nlohmann::json event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!event.is_object()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& m = metrics_[id];
+  const std::string kind = event.value("event", "");
+  if (kind == "step") {
+    for (const char* k : {"loss", "samples_per_s", "eta_s", "lr"}) {
+      if (event.contains(k) && event[k].is_number()) m[k] = event[k].get<double>();
+    }
+    if (event.contains("step") && event["step"].is_number())
+      m["step"] = event["step"].get<double>();
+    if (event.contains("epoch") && event["epoch"].is_number())
+      m["epoch"] = event["epoch"].get<double>();
+  } else if (kind == "epoch" && event.contains("metrics") && event["metrics"].is_object()) {
+    for (auto& [k, v] : event["metrics"].items()) {
+      if (v.is_number()) m["eval." + k] = v.get<double>();
+    }
+    if (event.contains("train_loss") && event["train_loss"].is_number()) {
+      m["train_loss"] = event["train_loss"].get<double>();
+    }
+  } else if (kind == "finished" && event.contains("summary") && event["summary"].is_object()) {
+    const auto& summary = event["summary"];
+    if (summary.contains("test") && summary["test"].is_object()) {
+      for (auto& [k, v] : summary["test"].items()) {
+        if (v.is_number()) m["test." + k] = v.get<double>();
+      }
+    }
+  }
+}
+
+void CoordinatorService::TailLog(int64_t id, Running& run) {
+  std::ifstream in(run.launched.log_path, std::ios::binary);
+  if (!in) return;
+  in.seekg(run.log_offset);
+  std::string chunk(64 * 1024, '\0');
+  int events = 0;
+  while (events < options_.max_events_per_tick) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    const std::streamsize n = in.gcount();
+    if (n <= 0) break;
+    std::string data = run.partial_line + chunk.substr(0, static_cast<size_t>(n));
+    run.partial_line.clear();
+    size_t start = 0;
+    for (size_t nl; (nl = data.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string line = data.substr(start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const bool progress =
+          line.rfind("{\"", 0) == 0 && line.find("\"event\"") != std::string::npos;
+      if (progress) RecordProgress(id, line);
+      (void)store_->AppendEvent(id, progress ? "progress" : "log", line, NowMs());
+      ++events;
+    }
+    run.partial_line = data.substr(start);
+    run.log_offset += n;
+    if (n < static_cast<std::streamsize>(chunk.size())) break;
+  }
+  // Where to continue after a coordinator restart (a few lines may repeat, none are lost).
+  std::ofstream(fs::path(run.launched.log_path).parent_path() / "tail.offset")
+      << run.log_offset - static_cast<int64_t>(run.partial_line.size());
+}
+
+void CoordinatorService::FollowRunning() {
+  std::vector<int64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, run] : running_) ids.push_back(id);
+  }
+  for (int64_t id : ids) {
+    Running run;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = running_.find(id);
+      if (it == running_.end()) continue;  // cancelled meanwhile
+      run = it->second;
+    }
+    TailLog(id, run);
+    auto polled = launcher_->Poll(run.launched);
+    const bool ended = polled.ok() && polled->has_value();
+    if (ended) TailLog(id, run);  // the last lines written before the exit
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(id);
+    if (it == running_.end()) continue;
+    it->second.log_offset = run.log_offset;
+    it->second.partial_line = run.partial_line;
+    if (ended) Finish(id, it->second, **polled);
+  }
+}
+
+// Called with mu_ held.
+void CoordinatorService::Finish(int64_t id, const Running& run, const ExitReport& report) {
+  const int64_t now = NowMs();
+  auto record = store_->Get(id);
+  TransitionUpdate update;
+  update.finished_ms = now;
+  update.exit_code = report.exit_code;
+  update.signal = report.signal;
+  update.failing_rank = report.failing_rank;
+  update.last_log_lines = report.last_lines;
+  Status s;
+  if (record.ok() && record->cancel_requested) {
+    s = store_->Transition(id, JobState::kRunning, JobState::kCancelled, "cancelled by user", now,
+                           update);
+  } else if (report.succeeded()) {
+    s = store_->Transition(id, JobState::kRunning, JobState::kSucceeded,
+                           "all ranks exited with code 0", now, update);
+  } else if (record.ok() && record->attempt < record->max_attempts) {
+    update.finished_ms.reset();
+    s = store_->Transition(id, JobState::kRunning, JobState::kPending,
+                           "attempt " + std::to_string(run.attempt) + " failed: " +
+                               report.Describe() + "; retrying from the newest checkpoint",
+                           now, update);
+  } else {
+    s = store_->Transition(id, JobState::kRunning, JobState::kFailed, report.Describe(), now,
+                           update);
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "[coordinator] job %lld: %s\n", static_cast<long long>(id),
+                 s.ToString().c_str());
+  }
+  scheduler_->Release(id);
+  running_.erase(id);
+}
+
+// ---------------------------------------------------------------------------- scheduling
+
+void CoordinatorService::ScheduleReady() {
+  auto active = store_->Active();
+  if (!active.ok()) return;
+  std::map<int64_t, JobRecord> pending;
+  std::vector<QueuedJob> queue;
+  for (JobRecord& job : *active) {
+    if (job.state != JobState::kPending) continue;
+    queue.push_back({job.id, job.ranks, job.priority, job.submitted_ms});
+    pending.emplace(job.id, std::move(job));
+  }
+  if (queue.empty()) return;
+  std::vector<Placement> placements;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    placements = scheduler_->Schedule(queue, NowMs());
+  }
+  for (const Placement& p : placements) LaunchPlacement(pending.at(p.job_id), p);
+}
+
+void CoordinatorService::LaunchPlacement(const JobRecord& job, const Placement& placement) {
+  const int attempt = job.attempt + 1;
+  const fs::path dir = JobDir(job.id);
+  LaunchRequest request;
+  request.job_id = job.id;
+  request.attempt = attempt;
+  request.spec_path = (dir / "spec.yaml").string();
+  request.placement = placement;
+  request.resume = attempt > 1;
+  request.attempt_dir = (dir / ("attempt-" + std::to_string(attempt))).string();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  Status s = ec ? Internal("cannot create '" + dir.string() + "': " + ec.message())
+                : WriteFileAtomically(request.spec_path, job.spec_yaml);
+  StatusOr<LaunchedJob> launched = s.ok() ? launcher_->Launch(request) : StatusOr<LaunchedJob>(s);
+  const int64_t now = NowMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!launched.ok()) {
+    scheduler_->Release(job.id);
+    (void)store_->Transition(job.id, JobState::kPending, JobState::kFailed,
+                             "could not start: " + launched.status().message(), now);
+    return;
+  }
+  TransitionUpdate update;
+  update.attempt = attempt;
+  update.started_ms = now;
+  update.launcher_pid = launched->shim.pid;
+  update.launcher_start_time = launched->shim.start_time;
+  update.placement = placement.ToString();
+  update.log_path = launched->log_path;
+  Status moved = store_->Transition(
+      job.id, JobState::kPending, JobState::kRunning,
+      "started attempt " + std::to_string(attempt) + " on " + placement.ToString(), now, update);
+  if (!moved.ok()) {  // cancelled between scheduling and launch
+    (void)launcher_->Stop(*launched, options_.cancel_grace);
+    scheduler_->Release(job.id);
+    return;
+  }
+  Running run;
+  run.launched = *launched;
+  run.attempt = attempt;
+  running_[job.id] = std::move(run);
+}
+
+// ---------------------------------------------------------------------------- handlers
+
+grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
+                                           const v1::SubmitJobRequest* request,
+                                           v1::SubmitJobResponse* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  if (request->spec_yaml().size() > options_.max_spec_bytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "spec_yaml is " + std::to_string(request->spec_yaml().size()) +
+                            " bytes; the limit is " + std::to_string(options_.max_spec_bytes));
+  }
+  if (request->ranks() < 0 || request->max_attempts() < 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "ranks and max_attempts must not be negative");
+  }
+  std::map<std::string, std::string> overrides(request->overrides().begin(),
+                                               request->overrides().end());
+  auto text = ApplyOverrides(request->spec_yaml(), overrides);
+  if (!text.ok()) return ToGrpc(text.status());
+  auto spec = ParseJobSpec(*text, "<submitted spec>");
+  if (!spec.ok()) return ToGrpc(spec.status());
+  if (Status p = paths_.CheckSpec(*spec); !p.ok()) return ToGrpc(p);
+  NewJob job;
+  job.name = spec->name;
+  job.spec_yaml = *text;
+  job.ranks = request->ranks() > 0 ? request->ranks() : spec->distributed.ranks;
+  job.priority = request->priority();
+  job.max_attempts =
+      request->max_attempts() > 0 ? request->max_attempts() : spec->restart.max_attempts;
+  job.submitted_ms = NowMs();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (Status fit = scheduler_->CanEverFit(job.ranks); !fit.ok()) return ToGrpc(fit);
+  }
+  auto id = store_->Insert(job);
+  if (!id.ok()) return ToGrpc(id.status());
+  response->set_job_id(*id);
+  Wake();
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ToJob(const JobRecord& r, v1::Job* out) const {
+  out->set_job_id(r.id);
+  out->set_name(r.name);
+  out->set_state(ToProto(r.state));
+  out->set_ranks(r.ranks);
+  out->set_priority(r.priority);
+  out->set_attempt(r.attempt);
+  out->set_max_attempts(r.max_attempts);
+  out->set_submitted_ms(r.submitted_ms);
+  out->set_started_ms(r.started_ms);
+  out->set_finished_ms(r.finished_ms);
+  out->set_reason(r.reason);
+  out->set_placement(r.placement);
+  out->set_failing_rank(r.failing_rank);
+  out->set_exit_code(r.exit_code);
+  out->set_signal(r.signal);
+  out->set_last_log_lines(r.last_log_lines);
+  out->set_spec_yaml(r.spec_yaml);
+  auto history = store_->History(r.id);
+  if (history.ok()) {
+    for (const auto& t : *history) {
+      v1::Transition* p = out->add_history();
+      p->set_from(ToProto(t.from));
+      p->set_to(ToProto(t.to));
+      p->set_attempt(t.attempt);
+      p->set_at_ms(t.at_ms);
+      p->set_reason(t.reason);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto m = metrics_.find(r.id);
+  if (m != metrics_.end()) out->mutable_metrics()->insert(m->second.begin(), m->second.end());
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
+                                        const v1::GetJobRequest* request, v1::Job* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  auto record = store_->Get(request->job_id());
+  if (!record.ok()) return ToGrpc(record.status());
+  return ToJob(*record, response);
+}
+
+grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
+                                          const v1::ListJobsRequest* request,
+                                          v1::ListJobsResponse* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  ListFilter filter;
+  if (request->state() != v1::JOB_STATE_UNSPECIFIED) {
+    auto state = JobStateFromString(v1::JobState_Name(request->state()));
+    if (!state) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown state");
+    filter.state = *state;
+  }
+  filter.limit = request->page_size() > 0 ? std::min(request->page_size(), 1000) : 100;
+  if (!request->page_token().empty()) {
+    try {
+      filter.after_id = std::stoll(request->page_token());
+    } catch (const std::exception&) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "page_token '" + request->page_token() + "' is not one we issued");
+    }
+  }
+  auto jobs = store_->List(filter);
+  if (!jobs.ok()) return ToGrpc(jobs.status());
+  for (const JobRecord& r : *jobs) {
+    v1::Job* job = response->add_jobs();
+    ToJob(r, job);
+    job->clear_spec_yaml();
+    job->clear_history();
+  }
+  if (static_cast<int>(jobs->size()) == filter.limit) {
+    response->set_next_page_token(std::to_string(jobs->back().id));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::CancelJob(grpc::ServerContext* context,
+                                           const v1::CancelJobRequest* request, v1::Job* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  const int64_t id = request->job_id();
+  auto record = store_->Get(id);
+  if (!record.ok()) return ToGrpc(record.status());
+  if (IsTerminal(record->state)) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "job " + std::to_string(id) + " is already " + ToString(record->state));
+  }
+  if (record->state == JobState::kPending) {
+    Status s = store_->Transition(id, JobState::kPending, JobState::kCancelled, "cancelled by user",
+                                  NowMs());
+    if (s.ok()) {
+      auto cancelled = store_->Get(id);
+      if (!cancelled.ok()) return ToGrpc(cancelled.status());
+      return ToJob(*cancelled, response);
+    }
+  }
+  // Running (or it started while we looked): stop the whole process tree, then record.
+  (void)store_->SetCancelRequested(id);
+  std::optional<Running> run;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) run = it->second;
+  }
+  if (run) {
+    Status stopped = launcher_->Stop(run->launched, options_.cancel_grace);
+    if (!stopped.ok()) return ToGrpc(stopped);
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) {
+      ExitReport report;
+      report.signal = 15;
+      Finish(id, it->second, report);
+    }
+  }
+  auto final_record = store_->Get(id);
+  if (!final_record.ok()) return ToGrpc(final_record.status());
+  return ToJob(*final_record, response);
+}
+
+grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
+                                          const v1::WatchJobRequest* request,
+                                          grpc::ServerWriter<v1::JobEvent>* writer) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  const int64_t id = request->job_id();
+  auto record = store_->Get(id);
+  if (!record.ok()) return ToGrpc(record.status());
+  int64_t after = request->after_seq();
+  for (;;) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client left");
+    // Read the state before the events, so a terminal state implies all its events are seen.
+    auto now = store_->Get(id);
+    if (!now.ok()) return ToGrpc(now.status());
+    const bool terminal = IsTerminal(now->state);
+    for (;;) {
+      auto events = store_->EventsAfter(id, after, 500);
+      if (!events.ok()) return ToGrpc(events.status());
+      for (const JobEvent& e : *events) {
+        v1::JobEvent out;
+        out.set_job_id(id);
+        out.set_seq(e.seq);
+        out.set_at_ms(e.at_ms);
+        out.set_kind(e.kind);
+        out.set_payload(e.payload);
+        if (!writer->Write(out)) return grpc::Status(grpc::StatusCode::CANCELLED, "client left");
+        after = e.seq;
+      }
+      if (events->size() < 500) break;
+    }
+    if (!request->follow() || terminal) return grpc::Status::OK;
+    std::this_thread::sleep_for(options_.poll_interval);
+  }
+}
+
+grpc::Status CoordinatorService::GetCluster(grpc::ServerContext* context,
+                                            const v1::GetClusterRequest* request,
+                                            v1::Cluster* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  auto active = store_->Active();
+  if (!active.ok()) return ToGrpc(active.status());
+  int pending = 0, running = 0;
+  for (const auto& j : *active) (j.state == JobState::kPending ? pending : running)++;
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto free = scheduler_->FreeByHost();
+  const auto& hosts = scheduler_->cluster().hosts;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    v1::HostSlots* h = response->add_hosts();
+    h->set_name(hosts[i].name);
+    h->set_total(hosts[i].slots);
+    h->set_free(free[i].second);
+    h->set_used(hosts[i].slots - free[i].second);
+  }
+  response->set_total_slots(scheduler_->cluster().total_slots());
+  response->set_used_slots(scheduler_->used_slots());
+  response->set_free_slots(scheduler_->free_slots());
+  response->set_queue_length(pending);
+  response->set_running_jobs(running);
+  return grpc::Status::OK;
+}
+
+}  // namespace dtrain::coordinator
