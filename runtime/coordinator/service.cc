@@ -141,6 +141,11 @@ Status CoordinatorService::Start() {
 Status CoordinatorService::Recover() {
   DTRAIN_ASSIGN_OR_RETURN(std::vector<JobRecord> active, store_->Active());
   for (const JobRecord& job : active) {
+    if (job.state == JobState::kPending) {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_[job.id] = {job.id, job.ranks, job.priority, job.submitted_ms};
+      continue;
+    }
     if (job.state != JobState::kRunning) continue;
     Running run;
     run.attempt = job.attempt;
@@ -321,6 +326,7 @@ void CoordinatorService::Finish(int64_t id, const Running& run, const ExitReport
                            "attempt " + std::to_string(run.attempt) + " failed: " +
                                report.Describe() + "; retrying from the newest checkpoint",
                            now, update);
+    if (s.ok()) pending_[id] = {id, record->ranks, record->priority, record->submitted_ms};
   } else {
     s = store_->Transition(id, JobState::kRunning, JobState::kFailed, report.Describe(), now,
                            update);
@@ -336,22 +342,25 @@ void CoordinatorService::Finish(int64_t id, const Running& run, const ExitReport
 // ---------------------------------------------------------------------------- scheduling
 
 void CoordinatorService::ScheduleReady() {
-  auto active = store_->Active();
-  if (!active.ok()) return;
-  std::map<int64_t, JobRecord> pending;
-  std::vector<QueuedJob> queue;
-  for (JobRecord& job : *active) {
-    if (job.state != JobState::kPending) continue;
-    queue.push_back({job.id, job.ranks, job.priority, job.submitted_ms});
-    pending.emplace(job.id, std::move(job));
-  }
-  if (queue.empty()) return;
   std::vector<Placement> placements;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.empty()) return;
+    std::vector<QueuedJob> queue;
+    queue.reserve(pending_.size());
+    for (const auto& [id, job] : pending_) queue.push_back(job);
     placements = scheduler_->Schedule(queue, NowMs());
+    for (const Placement& p : placements) pending_.erase(p.job_id);
   }
-  for (const Placement& p : placements) LaunchPlacement(pending.at(p.job_id), p);
+  for (const Placement& p : placements) {
+    auto job = store_->Get(p.job_id);
+    if (!job.ok() || job->state != JobState::kPending) {  // cancelled meanwhile
+      std::lock_guard<std::mutex> lock(mu_);
+      scheduler_->Release(p.job_id);
+      continue;
+    }
+    LaunchPlacement(*job, p);
+  }
 }
 
 void CoordinatorService::LaunchPlacement(const JobRecord& job, const Placement& placement) {
@@ -434,6 +443,10 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   }
   auto id = store_->Insert(job);
   if (!id.ok()) return ToGrpc(id.status());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_[*id] = {*id, job.ranks, job.priority, job.submitted_ms};
+  }
   response->set_job_id(*id);
   Wake();
   return grpc::Status::OK;
@@ -529,6 +542,10 @@ grpc::Status CoordinatorService::CancelJob(grpc::ServerContext* context,
     Status s = store_->Transition(id, JobState::kPending, JobState::kCancelled, "cancelled by user",
                                   NowMs());
     if (s.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending_.erase(id);
+      }
       auto cancelled = store_->Get(id);
       if (!cancelled.ok()) return ToGrpc(cancelled.status());
       return ToJob(*cancelled, response);
@@ -596,11 +613,9 @@ grpc::Status CoordinatorService::GetCluster(grpc::ServerContext* context,
                                             const v1::GetClusterRequest* request,
                                             v1::Cluster* response) {
   if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
-  auto active = store_->Active();
-  if (!active.ok()) return ToGrpc(active.status());
-  int pending = 0, running = 0;
-  for (const auto& j : *active) (j.state == JobState::kPending ? pending : running)++;
   std::lock_guard<std::mutex> lock(mu_);
+  const int pending = static_cast<int>(pending_.size());
+  const int running = static_cast<int>(running_.size());
   const auto free = scheduler_->FreeByHost();
   const auto& hosts = scheduler_->cluster().hosts;
   for (size_t i = 0; i < hosts.size(); ++i) {

@@ -89,8 +89,11 @@ class CoordinatorService final : public dtrain::v1::Coordinator::Service {
   const rpc::TokenAuthenticator auth_;
 
   mutable std::mutex mu_;
-  std::unique_ptr<Scheduler> scheduler_;                      // guarded by mu_
-  std::map<int64_t, Running> running_;                        // guarded by mu_
+  std::unique_ptr<Scheduler> scheduler_;  // guarded by mu_
+  std::map<int64_t, Running> running_;    // guarded by mu_
+  // PENDING jobs as the scheduler needs them, mirrored from the store so a scheduling pass does
+  // not read every queued job back from disk.
+  std::map<int64_t, QueuedJob> pending_;                      // guarded by mu_
   std::map<int64_t, std::map<std::string, double>> metrics_;  // guarded by mu_
   std::condition_variable wake_;
   bool woken_ = false;
