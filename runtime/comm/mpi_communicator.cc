@@ -2,6 +2,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <type_traits>
 #include <utility>
 
 namespace dtrain::comm {
@@ -47,8 +48,13 @@ MPI_Op ToMpi(ReduceOp op) {
 template <typename T>
 void DivideInPlace(void* data, size_t count, int divisor) {
   T* values = static_cast<T*>(data);
-  const T d = static_cast<T>(divisor);
-  for (size_t i = 0; i < count; ++i) values[i] /= d;
+  if constexpr (std::is_floating_point_v<T>) {
+    const T scale = T(1) / static_cast<T>(divisor);  // a multiply vectorises; a divide is slow
+    for (size_t i = 0; i < count; ++i) values[i] *= scale;
+  } else {
+    const T d = static_cast<T>(divisor);
+    for (size_t i = 0; i < count; ++i) values[i] /= d;
+  }
 }
 
 void Divide(BufferRef buffer, int divisor) {

@@ -4,11 +4,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <filesystem>
 #include <iterator>
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace dtrain::coordinator {
 namespace {
@@ -334,6 +336,43 @@ StatusOr<int64_t> InsertEvent(sqlite3* db, int64_t id, const std::string& kind,
   return seq;
 }
 
+std::string InsertContext(const NewJob& job) { return "insert job '" + job.name + "'"; }
+
+// The job row, its first transition and its first "state" event; call inside a write
+// transaction. Returns the new id.
+StatusOr<int64_t> InsertJobRows(sqlite3* db, const NewJob& job) {
+  std::string context = InsertContext(job);
+  int64_t id = 0;
+  {
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Statement::Prepare(db,
+                           "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, "
+                           "state, submitted_ms, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                           "RETURNING id",
+                           context));
+    stmt.BindText(1, job.name)
+        .BindText(2, job.spec_yaml)
+        .BindInt(3, job.ranks)
+        .BindInt(4, job.priority)
+        .BindInt(5, job.max_attempts)
+        .BindText(6, ToString(JobState::kPending))
+        .BindInt(7, job.submitted_ms)
+        .BindText(8, "submitted");
+    DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return Internal(context + ": the insert returned no id");
+    id = stmt.Int(0);
+    DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  }
+  context = "insert " + JobLabel(id) + " ('" + job.name + "')";
+  DTRAIN_RETURN_IF_ERROR(InsertTransition(db, id, JobState::kPending, JobState::kPending, 0,
+                                          job.submitted_ms, "submitted", context));
+  DTRAIN_RETURN_IF_ERROR(
+      InsertEvent(db, id, "state", ToString(JobState::kPending), job.submitted_ms, context)
+          .status());
+  return id;
+}
+
 // Connection settings and schema migration; `label` names the store in errors.
 Status Configure(sqlite3* db, const std::string& label, bool in_memory) {
   const std::string context = "cannot open job store " + label;
@@ -469,8 +508,43 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
   return std::unique_ptr<JobStore>(new JobStore(std::move(db)));
 }
 
+// Exactly one of the two shapes: an Insert (job set) or an AppendEvent (job null).
+struct JobStore::PendingWrite {
+  const NewJob* job = nullptr;
+  int64_t event_job_id = 0;
+  const std::string* event_kind = nullptr;
+  const std::string* event_payload = nullptr;
+  int64_t event_at_ms = 0;
+
+  // Set by the leader before `done`; read by the caller once it sees `done`.
+  StatusOr<int64_t> result = Internal("the write was not attempted (the writer ran out of memory)");
+  bool done = false;  // guarded by JobStore::queue_mu_
+
+  std::string Context() const {
+    if (job != nullptr) return InsertContext(*job);
+    return "append '" + *event_kind + "' event to " + JobLabel(event_job_id);
+  }
+
+  // This request's rows, inside an open write transaction: the new id or seq.
+  StatusOr<int64_t> WriteRows(sqlite3* db) const {
+    if (job != nullptr) return InsertJobRows(db, *job);
+    const std::string context = Context();
+    DTRAIN_RETURN_IF_ERROR(CheckExists(db, event_job_id, context));
+    return InsertEvent(db, event_job_id, *event_kind, *event_payload, event_at_ms, context);
+  }
+
+  // This request in a transaction of its own; durable when it returns.
+  StatusOr<int64_t> WriteAlone(sqlite3* db) const {
+    WriteTransaction txn(db, Context());
+    DTRAIN_RETURN_IF_ERROR(txn.Begin());
+    DTRAIN_ASSIGN_OR_RETURN(int64_t value, WriteRows(db));
+    DTRAIN_RETURN_IF_ERROR(txn.Commit());
+    return value;
+  }
+};
+
 StatusOr<int64_t> JobStore::Insert(const NewJob& job) {
-  std::string context = "insert job '" + job.name + "'";
+  const std::string context = InsertContext(job);
   if (job.ranks < 1) {
     return InvalidArgument(context + ": ranks must be >= 1, got " + std::to_string(job.ranks));
   }
@@ -478,40 +552,92 @@ StatusOr<int64_t> JobStore::Insert(const NewJob& job) {
     return InvalidArgument(context + ": max_attempts must be >= 1, got " +
                            std::to_string(job.max_attempts));
   }
+  PendingWrite request;
+  request.job = &job;
+  return SubmitWrite(request);
+}
+
+StatusOr<int64_t> JobStore::SubmitWrite(PendingWrite& request) {
+  // Allocated before queueing, so that nothing between queueing and stepping down can throw and
+  // leave a request queued or the leader seat taken.
+  std::vector<PendingWrite*> batch;
+  batch.reserve(kMaxWritesPerBatch);
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  queue_.push_back(&request);
+  while (!request.done) {
+    if (leader_active_) {
+      queue_cv_.wait(lock);
+      continue;
+    }
+    // Lead: take the oldest requests (ours among them unless a full batch is ahead of it).
+    const auto end =
+        queue_.begin() + static_cast<ptrdiff_t>(std::min(queue_.size(), batch.capacity()));
+    batch.assign(queue_.begin(), end);
+    queue_.erase(queue_.begin(), end);
+    leader_active_ = true;
+    ++stats_.batches;
+    stats_.writes += static_cast<int64_t>(batch.size());
+    stats_.in_flight = static_cast<int64_t>(batch.size());
+    stats_.largest_batch = std::max(stats_.largest_batch, static_cast<int64_t>(batch.size()));
+    lock.unlock();
+    bool fell_back = false;
+    try {
+      fell_back = WriteBatch(batch);
+    } catch (...) {
+      // Out of memory while writing: the transaction rolled back; requests already written alone
+      // hold their results, the rest keep "not attempted". Stepping down matters more than the
+      // exception: rethrowing would strand the waiting callers.
+    }
+    lock.lock();
+    for (PendingWrite* w : batch) w->done = true;
+    leader_active_ = false;
+    stats_.in_flight = 0;
+    if (fell_back) ++stats_.fallbacks;
+    queue_cv_.notify_all();
+  }
+  return std::move(request.result);
+}
+
+bool JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
   std::lock_guard<std::mutex> lock(mu_);
   sqlite3* db = db_.get();
-  WriteTransaction txn(db, context);
-  DTRAIN_RETURN_IF_ERROR(txn.Begin());
-  int64_t id = 0;
-  {
-    DTRAIN_ASSIGN_OR_RETURN(
-        Statement stmt,
-        Statement::Prepare(db,
-                           "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, "
-                           "state, submitted_ms, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                           "RETURNING id",
-                           context));
-    stmt.BindText(1, job.name)
-        .BindText(2, job.spec_yaml)
-        .BindInt(3, job.ranks)
-        .BindInt(4, job.priority)
-        .BindInt(5, job.max_attempts)
-        .BindText(6, ToString(JobState::kPending))
-        .BindInt(7, job.submitted_ms)
-        .BindText(8, "submitted");
-    DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return Internal(context + ": the insert returned no id");
-    id = stmt.Int(0);
-    DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  if (batch.size() == 1) {
+    batch.front()->result = batch.front()->WriteAlone(db);
+    return false;
   }
-  context = "insert " + JobLabel(id) + " ('" + job.name + "')";
-  DTRAIN_RETURN_IF_ERROR(InsertTransition(db, id, JobState::kPending, JobState::kPending, 0,
-                                          job.submitted_ms, "submitted", context));
-  DTRAIN_RETURN_IF_ERROR(
-      InsertEvent(db, id, "state", ToString(JobState::kPending), job.submitted_ms, context)
-          .status());
-  DTRAIN_RETURN_IF_ERROR(txn.Commit());
-  return id;
+  {
+    WriteTransaction txn(db, "group commit of " + std::to_string(batch.size()) + " writes");
+    Status begin = txn.Begin();
+    if (!begin.ok()) {
+      // Nothing was written; one transaction per request would start the same way.
+      for (PendingWrite* w : batch) {
+        w->result = Status(begin.code(), w->Context() + ": " + begin.message());
+      }
+      return false;
+    }
+    std::vector<int64_t> results;
+    results.reserve(batch.size());
+    for (const PendingWrite* w : batch) {
+      StatusOr<int64_t> result = w->WriteRows(db);
+      if (!result.ok()) break;
+      results.push_back(*result);
+    }
+    if (results.size() == batch.size() && txn.Commit().ok()) {
+      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = results[i];
+      return false;
+    }
+  }  // rolled back: nothing of the batch was written
+  // One request (or the commit) failed: retry each alone, in queue order, so that only the bad
+  // one fails and each caller gets its own status.
+  for (PendingWrite* w : batch) w->result = w->WriteAlone(db);
+  return true;
+}
+
+JobStore::WriteQueueStats JobStore::GetWriteQueueStats() const {
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  WriteQueueStats stats = stats_;
+  stats.queued = static_cast<int64_t>(queue_.size());
+  return stats;
 }
 
 Status JobStore::Transition(int64_t id, JobState expected_from, JobState to,
@@ -664,15 +790,12 @@ StatusOr<std::vector<coordinator::Transition>> JobStore::History(int64_t id) con
 
 StatusOr<int64_t> JobStore::AppendEvent(int64_t id, const std::string& kind,
                                         const std::string& payload, int64_t at_ms) {
-  const std::string context = "append '" + kind + "' event to " + JobLabel(id);
-  std::lock_guard<std::mutex> lock(mu_);
-  sqlite3* db = db_.get();
-  WriteTransaction txn(db, context);
-  DTRAIN_RETURN_IF_ERROR(txn.Begin());
-  DTRAIN_RETURN_IF_ERROR(CheckExists(db, id, context));
-  DTRAIN_ASSIGN_OR_RETURN(int64_t seq, InsertEvent(db, id, kind, payload, at_ms, context));
-  DTRAIN_RETURN_IF_ERROR(txn.Commit());
-  return seq;
+  PendingWrite request;
+  request.event_job_id = id;
+  request.event_kind = &kind;
+  request.event_payload = &payload;
+  request.event_at_ms = at_ms;
+  return SubmitWrite(request);
 }
 
 StatusOr<std::vector<JobEvent>> JobStore::EventsAfter(int64_t id, int64_t after_seq,

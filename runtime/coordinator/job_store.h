@@ -4,10 +4,20 @@
 // Tables: jobs (one row per job), transitions (every state change with time and reason),
 // events (per-job ordered stream of progress / log / state lines, for WatchJob resumption).
 // Thread-safe: one connection guarded by a mutex (SQLite serialises writers anyway).
+//
+// Group commit: Insert and AppendEvent queue their request; the first caller to find no write
+// in progress becomes the leader, takes up to kMaxWritesPerBatch queued requests (its own and
+// whoever queued while the previous batch was being written) and writes them all in one
+// transaction, so concurrent submitters share one fsync. A lone caller commits at once: there is
+// no waiting for company. Each call still returns only after the transaction holding its own
+// write has committed.
 #ifndef DTRAIN_RUNTIME_COORDINATOR_JOB_STORE_H_
 #define DTRAIN_RUNTIME_COORDINATOR_JOB_STORE_H_
 
+#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -108,8 +118,13 @@ class JobStore {
   JobStore(const JobStore&) = delete;
   JobStore& operator=(const JobStore&) = delete;
 
-  // Inserts a PENDING job (plus its first transition and "state" event) in one transaction;
-  // durable when it returns. Returns the new id.
+  // The most queued Insert/AppendEvent requests one group-commit transaction takes.
+  static constexpr size_t kMaxWritesPerBatch = 256;
+
+  // Inserts a PENDING job (plus its first transition and "state" event); durable when it
+  // returns. Returns the new id. Concurrent calls are group-committed: ids follow queue order,
+  // and if the shared transaction fails every request is retried in a transaction of its own, so
+  // each caller gets the status of its own job only.
   StatusOr<int64_t> Insert(const NewJob& job);
 
   // Moves job `id` from `expected_from` to `to` atomically (compare-and-set, so a concurrent
@@ -127,11 +142,24 @@ class JobStore {
   // (Qualified: inside JobStore, plain `Transition` names the member function above.)
   StatusOr<std::vector<coordinator::Transition>> History(int64_t id) const;
 
-  // Appends an event with the next seq for the job; returns the seq.
+  // Appends an event with the next seq for the job; returns the seq. Durable when it returns;
+  // group-committed with concurrent Insert/AppendEvent calls, like Insert.
   StatusOr<int64_t> AppendEvent(int64_t id, const std::string& kind, const std::string& payload,
                                 int64_t at_ms);
   // Events with seq > after_seq, at most `limit`, in seq order.
   StatusOr<std::vector<JobEvent>> EventsAfter(int64_t id, int64_t after_seq, int limit) const;
+
+  // The group-commit queue, for metrics and tests. Counters run from Open().
+  struct WriteQueueStats {
+    int64_t queued = 0;         // requests waiting for a leader now
+    int64_t in_flight = 0;      // requests in the batch being written now
+    int64_t batches = 0;        // batches taken by a leader
+    int64_t writes = 0;         // requests in them
+    int64_t largest_batch = 0;  // most requests in one batch
+    int64_t fallbacks = 0;      // batches whose shared transaction failed and were retried
+                                // one request per transaction
+  };
+  WriteQueueStats GetWriteQueueStats() const;
 
  private:
   struct DbCloser {
@@ -139,10 +167,29 @@ class JobStore {
   };
   using DbHandle = std::unique_ptr<sqlite3, DbCloser>;
 
+  // One queued Insert or AppendEvent; lives on its caller's stack. Defined in job_store.cc.
+  struct PendingWrite;
+
   explicit JobStore(DbHandle db);
 
-  DbHandle db_;  // guarded by mu_: every public method holds it for its whole run
+  // Queues `request` and returns once it has been written (by this thread as the leader, or by
+  // another).
+  StatusOr<int64_t> SubmitWrite(PendingWrite& request);
+  // The leader's work: writes `batch` under mu_ and sets each request's result. True when the
+  // shared transaction failed and the requests were retried one per transaction.
+  bool WriteBatch(const std::vector<PendingWrite*>& batch);
+
+  // Guarded by mu_: every method that touches it holds mu_ for its whole run (for Insert and
+  // AppendEvent, the leader holds it while writing its batch).
+  DbHandle db_;
   mutable std::mutex mu_;
+
+  // Lock order: queue_mu_ is never held while taking mu_.
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;  // a batch finished: its callers may return, a leader step up
+  std::deque<PendingWrite*> queue_;   // guarded by queue_mu_, in arrival order
+  bool leader_active_ = false;        // guarded by queue_mu_: a batch is being written
+  WriteQueueStats stats_;             // guarded by queue_mu_ (queued is queue_.size())
 };
 
 }  // namespace dtrain::coordinator

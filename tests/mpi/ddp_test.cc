@@ -64,7 +64,8 @@ GlobalBatch MakeData(int64_t n, uint64_t seed) {
 
 // Trains `steps` steps of data-parallel SGD/Adam with gradient accumulation `accum`, and the
 // reference on the full batch, and returns the largest parameter difference.
-double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int steps) {
+double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int steps,
+                           bool average_in_reducer = true) {
   const int world = comm.size(), rank = comm.rank();
   const int64_t per_rank = 8;
   torch::manual_seed(42);
@@ -87,6 +88,7 @@ double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int s
   ReducerOptions options;
   options.first_bucket_bytes = 256;  // several buckets, so bucketing and ordering are exercised
   options.bucket_bytes_cap = 1024;
+  options.average_in_reducer = average_in_reducer;
   auto reducer_or = Reducer::Create(comm, Named(*model), {}, options);
   EXPECT_TRUE(reducer_or.ok()) << reducer_or.status().ToString();
   auto reducer = std::move(reducer_or).value();
@@ -105,7 +107,8 @@ double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int s
       reducer->PrepareForBackward(/*sync=*/m == accum - 1);
       auto loss = torch::nn::functional::cross_entropy(
           model->forward(data.x.narrow(0, start, micro)), data.y.narrow(0, start, micro));
-      (loss / accum).backward();
+      // Summing buckets instead of averaging them needs the loss pre-scaled by 1 / world.
+      (loss / (average_in_reducer ? accum : accum * world)).backward();
       Status s = reducer->FinishBackward();
       EXPECT_TRUE(s.ok()) << s.ToString();
     }
@@ -125,6 +128,12 @@ TEST(DdpTest, SgdMatchesSingleProcessOnGlobalBatch) {
 TEST(DdpTest, AdamMatchesSingleProcessOnGlobalBatch) {
   auto comm = MakeComm();
   EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/true, /*accum=*/1, 6), kTolerance);
+}
+
+TEST(DdpTest, PrescaledLossWithSummedBucketsMatchesToo) {
+  auto comm = MakeComm();
+  EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/2, 6, /*average=*/false),
+            kTolerance);
 }
 
 TEST(DdpTest, GradientAccumulationMatchesLargeBatch) {

@@ -3,17 +3,25 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iostream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 namespace dtrain::coordinator {
 namespace {
@@ -771,6 +779,290 @@ TEST_F(JobStoreTest, ConcurrentInsertsGetUniqueIdsAndAllLand) {
     EXPECT_EQ(events->size(), 1u);
   }
   EXPECT_EQ(names.size(), unique.size());
+}
+
+// Polls the group-commit queue until `ready` holds (the test's own wait; the store never polls).
+bool WaitForQueue(const JobStore& store,
+                  const std::function<bool(const JobStore::WriteQueueStats&)>& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready(store.GetWriteQueueStats())) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+// A second, raw connection to the store's file: to add a trigger and to hold the write lock.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& path) {
+    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr);
+    EXPECT_EQ(rc, SQLITE_OK) << sqlite3_errstr(rc);
+  }
+  ~RawConnection() { sqlite3_close_v2(db_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool Exec(const std::string& sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (error != nullptr ? error : "");
+    sqlite3_free(error);
+    return rc == SQLITE_OK;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST_F(JobStoreTest, LoneCallerCommitsAloneWithoutWaitingForCompany) {
+  for (int i = 0; i < 5; ++i) InsertOrDie(MakeJob("solo" + std::to_string(i)));
+  JobStore::WriteQueueStats stats = store_->GetWriteQueueStats();
+  EXPECT_EQ(stats.batches, 5);
+  EXPECT_EQ(stats.writes, 5);
+  EXPECT_EQ(stats.largest_batch, 1);
+  EXPECT_EQ(stats.fallbacks, 0);
+  EXPECT_EQ(stats.queued, 0);
+  EXPECT_EQ(stats.in_flight, 0);
+}
+
+TEST_F(JobStoreTest, GroupCommittedInsertsEachReturnTheirOwnJob) {
+  constexpr int kThreads = 16;
+  constexpr int kPerThread = 50;
+  constexpr int kTotal = kThreads * kPerThread;
+  std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+  ASSERT_NE(store, nullptr);
+  // Per thread, in call order: (name, returned id or -1).
+  std::vector<std::vector<std::pair<std::string, int64_t>>> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        NewJob job = MakeJob("g" + std::to_string(t) + "-" + std::to_string(i), 1000 * t + i);
+        job.priority = t;
+        StatusOr<int64_t> id = store->Insert(job);
+        got[t].emplace_back(job.name, id.ok() ? *id : -1);
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+
+  std::set<int64_t> unique;
+  for (int t = 0; t < kThreads; ++t) {
+    std::vector<int64_t> ids;
+    for (const auto& [name, id] : got[t]) {
+      ASSERT_GT(id, 0) << name << " failed";
+      ids.push_back(id);
+    }
+    // Queue order is call order, so each thread's ids increase.
+    EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end())) << "thread " << t;
+    unique.insert(ids.begin(), ids.end());
+  }
+  ASSERT_EQ(unique.size(), static_cast<size_t>(kTotal));
+
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      const auto& [name, id] = got[t][i];
+      SCOPED_TRACE(name);
+      StatusOr<JobRecord> job = store->Get(id);
+      ASSERT_OK(job);
+      EXPECT_EQ(job->name, name);  // the id handed back is the caller's own job
+      EXPECT_EQ(job->spec_yaml, "name: " + name + "\nranks: 2\n");
+      EXPECT_EQ(job->priority, t);
+      EXPECT_EQ(job->submitted_ms, 1000 * t + i);
+      EXPECT_EQ(job->state, JobState::kPending);
+      StatusOr<std::vector<Transition>> history = store->History(id);
+      ASSERT_OK(history);
+      ASSERT_EQ(history->size(), 1u);
+      EXPECT_EQ((*history)[0].reason, "submitted");
+      EXPECT_EQ((*history)[0].at_ms, 1000 * t + i);
+      StatusOr<std::vector<JobEvent>> events = store->EventsAfter(id, 0, 10);
+      ASSERT_OK(events);
+      ASSERT_EQ(events->size(), 1u);
+      EXPECT_EQ((*events)[0].seq, 1);
+      EXPECT_EQ((*events)[0].payload, "PENDING");
+    }
+  }
+  StatusOr<std::vector<JobRecord>> all = store->List({std::nullopt, 0, 1000});
+  ASSERT_OK(all);
+  EXPECT_EQ(all->size(), static_cast<size_t>(kTotal));
+
+  JobStore::WriteQueueStats stats = store->GetWriteQueueStats();
+  EXPECT_EQ(stats.writes, kTotal);
+  EXPECT_LE(stats.batches, kTotal);
+  EXPECT_LE(stats.largest_batch, static_cast<int64_t>(JobStore::kMaxWritesPerBatch));
+  EXPECT_EQ(stats.fallbacks, 0);
+  EXPECT_EQ(stats.queued, 0);
+  std::cout << "[ info     ] " << kTotal << " inserts in " << stats.batches
+            << " transactions, largest batch " << stats.largest_batch << "\n";
+}
+
+TEST_F(JobStoreTest, GroupCommittedAppendsGetContiguousSeqs) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+  ASSERT_NE(store, nullptr);
+  int64_t jobs[2];
+  for (int64_t& id : jobs) {
+    StatusOr<int64_t> inserted = store->Insert(MakeJob("appends"));
+    ASSERT_OK(inserted);
+    id = *inserted;
+  }
+  // Per thread: (job, seq, payload).
+  std::vector<std::vector<std::tuple<int64_t, int64_t, std::string>>> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int64_t job = jobs[t % 2];
+        const std::string payload = "t" + std::to_string(t) + " line " + std::to_string(i);
+        StatusOr<int64_t> seq = store->AppendEvent(job, "log", payload, 5000 + i);
+        got[t].emplace_back(job, seq.ok() ? *seq : -1, payload);
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+
+  std::map<int64_t, std::map<int64_t, std::string>> by_job;  // job -> seq -> payload
+  for (int t = 0; t < kThreads; ++t) {
+    int64_t last = 0;
+    for (const auto& [job, seq, payload] : got[t]) {
+      ASSERT_GT(seq, last) << payload;  // failed (-1) or out of call order
+      last = seq;
+      EXPECT_TRUE(by_job[job].emplace(seq, payload).second) << "seq " << seq << " twice";
+    }
+  }
+  for (int64_t job : jobs) {
+    SCOPED_TRACE("job " + std::to_string(job));
+    StatusOr<std::vector<JobEvent>> events = store->EventsAfter(job, 1, 1000);
+    ASSERT_OK(events);
+    const size_t expected = static_cast<size_t>(kThreads / 2 * kPerThread);
+    ASSERT_EQ(events->size(), expected);
+    ASSERT_EQ(by_job[job].size(), expected);
+    int64_t seq = 2;  // 1 is the "state" event of the insert
+    for (const JobEvent& e : *events) {
+      EXPECT_EQ(e.seq, seq++);
+      EXPECT_EQ(e.payload, by_job[job][e.seq]);  // each caller got the seq of its own event
+    }
+  }
+}
+
+// The requests that reach the transaction together: a shared transaction that fails part-way is
+// rolled back and every request retried alone, so only the bad ones fail, each with its own
+// status. A trigger added by a second connection makes one insert fail inside the transaction
+// (the schema has no CHECK that a NewJob could violate); an append to an unknown job fails
+// inside it too.
+TEST_F(JobStoreTest, AFailingRequestInABatchFailsAloneAndTheOthersCommit) {
+  const std::string path = DbPath();
+  std::unique_ptr<JobStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  StatusOr<int64_t> seed = store->Insert(MakeJob("seed"));
+  ASSERT_OK(seed);
+  RawConnection raw(path);
+  ASSERT_TRUE(
+      raw.Exec("CREATE TRIGGER refuse_poison BEFORE INSERT ON jobs WHEN NEW.name = 'poison' "
+               "BEGIN SELECT RAISE(ABORT, 'jobs named poison are refused'); END"));
+
+  // Alone, the poisoned insert fails with the trigger's message and leaves nothing behind.
+  StatusOr<int64_t> alone = store->Insert(MakeJob("poison"));
+  EXPECT_EQ(alone.status().code(), StatusCode::kInvalidArgument) << alone.status().ToString();
+  EXPECT_NE(alone.status().message().find("jobs named poison are refused"), std::string::npos)
+      << alone.status().message();
+
+  // Hold the write lock, so that the next leader waits in BEGIN IMMEDIATE while the rest queue.
+  ASSERT_TRUE(raw.Exec("BEGIN IMMEDIATE"));
+  const JobStore::WriteQueueStats before = store->GetWriteQueueStats();
+  struct Call {
+    std::string what;
+    std::function<StatusOr<int64_t>()> run;
+    StatusOr<int64_t> result = Internal("not run");
+  };
+  std::vector<Call> calls;
+  auto insert = [&](const std::string& name) {
+    calls.push_back({"insert " + name, [&store, name] { return store->Insert(MakeJob(name)); }});
+  };
+  auto append = [&](int64_t id, const std::string& payload) {
+    calls.push_back({"append " + payload,
+                     [&store, id, payload] { return store->AppendEvent(id, "log", payload, 7); }});
+  };
+  insert("blocker");  // leads a batch of one and waits for the lock
+  insert("a");        // the rest queue in this order behind it, and go as one batch
+  insert("poison");
+  append(*seed, "x");
+  append(9999, "lost");
+  insert("b");
+  append(*seed, "y");
+  insert("c");
+  std::vector<std::thread> threads;
+  bool in_order = true;
+  for (size_t i = 0; i < calls.size() && in_order; ++i) {
+    threads.emplace_back([&calls, i] { calls[i].result = calls[i].run(); });
+    const int64_t queued = static_cast<int64_t>(i);
+    in_order = WaitForQueue(*store, [&](const JobStore::WriteQueueStats& s) {
+      return s.in_flight == 1 && s.queued == queued;
+    });
+    EXPECT_TRUE(in_order) << "waiting for " << calls[i].what << " to queue";
+  }
+  // Validation happens before queueing: a bad request never reaches the batch.
+  NewJob no_ranks = MakeJob("no-ranks");
+  no_ranks.ranks = 0;
+  EXPECT_EQ(store->Insert(no_ranks).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->GetWriteQueueStats().queued, static_cast<int64_t>(calls.size() - 1));
+
+  const bool committed = raw.Exec("COMMIT");
+  for (std::thread& th : threads) th.join();
+  ASSERT_TRUE(committed && in_order);
+
+  std::map<std::string, StatusOr<int64_t>> results;
+  for (const Call& c : calls) results.emplace(c.what, c.result);
+  for (const char* ok :
+       {"insert blocker", "insert a", "insert b", "insert c", "append x", "append y"}) {
+    EXPECT_TRUE(results.at(ok).ok()) << ok << ": " << results.at(ok).status().ToString();
+  }
+  const Status& poison = results.at("insert poison").status();
+  EXPECT_EQ(poison.code(), StatusCode::kInvalidArgument) << poison.ToString();
+  EXPECT_NE(poison.message().find("insert job 'poison'"), std::string::npos) << poison.message();
+  EXPECT_NE(poison.message().find("jobs named poison are refused"), std::string::npos)
+      << poison.message();
+  const Status& lost = results.at("append lost").status();
+  EXPECT_EQ(lost.code(), StatusCode::kNotFound) << lost.ToString();
+  EXPECT_EQ(lost.message(), "job 9999 not found");
+
+  // Ids follow queue order; the appends got the next seqs of the seed job, in queue order.
+  ASSERT_TRUE(results.at("insert c").ok());
+  EXPECT_LT(*results.at("insert blocker"), *results.at("insert a"));
+  EXPECT_LT(*results.at("insert a"), *results.at("insert b"));
+  EXPECT_LT(*results.at("insert b"), *results.at("insert c"));
+  EXPECT_EQ(*results.at("append x"), 2);
+  EXPECT_EQ(*results.at("append y"), 3);
+
+  const JobStore::WriteQueueStats after = store->GetWriteQueueStats();
+  EXPECT_EQ(after.batches - before.batches, 2);  // the blocker alone, then the other seven
+  EXPECT_EQ(after.largest_batch, static_cast<int64_t>(calls.size() - 1));
+  EXPECT_EQ(after.fallbacks - before.fallbacks, 1);
+
+  // Every good request landed whole, each under the id its caller got; the poison left nothing.
+  StatusOr<std::vector<JobRecord>> all = store->List({});
+  ASSERT_OK(all);
+  std::vector<std::string> names;
+  for (const JobRecord& j : *all) {
+    names.push_back(j.name);
+    StatusOr<std::vector<Transition>> history = store->History(j.id);
+    ASSERT_OK(history);
+    EXPECT_EQ(history->size(), 1u) << j.name;
+    if (j.name != "seed") {
+      EXPECT_EQ(*results.at("insert " + j.name), j.id);
+      StatusOr<std::vector<JobEvent>> events = store->EventsAfter(j.id, 0, 10);
+      ASSERT_OK(events);
+      EXPECT_EQ(events->size(), 1u) << j.name;
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"seed", "blocker", "a", "b", "c"}));
+  StatusOr<std::vector<JobEvent>> seed_events = store->EventsAfter(*seed, 0, 10);
+  ASSERT_OK(seed_events);
+  ASSERT_EQ(seed_events->size(), 3u);
+  EXPECT_EQ((*seed_events)[1].payload, "x");
+  EXPECT_EQ((*seed_events)[2].payload, "y");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/data/day_night_generator.h"
 #include "runtime/spec/job_spec.h"
+#include "workers/trainer/allocator_tuning.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/trainer.h"
 
@@ -40,6 +41,7 @@ int RunDayNightGenerator(const dtrain::data::DayNightOptions& options) {
 int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgress human,
           bool json_lines, int64_t stop_after, int* argc, char*** argv) {
   using namespace dtrain;
+  trainer::KeepFreedMemoryForReuse();
   auto env_or = comm::MpiEnvironment::Init(argc, argv);
   if (!env_or.ok()) {
     std::fprintf(stderr, "dtrain-worker: %s\n", env_or.status().ToString().c_str());

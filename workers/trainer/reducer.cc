@@ -158,16 +158,17 @@ StatusOr<std::unique_ptr<Reducer>> Reducer::Create(comm::Communicator& comm,
           Broadcast(comm, b.tensor, 0).WithContext("broadcast of '" + b.name + "'"));
     }
   }
-  std::unique_ptr<Reducer> reducer(
-      new Reducer(comm, std::move(variables), std::move(buffers), std::move(buckets)));
+  std::unique_ptr<Reducer> reducer(new Reducer(comm, std::move(variables), std::move(buffers),
+                                               std::move(buckets), options.average_in_reducer));
   reducer->InitBuckets();
   reducer->InstallHooks();
   return reducer;
 }
 
 Reducer::Reducer(comm::Communicator& comm, std::vector<NamedTensor> parameters,
-                 std::vector<NamedTensor> buffers, std::vector<Bucket> buckets)
+                 std::vector<NamedTensor> buffers, std::vector<Bucket> buckets, bool average)
     : comm_(comm),
+      reduce_op_(average ? comm::ReduceOp::kAvg : comm::ReduceOp::kSum),
       parameters_(std::move(parameters)),
       buffers_(std::move(buffers)),
       buckets_(std::move(buckets)) {}
@@ -245,7 +246,7 @@ void Reducer::LaunchReadyBucketsLocked() {
 
 Status Reducer::LaunchBucketLocked(size_t bucket) {
   DTRAIN_ASSIGN_OR_RETURN(comm::BufferRef buffer, AsBuffer(flat_[bucket]));
-  handles_.push_back(comm_.AllReduceAsync(buffer, comm::ReduceOp::kAvg));
+  handles_.push_back(comm_.AllReduceAsync(buffer, reduce_op_));
   return Status::Ok();
 }
 

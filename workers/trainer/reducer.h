@@ -10,7 +10,7 @@
 //
 // Usage per optimizer step:
 //   reducer.PrepareForBackward(/*sync=*/is_last_micro_step);
-//   loss.backward();            // hooks launch bucket all-reduces
+//   loss.backward();            // hooks launch bucket all-reduces (see average_in_reducer)
 //   reducer.FinishBackward();   // launches the rest, waits; grads now hold the global average
 //   optimizer.step(); reducer.ZeroGrad();
 // Not thread-safe across calls; the autograd hooks it installs are.
@@ -41,6 +41,10 @@ struct NamedTensor {
 struct ReducerOptions {
   size_t first_bucket_bytes = kDefaultFirstBucketBytes;
   size_t bucket_bytes_cap = kDefaultBucketBytesCap;
+  // true: buckets are all-reduced with average (a divide pass over every bucket after the sum).
+  // false: summed only, and the caller scales its loss by 1 / world size before backward, which
+  // gives the same averaged gradients without the extra pass over memory (the trainer does this).
+  bool average_in_reducer = true;
 };
 
 // Time spent in each phase of the last synchronised step, for the progress report.
@@ -75,7 +79,7 @@ class Reducer {
 
  private:
   Reducer(comm::Communicator& comm, std::vector<NamedTensor> parameters,
-          std::vector<NamedTensor> buffers, std::vector<Bucket> buckets);
+          std::vector<NamedTensor> buffers, std::vector<Bucket> buckets, bool average);
   void InitBuckets();
   void InstallHooks();
   void MarkReady(size_t variable);  // called from autograd hooks
@@ -83,6 +87,7 @@ class Reducer {
   Status LaunchBucketLocked(size_t bucket);
 
   comm::Communicator& comm_;
+  const comm::ReduceOp reduce_op_;  // kAvg, or kSum when the caller pre-scales its loss
   std::vector<NamedTensor> parameters_;
   std::vector<NamedTensor> buffers_;
   std::vector<Bucket> buckets_;

@@ -108,6 +108,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   reducer_options.bucket_bytes_cap = static_cast<size_t>(spec.distributed.bucket_mb * (1 << 20));
   reducer_options.first_bucket_bytes =
       static_cast<size_t>(spec.distributed.first_bucket_mb * (1 << 20));
+  // The loss is scaled by 1 / world below, so buckets are only summed: no divide pass.
+  reducer_options.average_in_reducer = false;
   DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Reducer> reducer,
                           Reducer::Create(tensor_comm, parameters, buffers, reducer_options));
 
@@ -203,7 +205,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       Batch b = task->GetBatch(ids);
       reducer->PrepareForBackward(sync);
       torch::Tensor loss = task->Loss(b);
-      (loss / static_cast<double>(group_size)).backward();
+      (loss / static_cast<double>(group_size * world)).backward();
       DTRAIN_RETURN_IF_ERROR(reducer->FinishBackward());
       group_loss += loss.item<double>() * static_cast<double>(ids.size());
       group_samples += static_cast<int64_t>(ids.size());
