@@ -41,7 +41,7 @@ StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml_text,
                                            const std::string& source_name);
 
 struct SchedulerOptions {
-  double aging_per_minute = 1.0;          // priority points gained per minute of waiting
+  double aging_per_minute = 1.0;  // priority points gained per minute of waiting
   int64_t max_wait_for_backfill_ms = 10 * 60 * 1000;  // then the head job gets a reservation
 };
 
@@ -85,8 +85,8 @@ class Scheduler {
  private:
   ClusterConfig cluster_;
   SchedulerOptions options_;
-  std::vector<int> free_;                        // per host
-  std::map<int64_t, Placement> running_;         // job id -> placement
+  std::vector<int> free_;                 // per host
+  std::map<int64_t, Placement> running_;  // job id -> placement
 };
 
 }  // namespace dtrain::coordinator
