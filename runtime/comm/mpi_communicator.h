@@ -93,6 +93,7 @@ class MpiCommunicator final : public Communicator {
     bool stopping = false;
     bool exited = false;
     uint64_t next_seq = 0;
+    std::atomic<int64_t> queued{0};  // ops.size(), readable without the lock
   };
   std::shared_ptr<Queue> queue_;
   static void ProgressLoop(MPI_Comm comm, std::shared_ptr<Queue> queue,

@@ -235,8 +235,11 @@ int main(int argc, char** argv) {
     c.label = std::move(label);
     for (const auto& p : params) c.bytes += p.tensor.numel() * p.tensor.element_size();
     c.params = params;
-    auto reducer_or = Reducer::Create(*comm, std::move(params), std::move(buffers),
-                                      dtrain::trainer::ReducerOptions());
+    // As the trainer configures it: buckets are summed, the loss carries the 1/world factor.
+    dtrain::trainer::ReducerOptions reducer_options;
+    reducer_options.average_in_reducer = false;
+    auto reducer_or =
+        Reducer::Create(*comm, std::move(params), std::move(buffers), reducer_options);
     Check(reducer_or.status(), "Reducer::Create");
     c.reducer = std::move(*reducer_or);
     const size_t count = c.bytes / sizeof(float);
