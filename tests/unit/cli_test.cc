@@ -1,0 +1,1147 @@
+// The `dtrain` command-line client's pure parts: config file parsing, settings precedence,
+// duration/age formatting, tables, job states, progress lines, JSON output, exit codes and
+// --set overrides. Submit's exit codes are checked against an in-process fake coordinator.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runtime/cli/client_commands.h"
+#include "runtime/cli/config.h"
+#include "runtime/cli/output.h"
+
+namespace dtrain::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kSecond = 1000;
+constexpr int64_t kMinute = 60 * kSecond;
+constexpr int64_t kHour = 60 * kMinute;
+constexpr int64_t kDay = 24 * kHour;
+
+// ================================================================ config file parsing
+
+TEST(ParseConfigFileTest, ValidFileSetsEveryKey) {
+  auto config = ParseConfigFile(
+      "address: coord.example:7070\n"
+      "token_file: /secrets/token\n"
+      "tls_ca: /etc/ssl/ca.pem\n",
+      "/etc/dtrain/config.yaml", std::nullopt);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->path, "/etc/dtrain/config.yaml");
+  EXPECT_EQ(config->address, "coord.example:7070");
+  EXPECT_EQ(config->token_file, "/secrets/token");
+  EXPECT_EQ(config->tls_ca, "/etc/ssl/ca.pem");
+}
+
+TEST(ParseConfigFileTest, EmptyOrCommentOnlyFileSetsNothing) {
+  for (const std::string text : {"", "# nothing here\n"}) {
+    auto config = ParseConfigFile(text, "cfg.yaml", std::nullopt);
+    ASSERT_TRUE(config.ok()) << config.status().message();
+    EXPECT_EQ(config->path, "cfg.yaml");
+    EXPECT_EQ(config->address, "");
+    EXPECT_EQ(config->token_file, "");
+    EXPECT_EQ(config->tls_ca, "");
+  }
+}
+
+TEST(ParseConfigFileTest, RelativePathsAreResolvedAgainstTheFilesDirectory) {
+  auto config = ParseConfigFile(
+      "address: host:1\n"
+      "token_file: secrets/../token\n"
+      "tls_ca: ca.pem\n",
+      "/home/u/.config/dtrain/config.yaml", "/home/u");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->token_file, "/home/u/.config/dtrain/token");
+  EXPECT_EQ(config->tls_ca, "/home/u/.config/dtrain/ca.pem");
+  // The address is not a path.
+  EXPECT_EQ(config->address, "host:1");
+}
+
+TEST(ParseConfigFileTest, AbsolutePathsAreOnlyNormalized) {
+  auto config =
+      ParseConfigFile("token_file: /a/./b/../token\n", "/etc/dtrain/config.yaml", std::nullopt);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->token_file, "/a/token");
+}
+
+TEST(ParseConfigFileTest, TildeIsExpandedAgainstHome) {
+  auto config = ParseConfigFile("token_file: ~/tokens/t\n", "/etc/dtrain/config.yaml", "/home/u");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->token_file, "/home/u/tokens/t");
+}
+
+TEST(ParseConfigFileTest, RelativePathStaysRelativeWhenTheSourceHasNoDirectory) {
+  auto config = ParseConfigFile("token_file: token\n", "config.yaml", std::nullopt);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->token_file, "token");
+}
+
+TEST(ParseConfigFileTest, UnknownKeyNamesFileLineColumnAndSuggestion) {
+  auto config = ParseConfigFile("address: a:1\nadress: b:2\n", "config.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(),
+            "config.yaml:2:1: unknown key 'adress' (did you mean 'address'?); expected one of: "
+            "address, token_file, tls_ca");
+}
+
+TEST(ParseConfigFileTest, UnknownKeyColumnFollowsIndentation) {
+  auto config = ParseConfigFile("  address: a:1\n  tokenfile: t\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "cfg.yaml:2:3: unknown key 'tokenfile' (did you mean 'token_file'?); expected one of: "
+            "address, token_file, tls_ca");
+}
+
+TEST(ParseConfigFileTest, UnknownKeyFarFromEveryKeyHasNoSuggestion) {
+  auto config = ParseConfigFile("colour: red\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "cfg.yaml:1:1: unknown key 'colour'; expected one of: address, token_file, tls_ca");
+}
+
+TEST(ParseConfigFileTest, DuplicateKeyIsAnError) {
+  auto config =
+      ParseConfigFile("address: a:1\ntls_ca: /ca\naddress: b:2\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(), "cfg.yaml:3:1: address: duplicate key");
+}
+
+TEST(ParseConfigFileTest, MissingValueBlamesTheKey) {
+  auto config = ParseConfigFile("address: a:1\ntls_ca:\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "cfg.yaml:2:1: tls_ca: expected a non-empty string, got nothing (null)");
+}
+
+TEST(ParseConfigFileTest, EmptyQuotedValueBlamesTheValue) {
+  auto config = ParseConfigFile("token_file: \"\"\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "cfg.yaml:1:13: token_file: expected a non-empty string, got ''");
+}
+
+TEST(ParseConfigFileTest, NonScalarValueIsAnError) {
+  auto config = ParseConfigFile("tls_ca: [a, b]\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "cfg.yaml:1:9: tls_ca: expected a non-empty string, got a list");
+}
+
+TEST(ParseConfigFileTest, EveryProblemIsReportedOnItsOwnLine) {
+  auto config =
+      ParseConfigFile("adress: a\naddress: b\naddress: c\ntls_ca:\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            "cfg.yaml:1:1: unknown key 'adress' (did you mean 'address'?); expected one of: "
+            "address, token_file, tls_ca\n"
+            "cfg.yaml:3:1: address: duplicate key\n"
+            "cfg.yaml:4:1: tls_ca: expected a non-empty string, got nothing (null)");
+}
+
+TEST(ParseConfigFileTest, RootMustBeAMap) {
+  auto config = ParseConfigFile("- address\n- tls_ca\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(),
+            "cfg.yaml:1:1: expected a map with the keys address, token_file, tls_ca, got a list");
+}
+
+TEST(ParseConfigFileTest, YamlSyntaxErrorNamesTheFile) {
+  auto config = ParseConfigFile("address: [unclosed\n", "cfg.yaml", std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message().rfind("cfg.yaml:", 0), 0u) << config.status().message();
+}
+
+// ================================================================ locating and loading
+
+TEST(LocateConfigFileTest, DtrainConfigIsRequired) {
+  ClientEnvironment env;
+  env.config = "/etc/x.yaml";
+  env.home = "/home/u";
+  const ConfigLocation location = LocateConfigFile(env);
+  EXPECT_EQ(location.path, "/etc/x.yaml");
+  EXPECT_TRUE(location.required);
+}
+
+TEST(LocateConfigFileTest, HomeDefaultIsOptional) {
+  ClientEnvironment env;
+  env.home = "/home/u";
+  const ConfigLocation location = LocateConfigFile(env);
+  EXPECT_EQ(location.path, "/home/u/.config/dtrain/config.yaml");
+  EXPECT_FALSE(location.required);
+}
+
+TEST(LocateConfigFileTest, NothingWithoutConfigOrHome) {
+  const ConfigLocation location = LocateConfigFile(ClientEnvironment{});
+  EXPECT_EQ(location.path, "");
+  EXPECT_FALSE(location.required);
+}
+
+class LoadConfigFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("dtrain_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+};
+
+TEST_F(LoadConfigFileTest, RelativeTokenFileIsResolvedAgainstTheFilesDirectory) {
+  const fs::path path = dir_ / "config.yaml";
+  std::ofstream(path) << "address: h:1\ntoken_file: token\n";
+  auto config = LoadConfigFile({path.string(), /*required=*/true}, std::nullopt);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->path, path.string());
+  EXPECT_EQ(config->address, "h:1");
+  EXPECT_EQ(config->token_file, (dir_ / "token").string());
+}
+
+TEST_F(LoadConfigFileTest, MissingOptionalFileIsEmpty) {
+  auto config = LoadConfigFile({(dir_ / "none.yaml").string(), /*required=*/false}, std::nullopt);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->path, "");
+  EXPECT_EQ(config->address, "");
+}
+
+TEST_F(LoadConfigFileTest, MissingRequiredFileIsNotFound) {
+  const std::string path = (dir_ / "none.yaml").string();
+  auto config = LoadConfigFile({path, /*required=*/true}, std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(config.status().message(),
+            "config file '" + path + "' (named by DTRAIN_CONFIG) does not exist");
+}
+
+TEST_F(LoadConfigFileTest, DirectoryIsAnError) {
+  auto config = LoadConfigFile({dir_.string(), /*required=*/true}, std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(), "config file '" + dir_.string() + "' is a directory");
+}
+
+TEST_F(LoadConfigFileTest, ParseErrorsNameThePath) {
+  const fs::path path = dir_ / "config.yaml";
+  std::ofstream(path) << "adress: h:1\n";
+  auto config = LoadConfigFile({path.string(), /*required=*/false}, std::nullopt);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message(),
+            path.string() +
+                ":1:1: unknown key 'adress' (did you mean 'address'?); expected one of: address, "
+                "token_file, tls_ca");
+}
+
+// ================================================================ environment
+
+// Sets or unsets environment variables for one test and restores them afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv() {
+    for (const char* name : kNames) {
+      const char* value = std::getenv(name);
+      saved_[name] = value ? std::optional<std::string>(value) : std::nullopt;
+    }
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        ::setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        ::unsetenv(name.c_str());
+      }
+    }
+  }
+  void Set(const char* name, const char* value) { ASSERT_EQ(::setenv(name, value, 1), 0); }
+  void Unset(const char* name) { ASSERT_EQ(::unsetenv(name), 0); }
+
+  static constexpr const char* kNames[] = {"DTRAIN_ADDRESS", "DTRAIN_TOKEN", "DTRAIN_TOKEN_FILE",
+                                           "DTRAIN_CONFIG", "HOME"};
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+TEST(ReadClientEnvironmentTest, ReadsEveryVariable) {
+  ScopedEnv env;
+  env.Set("DTRAIN_ADDRESS", "env-host:9");
+  env.Set("DTRAIN_TOKEN", "s3cret");
+  env.Set("DTRAIN_TOKEN_FILE", "/run/token");
+  env.Set("DTRAIN_CONFIG", "/etc/dtrain.yaml");
+  env.Set("HOME", "/home/tester");
+  const ClientEnvironment read = ReadClientEnvironment();
+  EXPECT_EQ(read.address, std::optional<std::string>("env-host:9"));
+  EXPECT_EQ(read.token, std::optional<std::string>("s3cret"));
+  EXPECT_EQ(read.token_file, std::optional<std::string>("/run/token"));
+  EXPECT_EQ(read.config, std::optional<std::string>("/etc/dtrain.yaml"));
+  EXPECT_EQ(read.home, std::optional<std::string>("/home/tester"));
+}
+
+TEST(ReadClientEnvironmentTest, UnsetAndEmptyVariablesAreAbsent) {
+  ScopedEnv env;
+  env.Unset("DTRAIN_ADDRESS");
+  env.Set("DTRAIN_TOKEN", "");
+  env.Unset("DTRAIN_TOKEN_FILE");
+  env.Set("DTRAIN_CONFIG", "");
+  env.Unset("HOME");
+  const ClientEnvironment read = ReadClientEnvironment();
+  EXPECT_EQ(read.address, std::nullopt);
+  EXPECT_EQ(read.token, std::nullopt);
+  EXPECT_EQ(read.token_file, std::nullopt);
+  EXPECT_EQ(read.config, std::nullopt);
+  EXPECT_EQ(read.home, std::nullopt);
+}
+
+TEST(ReadClientEnvironmentTest, EnvironmentFeedsResolutionBelowFlags) {
+  ScopedEnv env;
+  env.Set("DTRAIN_ADDRESS", "env-host:9");
+  env.Set("DTRAIN_TOKEN", "");  // empty: as if unset
+  env.Set("DTRAIN_TOKEN_FILE", "/run/token");
+  ConfigFile config;
+  config.address = "cfg-host:1";
+  config.token_file = "/cfg/token";
+
+  auto from_env = ResolveClientSettings(ClientFlags{}, ReadClientEnvironment(), config);
+  ASSERT_TRUE(from_env.ok()) << from_env.status().message();
+  EXPECT_EQ(from_env->address, "env-host:9");
+  EXPECT_EQ(from_env->token_source, TokenSource::kEnvFile);
+  EXPECT_EQ(from_env->token_file, "/run/token");
+
+  ClientFlags flags;
+  flags.address = "flag-host:2";
+  auto from_flag = ResolveClientSettings(flags, ReadClientEnvironment(), config);
+  ASSERT_TRUE(from_flag.ok()) << from_flag.status().message();
+  EXPECT_EQ(from_flag->address, "flag-host:2");
+}
+
+// ================================================================ settings precedence
+
+ClientFlags AllFlags() {
+  ClientFlags flags;
+  flags.address = "flag-host:1";
+  flags.tls_ca = "/flag/ca.pem";
+  return flags;
+}
+
+ClientEnvironment AllEnv() {
+  ClientEnvironment env;
+  env.address = "env-host:2";
+  return env;
+}
+
+ConfigFile AllConfig() {
+  ConfigFile config;
+  config.path = "/home/u/.config/dtrain/config.yaml";
+  config.address = "cfg-host:3";
+  config.token_file = "/cfg/token";
+  config.tls_ca = "/cfg/ca.pem";
+  return config;
+}
+
+TEST(ResolveClientSettingsTest, AddressFlagBeatsEnvBeatsConfigBeatsDefault) {
+  ClientFlags flags = AllFlags();
+  ClientEnvironment env = AllEnv();
+  ConfigFile config = AllConfig();
+
+  auto s = ResolveClientSettings(flags, env, config);
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->address, "flag-host:1");
+
+  flags.address.clear();
+  s = ResolveClientSettings(flags, env, config);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->address, "env-host:2");
+
+  env.address.reset();
+  s = ResolveClientSettings(flags, env, config);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->address, "cfg-host:3");
+
+  config.address.clear();
+  s = ResolveClientSettings(flags, env, config);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->address, "127.0.0.1:7070");
+}
+
+TEST(ResolveClientSettingsTest, TlsCaFlagBeatsConfig) {
+  ClientFlags flags = AllFlags();
+  ConfigFile config = AllConfig();
+  auto s = ResolveClientSettings(flags, ClientEnvironment{}, config);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->tls_ca, "/flag/ca.pem");
+
+  flags.tls_ca.clear();
+  s = ResolveClientSettings(flags, ClientEnvironment{}, config);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->tls_ca, "/cfg/ca.pem");
+
+  config.tls_ca.clear();
+  s = ResolveClientSettings(flags, ClientEnvironment{}, config);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->tls_ca, "");
+}
+
+TEST(ResolveClientSettingsTest, TokenFlagBeatsEverything) {
+  ClientFlags flags;
+  flags.token = "flag-token";
+  ClientEnvironment env;
+  env.token = "env-token";
+  env.token_file = "/env/token";  // both env sources: a flag decides, no error
+  auto s = ResolveClientSettings(flags, env, AllConfig());
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->token_source, TokenSource::kFlag);
+  EXPECT_EQ(s->token, "flag-token");
+  EXPECT_EQ(s->token_file, "");
+}
+
+TEST(ResolveClientSettingsTest, TokenFileFlagBeatsEverything) {
+  ClientFlags flags;
+  flags.token_file = "/flag/token";
+  ClientEnvironment env;
+  env.token = "env-token";
+  auto s = ResolveClientSettings(flags, env, AllConfig());
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->token_source, TokenSource::kFlagFile);
+  EXPECT_EQ(s->token_file, "/flag/token");
+  EXPECT_EQ(s->token, "");
+}
+
+TEST(ResolveClientSettingsTest, EnvTokenBeatsConfigTokenFile) {
+  ClientEnvironment env;
+  env.token = "env-token";
+  auto s = ResolveClientSettings(ClientFlags{}, env, AllConfig());
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->token_source, TokenSource::kEnv);
+  EXPECT_EQ(s->token, "env-token");
+  EXPECT_EQ(s->token_file, "");
+}
+
+TEST(ResolveClientSettingsTest, EnvTokenFileBeatsConfigTokenFile) {
+  ClientEnvironment env;
+  env.token_file = "/env/token";
+  auto s = ResolveClientSettings(ClientFlags{}, env, AllConfig());
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->token_source, TokenSource::kEnvFile);
+  EXPECT_EQ(s->token_file, "/env/token");
+}
+
+TEST(ResolveClientSettingsTest, ConfigTokenFileThenNone) {
+  auto s = ResolveClientSettings(ClientFlags{}, ClientEnvironment{}, AllConfig());
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->token_source, TokenSource::kConfigFile);
+  EXPECT_EQ(s->token_file, "/cfg/token");
+
+  s = ResolveClientSettings(ClientFlags{}, ClientEnvironment{}, ConfigFile{});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->token_source, TokenSource::kNone);
+  EXPECT_EQ(s->token, "");
+  EXPECT_EQ(s->token_file, "");
+}
+
+TEST(ResolveClientSettingsTest, BothTokenFlagsAreAnError) {
+  ClientFlags flags;
+  flags.token = "t";
+  flags.token_file = "/t";
+  auto s = ResolveClientSettings(flags, ClientEnvironment{}, ConfigFile{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.status().message(), "give either --token or --token-file, not both");
+}
+
+TEST(ResolveClientSettingsTest, BothTokenVariablesAreAnError) {
+  ClientEnvironment env;
+  env.token = "t";
+  env.token_file = "/t";
+  auto s = ResolveClientSettings(ClientFlags{}, env, AllConfig());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.status().message(),
+            "both DTRAIN_TOKEN and DTRAIN_TOKEN_FILE are set; unset one (or pass --token / "
+            "--token-file)");
+}
+
+TEST(ResolveClientSettingsTest, TimeoutAndJsonPassThrough) {
+  ClientFlags flags;
+  flags.timeout_s = 2.5;
+  flags.json = true;
+  auto s = ResolveClientSettings(flags, ClientEnvironment{}, ConfigFile{});
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->timeout_s, 2.5);
+  EXPECT_TRUE(s->json);
+}
+
+TEST(ResolveClientSettingsTest, NonPositiveTimeoutIsAnError) {
+  ClientFlags flags;
+  flags.timeout_s = 0;
+  auto s = ResolveClientSettings(flags, ClientEnvironment{}, ConfigFile{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.status().message(), "--timeout must be a positive number of seconds, got 0");
+
+  flags.timeout_s = -1.5;
+  s = ResolveClientSettings(flags, ClientEnvironment{}, ConfigFile{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "--timeout must be a positive number of seconds, got -1.5");
+
+  flags.timeout_s = std::numeric_limits<double>::quiet_NaN();
+  s = ResolveClientSettings(flags, ClientEnvironment{}, ConfigFile{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "--timeout must be a positive number of seconds, got nan");
+}
+
+TEST(DescribeTokenSourceTest, NamesEachSource) {
+  const ConfigFile config = AllConfig();
+  ClientSettings settings;
+  EXPECT_EQ(DescribeTokenSource(settings, config), "no token");
+  settings.token_source = TokenSource::kFlag;
+  EXPECT_EQ(DescribeTokenSource(settings, config), "--token");
+  settings.token_source = TokenSource::kFlagFile;
+  EXPECT_EQ(DescribeTokenSource(settings, config), "--token-file");
+  settings.token_source = TokenSource::kEnv;
+  EXPECT_EQ(DescribeTokenSource(settings, config), "DTRAIN_TOKEN");
+  settings.token_source = TokenSource::kEnvFile;
+  EXPECT_EQ(DescribeTokenSource(settings, config), "DTRAIN_TOKEN_FILE");
+  settings.token_source = TokenSource::kConfigFile;
+  EXPECT_EQ(DescribeTokenSource(settings, config),
+            "token_file in /home/u/.config/dtrain/config.yaml");
+}
+
+// ================================================================ durations and ages
+
+TEST(FormatDurationTest, Seconds) {
+  EXPECT_EQ(FormatDuration(0), "0s");
+  EXPECT_EQ(FormatDuration(999), "0s");
+  EXPECT_EQ(FormatDuration(45 * kSecond), "45s");
+  EXPECT_EQ(FormatDuration(59 * kSecond), "59s");
+  EXPECT_EQ(FormatDuration(59 * kSecond + 999), "59s");
+}
+
+TEST(FormatDurationTest, Minutes) {
+  EXPECT_EQ(FormatDuration(kMinute), "1m00s");
+  EXPECT_EQ(FormatDuration(3 * kMinute + 12 * kSecond), "3m12s");
+  EXPECT_EQ(FormatDuration(59 * kMinute + 59 * kSecond), "59m59s");
+}
+
+TEST(FormatDurationTest, Hours) {
+  EXPECT_EQ(FormatDuration(kHour), "1h00m");
+  EXPECT_EQ(FormatDuration(2 * kHour + 5 * kMinute + 30 * kSecond), "2h05m");
+  EXPECT_EQ(FormatDuration(23 * kHour + 59 * kMinute), "23h59m");
+}
+
+TEST(FormatDurationTest, Days) {
+  EXPECT_EQ(FormatDuration(kDay), "1d00h");
+  EXPECT_EQ(FormatDuration(3 * kDay + 4 * kHour + 59 * kMinute), "3d04h");
+  EXPECT_EQ(FormatDuration(123 * kDay), "123d00h");
+}
+
+TEST(FormatDurationTest, NegativeIsZero) {
+  EXPECT_EQ(FormatDuration(-1), "0s");
+  EXPECT_EQ(FormatDuration(-5 * kHour), "0s");
+}
+
+TEST(FormatAgeTest, CoarseUnits) {
+  const int64_t now = 1714566896789;
+  EXPECT_EQ(FormatAge(0, now), "-");
+  EXPECT_EQ(FormatAge(now, now), "just now");
+  EXPECT_EQ(FormatAge(now - 999, now), "just now");
+  EXPECT_EQ(FormatAge(now - 59 * kSecond, now), "59s ago");
+  EXPECT_EQ(FormatAge(now - (3 * kMinute + 12 * kSecond), now), "3m ago");
+  EXPECT_EQ(FormatAge(now - (3 * kHour + 59 * kMinute), now), "3h ago");
+  EXPECT_EQ(FormatAge(now - (2 * kDay + 23 * kHour), now), "2d ago");
+  // In the future (clock skew): not a negative age.
+  EXPECT_EQ(FormatAge(now + 10 * kSecond, now), "just now");
+}
+
+TEST(FormatUtcTimeTest, Rfc3339WithMilliseconds) {
+  EXPECT_EQ(FormatUtcTime(1714566896789), "2024-05-01T12:34:56.789Z");
+  EXPECT_EQ(FormatUtcTime(1714566896007), "2024-05-01T12:34:56.007Z");
+  EXPECT_EQ(FormatUtcTime(0), "");
+}
+
+// ================================================================ text and tables
+
+TEST(OneLineTest, FlattensAndCuts) {
+  EXPECT_EQ(OneLine("a\nb\tc\r\n", 60), "a b c");
+  EXPECT_EQ(OneLine("abcdefghij", 10), "abcdefghij");
+  EXPECT_EQ(OneLine("abcdefghij", 8), "abcde...");
+  EXPECT_EQ(OneLine("abcdefghij", 2), "ab");
+  // Widths count code points: "é" is one character of two bytes.
+  EXPECT_EQ(OneLine("\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9", 4), "\xC3\xA9...");
+}
+
+TEST(TableTest, PadsColumnsAndAlignsRight) {
+  Table table({"ID", "NAME", "NOTE"});
+  table.SetAlign(0, Table::Align::kRight);
+  table.AddRow({"7", "a", "x"});
+  table.AddRow({"123", "long", ""});
+  table.AddRow({"45"});  // missing trailing cells are blank
+  EXPECT_EQ(table.rows(), 3u);
+  EXPECT_EQ(table.Render(),
+            " ID  NAME  NOTE\n"
+            "  7  a     x\n"
+            "123  long\n"
+            " 45\n");
+}
+
+TEST(TableTest, WidthsCountUtf8CodePoints) {
+  Table table({"K", "V"});
+  table.AddRow({"\xC3\xA9t\xC3\xA9", "1"});  // "été": 3 characters, 5 bytes
+  table.AddRow({"abcd", "2"});
+  EXPECT_EQ(table.Render(),
+            "K     V\n"
+            "\xC3\xA9t\xC3\xA9   1\n"
+            "abcd  2\n");
+}
+
+TEST(TableTest, HeaderOnly) {
+  Table table({"A", "BB"});
+  table.SetAlign(1, Table::Align::kRight);
+  EXPECT_EQ(table.Render(), "A  BB\n");
+}
+
+// ================================================================ job states
+
+TEST(JobStateTest, ParseIsCaseInsensitive) {
+  EXPECT_EQ(ParseJobState("failed"), std::optional<v1::JobState>(v1::FAILED));
+  EXPECT_EQ(ParseJobState("FAILED"), std::optional<v1::JobState>(v1::FAILED));
+  EXPECT_EQ(ParseJobState("Running"), std::optional<v1::JobState>(v1::RUNNING));
+  EXPECT_EQ(ParseJobState("pending"), std::optional<v1::JobState>(v1::PENDING));
+  EXPECT_EQ(ParseJobState("succeeded"), std::optional<v1::JobState>(v1::SUCCEEDED));
+  EXPECT_EQ(ParseJobState("cancelled"), std::optional<v1::JobState>(v1::CANCELLED));
+  EXPECT_EQ(ParseJobState("canceled"), std::optional<v1::JobState>(v1::CANCELLED));
+}
+
+TEST(JobStateTest, ParseRejectsEverythingElse) {
+  EXPECT_EQ(ParseJobState(""), std::nullopt);
+  EXPECT_EQ(ParseJobState("done"), std::nullopt);
+  EXPECT_EQ(ParseJobState("fail"), std::nullopt);
+  EXPECT_EQ(ParseJobState(" failed"), std::nullopt);
+  EXPECT_EQ(ParseJobState("job_state_unspecified"), std::nullopt);
+  EXPECT_EQ(ParseJobState("3"), std::nullopt);
+}
+
+TEST(JobStateTest, NamesAndTerminality) {
+  EXPECT_EQ(StateName(v1::JOB_STATE_UNSPECIFIED), "-");
+  EXPECT_EQ(StateName(v1::PENDING), "PENDING");
+  EXPECT_EQ(StateName(v1::CANCELLED), "CANCELLED");
+  EXPECT_FALSE(IsTerminal(v1::PENDING));
+  EXPECT_FALSE(IsTerminal(v1::RUNNING));
+  EXPECT_TRUE(IsTerminal(v1::SUCCEEDED));
+  EXPECT_TRUE(IsTerminal(v1::FAILED));
+  EXPECT_TRUE(IsTerminal(v1::CANCELLED));
+}
+
+TEST(RenderJobTableTest, AlignsColumns) {
+  const int64_t now = 1714566896789;
+  v1::Job running;
+  running.set_job_id(7);
+  running.set_name("mnist");
+  running.set_state(v1::RUNNING);
+  running.set_ranks(2);
+  running.set_attempt(1);
+  running.set_max_attempts(3);
+  running.set_started_ms(now - (3 * kMinute + 12 * kSecond));
+  v1::Job failed;
+  failed.set_job_id(12);
+  failed.set_name("resnet-long");
+  failed.set_state(v1::FAILED);
+  failed.set_ranks(16);
+  failed.set_priority(10);
+  failed.set_attempt(3);
+  failed.set_max_attempts(3);
+  failed.set_started_ms(1000);
+  failed.set_finished_ms(1000 + 2 * kHour + 5 * kMinute);
+  failed.set_reason("rank 1 exited with code 3");
+  v1::Job pending;
+  pending.set_job_id(100);
+  pending.set_name("q");
+  pending.set_state(v1::PENDING);
+  pending.set_ranks(1);
+  pending.set_priority(-5);
+  pending.set_submitted_ms(now - 5 * kMinute);
+  pending.set_reason("waiting\nfor slots");
+
+  EXPECT_EQ(RenderJobTable({running, failed, pending}, now),
+            " ID  NAME         STATE    RANKS  PRIO  ATTEMPT  AGE/DURATION  REASON\n"
+            "  7  mnist        RUNNING      2     0      1/3  3m12s\n"
+            " 12  resnet-long  FAILED      16    10      3/3  2h05m         rank 1 exited with "
+            "code 3\n"
+            "100  q            PENDING      1    -5      0/1  5m ago        waiting for slots\n");
+  EXPECT_EQ(RenderJobTable({}, now), "no jobs\n");
+}
+
+// ================================================================ progress lines
+
+v1::ProgressEvent Progress(const std::string& json) {
+  auto event = ParseProgress(json);
+  EXPECT_TRUE(event.ok()) << event.status().message();
+  return event.ok() ? *event : v1::ProgressEvent{};
+}
+
+TEST(FormatProgressTest, StepEventWithLossThroughputAndEta) {
+  const v1::ProgressEvent event =
+      Progress(R"({"event":"step","epoch":2,"epochs":5,"step":240,"step_in_epoch":40,)"
+               R"("steps_per_epoch":200,"loss":0.43121,"samples_per_s":1234.4,"eta_s":192.5,)"
+               R"("not_a_field":true})");
+  EXPECT_TRUE(IsLiveProgress(event));
+  EXPECT_EQ(FormatProgress(event),
+            "epoch 2/5  step 40/200  loss 0.4312  1234 samples/s  ETA 3m12s");
+}
+
+TEST(FormatProgressTest, StepEventInCamelCaseWithLrAndSlowThroughput) {
+  const v1::ProgressEvent event =
+      Progress(R"({"event":"step","step":"17","loss":1.5,"lr":0.001,"samplesPerS":45.26})");
+  EXPECT_EQ(FormatProgress(event), "step 17  loss 1.5000  lr 0.001  45.3 samples/s");
+}
+
+TEST(FormatProgressTest, NanLoss) {
+  const v1::ProgressEvent event = Progress(R"({"event":"step","epoch":1,"step":12,"loss":"NaN"})");
+  EXPECT_TRUE(std::isnan(event.loss()));
+  EXPECT_EQ(FormatProgress(event), "epoch 1  step 12  loss nan");
+}
+
+TEST(FormatProgressTest, EpochEvent) {
+  const v1::ProgressEvent event =
+      Progress(R"({"event":"epoch","epoch":2,"epochs":5,"train_loss":0.41234,"seconds":45.9,)"
+               R"("metrics":{"val_loss":0.5,"accuracy":0.91}})");
+  EXPECT_FALSE(IsLiveProgress(event));
+  EXPECT_EQ(FormatProgress(event),
+            "epoch 2/5 done in 45s: train_loss 0.4123, accuracy 0.91, val_loss 0.5");
+}
+
+TEST(FormatProgressTest, EpochEventWithoutEpochOrSeconds) {
+  const v1::ProgressEvent event = Progress(R"({"event":"epoch","train_loss":2})");
+  EXPECT_EQ(FormatProgress(event), "epoch done: train_loss 2.0000");
+}
+
+TEST(FormatProgressTest, OtherEvents) {
+  EXPECT_EQ(FormatProgress(Progress(
+                R"({"event":"checkpoint","step":500,"path":"runs/x/checkpoints/ckpt-500.pt"})")),
+            "checkpoint at step 500: runs/x/checkpoints/ckpt-500.pt");
+  EXPECT_EQ(
+      FormatProgress(Progress(
+          R"({"event":"failed","rank":1,"exit_code":3,"message":"loss became NaN\nat step 12"})")),
+      "rank 1 failed (exit code 3): loss became NaN at step 12");
+  EXPECT_EQ(FormatProgress(Progress(R"({"event":"started","world_size":4})")),
+            "started on 4 ranks");
+  EXPECT_EQ(FormatProgress(Progress(R"({"event":"started","world_size":1})")), "started on 1 rank");
+  EXPECT_EQ(FormatProgress(Progress(
+                R"({"event":"finished","summary":{"steps":1000,"name":"x","best_loss":0.25}})")),
+            "finished: best_loss 0.25, steps 1000");
+  EXPECT_EQ(FormatProgress(Progress(R"({"event":"warmup"})")), "warmup event");
+}
+
+TEST(ParseProgressTest, RejectsNonJson) {
+  auto event = ParseProgress("loss=0.5");
+  ASSERT_FALSE(event.ok());
+  EXPECT_EQ(event.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(event.status().message().rfind("progress event is not valid ProgressEvent JSON: ", 0),
+            0u)
+      << event.status().message();
+}
+
+TEST(LiveLineTest, TerminalRedrawsInPlace) {
+  LiveLine live(/*terminal=*/true);
+  EXPECT_EQ(live.Print("before"), "before\n");  // nothing live yet
+  EXPECT_EQ(live.Show("step 1"), "\r\033[Kstep 1");
+  EXPECT_EQ(live.Print("log"), "\r\033[Klog\nstep 1");
+  EXPECT_EQ(live.Replace("epoch done"), "\r\033[Kepoch done\n");
+  EXPECT_EQ(live.Finish(), "");  // the live line was replaced
+  EXPECT_EQ(live.Show("step 2"), "\r\033[Kstep 2");
+  EXPECT_EQ(live.Finish(), "\n");
+}
+
+TEST(LiveLineTest, PlainLinesWithoutTerminal) {
+  LiveLine live(/*terminal=*/false);
+  EXPECT_EQ(live.Show("step 1"), "step 1\n");
+  EXPECT_EQ(live.Print("log"), "log\n");
+  EXPECT_EQ(live.Replace("done"), "done\n");
+  EXPECT_EQ(live.Finish(), "");
+}
+
+// ================================================================ JSON
+
+TEST(JobToJsonTest, NanMetricAndZeroTimesAreNull) {
+  v1::Job job;
+  job.set_job_id(12);
+  job.set_name("mnist");
+  job.set_state(v1::FAILED);
+  job.set_ranks(2);
+  job.set_priority(1);
+  job.set_attempt(1);
+  job.set_max_attempts(3);
+  job.set_submitted_ms(1714566896789);
+  (*job.mutable_metrics())["loss"] = std::numeric_limits<double>::quiet_NaN();
+  (*job.mutable_metrics())["acc"] = 0.5;
+  (*job.mutable_metrics())["gain"] = std::numeric_limits<double>::infinity();
+
+  EXPECT_EQ(
+      JobToJson(job).dump(),
+      R"({"job_id":12,"name":"mnist","state":"FAILED","ranks":2,"priority":1,"attempt":1,)"
+      R"("max_attempts":3,"submitted_ms":1714566896789,"submitted":"2024-05-01T12:34:56.789Z",)"
+      R"("started_ms":0,"started":null,"finished_ms":0,"finished":null,"reason":"",)"
+      R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"last_log_lines":"",)"
+      R"("metrics":{"acc":0.5,"gain":null,"loss":null},"history":[]})");
+}
+
+TEST(JobToJsonTest, HistoryAndSpec) {
+  v1::Job job;
+  job.set_job_id(3);
+  job.set_state(v1::RUNNING);
+  job.set_started_ms(1714566896789);
+  job.set_spec_yaml("name: x\n");
+  v1::Transition* t = job.add_history();
+  t->set_from(v1::PENDING);
+  t->set_to(v1::RUNNING);
+  t->set_attempt(1);
+  t->set_at_ms(1714566896789);
+  t->set_reason("scheduled");
+  const nlohmann::ordered_json j = JobToJson(job);
+  EXPECT_EQ(j["started"], "2024-05-01T12:34:56.789Z");
+  EXPECT_EQ(j["submitted"], nullptr);
+  EXPECT_EQ(j["history"].dump(),
+            R"([{"from":"PENDING","to":"RUNNING","attempt":1,"at_ms":1714566896789,)"
+            R"("at":"2024-05-01T12:34:56.789Z","reason":"scheduled"}])");
+  EXPECT_EQ(j["spec_yaml"], "name: x\n");
+}
+
+TEST(EventToJsonTest, ProgressPayloadIsEmbedded) {
+  v1::JobEvent event;
+  event.set_job_id(4);
+  event.set_seq(9);
+  event.set_kind("progress");
+  event.set_payload(R"({"event":"step","loss":0.5})");
+  EXPECT_EQ(EventToJson(event).dump(),
+            R"({"job_id":4,"seq":9,"at_ms":0,"at":null,"kind":"progress",)"
+            R"("payload":{"event":"step","loss":0.5}})");
+  event.set_kind("log");
+  event.set_payload("{not json");
+  EXPECT_EQ(EventToJson(event)["payload"], "{not json");
+}
+
+// ================================================================ errors and exit codes
+
+TEST(ExitCodeTest, RpcErrors) {
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::OK), 0);
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::UNAUTHENTICATED), 3);
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::UNAVAILABLE), 3);
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::PERMISSION_DENIED), 3);
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::DEADLINE_EXCEEDED), 3);
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::NOT_FOUND), 5);
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::INVALID_ARGUMENT), 2);
+  // Outside submit, FAILED_PRECONDITION is a coordinator error.
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::FAILED_PRECONDITION), 3);
+}
+
+TEST(ExitCodeTest, JobStates) {
+  EXPECT_EQ(ExitCodeForJobState(v1::SUCCEEDED), kExitOk);
+  EXPECT_EQ(ExitCodeForJobState(v1::SUCCEEDED), 0);
+  EXPECT_EQ(ExitCodeForJobState(v1::FAILED), 1);
+  EXPECT_EQ(ExitCodeForJobState(v1::CANCELLED), 4);
+  EXPECT_EQ(ExitCodeForJobState(v1::RUNNING), 3);
+  EXPECT_EQ(ExitCodeForJobState(v1::PENDING), 3);
+  EXPECT_EQ(ExitCodeForJobState(v1::JOB_STATE_UNSPECIFIED), 3);
+}
+
+TEST(FormatRpcErrorTest, CodeMessageAndAddress) {
+  EXPECT_EQ(FormatRpcError(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid bearer token"),
+                           "127.0.0.1:7070"),
+            "UNAUTHENTICATED: invalid bearer token (address 127.0.0.1:7070)");
+  EXPECT_EQ(FormatRpcError(grpc::Status(grpc::StatusCode::UNAVAILABLE, ""), "h:1"),
+            "UNAVAILABLE: (no message) (address h:1)");
+  EXPECT_STREQ(GrpcCodeName(grpc::StatusCode::FAILED_PRECONDITION), "FAILED_PRECONDITION");
+  EXPECT_STREQ(GrpcCodeName(static_cast<grpc::StatusCode>(99)), "UNKNOWN");
+}
+
+// ================================================================ --set overrides
+
+TEST(ParseOverridesTest, KeyValuePairs) {
+  auto overrides = ParseOverrides({"a.b=c", "train.epochs=3", "empty=", "eq=x=y"});
+  ASSERT_TRUE(overrides.ok()) << overrides.status().message();
+  const std::map<std::string, std::string> expected = {
+      {"a.b", "c"}, {"train.epochs", "3"}, {"empty", ""}, {"eq", "x=y"}};
+  EXPECT_EQ(*overrides, expected);
+
+  auto none = ParseOverrides({});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(ParseOverridesTest, MissingEquals) {
+  auto overrides = ParseOverrides({"a.b=c", "train.epochs"});
+  ASSERT_FALSE(overrides.ok());
+  EXPECT_EQ(overrides.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(overrides.status().message(),
+            "--set 'train.epochs': expected key=value (e.g. train.epochs=3)");
+}
+
+TEST(ParseOverridesTest, EmptyKey) {
+  auto overrides = ParseOverrides({"=c"});
+  ASSERT_FALSE(overrides.ok());
+  EXPECT_EQ(overrides.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(overrides.status().message(), "--set '=c': the key is empty");
+}
+
+TEST(ParseOverridesTest, KeyGivenTwice) {
+  auto overrides = ParseOverrides({"a=1", "b=2", "a=3"});
+  ASSERT_FALSE(overrides.ok());
+  EXPECT_EQ(overrides.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(overrides.status().message(), "--set: 'a' is given more than once");
+}
+
+// ================================================================ commands against a fake
+// coordinator
+
+// Answers SubmitJob/GetJob with what the test set and streams `events` from WatchJob.
+class FakeCoordinator final : public v1::Coordinator::Service {
+ public:
+  grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                         v1::SubmitJobResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++submit_calls_;
+    last_submit_ = *request;
+    if (!submit_status_.ok()) return submit_status_;
+    response->set_job_id(42);
+    return grpc::Status::OK;
+  }
+  grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                      v1::Job* job) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!job_ || job_->job_id() != request->job_id()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          "job " + std::to_string(request->job_id()) + " not found");
+    }
+    *job = *job_;
+    return grpc::Status::OK;
+  }
+  grpc::Status WatchJob(grpc::ServerContext*, const v1::WatchJobRequest* request,
+                        grpc::ServerWriter<v1::JobEvent>* writer) override {
+    std::vector<v1::JobEvent> events;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      events = events_;
+    }
+    for (const v1::JobEvent& event : events) {
+      if (event.seq() > request->after_seq()) writer->Write(event);
+    }
+    return grpc::Status::OK;
+  }
+
+  void SetSubmitStatus(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    submit_status_ = std::move(status);
+  }
+  void SetJob(v1::Job job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    job_ = std::move(job);
+  }
+  void AddEvent(const std::string& kind, const std::string& payload) {
+    std::lock_guard<std::mutex> lock(mu_);
+    v1::JobEvent event;
+    event.set_job_id(42);
+    event.set_seq(static_cast<int64_t>(events_.size()) + 1);
+    event.set_kind(kind);
+    event.set_payload(payload);
+    events_.push_back(std::move(event));
+  }
+  int submit_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return submit_calls_;
+  }
+  v1::SubmitJobRequest last_submit() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_submit_;
+  }
+
+ private:
+  std::mutex mu_;
+  grpc::Status submit_status_;
+  int submit_calls_ = 0;
+  v1::SubmitJobRequest last_submit_;
+  std::optional<v1::Job> job_;
+  std::vector<v1::JobEvent> events_;
+};
+
+class CommandTest : public LoadConfigFileTest {
+ protected:
+  void SetUp() override {
+    LoadConfigFileTest::SetUp();
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::Coordinator::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+
+    job_file_ = (dir_ / "job.yaml").string();
+    std::ofstream(job_file_) << "name: mnist\n";
+    env_.settings.address = "coord:7070";
+    env_.settings.timeout_s = 10;
+    env_.out = &out_;
+    env_.err = &err_;
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    LoadConfigFileTest::TearDown();
+  }
+
+  int Submit(std::vector<std::string> sets = {}, bool follow = false) {
+    SubmitOptions options;
+    options.job_file = job_file_;
+    options.sets = std::move(sets);
+    options.follow = follow;
+    return RunSubmit(options, stub_.get(), env_);
+  }
+
+  FakeCoordinator service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  std::string job_file_;
+  CommandEnv env_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+TEST_F(CommandTest, SubmitPrintsTheJobIdAndSendsOverrides) {
+  EXPECT_EQ(Submit({"train.epochs=3", "a.b=c"}), kExitOk);
+  EXPECT_EQ(out_.str(), "submitted job 42\n");
+  EXPECT_EQ(err_.str(), "");
+  const v1::SubmitJobRequest request = service_.last_submit();
+  EXPECT_EQ(request.spec_yaml(), "name: mnist\n");
+  ASSERT_EQ(request.overrides_size(), 2);
+  EXPECT_EQ(request.overrides().at("train.epochs"), "3");
+  EXPECT_EQ(request.overrides().at("a.b"), "c");
+}
+
+TEST_F(CommandTest, SubmitJson) {
+  env_.settings.json = true;
+  EXPECT_EQ(Submit(), kExitOk);
+  EXPECT_EQ(out_.str(), "{\n  \"job_id\": 42\n}\n");
+}
+
+TEST_F(CommandTest, SubmitRejectedSpecIsUsageError) {
+  service_.SetSubmitStatus(
+      grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "job.yaml:1:1: unknown key 'nmae'"));
+  EXPECT_EQ(Submit(), 2);
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(err_.str(),
+            "dtrain: " + job_file_ + " was rejected:\njob.yaml:1:1: unknown key 'nmae'\n");
+}
+
+TEST_F(CommandTest, SubmitThatCanNeverFitIsUsageError) {
+  service_.SetSubmitStatus(
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "64 ranks can never fit on 8 slots"));
+  EXPECT_EQ(Submit(), 2);
+  EXPECT_EQ(err_.str(),
+            "dtrain: " + job_file_ + " was rejected:\n64 ranks can never fit on 8 slots\n");
+}
+
+TEST_F(CommandTest, SubmitUnauthenticatedIsServerError) {
+  service_.SetSubmitStatus(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid bearer token"));
+  EXPECT_EQ(Submit(), 3);
+  EXPECT_EQ(err_.str(),
+            "dtrain: UNAUTHENTICATED: invalid bearer token (address coord:7070)\n"
+            "dtrain: no token was given; use --token-file, DTRAIN_TOKEN_FILE or token_file in "
+            "the config file\n");
+}
+
+TEST_F(CommandTest, SubmitUnavailableIsServerError) {
+  service_.SetSubmitStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"));
+  EXPECT_EQ(Submit(), 3);
+  EXPECT_EQ(err_.str(),
+            "dtrain: UNAVAILABLE: connection refused (address coord:7070)\n"
+            "dtrain: is the coordinator running there? (--address, DTRAIN_ADDRESS or address in "
+            "the config file)\n");
+}
+
+TEST_F(CommandTest, SubmitBadOverrideIsUsageErrorWithoutCallingTheCoordinator) {
+  EXPECT_EQ(Submit({"train.epochs"}), 2);
+  EXPECT_EQ(err_.str(), "dtrain: --set 'train.epochs': expected key=value (e.g. train.epochs=3)\n");
+  EXPECT_EQ(service_.submit_calls(), 0);
+}
+
+TEST_F(CommandTest, SubmitUnreadableSpecIsUsageError) {
+  job_file_ = (dir_ / "missing.yaml").string();
+  EXPECT_EQ(Submit(), 2);
+  EXPECT_EQ(err_.str(),
+            "dtrain: cannot read job spec '" + job_file_ + "': No such file or directory\n");
+  EXPECT_EQ(service_.submit_calls(), 0);
+}
+
+TEST_F(CommandTest, StatusOfUnknownJobIsNotFound) {
+  EXPECT_EQ(RunStatus(int64_t{77}, stub_.get(), env_), 5);
+  EXPECT_EQ(err_.str(), "dtrain: NOT_FOUND: job 77 not found (address coord:7070)\n");
+}
+
+v1::Job FinishedJob(v1::JobState state) {
+  v1::Job job;
+  job.set_job_id(42);
+  job.set_state(state);
+  job.set_attempt(1);
+  job.set_max_attempts(3);
+  job.set_started_ms(1714566896789);
+  job.set_finished_ms(1714566896789 + 3 * kMinute + 12 * kSecond);
+  return job;
+}
+
+TEST_F(CommandTest, FollowedJobThatFailedExitsOne) {
+  v1::Job job = FinishedJob(v1::FAILED);
+  job.set_reason("rank 1 exited with code 3");
+  job.set_failing_rank(1);
+  job.set_exit_code(3);
+  job.set_last_log_lines("boom\n");
+  service_.SetJob(job);
+  service_.AddEvent("state", "RUNNING");
+  service_.AddEvent("progress", R"({"event":"step","step":5,"loss":"NaN"})");
+  service_.AddEvent("progress", R"({"event":"failed","rank":1,"exit_code":3})");
+  service_.AddEvent("state", "FAILED");
+
+  EXPECT_EQ(Submit({}, /*follow=*/true), 1);
+  EXPECT_EQ(out_.str(),
+            "submitted job 42\n"
+            "job 42: RUNNING\n"
+            "step 5  loss nan\n"
+            "rank 1 failed (exit code 3)\n"
+            "job 42: FAILED\n"
+            "job 42 FAILED after 3m12s (attempt 1/3): rank 1 exited with code 3\n"
+            "last log lines:\n"
+            "  boom\n");
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CommandTest, FollowedJobThatSucceededExitsZero) {
+  service_.SetJob(FinishedJob(v1::SUCCEEDED));
+  EXPECT_EQ(Submit({}, /*follow=*/true), 0);
+  EXPECT_EQ(out_.str(), "submitted job 42\njob 42 SUCCEEDED after 3m12s (attempt 1/3)\n");
+}
+
+TEST_F(CommandTest, FollowedJobThatWasCancelledExitsFour) {
+  v1::Job job = FinishedJob(v1::CANCELLED);
+  job.set_reason("cancelled by user");
+  service_.SetJob(job);
+  EXPECT_EQ(Submit({}, /*follow=*/true), 4);
+  EXPECT_EQ(out_.str(),
+            "submitted job 42\njob 42 CANCELLED after 3m12s (attempt 1/3): cancelled by user\n");
+}
+
+}  // namespace
+}  // namespace dtrain::cli
