@@ -15,32 +15,14 @@
 #include <vector>
 
 #include "runtime/data/image_set.h"
+#include "tests/unit/temp_dir.h"
 
 namespace dtrain::data {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("dtrain_day_night_test_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str(const std::string& rel) const { return (path_ / rel).string(); }
-
- private:
-  fs::path path_;
-};
+using dtrain::testing::TempDir;
 
 std::vector<std::string> SortedFiles(const std::string& dir) {
   std::vector<std::string> files;
