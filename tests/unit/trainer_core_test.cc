@@ -149,6 +149,7 @@ TEST(ProgressTest, MetricsFileGetsOneJsonObjectPerStepAndEpoch) {
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0]["type"], "step");
   EXPECT_EQ(rows[0]["loss"], 0.5);
+  EXPECT_TRUE(rows[0].contains("backward_s"));
   EXPECT_EQ(rows[1]["loss"], "NaN");  // still valid JSON
   EXPECT_EQ(rows[2]["type"], "epoch");
   EXPECT_EQ(rows[2]["eval"]["accuracy"], 0.9);

@@ -105,7 +105,8 @@ void ProgressReporter::Step(const StepReport& s, bool print) {
                         {"loss", Number(s.loss)},
                         {"lr", s.lr},
                         {"samples_per_s", s.samples_per_s},
-                        {"comm_wait_s", s.comm_wait_s}};
+                        {"comm_wait_s", s.comm_wait_s},
+                        {"backward_s", s.backward_s}};
     std::fprintf(metrics_, "%s\n", m.dump().c_str());
   }
   if (!print) return;

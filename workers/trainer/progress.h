@@ -37,6 +37,7 @@ struct StepReport {
   double samples_per_s = 0;  // all ranks together, recent window
   double eta_s = 0;
   double comm_wait_s = 0;  // time blocked on gradient all-reduce in this step
+  double backward_s = 0;   // backward of the last micro-batch (bucket all-reduces overlap it)
 };
 
 class ProgressReporter {

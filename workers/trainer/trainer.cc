@@ -257,6 +257,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       const int64_t remaining_steps = (train.epochs - epoch) * steps_per_epoch - step_in_epoch;
       report.eta_s = remaining_steps * (now - run_start) / std::max<int64_t>(1, steps_this_run);
       report.comm_wait_s = comm_wait;
+      report.backward_s = reducer->last_timings().backward_compute_s;
       progress.Step(report, print);
       if (print) {
         window_start = now;
