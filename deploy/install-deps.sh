@@ -16,6 +16,9 @@ packages=(
   libcli11-dev                                  # command-line parsing of dtrain-worker / dtrain
   dataset-fashion-mnist                         # real multi-class data (IDX files)
   opencv-doc                                    # real photos used by the day/night generator
+  opencv-data                                   # Haar face cascades (embedding store)
+  libopencv-objdetect-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # face detection + crops
+  libfaiss-dev libhnswlib-dev libopenblas0      # embedding-index benchmark baselines (FAISS on OpenBLAS)
 )
 if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench

@@ -373,6 +373,71 @@ StatusOr<int64_t> InsertJobRows(sqlite3* db, const NewJob& job) {
   return id;
 }
 
+std::string TransitionContext(const TransitionRequest& t) {
+  return "transition " + JobLabel(t.id) + " " + ToString(t.expected_from) + " -> " + ToString(t.to);
+}
+
+// The compare-and-set of `t` inside a write transaction: the job row, a transitions row and a
+// "state" event. When the job is not in t.expected_from nothing is written and `*outcome` says
+// why (FAILED_PRECONDITION, or NOT_FOUND for an unknown id); the return value is for storage
+// failures only.
+Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int64_t>* outcome) {
+  const std::string context = TransitionContext(t);
+  int64_t attempt = 0;
+  bool changed = false;
+  {
+    // Compare-and-set: the WHERE clause only matches while the job is still in expected_from.
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Statement::Prepare(db,
+                           "UPDATE jobs SET state = ?1, reason = ?2, "
+                           "attempt = COALESCE(?3, attempt), "
+                           "started_ms = COALESCE(?4, started_ms), "
+                           "finished_ms = COALESCE(?5, finished_ms), "
+                           "launcher_pid = COALESCE(?6, launcher_pid), "
+                           "launcher_start_time = COALESCE(?7, launcher_start_time), "
+                           "placement = COALESCE(?8, placement), "
+                           "log_path = COALESCE(?9, log_path), "
+                           "failing_rank = COALESCE(?10, failing_rank), "
+                           "exit_code = COALESCE(?11, exit_code), "
+                           "signal = COALESCE(?12, signal), "
+                           "last_log_lines = COALESCE(?13, last_log_lines) "
+                           "WHERE id = ?14 AND state = ?15 RETURNING attempt",
+                           context));
+    const TransitionUpdate& u = t.update;
+    stmt.BindText(1, ToString(t.to))
+        .BindText(2, t.reason)
+        .BindOptionalInt(3, u.attempt)
+        .BindOptionalInt(4, u.started_ms)
+        .BindOptionalInt(5, u.finished_ms)
+        .BindOptionalInt(6, u.launcher_pid)
+        .BindOptionalInt(7, u.launcher_start_time)
+        .BindOptionalText(8, u.placement)
+        .BindOptionalText(9, u.log_path)
+        .BindOptionalInt(10, u.failing_rank)
+        .BindOptionalInt(11, u.exit_code)
+        .BindOptionalInt(12, u.signal)
+        .BindOptionalText(13, u.last_log_lines)
+        .BindInt(14, t.id)
+        .BindText(15, ToString(t.expected_from));
+    DTRAIN_ASSIGN_OR_RETURN(changed, stmt.Step());
+    if (changed) attempt = stmt.Int(0);
+    DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  }
+  if (!changed) {
+    DTRAIN_ASSIGN_OR_RETURN(std::optional<JobState> actual, StateOf(db, t.id, context));
+    *outcome = actual ? FailedPrecondition(JobLabel(t.id) + " is " + ToString(*actual) + ", not " +
+                                           ToString(t.expected_from))
+                      : NotFound(JobLabel(t.id) + " not found");
+    return Status::Ok();
+  }
+  DTRAIN_RETURN_IF_ERROR(
+      InsertTransition(db, t.id, t.expected_from, t.to, attempt, t.at_ms, t.reason, context));
+  DTRAIN_RETURN_IF_ERROR(InsertEvent(db, t.id, "state", ToString(t.to), t.at_ms, context).status());
+  *outcome = attempt;
+  return Status::Ok();
+}
+
 // Connection settings and schema migration; `label` names the store in errors.
 Status Configure(sqlite3* db, const std::string& label, bool in_memory) {
   const std::string context = "cannot open job store " + label;
@@ -477,7 +542,11 @@ bool IsTerminal(JobState state) {
 
 void JobStore::DbCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 
-JobStore::JobStore(DbHandle db) : db_(std::move(db)) {}
+JobStore::JobStore(DbHandle db, DbHandle reader)
+    : db_(std::move(db)),
+      reader_(std::move(reader)),
+      reader_db_(reader_ ? reader_.get() : db_.get()),
+      reader_mu_(reader_ ? &read_mu_ : &mu_) {}
 
 JobStore::~JobStore() = default;
 
@@ -504,17 +573,29 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
   DbHandle db(raw);  // owns the handle even when the open failed
   if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "cannot open job store " + label);
   DTRAIN_RETURN_IF_ERROR(Configure(db.get(), label, in_memory));
+  DbHandle reader;
+  if (!in_memory) {
+    // A second connection for reads: in WAL mode it reads the last commit while the writer
+    // holds its lock and fsyncs. query_only keeps it from ever writing.
+    sqlite3* raw_reader = nullptr;
+    rc = sqlite3_open_v2(path.c_str(), &raw_reader, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                         nullptr);
+    reader.reset(raw_reader);
+    const std::string context = "cannot open job store " + label + " for reading";
+    if (rc != SQLITE_OK) return SqliteError(reader.get(), rc, context);
+    rc = sqlite3_busy_timeout(reader.get(), kBusyTimeoutMs);
+    if (rc != SQLITE_OK) return SqliteError(reader.get(), rc, context);
+    DTRAIN_RETURN_IF_ERROR(Exec(reader.get(), "PRAGMA query_only = 1", context));
+  }
   // The constructor is private, so make_unique cannot reach it; ownership is taken at once.
-  return std::unique_ptr<JobStore>(new JobStore(std::move(db)));
+  return std::unique_ptr<JobStore>(new JobStore(std::move(db), std::move(reader)));
 }
 
-// Exactly one of the two shapes: an Insert (job set) or an AppendEvent (job null).
+// One queued write: exactly one of `job`, `event` and `transition` is set.
 struct JobStore::PendingWrite {
   const NewJob* job = nullptr;
-  int64_t event_job_id = 0;
-  const std::string* event_kind = nullptr;
-  const std::string* event_payload = nullptr;
-  int64_t event_at_ms = 0;
+  const NewEvent* event = nullptr;
+  const TransitionRequest* transition = nullptr;
 
   // Set by the leader before `done`; read by the caller once it sees `done`.
   StatusOr<int64_t> result = Internal("the write was not attempted (the writer ran out of memory)");
@@ -522,24 +603,44 @@ struct JobStore::PendingWrite {
 
   std::string Context() const {
     if (job != nullptr) return InsertContext(*job);
-    return "append '" + *event_kind + "' event to " + JobLabel(event_job_id);
+    if (event != nullptr) return "append '" + event->kind + "' event to " + JobLabel(event->job_id);
+    return TransitionContext(*transition);
   }
 
-  // This request's rows, inside an open write transaction: the new id or seq.
-  StatusOr<int64_t> WriteRows(sqlite3* db) const {
-    if (job != nullptr) return InsertJobRows(db, *job);
-    const std::string context = Context();
-    DTRAIN_RETURN_IF_ERROR(CheckExists(db, event_job_id, context));
-    return InsertEvent(db, event_job_id, *event_kind, *event_payload, event_at_ms, context);
+  // Writes this request's rows inside an open write transaction. A non-OK return is a storage
+  // failure and dooms the transaction; a refusal that wrote nothing (a transition whose job is no
+  // longer in its expected state, an event for an unknown job) returns OK with the refusal in
+  // `result`, so the rest of a group commit goes ahead.
+  Status WriteRows(sqlite3* db) {
+    if (job != nullptr) {
+      StatusOr<int64_t> id = InsertJobRows(db, *job);
+      if (!id.ok()) return id.status();
+      result = *id;
+      return Status::Ok();
+    }
+    if (event != nullptr) {
+      const std::string context = Context();
+      DTRAIN_ASSIGN_OR_RETURN(std::optional<JobState> state, StateOf(db, event->job_id, context));
+      if (!state) {
+        result = NotFound(JobLabel(event->job_id) + " not found");
+        return Status::Ok();
+      }
+      StatusOr<int64_t> seq =
+          InsertEvent(db, event->job_id, event->kind, event->payload, event->at_ms, context);
+      if (!seq.ok()) return seq.status();
+      result = *seq;
+      return Status::Ok();
+    }
+    return WriteTransitionRows(db, *transition, &result);
   }
 
   // This request in a transaction of its own; durable when it returns.
-  StatusOr<int64_t> WriteAlone(sqlite3* db) const {
+  void WriteAlone(sqlite3* db) {
     WriteTransaction txn(db, Context());
-    DTRAIN_RETURN_IF_ERROR(txn.Begin());
-    DTRAIN_ASSIGN_OR_RETURN(int64_t value, WriteRows(db));
-    DTRAIN_RETURN_IF_ERROR(txn.Commit());
-    return value;
+    Status s = txn.Begin();
+    if (s.ok()) s = WriteRows(db);
+    if (s.ok() && result.ok()) s = txn.Commit();
+    if (!s.ok()) result = s;
   }
 };
 
@@ -554,22 +655,25 @@ StatusOr<int64_t> JobStore::Insert(const NewJob& job) {
   }
   PendingWrite request;
   request.job = &job;
-  return SubmitWrite(request);
+  SubmitWrites(&request, 1);
+  return std::move(request.result);
 }
 
-StatusOr<int64_t> JobStore::SubmitWrite(PendingWrite& request) {
+void JobStore::SubmitWrites(PendingWrite* requests, size_t count) {
   // Allocated before queueing, so that nothing between queueing and stepping down can throw and
   // leave a request queued or the leader seat taken.
   std::vector<PendingWrite*> batch;
   batch.reserve(kMaxWritesPerBatch);
   std::unique_lock<std::mutex> lock(queue_mu_);
-  queue_.push_back(&request);
-  while (!request.done) {
+  for (size_t i = 0; i < count; ++i) queue_.push_back(&requests[i]);
+  // Requests leave the queue in order, so the last one is done only when all of them are.
+  PendingWrite& last = requests[count - 1];
+  while (!last.done) {
     if (leader_active_) {
       queue_cv_.wait(lock);
       continue;
     }
-    // Lead: take the oldest requests (ours among them unless a full batch is ahead of it).
+    // Lead: take the oldest requests (ours among them unless a full batch is ahead of them).
     const auto end =
         queue_.begin() + static_cast<ptrdiff_t>(std::min(queue_.size(), batch.capacity()));
     batch.assign(queue_.begin(), end);
@@ -595,14 +699,13 @@ StatusOr<int64_t> JobStore::SubmitWrite(PendingWrite& request) {
     if (fell_back) ++stats_.fallbacks;
     queue_cv_.notify_all();
   }
-  return std::move(request.result);
 }
 
 bool JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
   std::lock_guard<std::mutex> lock(mu_);
   sqlite3* db = db_.get();
   if (batch.size() == 1) {
-    batch.front()->result = batch.front()->WriteAlone(db);
+    batch.front()->WriteAlone(db);
     return false;
   }
   {
@@ -615,21 +718,21 @@ bool JobStore::WriteBatch(const std::vector<PendingWrite*>& batch) {
       }
       return false;
     }
-    std::vector<int64_t> results;
-    results.reserve(batch.size());
-    for (const PendingWrite* w : batch) {
-      StatusOr<int64_t> result = w->WriteRows(db);
-      if (!result.ok()) break;
-      results.push_back(*result);
+    bool written = true;
+    for (PendingWrite* w : batch) {
+      if (!w->WriteRows(db).ok()) {
+        written = false;
+        break;
+      }
     }
-    if (results.size() == batch.size() && txn.Commit().ok()) {
-      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = results[i];
-      return false;
-    }
+    if (written && txn.Commit().ok()) return false;
   }  // rolled back: nothing of the batch was written
   // One request (or the commit) failed: retry each alone, in queue order, so that only the bad
   // one fails and each caller gets its own status.
-  for (PendingWrite* w : batch) w->result = w->WriteAlone(db);
+  for (PendingWrite* w : batch) {
+    w->result = Internal("the write was not attempted");
+    w->WriteAlone(db);
+  }
   return true;
 }
 
@@ -643,62 +746,19 @@ JobStore::WriteQueueStats JobStore::GetWriteQueueStats() const {
 Status JobStore::Transition(int64_t id, JobState expected_from, JobState to,
                             const std::string& reason, int64_t at_ms,
                             const TransitionUpdate& update) {
-  const std::string context =
-      "transition " + JobLabel(id) + " " + ToString(expected_from) + " -> " + ToString(to);
-  std::lock_guard<std::mutex> lock(mu_);
-  sqlite3* db = db_.get();
-  WriteTransaction txn(db, context);
-  DTRAIN_RETURN_IF_ERROR(txn.Begin());
-  int64_t attempt = 0;
-  bool changed = false;
-  {
-    // Compare-and-set: the WHERE clause only matches while the job is still in expected_from.
-    DTRAIN_ASSIGN_OR_RETURN(
-        Statement stmt,
-        Statement::Prepare(db,
-                           "UPDATE jobs SET state = ?1, reason = ?2, "
-                           "attempt = COALESCE(?3, attempt), "
-                           "started_ms = COALESCE(?4, started_ms), "
-                           "finished_ms = COALESCE(?5, finished_ms), "
-                           "launcher_pid = COALESCE(?6, launcher_pid), "
-                           "launcher_start_time = COALESCE(?7, launcher_start_time), "
-                           "placement = COALESCE(?8, placement), "
-                           "log_path = COALESCE(?9, log_path), "
-                           "failing_rank = COALESCE(?10, failing_rank), "
-                           "exit_code = COALESCE(?11, exit_code), "
-                           "signal = COALESCE(?12, signal), "
-                           "last_log_lines = COALESCE(?13, last_log_lines) "
-                           "WHERE id = ?14 AND state = ?15 RETURNING attempt",
-                           context));
-    stmt.BindText(1, ToString(to))
-        .BindText(2, reason)
-        .BindOptionalInt(3, update.attempt)
-        .BindOptionalInt(4, update.started_ms)
-        .BindOptionalInt(5, update.finished_ms)
-        .BindOptionalInt(6, update.launcher_pid)
-        .BindOptionalInt(7, update.launcher_start_time)
-        .BindOptionalText(8, update.placement)
-        .BindOptionalText(9, update.log_path)
-        .BindOptionalInt(10, update.failing_rank)
-        .BindOptionalInt(11, update.exit_code)
-        .BindOptionalInt(12, update.signal)
-        .BindOptionalText(13, update.last_log_lines)
-        .BindInt(14, id)
-        .BindText(15, ToString(expected_from));
-    DTRAIN_ASSIGN_OR_RETURN(changed, stmt.Step());
-    if (changed) attempt = stmt.Int(0);
-    DTRAIN_RETURN_IF_ERROR(stmt.Run());
-  }
-  if (!changed) {
-    DTRAIN_ASSIGN_OR_RETURN(std::optional<JobState> actual, StateOf(db, id, context));
-    if (!actual) return NotFound(JobLabel(id) + " not found");
-    return FailedPrecondition(JobLabel(id) + " is " + ToString(*actual) + ", not " +
-                              ToString(expected_from));
-  }
-  DTRAIN_RETURN_IF_ERROR(
-      InsertTransition(db, id, expected_from, to, attempt, at_ms, reason, context));
-  DTRAIN_RETURN_IF_ERROR(InsertEvent(db, id, "state", ToString(to), at_ms, context).status());
-  return txn.Commit();
+  TransitionRequest request{id, expected_from, to, reason, at_ms, update};
+  return Transitions({request}).front();
+}
+
+std::vector<Status> JobStore::Transitions(const std::vector<TransitionRequest>& requests) {
+  std::vector<Status> statuses;
+  if (requests.empty()) return statuses;
+  std::vector<PendingWrite> writes(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) writes[i].transition = &requests[i];
+  SubmitWrites(writes.data(), writes.size());
+  statuses.reserve(writes.size());
+  for (const PendingWrite& w : writes) statuses.push_back(w.result.status());
+  return statuses;
 }
 
 Status JobStore::SetCancelRequested(int64_t id) {
@@ -716,11 +776,11 @@ Status JobStore::SetCancelRequested(int64_t id) {
 
 StatusOr<JobRecord> JobStore::Get(int64_t id) const {
   const std::string context = "get " + JobLabel(id);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(*reader_mu_);
   DTRAIN_ASSIGN_OR_RETURN(
       Statement stmt,
       Statement::Prepare(
-          db_.get(), std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1", context));
+          reader_db_, std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?1", context));
   stmt.BindInt(1, id);
   DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return NotFound(JobLabel(id) + " not found");
@@ -729,10 +789,10 @@ StatusOr<JobRecord> JobStore::Get(int64_t id) const {
 
 StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const {
   const std::string context = "list jobs";
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(*reader_mu_);
   DTRAIN_ASSIGN_OR_RETURN(
       Statement stmt,
-      Statement::Prepare(db_.get(),
+      Statement::Prepare(reader_db_,
                          std::string("SELECT ") + kJobColumns +
                              " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND id > ?2 "
                              "ORDER BY id LIMIT ?3",
@@ -749,9 +809,9 @@ StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const 
 
 StatusOr<std::vector<JobRecord>> JobStore::Active() const {
   const std::string context = "list active jobs";
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(*reader_mu_);
   DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
-                          Statement::Prepare(db_.get(),
+                          Statement::Prepare(reader_db_,
                                              std::string("SELECT ") + kJobColumns +
                                                  " FROM jobs WHERE state IN (?1, ?2) ORDER BY id",
                                              context));
@@ -762,10 +822,10 @@ StatusOr<std::vector<JobRecord>> JobStore::Active() const {
 
 StatusOr<std::vector<coordinator::Transition>> JobStore::History(int64_t id) const {
   const std::string context = "read history of " + JobLabel(id);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(*reader_mu_);
   DTRAIN_ASSIGN_OR_RETURN(
       Statement stmt,
-      Statement::Prepare(db_.get(),
+      Statement::Prepare(reader_db_,
                          "SELECT from_state, to_state, attempt, at_ms, reason FROM transitions "
                          "WHERE job_id = ?1 ORDER BY id",
                          context));
@@ -784,26 +844,32 @@ StatusOr<std::vector<coordinator::Transition>> JobStore::History(int64_t id) con
     history.push_back(std::move(t));
   }
   // Every job has its submission transition, so an empty history means an unknown id.
-  if (history.empty()) DTRAIN_RETURN_IF_ERROR(CheckExists(db_.get(), id, context));
+  if (history.empty()) DTRAIN_RETURN_IF_ERROR(CheckExists(reader_db_, id, context));
   return history;
 }
 
 StatusOr<int64_t> JobStore::AppendEvent(int64_t id, const std::string& kind,
                                         const std::string& payload, int64_t at_ms) {
-  PendingWrite request;
-  request.event_job_id = id;
-  request.event_kind = &kind;
-  request.event_payload = &payload;
-  request.event_at_ms = at_ms;
-  return SubmitWrite(request);
+  return std::move(AppendEvents({NewEvent{id, kind, payload, at_ms}}).front());
+}
+
+std::vector<StatusOr<int64_t>> JobStore::AppendEvents(const std::vector<NewEvent>& events) {
+  std::vector<StatusOr<int64_t>> seqs;
+  if (events.empty()) return seqs;
+  std::vector<PendingWrite> writes(events.size());
+  for (size_t i = 0; i < events.size(); ++i) writes[i].event = &events[i];
+  SubmitWrites(writes.data(), writes.size());
+  seqs.reserve(writes.size());
+  for (PendingWrite& w : writes) seqs.push_back(std::move(w.result));
+  return seqs;
 }
 
 StatusOr<std::vector<JobEvent>> JobStore::EventsAfter(int64_t id, int64_t after_seq,
                                                       int limit) const {
   const std::string context = "read events of " + JobLabel(id);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(*reader_mu_);
   DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
-                          Statement::Prepare(db_.get(),
+                          Statement::Prepare(reader_db_,
                                              "SELECT seq, at_ms, kind, payload FROM events "
                                              "WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                                              context));
@@ -823,7 +889,7 @@ StatusOr<std::vector<JobEvent>> JobStore::EventsAfter(int64_t id, int64_t after_
     events.push_back(std::move(e));
   }
   // Nothing after `after_seq` is normal for a live job; tell an unknown id apart.
-  if (events.empty()) DTRAIN_RETURN_IF_ERROR(CheckExists(db_.get(), id, context));
+  if (events.empty()) DTRAIN_RETURN_IF_ERROR(CheckExists(reader_db_, id, context));
   return events;
 }
 

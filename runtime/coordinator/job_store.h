@@ -3,14 +3,16 @@
 //
 // Tables: jobs (one row per job), transitions (every state change with time and reason),
 // events (per-job ordered stream of progress / log / state lines, for WatchJob resumption).
-// Thread-safe: one connection guarded by a mutex (SQLite serialises writers anyway).
+// Thread-safe: a writer connection guarded by mu_ and, for a file store, a separate reader
+// connection guarded by read_mu_, so that reads (WAL snapshots of the last commit) never wait
+// behind a writer's fsync.
 //
-// Group commit: Insert and AppendEvent queue their request; the first caller to find no write
-// in progress becomes the leader, takes up to kMaxWritesPerBatch queued requests (its own and
-// whoever queued while the previous batch was being written) and writes them all in one
-// transaction, so concurrent submitters share one fsync. A lone caller commits at once: there is
-// no waiting for company. Each call still returns only after the transaction holding its own
-// write has committed.
+// Group commit: Insert, AppendEvent(s) and Transition(s) queue their requests; the first caller
+// to find no write in progress becomes the leader, takes up to kMaxWritesPerBatch queued requests
+// (its own and whoever queued while the previous batch was being written) and writes them all in
+// one transaction, so concurrent submitters and the control loop share one fsync. A lone caller
+// commits at once: there is no waiting for company. Each call still returns only after the
+// transaction holding its own writes has committed.
 #ifndef DTRAIN_RUNTIME_COORDINATOR_JOB_STORE_H_
 #define DTRAIN_RUNTIME_COORDINATOR_JOB_STORE_H_
 
@@ -88,6 +90,13 @@ struct JobEvent {
   std::string payload;  // state name / ProgressEvent JSON / log line
 };
 
+struct NewEvent {
+  int64_t job_id = 0;
+  std::string kind;
+  std::string payload;
+  int64_t at_ms = 0;
+};
+
 struct ListFilter {
   std::optional<JobState> state;
   int64_t after_id = 0;  // paging: ids greater than this
@@ -107,6 +116,16 @@ struct TransitionUpdate {
   std::optional<int> exit_code;
   std::optional<int> signal;
   std::optional<std::string> last_log_lines;
+};
+
+// A compare-and-set state change: job `id` moves from `expected_from` to `to`.
+struct TransitionRequest {
+  int64_t id = 0;
+  JobState expected_from = JobState::kPending;
+  JobState to = JobState::kPending;
+  std::string reason;
+  int64_t at_ms = 0;
+  TransitionUpdate update;
 };
 
 class JobStore {
@@ -132,6 +151,9 @@ class JobStore {
   // FAILED_PRECONDITION when the job is not in `expected_from`; NOT_FOUND for an unknown id.
   Status Transition(int64_t id, JobState expected_from, JobState to, const std::string& reason,
                     int64_t at_ms, const TransitionUpdate& update = {});
+  // Several transitions committed together (one fsync); each gets its own status, and one that is
+  // refused (FAILED_PRECONDITION / NOT_FOUND) does not stop the others.
+  std::vector<Status> Transitions(const std::vector<TransitionRequest>& requests);
 
   Status SetCancelRequested(int64_t id);
 
@@ -146,6 +168,8 @@ class JobStore {
   // group-committed with concurrent Insert/AppendEvent calls, like Insert.
   StatusOr<int64_t> AppendEvent(int64_t id, const std::string& kind, const std::string& payload,
                                 int64_t at_ms);
+  // Several events committed together (one fsync), in order; one result per event.
+  std::vector<StatusOr<int64_t>> AppendEvents(const std::vector<NewEvent>& events);
   // Events with seq > after_seq, at most `limit`, in seq order.
   StatusOr<std::vector<JobEvent>> EventsAfter(int64_t id, int64_t after_seq, int limit) const;
 
@@ -167,22 +191,29 @@ class JobStore {
   };
   using DbHandle = std::unique_ptr<sqlite3, DbCloser>;
 
-  // One queued Insert or AppendEvent; lives on its caller's stack. Defined in job_store.cc.
+  // One queued insert, event or transition; lives with its caller. Defined in job_store.cc.
   struct PendingWrite;
 
-  explicit JobStore(DbHandle db);
+  // `reader` is null for an in-memory store, whose reads then share the writer connection.
+  JobStore(DbHandle db, DbHandle reader);
 
-  // Queues `request` and returns once it has been written (by this thread as the leader, or by
-  // another).
-  StatusOr<int64_t> SubmitWrite(PendingWrite& request);
+  // Queues `count` requests and returns once all of them have been written (by this thread as
+  // the leader, or by another); each request's result is set.
+  void SubmitWrites(PendingWrite* requests, size_t count);
   // The leader's work: writes `batch` under mu_ and sets each request's result. True when the
   // shared transaction failed and the requests were retried one per transaction.
   bool WriteBatch(const std::vector<PendingWrite*>& batch);
 
-  // Guarded by mu_: every method that touches it holds mu_ for its whole run (for Insert and
-  // AppendEvent, the leader holds it while writing its batch).
+  // Guarded by mu_: every method that touches it holds mu_ for its whole run (for queued
+  // writes, the leader holds it while writing its batch).
   DbHandle db_;
   mutable std::mutex mu_;
+  // Reads go to reader_db_ under *read_mu_: the reader connection and read_mu_ for a file
+  // store, or db_ and mu_ for an in-memory one.
+  DbHandle reader_;
+  sqlite3* reader_db_;
+  mutable std::mutex read_mu_;
+  std::mutex* reader_mu_;
 
   // Lock order: queue_mu_ is never held while taking mu_.
   mutable std::mutex queue_mu_;

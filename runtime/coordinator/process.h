@@ -1,5 +1,5 @@
 // Process-tree utilities for the launcher (Linux /proc). No shell is ever involved: programs
-// are started by fork + execv with an argv list, so no value from a spec can inject a command.
+// are started by posix_spawn with an argv list, so no value from a spec can inject a command.
 #ifndef DTRAIN_RUNTIME_COORDINATOR_PROCESS_H_
 #define DTRAIN_RUNTIME_COORDINATOR_PROCESS_H_
 
@@ -42,8 +42,8 @@ struct SpawnOptions {
   bool new_session = true;        // setsid(): own session and process group
 };
 
-// fork + execv. The child has stdin on /dev/null. Returns the child's identity; an exec
-// failure is reported as an error (through a close-on-exec pipe), not as a mystery exit.
+// posix_spawn (no PATH search). The child has stdin on /dev/null. Returns its identity; an exec
+// failure is reported as an error, not as a mystery exit.
 StatusOr<ProcessIdentity> Spawn(const SpawnOptions& options);
 
 }  // namespace dtrain::coordinator

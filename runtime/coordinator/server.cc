@@ -15,6 +15,8 @@
 namespace dtrain::coordinator {
 namespace {
 
+constexpr char kServiceName[] = "dtrain.v1.Coordinator";
+
 namespace fs = std::filesystem;
 
 std::string NextToSelf(const std::string& name) {
@@ -117,6 +119,10 @@ int RunCoordinator(const CoordinatorConfig& config) {
     service.Stop();
     return Fail(Unavailable("cannot listen on '" + config.listen_address + "'"));
   }
+  // Per-service health, so a probe can ask for the coordinator by name; NOT_SERVING while
+  // shutting down lets a load balancer drain before the port closes.
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  if (health != nullptr) health->SetServingStatus(kServiceName, true);
   const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
   const std::string bound = host + ":" + std::to_string(port);
   if (!config.port_file.empty()) {
@@ -134,6 +140,7 @@ int RunCoordinator(const CoordinatorConfig& config) {
   sigwait(&stop_signals, &received);
   std::fprintf(stderr, "dtrain coordinator: signal %d, shutting down (running jobs keep running)\n",
                received);
+  if (health != nullptr) health->SetServingStatus(kServiceName, false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   service.Stop();
   return 0;

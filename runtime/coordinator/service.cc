@@ -170,9 +170,11 @@ Status CoordinatorService::Recover() {
     ExitReport lost = polled.ok() && polled->has_value() ? **polled : ExitReport();
     lost.exit_code = lost.exit_code == 0 ? -1 : lost.exit_code;
     lost.last_lines += "(found gone after a coordinator restart)\n";
-    std::lock_guard<std::mutex> lock(mu_);
-    scheduler_->Reserve(ParsePlacement(job.id, job.placement)).ok();
-    Finish(job.id, run, lost);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      scheduler_->Reserve(ParsePlacement(job.id, job.placement)).ok();
+    }
+    RecordEndings({PlanEnding(job.id, run.attempt, lost)});
   }
   return Status::Ok();
 }
@@ -245,13 +247,13 @@ void CoordinatorService::RecordProgress(int64_t id, const std::string& line) {
   }
 }
 
-void CoordinatorService::TailLog(int64_t id, Running& run) {
+void CoordinatorService::TailLog(int64_t id, Running& run, std::vector<NewEvent>* events) {
   std::ifstream in(run.launched.log_path, std::ios::binary);
   if (!in) return;
   in.seekg(run.log_offset);
   std::string chunk(64 * 1024, '\0');
-  int events = 0;
-  while (events < options_.max_events_per_tick) {
+  int taken = 0;
+  while (taken < options_.max_events_per_tick) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     const std::streamsize n = in.gcount();
     if (n <= 0) break;
@@ -264,13 +266,14 @@ void CoordinatorService::TailLog(int64_t id, Running& run) {
       const bool progress =
           line.rfind("{\"", 0) == 0 && line.find("\"event\"") != std::string::npos;
       if (progress) RecordProgress(id, line);
-      (void)store_->AppendEvent(id, progress ? "progress" : "log", line, NowMs());
-      ++events;
+      events->push_back({id, progress ? "progress" : "log", std::move(line), NowMs()});
+      ++taken;
     }
     run.partial_line = data.substr(start);
     run.log_offset += n;
     if (n < static_cast<std::streamsize>(chunk.size())) break;
   }
+  if (taken == 0) return;
   // Where to continue after a coordinator restart (a few lines may repeat, none are lost).
   std::ofstream(fs::path(run.launched.log_path).parent_path() / "tail.offset")
       << run.log_offset - static_cast<int64_t>(run.partial_line.size());
@@ -282,6 +285,16 @@ void CoordinatorService::FollowRunning() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, run] : running_) ids.push_back(id);
   }
+  // One pass: every job's new lines, then every ended job's final state, each committed as one
+  // batch, so a pass costs two fsyncs however many jobs it follows (and shares them with
+  // concurrent submits). Events go first: a terminal state implies its lines are stored.
+  std::vector<NewEvent> events;
+  struct Ended {
+    int64_t id;
+    int attempt;
+    ExitReport report;
+  };
+  std::vector<Ended> ended;
   for (int64_t id : ids) {
     Running run;
     {
@@ -290,53 +303,77 @@ void CoordinatorService::FollowRunning() {
       if (it == running_.end()) continue;  // cancelled meanwhile
       run = it->second;
     }
-    TailLog(id, run);
+    TailLog(id, run, &events);
     auto polled = launcher_->Poll(run.launched);
-    const bool ended = polled.ok() && polled->has_value();
-    if (ended) TailLog(id, run);  // the last lines written before the exit
+    const bool exited = polled.ok() && polled->has_value();
+    if (exited) TailLog(id, run, &events);  // the last lines written before the exit
     std::lock_guard<std::mutex> lock(mu_);
     auto it = running_.find(id);
     if (it == running_.end()) continue;
     it->second.log_offset = run.log_offset;
     it->second.partial_line = run.partial_line;
-    if (ended) Finish(id, it->second, **polled);
+    if (exited) {
+      // Claimed here: a concurrent CancelJob no longer finds it and leaves the ending to us.
+      ended.push_back({id, it->second.attempt, **polled});
+      running_.erase(it);
+    }
   }
+  (void)store_->AppendEvents(events);
+  std::vector<Ending> endings;
+  endings.reserve(ended.size());
+  for (const Ended& e : ended) endings.push_back(PlanEnding(e.id, e.attempt, e.report));
+  RecordEndings(endings);
 }
 
-// Called with mu_ held.
-void CoordinatorService::Finish(int64_t id, const Running& run, const ExitReport& report) {
-  const int64_t now = NowMs();
+CoordinatorService::Ending CoordinatorService::PlanEnding(int64_t id, int attempt,
+                                                          const ExitReport& report) const {
+  Ending ending;
+  TransitionRequest& t = ending.transition;
+  t.id = id;
+  t.expected_from = JobState::kRunning;
+  t.at_ms = NowMs();
+  t.update.finished_ms = t.at_ms;
+  t.update.exit_code = report.exit_code;
+  t.update.signal = report.signal;
+  t.update.failing_rank = report.failing_rank;
+  t.update.last_log_lines = report.last_lines;
   auto record = store_->Get(id);
-  TransitionUpdate update;
-  update.finished_ms = now;
-  update.exit_code = report.exit_code;
-  update.signal = report.signal;
-  update.failing_rank = report.failing_rank;
-  update.last_log_lines = report.last_lines;
-  Status s;
   if (record.ok() && record->cancel_requested) {
-    s = store_->Transition(id, JobState::kRunning, JobState::kCancelled, "cancelled by user", now,
-                           update);
+    t.to = JobState::kCancelled;
+    t.reason = "cancelled by user";
   } else if (report.succeeded()) {
-    s = store_->Transition(id, JobState::kRunning, JobState::kSucceeded,
-                           "all ranks exited with code 0", now, update);
+    t.to = JobState::kSucceeded;
+    t.reason = "all ranks exited with code 0";
   } else if (record.ok() && record->attempt < record->max_attempts) {
-    update.finished_ms.reset();
-    s = store_->Transition(id, JobState::kRunning, JobState::kPending,
-                           "attempt " + std::to_string(run.attempt) + " failed: " +
-                               report.Describe() + "; retrying from the newest checkpoint",
-                           now, update);
-    if (s.ok()) pending_[id] = {id, record->ranks, record->priority, record->submitted_ms};
+    t.to = JobState::kPending;
+    t.update.finished_ms.reset();
+    t.reason = "attempt " + std::to_string(attempt) + " failed: " + report.Describe() +
+               "; retrying from the newest checkpoint";
+    ending.requeue = QueuedJob{id, record->ranks, record->priority, record->submitted_ms};
   } else {
-    s = store_->Transition(id, JobState::kRunning, JobState::kFailed, report.Describe(), now,
-                           update);
+    t.to = JobState::kFailed;
+    t.reason = report.Describe();
   }
-  if (!s.ok()) {
-    std::fprintf(stderr, "[coordinator] job %lld: %s\n", static_cast<long long>(id),
-                 s.ToString().c_str());
+  return ending;
+}
+
+void CoordinatorService::RecordEndings(const std::vector<Ending>& endings) {
+  if (endings.empty()) return;
+  std::vector<TransitionRequest> transitions;
+  transitions.reserve(endings.size());
+  for (const Ending& e : endings) transitions.push_back(e.transition);
+  const std::vector<Status> statuses = store_->Transitions(transitions);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < endings.size(); ++i) {
+    const int64_t id = endings[i].transition.id;
+    if (!statuses[i].ok()) {
+      std::fprintf(stderr, "[coordinator] job %lld: %s\n", static_cast<long long>(id),
+                   statuses[i].ToString().c_str());
+    } else if (endings[i].requeue) {
+      pending_[id] = *endings[i].requeue;
+    }
+    scheduler_->Release(id);
   }
-  scheduler_->Release(id);
-  running_.erase(id);
 }
 
 // ---------------------------------------------------------------------------- scheduling
@@ -352,18 +389,66 @@ void CoordinatorService::ScheduleReady() {
     placements = scheduler_->Schedule(queue, NowMs());
     for (const Placement& p : placements) pending_.erase(p.job_id);
   }
+  // Start every placed job, then record all their transitions in one commit.
+  struct Started {
+    Placement placement;
+    int attempt = 1;
+    StatusOr<LaunchedJob> launched = Internal("not launched");
+  };
+  std::vector<Started> started;
+  std::vector<TransitionRequest> transitions;
+  std::vector<int64_t> skipped;
   for (const Placement& p : placements) {
     auto job = store_->Get(p.job_id);
     if (!job.ok() || job->state != JobState::kPending) {  // cancelled meanwhile
-      std::lock_guard<std::mutex> lock(mu_);
-      scheduler_->Release(p.job_id);
+      skipped.push_back(p.job_id);
       continue;
     }
-    LaunchPlacement(*job, p);
+    Started s{p, job->attempt + 1, Launch(*job, p)};
+    TransitionRequest t;
+    t.id = p.job_id;
+    t.expected_from = JobState::kPending;
+    t.at_ms = NowMs();
+    if (s.launched.ok()) {
+      t.to = JobState::kRunning;
+      t.reason = "started attempt " + std::to_string(s.attempt) + " on " + p.ToString();
+      t.update.attempt = s.attempt;
+      t.update.started_ms = t.at_ms;
+      t.update.launcher_pid = s.launched->shim.pid;
+      t.update.launcher_start_time = s.launched->shim.start_time;
+      t.update.placement = p.ToString();
+      t.update.log_path = s.launched->log_path;
+    } else {
+      t.to = JobState::kFailed;
+      t.reason = "could not start: " + s.launched.status().message();
+    }
+    transitions.push_back(std::move(t));
+    started.push_back(std::move(s));
   }
+  const std::vector<Status> statuses = store_->Transitions(transitions);
+  std::vector<LaunchedJob> to_stop;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int64_t id : skipped) scheduler_->Release(id);
+    for (size_t i = 0; i < started.size(); ++i) {
+      Started& s = started[i];
+      const int64_t id = s.placement.job_id;
+      if (s.launched.ok() && statuses[i].ok()) {
+        Running run;
+        run.launched = *s.launched;
+        run.attempt = s.attempt;
+        running_[id] = std::move(run);
+        continue;
+      }
+      if (s.launched.ok()) to_stop.push_back(*s.launched);  // cancelled between schedule and launch
+      scheduler_->Release(id);
+    }
+  }
+  for (const LaunchedJob& launched : to_stop)
+    (void)launcher_->Stop(launched, options_.cancel_grace);
 }
 
-void CoordinatorService::LaunchPlacement(const JobRecord& job, const Placement& placement) {
+StatusOr<LaunchedJob> CoordinatorService::Launch(const JobRecord& job, const Placement& placement) {
   const int attempt = job.attempt + 1;
   const fs::path dir = JobDir(job.id);
   LaunchRequest request;
@@ -375,36 +460,9 @@ void CoordinatorService::LaunchPlacement(const JobRecord& job, const Placement& 
   request.attempt_dir = (dir / ("attempt-" + std::to_string(attempt))).string();
   std::error_code ec;
   fs::create_directories(dir, ec);
-  Status s = ec ? Internal("cannot create '" + dir.string() + "': " + ec.message())
-                : WriteFileAtomically(request.spec_path, job.spec_yaml);
-  StatusOr<LaunchedJob> launched = s.ok() ? launcher_->Launch(request) : StatusOr<LaunchedJob>(s);
-  const int64_t now = NowMs();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!launched.ok()) {
-    scheduler_->Release(job.id);
-    (void)store_->Transition(job.id, JobState::kPending, JobState::kFailed,
-                             "could not start: " + launched.status().message(), now);
-    return;
-  }
-  TransitionUpdate update;
-  update.attempt = attempt;
-  update.started_ms = now;
-  update.launcher_pid = launched->shim.pid;
-  update.launcher_start_time = launched->shim.start_time;
-  update.placement = placement.ToString();
-  update.log_path = launched->log_path;
-  Status moved = store_->Transition(
-      job.id, JobState::kPending, JobState::kRunning,
-      "started attempt " + std::to_string(attempt) + " on " + placement.ToString(), now, update);
-  if (!moved.ok()) {  // cancelled between scheduling and launch
-    (void)launcher_->Stop(*launched, options_.cancel_grace);
-    scheduler_->Release(job.id);
-    return;
-  }
-  Running run;
-  run.launched = *launched;
-  run.attempt = attempt;
-  running_[job.id] = std::move(run);
+  if (ec) return Internal("cannot create '" + dir.string() + "': " + ec.message());
+  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(request.spec_path, job.spec_yaml));
+  return launcher_->Launch(request);
 }
 
 // ---------------------------------------------------------------------------- handlers
@@ -562,17 +620,30 @@ grpc::Status CoordinatorService::CancelJob(grpc::ServerContext* context,
   if (run) {
     Status stopped = launcher_->Stop(run->launched, options_.cancel_grace);
     if (!stopped.ok()) return ToGrpc(stopped);
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = running_.find(id);
-    if (it != running_.end()) {
+    bool claimed = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      claimed = running_.erase(id) > 0;
+    }
+    if (claimed) {
       ExitReport report;
       report.signal = 15;
-      Finish(id, it->second, report);
+      RecordEndings({PlanEnding(id, run->attempt, report)});
     }
   }
-  auto final_record = store_->Get(id);
-  if (!final_record.ok()) return ToGrpc(final_record.status());
-  return ToJob(*final_record, response);
+  // When the control loop claimed the ending first, its commit is a moment away: answer with the
+  // recorded outcome rather than a RUNNING that is already over.
+  const auto deadline =
+      std::chrono::steady_clock::now() + options_.cancel_grace + std::chrono::seconds(5);
+  for (;;) {
+    auto final_record = store_->Get(id);
+    if (!final_record.ok()) return ToGrpc(final_record.status());
+    if (final_record->state != JobState::kRunning || !run ||
+        std::chrono::steady_clock::now() > deadline) {
+      return ToJob(*final_record, response);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,

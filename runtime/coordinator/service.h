@@ -12,8 +12,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "dtrain/v1/coordinator.grpc.pb.h"
 #include "runtime/coordinator/job_store.h"
@@ -71,13 +73,25 @@ class CoordinatorService final : public dtrain::v1::Coordinator::Service {
     std::string partial_line;
   };
 
+  // How a job whose processes ended is recorded: its transition, and the queue entry when it
+  // is retried.
+  struct Ending {
+    TransitionRequest transition;
+    std::optional<QueuedJob> requeue;
+  };
+
   void Loop();
   void Wake();
   void FollowRunning();
-  void TailLog(int64_t id, Running& run);
-  void Finish(int64_t id, const Running& run, const ExitReport& report);
+  // Reads the job's new log lines into `events` (progress lines also update metrics_).
+  void TailLog(int64_t id, Running& run, std::vector<NewEvent>* events);
+  // The caller has claimed the ending (removed the job from running_, under mu_).
+  Ending PlanEnding(int64_t id, int attempt, const ExitReport& report) const;
+  // Commits the endings together, then frees their slots and requeues retried jobs.
+  void RecordEndings(const std::vector<Ending>& endings);
   void ScheduleReady();
-  void LaunchPlacement(const JobRecord& job, const Placement& placement);
+  // Writes the job's spec into its directory and starts the attempt.
+  StatusOr<LaunchedJob> Launch(const JobRecord& job, const Placement& placement);
   void RecordProgress(int64_t id, const std::string& json_line);
   grpc::Status ToJob(const JobRecord& record, v1::Job* out) const;
   std::string JobDir(int64_t id) const;

@@ -4,6 +4,9 @@
 #   1. reducer_bench under mpirun -np 2: raw MPI_Allreduce vs MpiCommunicator vs Reducer, busbw.
 #   2. train_bench (dtrain) and ddp_baseline.py (PyTorch DDP, gloo) alternated A B A B ... for 1
 #      and 2 ranks, REPEATS times each; medians, dtrain/DDP ratios and scaling efficiency.
+#   3. coordinator_bench + scheduler_bench (only in a build tree configured with gRPC, the
+#      default of deploy/build.sh): SubmitJob throughput, submit -> RUNNING latency, one control
+#      -loop pass and scheduling passes with 10,000 queued.
 #
 # Usage (from anywhere):  tests/bench/run_benchmarks.sh
 # Environment knobs (defaults):
@@ -18,7 +21,8 @@
 #   MALLOC_TUNED=0      1: glibc keeps freed memory (MALLOC_MMAP_THRESHOLD_=1 GiB,
 #                       MALLOC_TRIM_THRESHOLD_=4 GiB) for both frameworks; see docs/BENCHMARKS.md:
 #                       on this VM page faults from malloc/free churn dominate the default runs
-#   SKIP_REDUCER=0 SKIP_TRAIN=0
+#   SKIP_REDUCER=0 SKIP_TRAIN=0 SKIP_COORDINATOR=0
+#   COORD_SECONDS=5 COORD_CLIENTS=8 COORD_LATENCY_JOBS=200
 #   PYTHON=/usr/bin/python3 (Debian's python3-torch), MPIRUN=mpirun
 #   RESULTS_DIR=$BUILD_DIR/bench-results   raw outputs (one JSON line per training run)
 set -euo pipefail
@@ -34,6 +38,10 @@ BIND=${BIND:-none}
 REDUCER_ITERS=${REDUCER_ITERS:-20}
 SKIP_REDUCER=${SKIP_REDUCER:-0}
 SKIP_TRAIN=${SKIP_TRAIN:-0}
+SKIP_COORDINATOR=${SKIP_COORDINATOR:-0}
+COORD_SECONDS=${COORD_SECONDS:-5}
+COORD_CLIENTS=${COORD_CLIENTS:-8}
+COORD_LATENCY_JOBS=${COORD_LATENCY_JOBS:-200}
 MALLOC_TUNED=${MALLOC_TUNED:-0}
 PYTHON=${PYTHON:-/usr/bin/python3}
 MPIRUN=${MPIRUN:-mpirun}
@@ -54,7 +62,10 @@ if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
 elif grep -q '^DTRAIN_BUILD_TESTS:BOOL=OFF' "$BUILD_DIR/CMakeCache.txt"; then
   cmake -S "$ROOT" -B "$BUILD_DIR" -DDTRAIN_BUILD_TESTS=ON  # the benchmarks live under tests/
 fi
-if ! cmake --build "$BUILD_DIR" -j2 --target reducer_bench train_bench; then
+targets=()
+[[ $SKIP_REDUCER == 1 ]] || targets+=(reducer_bench)
+[[ $SKIP_TRAIN == 1 ]] || targets+=(train_bench)
+if ((${#targets[@]})) && ! cmake --build "$BUILD_DIR" -j2 --target "${targets[@]}"; then
   echo "run_benchmarks: building reducer_bench/train_bench in $BUILD_DIR failed; the tree must" \
        "be configured with -DDTRAIN_BUILD_TESTS=ON (and LibTorch)" >&2
   exit 1
@@ -67,7 +78,7 @@ TRAIN_JSONL=$RESULTS_DIR/train.jsonl
 echo "== machine: $CORES cores, $(lscpu | sed -n 's/^Model name: *//p')," \
      "$(free -g | awk '/^Mem:/{print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "== $($MPIRUN --version 2>/dev/null | head -1);" \
-     "PyTorch $($PYTHON -c 'import torch; print(torch.__version__)');" \
+     "PyTorch $($PYTHON -c 'import torch; print(torch.__version__)' 2>/dev/null || echo absent);" \
      "bind=$BIND threads=$THREADS malloc_tuned=$MALLOC_TUNED"
 
 if [[ $SKIP_REDUCER != 1 ]]; then
@@ -153,6 +164,25 @@ for n, ratios in paired.items():
         print("paired dtrain/DDP ratios, %d rank(s), per repeat (A then B): %s; median %.3f"
               % (n, " ".join("%.3f" % r for r in ratios), statistics.median(ratios)))
 EOF
+fi
+if [[ $SKIP_COORDINATOR != 1 ]]; then
+  echo
+  # The coordinator only checks that dtrain-worker exists: jobs run /bin/true as mpirun.
+  if grep -q '^DTRAIN_WITH_GRPC:BOOL=ON' "$BUILD_DIR/CMakeCache.txt" && [[ -x $BIN/dtrain-worker ]] &&
+     cmake --build "$BUILD_DIR" -j2 --target coordinator_bench scheduler_bench dtrain \
+       dtrain-job-shim > "$RESULTS_DIR/coordinator-build.log" 2>&1; then
+    echo "== coordinator_bench $BIN --seconds $COORD_SECONDS --clients $COORD_CLIENTS" \
+         "--latency-jobs $COORD_LATENCY_JOBS"
+    "$BIN/coordinator_bench" "$BIN" --seconds "$COORD_SECONDS" --clients "$COORD_CLIENTS" \
+      --latency-jobs "$COORD_LATENCY_JOBS" | tee "$RESULTS_DIR/coordinator.txt" ||
+      echo "   coordinator_bench FAILED"
+    echo "== scheduler_bench"
+    "$BIN/scheduler_bench" | tee "$RESULTS_DIR/scheduler.txt" || echo "   scheduler_bench FAILED"
+  else
+    echo "== coordinator benchmarks skipped: $BUILD_DIR is not configured with gRPC, has no" \
+         "dtrain-worker, or failed to build (see $RESULTS_DIR/coordinator-build.log); use" \
+         "BUILD_DIR=build after deploy/build.sh"
+  fi
 fi
 if [[ $SKIP_REDUCER != 1 && -f $RESULTS_DIR/reducer.txt ]]; then
   echo

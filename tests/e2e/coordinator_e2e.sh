@@ -61,6 +61,18 @@ start_coordinator
 [[ -n ${DTRAIN_ADDRESS:-} ]] && pass "coordinator listening on $DTRAIN_ADDRESS" ||
   { fail "coordinator did not start"; cat "$work/coordinator.log"; exit 1; }
 
+# 0. The standard health and reflection services (no token needed: load balancers and
+#    Kubernetes probes call them).
+out=$("$bin/grpc_probe" "$DTRAIN_ADDRESS" health dtrain.v1.Coordinator 2>&1) &&
+  [[ $out == SERVING ]] && pass "health: dtrain.v1.Coordinator SERVING" || fail "health: $out"
+out=$("$bin/grpc_probe" "$DTRAIN_ADDRESS" health no.such.Service 2>&1); rc=$?
+[[ $rc == 1 && $out == *"service name unknown"* ]] && pass "health: unknown service refused" ||
+  fail "health of an unknown service (rc=$rc): $out"
+out=$("$bin/grpc_probe" "$DTRAIN_ADDRESS" services 2>&1) &&
+  grep -qx dtrain.v1.Coordinator <<<"$out" && grep -qx grpc.health.v1.Health <<<"$out" &&
+  pass "reflection lists dtrain.v1.Coordinator and grpc.health.v1.Health" ||
+  fail "reflection: $out"
+
 # 1. Security and validation.
 out=$(DTRAIN_TOKEN_FILE= "$bin/dtrain" list 2>&1); rc=$?
 [[ $rc == 3 && $out == *UNAUTHENTICATED* ]] && pass "no token: UNAUTHENTICATED (rc=$rc)" ||

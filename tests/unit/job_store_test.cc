@@ -1065,5 +1065,118 @@ TEST_F(JobStoreTest, AFailingRequestInABatchFailsAloneAndTheOthersCommit) {
   EXPECT_EQ((*seed_events)[2].payload, "y");
 }
 
+// The control loop commits the transitions of one pass together: one batch, no fallback, and a
+// refused compare-and-set (or an unknown id) fails alone while the others land.
+TEST_F(JobStoreTest, TransitionsCommitTogetherAndARefusedOneDoesNotStopTheOthers) {
+  std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+  ASSERT_NE(store, nullptr);
+  int64_t ids[3];
+  for (int64_t& id : ids) {
+    StatusOr<int64_t> inserted = store->Insert(MakeJob("t"));
+    ASSERT_OK(inserted);
+    id = *inserted;
+  }
+  ASSERT_OK(store->Transition(ids[1], JobState::kPending, JobState::kCancelled, "user", 2000));
+  const JobStore::WriteQueueStats before = store->GetWriteQueueStats();
+  std::vector<TransitionRequest> requests;
+  for (int64_t id : {ids[0], ids[1], ids[2], int64_t{9999}}) {
+    TransitionRequest t;
+    t.id = id;
+    t.expected_from = JobState::kPending;
+    t.to = JobState::kRunning;
+    t.reason = "started";
+    t.at_ms = 3000;
+    t.update.attempt = 1;
+    t.update.placement = "localhost:2";
+    requests.push_back(t);
+  }
+  std::vector<Status> statuses = store->Transitions(requests);
+  ASSERT_EQ(statuses.size(), 4u);
+  EXPECT_TRUE(statuses[0].ok()) << statuses[0].ToString();
+  EXPECT_EQ(statuses[1].code(), StatusCode::kFailedPrecondition) << statuses[1].ToString();
+  EXPECT_EQ(statuses[1].message(), "job " + std::to_string(ids[1]) + " is CANCELLED, not PENDING");
+  EXPECT_TRUE(statuses[2].ok()) << statuses[2].ToString();
+  EXPECT_EQ(statuses[3].code(), StatusCode::kNotFound) << statuses[3].ToString();
+  const JobStore::WriteQueueStats after = store->GetWriteQueueStats();
+  EXPECT_EQ(after.batches - before.batches, 1);
+  EXPECT_EQ(after.fallbacks, before.fallbacks);
+
+  for (int64_t id : {ids[0], ids[2]}) {
+    StatusOr<JobRecord> job = store->Get(id);
+    ASSERT_OK(job);
+    EXPECT_EQ(job->state, JobState::kRunning);
+    EXPECT_EQ(job->attempt, 1);
+    EXPECT_EQ(job->placement, "localhost:2");
+    StatusOr<std::vector<JobEvent>> events = store->EventsAfter(id, 0, 10);
+    ASSERT_OK(events);
+    ASSERT_EQ(events->size(), 2u);
+    EXPECT_EQ(events->back().payload, "RUNNING");
+  }
+  StatusOr<JobRecord> refused = store->Get(ids[1]);
+  ASSERT_OK(refused);
+  EXPECT_EQ(refused->state, JobState::kCancelled);
+  StatusOr<std::vector<Transition>> history = store->History(ids[1]);
+  ASSERT_OK(history);
+  EXPECT_EQ(history->size(), 2u);  // submitted, cancelled: the refused one left no row
+}
+
+TEST_F(JobStoreTest, AppendEventsCommitsAPassInOneBatchInOrder) {
+  std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+  ASSERT_NE(store, nullptr);
+  StatusOr<int64_t> a = store->Insert(MakeJob("a"));
+  StatusOr<int64_t> b = store->Insert(MakeJob("b"));
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  const JobStore::WriteQueueStats before = store->GetWriteQueueStats();
+  std::vector<NewEvent> events = {{*a, "log", "a1", 10},
+                                  {*b, "log", "b1", 11},
+                                  {*a, "progress", "{\"event\":\"step\"}", 12},
+                                  {4242, "log", "nobody", 13},
+                                  {*b, "log", "b2", 14}};
+  std::vector<StatusOr<int64_t>> seqs = store->AppendEvents(events);
+  ASSERT_EQ(seqs.size(), events.size());
+  EXPECT_EQ(*seqs[0], 2);
+  EXPECT_EQ(*seqs[1], 2);
+  EXPECT_EQ(*seqs[2], 3);
+  EXPECT_EQ(seqs[3].status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(*seqs[4], 3);
+  EXPECT_EQ(store->GetWriteQueueStats().batches - before.batches, 1);
+  StatusOr<std::vector<JobEvent>> got = store->EventsAfter(*b, 1, 10);
+  ASSERT_OK(got);
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].payload, "b1");
+  EXPECT_EQ((*got)[1].payload, "b2");
+}
+
+// Reads use their own connection: they see the last commit and do not wait for a writer that
+// holds the write lock (here: a leader stuck in BEGIN IMMEDIATE behind another connection).
+TEST_F(JobStoreTest, ReadsDoNotWaitBehindAWriter) {
+  const std::string path = DbPath();
+  std::unique_ptr<JobStore> store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  StatusOr<int64_t> first = store->Insert(MakeJob("first"));
+  ASSERT_OK(first);
+  RawConnection raw(path);
+  ASSERT_TRUE(raw.Exec("BEGIN IMMEDIATE"));
+  StatusOr<int64_t> blocked = Internal("not run");
+  std::thread writer([&] { blocked = store->Insert(MakeJob("blocked")); });
+  ASSERT_TRUE(
+      WaitForQueue(*store, [](const JobStore::WriteQueueStats& s) { return s.in_flight == 1; }));
+  StatusOr<JobRecord> read = store->Get(*first);
+  StatusOr<std::vector<JobRecord>> listed = store->List({});
+  // The writer is still waiting for the lock: the reads above did not queue behind it.
+  EXPECT_EQ(store->GetWriteQueueStats().in_flight, 1);
+  ASSERT_TRUE(raw.Exec("COMMIT"));
+  writer.join();
+  ASSERT_OK(read);
+  EXPECT_EQ(read->name, "first");
+  ASSERT_OK(listed);
+  EXPECT_EQ(listed->size(), 1u);
+  ASSERT_OK(blocked);
+  StatusOr<JobRecord> after = store->Get(*blocked);  // a read after the commit sees it
+  ASSERT_OK(after);
+  EXPECT_EQ(after->name, "blocked");
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator

@@ -4,10 +4,14 @@
 #include "runtime/coordinator/launcher.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 namespace dtrain::coordinator {
@@ -146,6 +150,66 @@ TEST_F(LauncherTest, MissingProgramIsAnErrorNotAMysteryExit) {
   auto p = Spawn(spawn);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().message(), "cannot start '/nonexistent/mpirun': No such file or directory");
+}
+
+// The child starts clean whatever the coordinator does with its own signals: nothing blocked,
+// nothing ignored (an inherited SIG_IGN for SIGPIPE would change how mpirun dies), its own
+// session and process group, stdin on /dev/null, output appended to the log, the working
+// directory set.
+TEST_F(LauncherTest, SpawnedChildHasCleanSignalsItsOwnSessionAndTheGivenDirectory) {
+  sigset_t block, saved;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &saved), 0);
+  struct sigaction ignore {
+  }, saved_pipe{};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGPIPE, &ignore, &saved_pipe), 0);
+
+  const fs::path log = dir_ / "child.log";
+  { std::ofstream(log) << "earlier line\n"; }
+  SpawnOptions spawn;
+  spawn.argv = {"/bin/sh", "-c",
+                "grep -E '^(SigBlk|SigIgn):' /proc/self/status; pwd; "
+                "echo sid=$(cut -d' ' -f6 /proc/self/stat); read line || echo stdin-empty"};
+  spawn.output_path = log.string();
+  spawn.working_dir = dir_.string();
+  auto child = Spawn(spawn);
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  sigaction(SIGPIPE, &saved_pipe, nullptr);
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  int status = 0;
+  ASSERT_EQ(waitpid(static_cast<pid_t>(child->pid), &status, 0), child->pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.rfind("earlier line\n", 0), 0u) << text;  // appended, not truncated
+  EXPECT_NE(text.find("SigBlk:\t0000000000000000\n"), std::string::npos) << text;
+  // glibc's posix_spawn leaves its two internal signals (32, 33: thread cancellation and setxid)
+  // ignored; the child's own glibc installs its handlers for them again at start-up.
+  const size_t ign = text.find("SigIgn:\t");
+  ASSERT_NE(ign, std::string::npos) << text;
+  const uint64_t ignored = std::stoull(text.substr(ign + 8, 16), nullptr, 16);
+  constexpr uint64_t kGlibcInternal = (uint64_t{1} << 31) | (uint64_t{1} << 32);
+  EXPECT_EQ(ignored & ~kGlibcInternal, 0u) << text;
+  EXPECT_NE(text.find(fs::canonical(dir_).string() + "\n"), std::string::npos) << text;
+  // `sh` is the session leader: the shell's own pid is the session id (the grep/cut children
+  // inherit it). /proc/self/stat in `cut` names cut itself, so compare with the spawned pid.
+  EXPECT_NE(text.find("sid=" + std::to_string(child->pid) + "\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("stdin-empty"), std::string::npos) << text;
+}
+
+TEST_F(LauncherTest, MissingWorkingDirectoryIsNamed) {
+  SpawnOptions spawn;
+  spawn.argv = {"/bin/true"};
+  spawn.output_path = (dir_ / "out.log").string();
+  spawn.working_dir = (dir_ / "absent").string();
+  auto p = Spawn(spawn);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("working directory '" + spawn.working_dir + "'"),
+            std::string::npos)
+      << p.status().message();
 }
 
 TEST(ExplainFailureTest, ParsesMpirunReportWhenWorkerSaidNothing) {
