@@ -24,6 +24,12 @@ if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench
 fi
 
+# npm fetches the pretrained face encoder (deploy/fetch-face-model.sh). Images that ship Node.js
+# from nodejs.org already have it; only install Debian's when there is none.
+if ! command -v npm > /dev/null; then
+  packages+=(npm)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
