@@ -20,6 +20,7 @@ constexpr uint64_t kSplitStream = 0x5350'4c49'5400'0001;    // "SPLIT"
 constexpr uint64_t kCapStream = 0x4341'5000'0000'0002;      // "CAP"
 constexpr uint64_t kEpochStream = 0x4550'4f43'4800'0003;    // "EPOCH"
 constexpr uint64_t kBalanceStream = 0x4241'4c00'0000'0004;  // "BAL"
+constexpr uint64_t kPkStream = 0x504b'0000'0000'0005;       // "PK"
 
 uint64_t SplitMix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -232,6 +233,111 @@ std::vector<size_t> DistributedSampler::EpochIndices(int epoch) const {
   for (size_t k = 0; k < per_rank; ++k)
     mine.push_back(order[(static_cast<size_t>(rank_) + k * world) % n]);
   return mine;
+}
+
+ShardedBatchSampler::ShardedBatchSampler(DistributedSampler sampler, int64_t batch_size)
+    : sampler_(std::move(sampler)), batch_size_(std::max<int64_t>(1, batch_size)) {}
+
+int64_t ShardedBatchSampler::batches_per_epoch() const {
+  const int64_t per_rank = static_cast<int64_t>(sampler_.samples_per_rank());
+  return (per_rank + batch_size_ - 1) / batch_size_;
+}
+
+std::vector<size_t> ShardedBatchSampler::Batch(int epoch, int64_t batch) {
+  if (epoch != cached_epoch_) {
+    order_ = sampler_.EpochIndices(epoch);
+    cached_epoch_ = epoch;
+  }
+  const int64_t n = static_cast<int64_t>(order_.size());
+  const int64_t begin = std::min(n, batch * batch_size_);
+  const int64_t end = std::min(n, begin + batch_size_);
+  return std::vector<size_t>(order_.begin() + begin, order_.begin() + end);
+}
+
+StatusOr<std::unique_ptr<PkBatchSampler>> PkBatchSampler::Create(const std::vector<size_t>& indices,
+                                                                 const std::vector<int32_t>& labels,
+                                                                 int identities_per_batch,
+                                                                 int images_per_identity, int rank,
+                                                                 int world_size, uint64_t seed) {
+  const int p = identities_per_batch;
+  const int k = images_per_identity;
+  if (p < 1 || k < 1) {
+    return InvalidArgument("P x K sampler: identities_per_batch (" + std::to_string(p) +
+                           ") and images_per_identity (" + std::to_string(k) + ") must be >= 1");
+  }
+  if (world_size < 1 || rank < 0 || rank >= world_size) {
+    return InvalidArgument("P x K sampler: rank " + std::to_string(rank) + " outside [0, " +
+                           std::to_string(world_size) + ")");
+  }
+  if (p % world_size != 0) {
+    return InvalidArgument("identities_per_batch (" + std::to_string(p) +
+                           ") must be a multiple of the number of ranks (" +
+                           std::to_string(world_size) +
+                           "): each rank takes whole identities of the global batch");
+  }
+  std::vector<std::vector<size_t>> members;
+  for (auto& [label, ids] : GroupByLabel(labels, indices)) members.push_back(std::move(ids));
+  if (members.size() < static_cast<size_t>(p)) {
+    return InvalidArgument("identities_per_batch (" + std::to_string(p) +
+                           ") exceeds the number of training identities (" +
+                           std::to_string(members.size()) + ")");
+  }
+  const int64_t per_batch = static_cast<int64_t>(p) * k;
+  const int64_t batches = std::max<int64_t>(1, static_cast<int64_t>(indices.size()) / per_batch);
+  return std::unique_ptr<PkBatchSampler>(
+      new PkBatchSampler(std::move(members), p, k, rank, world_size, seed, batches));
+}
+
+PkBatchSampler::PkBatchSampler(std::vector<std::vector<size_t>> members, int p, int k, int rank,
+                               int world, uint64_t seed, int64_t batches_per_epoch)
+    : members_(std::move(members)),
+      p_(p),
+      k_(k),
+      rank_(rank),
+      world_(world),
+      seed_(seed),
+      batches_per_epoch_(batches_per_epoch) {}
+
+int64_t PkBatchSampler::batch_size() const {
+  return static_cast<int64_t>(p_ / world_) * static_cast<int64_t>(k_);
+}
+
+void PkBatchSampler::PlanEpoch(int epoch) {
+  std::mt19937_64 rng = MakeRng(seed_, kPkStream, static_cast<uint64_t>(epoch));
+  std::vector<std::vector<size_t>> queue = members_;
+  std::vector<size_t> cursor(members_.size(), 0);
+  for (auto& q : queue) FisherYates(q, rng);
+  std::vector<size_t> identities(members_.size());
+  plan_.clear();
+  plan_.reserve(static_cast<size_t>(batches_per_epoch_) * p_ * k_);
+  for (int64_t b = 0; b < batches_per_epoch_; ++b) {
+    // P distinct identities: the first P of a partial Fisher-Yates over all of them.
+    for (size_t i = 0; i < identities.size(); ++i) identities[i] = i;
+    for (int i = 0; i < p_; ++i) {
+      const size_t j = i + static_cast<size_t>(UniformBelow(rng, identities.size() - i));
+      std::swap(identities[i], identities[j]);
+    }
+    for (int i = 0; i < p_; ++i) {
+      const size_t id = identities[i];
+      std::vector<size_t>& q = queue[id];
+      if (cursor[id] + static_cast<size_t>(k_) > q.size()) {
+        FisherYates(q, rng);
+        cursor[id] = 0;
+      }
+      for (int j = 0; j < k_; ++j) plan_.push_back(q[(cursor[id] + j) % q.size()]);
+      cursor[id] += static_cast<size_t>(k_);
+    }
+  }
+  planned_epoch_ = epoch;
+}
+
+std::vector<size_t> PkBatchSampler::Batch(int epoch, int64_t batch) {
+  if (epoch != planned_epoch_) PlanEpoch(epoch);
+  if (batch < 0 || batch >= batches_per_epoch_) return {};
+  const size_t global = static_cast<size_t>(p_) * k_;
+  const size_t shard = global / world_;
+  const auto begin = plan_.begin() + batch * global + rank_ * shard;
+  return std::vector<size_t>(begin, begin + shard);
 }
 
 }  // namespace dtrain::data

@@ -52,7 +52,8 @@ struct EnumName {
 };
 
 constexpr EnumName<TaskKind> kTaskNames[] = {{"day_night", TaskKind::kDayNight},
-                                             {"multiclass", TaskKind::kMulticlass}};
+                                             {"multiclass", TaskKind::kMulticlass},
+                                             {"face_triplet", TaskKind::kFaceTriplet}};
 constexpr EnumName<DataSource> kSourceNames[] = {{"image_folder", DataSource::kImageFolder},
                                                  {"idx", DataSource::kIdx}};
 constexpr EnumName<ClassBalance> kBalanceNames[] = {
@@ -68,6 +69,27 @@ constexpr EnumName<CommBackend> kBackendNames[] = {
     {"auto", CommBackend::kAuto}, {"mpi", CommBackend::kMpi}, {"nccl", CommBackend::kNccl}};
 constexpr EnumName<DeviceKind> kDeviceNames[] = {{"cpu", DeviceKind::kCpu},
                                                  {"cuda", DeviceKind::kCuda}};
+constexpr EnumName<TripletMining> kMiningNames[] = {{"batch_hard", TripletMining::kBatchHard},
+                                                    {"semi_hard", TripletMining::kSemiHard}};
+constexpr EnumName<MiningScope> kScopeNames[] = {{"global", MiningScope::kGlobal},
+                                                 {"local", MiningScope::kLocal}};
+// Fields only task face_triplet reads; any other task rejects them rather than ignore them.
+constexpr const char* kFaceTripletOnlyFields[] = {"data.train_classes",
+                                                  "data.eval_classes",
+                                                  "data.identities_per_batch",
+                                                  "data.images_per_identity",
+                                                  "data.gallery_per_identity",
+                                                  "model.embedding_dim",
+                                                  "loss"};
+// Fields task face_triplet does not read (its batches and splits are by identity).
+constexpr const char* kNotUsedByFaceTriplet[][2] = {
+    {"train.batch_size",
+     "a batch holds data.identities_per_batch x data.images_per_identity images"},
+    {"data.split", "training uses data.train_classes, evaluation data.eval_classes"},
+    {"data.generate",
+     "the day/night generator writes 2 classes; face_triplet needs at least 2 training and 2 "
+     "held-out identities"},
+};
 // Synthetic data sets `data.generate` knows.
 constexpr const char* kGenerators[] = {"day_night"};
 
@@ -176,6 +198,8 @@ class SpecParser {
   bool ReadString(const Value& v, std::string* out);
   bool ReadPath(const Value& v, std::string* out);
   bool ReadIntList(const Value& v, int min, bool allow_empty, std::vector<int>* out);
+  // A non-empty list of distinct class indices (>= 0).
+  bool ReadClassList(const Value& v, std::vector<int>* out);
   template <typename E, size_t N>
   bool ReadEnum(const Value& v, const EnumName<E> (&names)[N], E* out);
 
@@ -183,6 +207,7 @@ class SpecParser {
   void ReadGenerator(const Value& v);
   void ReadResolution(const Value& v);
   void ReadModel(const Value& v);
+  void ReadLoss(const Value& v);
   void ReadTrain(const Value& v);
   void ReadOptimizer(const Value& v);
   void ReadLrSchedule(const Value& v);
@@ -191,6 +216,7 @@ class SpecParser {
   void ReadRestart(const Value& v);
   void ApplyDefaults();
   void CheckAcrossFields();
+  void CheckFaceTriplet();
 
   bool Given(const std::string& path) const { return given_.count(path) != 0; }
   // Where a field was given; the start of the document when it was not.
@@ -384,6 +410,23 @@ bool SpecParser::ReadIntList(const Value& v, int min, bool allow_empty, std::vec
   return ok;
 }
 
+bool SpecParser::ReadClassList(const Value& v, std::vector<int>* out) {
+  std::vector<int> classes;
+  if (!ReadIntList(v, 0, false, &classes)) return false;
+  for (size_t i = 0; i < classes.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (classes[j] == classes[i]) {
+        Error(v.mark, v.path,
+              "expected distinct class indices, got " + std::to_string(classes[i]) +
+                  " twice (items " + std::to_string(j) + " and " + std::to_string(i) + ")");
+        return false;
+      }
+    }
+  }
+  *out = std::move(classes);
+  return true;
+}
+
 template <typename E, size_t N>
 bool SpecParser::ReadEnum(const Value& v, const EnumName<E> (&names)[N], E* out) {
   if (v.node.IsScalar()) {
@@ -420,6 +463,20 @@ void SpecParser::ReadData(const Value& v) {
               {"balance", false, [&](const Value& f) { ReadEnum(f, kBalanceNames, &d.balance); }},
               {"resolution", false, [&](const Value& f) { ReadResolution(f); }},
               {"skip_corrupt", false, [&](const Value& f) { ReadBool(f, &d.skip_corrupt); }},
+              {"train_classes", false, [&](const Value& f) { ReadClassList(f, &d.train_classes); }},
+              {"eval_classes", false, [&](const Value& f) { ReadClassList(f, &d.eval_classes); }},
+              {"identities_per_batch", false,
+               [&](const Value& f) {
+                 ReadInt(f, 2, std::numeric_limits<int>::max(), &d.identities_per_batch);
+               }},
+              {"images_per_identity", false,
+               [&](const Value& f) {
+                 ReadInt(f, 2, std::numeric_limits<int>::max(), &d.images_per_identity);
+               }},
+              {"gallery_per_identity", false,
+               [&](const Value& f) {
+                 ReadInt(f, 1, std::numeric_limits<int>::max(), &d.gallery_per_identity);
+               }},
           });
 }
 
@@ -493,6 +550,20 @@ void SpecParser::ReadModel(const Value& v) {
                  {"dropout", false,
                   [&](const Value& f) { ReadDouble(f, ZeroToOneExclusive(), &m.dropout); }},
                  {"batch_norm", false, [&](const Value& f) { ReadBool(f, &m.batch_norm); }},
+                 {"embedding_dim", false,
+                  [&](const Value& f) {
+                    ReadInt(f, 1, std::numeric_limits<int>::max(), &m.embedding_dim);
+                  }},
+             });
+}
+
+void SpecParser::ReadLoss(const Value& v) {
+  LossSpec& l = spec_.loss;
+  ReadMap(v, {
+                 {"margin", false, [&](const Value& f) { ReadDouble(f, Positive(), &l.margin); }},
+                 {"mining", false, [&](const Value& f) { ReadEnum(f, kMiningNames, &l.mining); }},
+                 {"mining_scope", false,
+                  [&](const Value& f) { ReadEnum(f, kScopeNames, &l.mining_scope); }},
              });
 }
 
@@ -613,6 +684,57 @@ void SpecParser::CheckAcrossFields() {
           "expected at most train.optimizer.lr (" + FormatDouble(spec_.train.optimizer.lr) +
               ") for a cosine schedule, got " + FormatDouble(spec_.train.lr_schedule.min_lr));
   }
+  CheckFaceTriplet();
+}
+
+void SpecParser::CheckFaceTriplet() {
+  if (spec_.task != TaskKind::kFaceTriplet) {
+    for (const char* field : kFaceTripletOnlyFields) {
+      if (Given(field)) {
+        Error(MarkOf(field), field,
+              std::string("only used by task face_triplet, got task: ") + ToString(spec_.task));
+      }
+    }
+    return;
+  }
+  for (const auto& [field, why] : kNotUsedByFaceTriplet) {
+    if (Given(field)) {
+      Error(MarkOf(field), field, std::string("not used by task face_triplet: ") + why);
+    }
+  }
+  const DataSpec& d = spec_.data;
+  if (d.balance != ClassBalance::kNone) {
+    Error(MarkOf("data.balance"), "data.balance",
+          std::string("expected none with task face_triplet (P x K batches are balanced by "
+                      "identity), got ") +
+              ToString(d.balance));
+  }
+  if (!Given("data.eval_classes")) {
+    // Reported where `data` starts, like other missing fields of a map.
+    Error(MarkOf("data"), "data.eval_classes",
+          "required with task face_triplet: the held-out classes (identities) evaluation uses");
+  } else if (d.eval_classes.size() < 2) {
+    Error(MarkOf("data.eval_classes"), "data.eval_classes",
+          "expected at least 2 classes (impostor pairs need two identities), got " +
+              std::to_string(d.eval_classes.size()));
+  }
+  if (!d.train_classes.empty()) {
+    for (int c : d.train_classes) {
+      if (std::find(d.eval_classes.begin(), d.eval_classes.end(), c) != d.eval_classes.end()) {
+        Error(MarkOf("data.train_classes"), "data.train_classes",
+              "class " + std::to_string(c) +
+                  " is also in data.eval_classes; held-out classes must not be trained on");
+      }
+    }
+    if (d.identities_per_batch > static_cast<int>(d.train_classes.size())) {
+      const bool given = Given("data.identities_per_batch");
+      Error(MarkOf(given ? "data.identities_per_batch" : "data.train_classes"),
+            "data.identities_per_batch",
+            "expected at most the number of data.train_classes (" +
+                std::to_string(d.train_classes.size()) + "), got " +
+                std::to_string(d.identities_per_batch) + (given ? "" : " (the default)"));
+    }
+  }
 }
 
 StatusOr<JobSpec> SpecParser::Parse(std::string_view text) {
@@ -651,6 +773,7 @@ StatusOr<JobSpec> SpecParser::Parse(std::string_view text) {
                 {"task", true, [&](const Value& f) { ReadEnum(f, kTaskNames, &spec_.task); }},
                 {"data", false, [&](const Value& f) { ReadData(f); }},
                 {"model", false, [&](const Value& f) { ReadModel(f); }},
+                {"loss", false, [&](const Value& f) { ReadLoss(f); }},
                 {"train", false, [&](const Value& f) { ReadTrain(f); }},
                 {"distributed", false, [&](const Value& f) { ReadDistributed(f); }},
                 {"checkpoint", false, [&](const Value& f) { ReadCheckpoint(f); }},
@@ -685,6 +808,8 @@ const char* ToString(OptimizerKind v) { return NameOf(kOptimizerNames, v); }
 const char* ToString(LrScheduleKind v) { return NameOf(kScheduleNames, v); }
 const char* ToString(CommBackend v) { return NameOf(kBackendNames, v); }
 const char* ToString(DeviceKind v) { return NameOf(kDeviceNames, v); }
+const char* ToString(TripletMining v) { return NameOf(kMiningNames, v); }
+const char* ToString(MiningScope v) { return NameOf(kScopeNames, v); }
 
 StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view source_name) {
   SpecParser parser(source_name);
@@ -722,8 +847,11 @@ std::string ToYaml(const JobSpec& spec) {
   EmitString(out, d.path);
   if (!d.generate.empty()) out << YAML::Key << "generate" << YAML::Value << d.generate;
   out << YAML::Key << "generate_count" << YAML::Value << d.generate_count;
-  out << YAML::Key << "split" << YAML::Value;
-  EmitDouble(out, d.split);
+  const bool face = spec.task == TaskKind::kFaceTriplet;
+  if (!face) {  // face_triplet rejects split: it splits by identity
+    out << YAML::Key << "split" << YAML::Value;
+    EmitDouble(out, d.split);
+  }
   out << YAML::Key << "seed" << YAML::Value << d.seed;
   out << YAML::Key << "balance" << YAML::Value << ToString(d.balance);
   // All zeros means "the files' own resolution" (idx), which is written by leaving it out.
@@ -732,6 +860,16 @@ std::string ToYaml(const JobSpec& spec) {
         << d.width << d.channels << YAML::EndSeq;
   }
   out << YAML::Key << "skip_corrupt" << YAML::Value << d.skip_corrupt;
+  if (face) {
+    // Empty train_classes means "all but the held-out ones", known only once the data is read.
+    if (!d.train_classes.empty()) {
+      out << YAML::Key << "train_classes" << YAML::Value << YAML::Flow << d.train_classes;
+    }
+    out << YAML::Key << "eval_classes" << YAML::Value << YAML::Flow << d.eval_classes;
+    out << YAML::Key << "identities_per_batch" << YAML::Value << d.identities_per_batch;
+    out << YAML::Key << "images_per_identity" << YAML::Value << d.images_per_identity;
+    out << YAML::Key << "gallery_per_identity" << YAML::Value << d.gallery_per_identity;
+  }
   out << YAML::EndMap;
 
   const ModelSpec& m = spec.model;
@@ -742,12 +880,22 @@ std::string ToYaml(const JobSpec& spec) {
   out << YAML::Key << "dropout" << YAML::Value;
   EmitDouble(out, m.dropout);
   out << YAML::Key << "batch_norm" << YAML::Value << m.batch_norm;
+  if (face) out << YAML::Key << "embedding_dim" << YAML::Value << m.embedding_dim;
   out << YAML::EndMap;
+
+  if (face) {
+    out << YAML::Key << "loss" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "margin" << YAML::Value;
+    EmitDouble(out, spec.loss.margin);
+    out << YAML::Key << "mining" << YAML::Value << ToString(spec.loss.mining);
+    out << YAML::Key << "mining_scope" << YAML::Value << ToString(spec.loss.mining_scope);
+    out << YAML::EndMap;
+  }
 
   const TrainSpec& t = spec.train;
   out << YAML::Key << "train" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "epochs" << YAML::Value << t.epochs;
-  out << YAML::Key << "batch_size" << YAML::Value << t.batch_size;
+  if (!face) out << YAML::Key << "batch_size" << YAML::Value << t.batch_size;
   out << YAML::Key << "optimizer" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "kind" << YAML::Value << ToString(t.optimizer.kind);
   out << YAML::Key << "lr" << YAML::Value;

@@ -14,13 +14,17 @@
 
 namespace dtrain {
 
-enum class TaskKind { kDayNight, kMulticlass };
+enum class TaskKind { kDayNight, kMulticlass, kFaceTriplet };
 enum class DataSource { kImageFolder, kIdx };
 enum class ClassBalance { kNone, kWeightedSampling, kCap };
 enum class OptimizerKind { kSgd, kAdam };
 enum class LrScheduleKind { kConstant, kStep, kCosine };
 enum class CommBackend { kAuto, kMpi, kNccl };
 enum class DeviceKind { kCpu, kCuda };
+// face_triplet: how each anchor's positive and negative are chosen inside the batch.
+enum class TripletMining { kBatchHard, kSemiHard };
+// face_triplet: mine among the whole global batch (all ranks) or among this rank's shard only.
+enum class MiningScope { kGlobal, kLocal };
 
 // Canonical YAML spellings ("day_night", "image_folder", "weighted_sampling", ...).
 const char* ToString(TaskKind v);
@@ -30,6 +34,8 @@ const char* ToString(OptimizerKind v);
 const char* ToString(LrScheduleKind v);
 const char* ToString(CommBackend v);
 const char* ToString(DeviceKind v);
+const char* ToString(TripletMining v);
+const char* ToString(MiningScope v);
 
 struct DataSpec {
   DataSource source = DataSource::kImageFolder;
@@ -49,6 +55,14 @@ struct DataSpec {
   int width = 0;
   int channels = 0;
   bool skip_corrupt = false;  // skip and count unreadable images instead of failing
+
+  // face_triplet only. Classes are identities, named by label index (sorted folder names for
+  // image_folder, the label values for idx).
+  std::vector<int> train_classes;  // empty: every class that is not in eval_classes
+  std::vector<int> eval_classes;   // held out (never trained on); required, >= 2 classes
+  int identities_per_batch = 8;    // P: identities in every global batch (all ranks together)
+  int images_per_identity = 4;     // K: images of each of them
+  int gallery_per_identity = 1;    // identification: the first G images of a held-out identity
 };
 
 struct ModelSpec {
@@ -57,6 +71,14 @@ struct ModelSpec {
   std::vector<int> hidden_units = {64};       // fully connected layers before the output
   double dropout = 0.0;                       // in [0, 1)
   bool batch_norm = false;
+  int embedding_dim = 128;  // face_triplet: size of the L2-normalised embedding (last layer)
+};
+
+// face_triplet: L = max(|f(A) - f(P)|^2 - |f(A) - f(N)|^2 + margin, 0).
+struct LossSpec {
+  double margin = 0.2;  // > 0
+  TripletMining mining = TripletMining::kBatchHard;
+  MiningScope mining_scope = MiningScope::kGlobal;
 };
 
 struct OptimizerSpec {
@@ -113,6 +135,7 @@ struct JobSpec {
   TaskKind task = TaskKind::kDayNight;
   DataSpec data;
   ModelSpec model;
+  LossSpec loss;  // face_triplet only
   TrainSpec train;
   DistributedSpec distributed;
   CheckpointSpec checkpoint;

@@ -187,6 +187,7 @@ TEST(JobSpecTest, GenerateDayNight) {
 TEST(JobSpecTest, EnumsPrintTheirYamlSpelling) {
   EXPECT_STREQ(ToString(TaskKind::kDayNight), "day_night");
   EXPECT_STREQ(ToString(TaskKind::kMulticlass), "multiclass");
+  EXPECT_STREQ(ToString(TaskKind::kFaceTriplet), "face_triplet");
   EXPECT_STREQ(ToString(DataSource::kImageFolder), "image_folder");
   EXPECT_STREQ(ToString(DataSource::kIdx), "idx");
   EXPECT_STREQ(ToString(ClassBalance::kNone), "none");
@@ -297,14 +298,14 @@ TEST(JobSpecErrorTest, UnknownFieldWithSuggestion) {
             "lr, momentum, weight_decay, beta1, beta2");
   // Transposed letters count as one edit.
   EXPECT_EQ(ErrorOf(Minimal("tarin: {}\n")),
-            "job.yaml:5:1: tarin: unknown field; expected one of: name, task, data, model, train, "
-            "distributed, checkpoint, restart, output_dir (did you mean 'train'?)");
+            "job.yaml:5:1: tarin: unknown field; expected one of: name, task, data, model, loss, "
+            "train, distributed, checkpoint, restart, output_dir (did you mean 'train'?)");
 }
 
 TEST(JobSpecErrorTest, UnknownFieldWithoutSuggestion) {
   EXPECT_EQ(ErrorOf(Minimal("output:\n  dir: x\n")),
             "job.yaml:5:1: output: unknown field; expected one of: name, task, data, model, "
-            "train, distributed, checkpoint, restart, output_dir");
+            "loss, train, distributed, checkpoint, restart, output_dir");
 }
 
 TEST(JobSpecErrorTest, RanksAndRestartRanges) {
@@ -371,7 +372,8 @@ TEST(JobSpecErrorTest, BadEnumValue) {
   EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer: {kind: adagrad}\n")),
             "job.yaml:6:21: train.optimizer.kind: expected one of {sgd, adam}, got 'adagrad'");
   EXPECT_EQ(ErrorOf("name: x\ntask: regression\ndata: {path: d}\n"),
-            "job.yaml:2:7: task: expected one of {day_night, multiclass}, got 'regression'");
+            "job.yaml:2:7: task: expected one of {day_night, multiclass, face_triplet}, got "
+            "'regression'");
   EXPECT_EQ(ErrorOf(Minimal("  generate: cats\n")),
             "job.yaml:5:13: data.generate: expected one of {day_night}, got 'cats'");
 }
@@ -441,10 +443,12 @@ TEST(JobSpecErrorTest, AllErrorsReportedTogetherInDocumentOrder) {
       "  backend: nccl\n";          // 11: nccl with the default cpu device
   EXPECT_EQ(ErrorOf(yaml),
             "job.yaml:1:1: name: required field is missing\n"
-            "job.yaml:1:7: task: expected one of {day_night, multiclass}, got 'daynight'\n"
+            "job.yaml:1:7: task: expected one of {day_night, multiclass, face_triplet}, got "
+            "'daynight'\n"
             "job.yaml:6:23: model.conv_channels[1]: expected an integer >= 1, got 0\n"
             "job.yaml:7:3: model.dropuot: unknown field; expected one of: conv_channels, "
-            "kernel_size, hidden_units, dropout, batch_norm (did you mean 'dropout'?)\n"
+            "kernel_size, hidden_units, dropout, batch_norm, embedding_dim (did you mean "
+            "'dropout'?)\n"
             "job.yaml:9:11: train.epochs: expected an integer >= 1, got 1.5\n"
             "job.yaml:11:12: distributed.backend: nccl requires distributed.device: cuda, got "
             "distributed.device: cpu (the default)");
@@ -502,7 +506,8 @@ TEST_P(ShippedSpecTest, Parses) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Jobs, ShippedSpecTest,
-                         testing::Values("jobs/day_night.yaml", "jobs/fashion_mnist.yaml"));
+                         testing::Values("jobs/day_night.yaml", "jobs/fashion_mnist.yaml",
+                                         "jobs/face_triplet.yaml"));
 
 }  // namespace
 }  // namespace dtrain

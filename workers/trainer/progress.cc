@@ -29,6 +29,12 @@ nlohmann::json Number(double v) {
   return std::isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity");
 }
 
+nlohmann::json StepMetrics(const StepReport& s) {
+  nlohmann::json m = nlohmann::json::object();
+  for (const auto& [name, value] : s.metrics) m[name] = Number(value);
+  return m;
+}
+
 }  // namespace
 
 std::string FormatDuration(double seconds) {
@@ -107,19 +113,22 @@ void ProgressReporter::Step(const StepReport& s, bool print) {
                         {"samples_per_s", s.samples_per_s},
                         {"comm_wait_s", s.comm_wait_s},
                         {"backward_s", s.backward_s}};
+    if (!s.metrics.empty()) m["metrics"] = StepMetrics(s);
     std::fprintf(metrics_, "%s\n", m.dump().c_str());
   }
   if (!print) return;
-  Emit({{"event", "step"},
-        {"epoch", s.epoch + 1},
-        {"epochs", s.epochs},
-        {"step", s.global_step},
-        {"step_in_epoch", s.step_in_epoch},
-        {"steps_per_epoch", s.steps_per_epoch},
-        {"loss", Number(s.loss)},
-        {"lr", s.lr},
-        {"samples_per_s", s.samples_per_s},
-        {"eta_s", s.eta_s}});
+  nlohmann::json event = {{"event", "step"},
+                          {"epoch", s.epoch + 1},
+                          {"epochs", s.epochs},
+                          {"step", s.global_step},
+                          {"step_in_epoch", s.step_in_epoch},
+                          {"steps_per_epoch", s.steps_per_epoch},
+                          {"loss", Number(s.loss)},
+                          {"lr", s.lr},
+                          {"samples_per_s", s.samples_per_s},
+                          {"eta_s", s.eta_s}};
+  if (!s.metrics.empty()) event["metrics"] = StepMetrics(s);
+  Emit(event);
   if (options_.human == HumanProgress::kNone) return;
   char line[256];
   const int width = 20;
@@ -132,12 +141,18 @@ void ProgressReporter::Step(const StepReport& s, bool print) {
                 static_cast<long long>(s.epoch + 1), static_cast<long long>(s.epochs), bar.c_str(),
                 static_cast<long long>(s.step_in_epoch), static_cast<long long>(s.steps_per_epoch),
                 s.loss, s.lr, s.samples_per_s, FormatDuration(s.eta_s).c_str());
+  std::string text = line;
+  for (const auto& [name, value] : s.metrics) {
+    char metric[96];
+    std::snprintf(metric, sizeof(metric), "  %s %.3g", name.c_str(), value);
+    text += metric;
+  }
   if (live_) {
-    std::fprintf(stderr, "\r\033[K%s", line);
+    std::fprintf(stderr, "\r\033[K%s", text.c_str());
     std::fflush(stderr);
     live_line_shown_ = true;
   } else {
-    Human(line);
+    Human(text);
   }
 }
 

@@ -8,6 +8,7 @@
 #define DTRAIN_WORKERS_TRAINER_PROGRESS_H_
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -38,6 +39,9 @@ struct StepReport {
   double eta_s = 0;
   double comm_wait_s = 0;  // time blocked on gradient all-reduce in this step
   double backward_s = 0;   // backward of the last micro-batch (bucket all-reduces overlap it)
+  // Task statistics of this step besides the loss, over all ranks (e.g. the fraction of active
+  // triplets); written as "metrics" when non-empty.
+  std::map<std::string, double> metrics;
 };
 
 class ProgressReporter {

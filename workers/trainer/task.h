@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runtime/comm/communicator.h"
+#include "runtime/data/sampling.h"
 #include "runtime/spec/job_spec.h"
 
 namespace dtrain::trainer {
@@ -36,6 +37,12 @@ struct TrainingSet {
   size_t num_classes = 0;
 };
 
+// A ratio of sums, so statistics combine exactly over micro-batches and ranks.
+struct StepStatistic {
+  double numerator = 0;
+  double denominator = 0;
+};
+
 class Task {
  public:
   virtual ~Task() = default;
@@ -44,7 +51,12 @@ class Task {
   virtual const TrainingSet& training_set() const = 0;
   // Assembles the samples `ids` (from training_set().indices) into tensors on the task's device.
   virtual Batch GetBatch(const std::vector<size_t>& ids) const = 0;
-  // Mean loss over the batch (forward pass included); a scalar that requires grad.
+  // This rank's loss of the batch (forward pass included); a scalar that requires grad. The
+  // trainer back-propagates loss / world_size and sums gradients over ranks, so the losses of
+  // all ranks must average to the loss of the global batch (for a plain mean: the mean over this
+  // rank's samples). May run collectives on the task's communicator, forward or in backward
+  // (every rank calls Loss and backward equally often); throws when one fails, and the trainer
+  // turns that into a failed step.
   virtual at::Tensor Loss(const Batch& batch) = 0;
   // Evaluates on a split. Collective: each rank evaluates its shard and the results are combined
   // through `comm`, so every rank returns the same Evaluation.
@@ -53,12 +65,30 @@ class Task {
   virtual std::string primary_metric() const = 0;
   // Lines about the data (sizes, class balance, skipped files) for the start-up log.
   virtual std::vector<std::string> DataReport() const = 0;
+
+  // Optional parts; the defaults suit plain classification.
+
+  // The sampler of training batches when the task needs structured batches (e.g. P identities
+  // x K images for metric learning); owned by the task. nullptr: the trainer shards a shuffled
+  // training_set() into train.batch_size batches.
+  virtual data::BatchSampler* batch_sampler() { return nullptr; }
+  // Statistics of the micro-batches since the last call, summed over this rank's batches; the
+  // trainer sums them over ranks and reports numerator / denominator with every optimizer step.
+  // Every rank must return the same names.
+  virtual std::map<std::string, StepStatistic> TakeStepStatistics() { return {}; }
+  // Rank 0, after model.pt was written: further files another program needs to use the model
+  // (e.g. a description of the encoder), given the final test evaluation.
+  virtual Status SaveArtifacts(const std::string& output_dir, const Evaluation& test) {
+    return Status::Ok();
+  }
 };
 
 struct TaskContext {
   int rank = 0;
   int world_size = 1;
-  comm::Communicator* comm = nullptr;  // for rank-0-generates-then-barrier data set-up
+  // Host-memory collectives: rank-0-generates-then-barrier data set-up, and tasks whose loss
+  // needs other ranks' samples (face_triplet gathers embeddings through it).
+  comm::Communicator* comm = nullptr;
   bool use_cuda = false;
   int cuda_device = 0;  // this rank's GPU (its local rank)
 };

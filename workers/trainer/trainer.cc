@@ -113,14 +113,21 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Reducer> reducer,
                           Reducer::Create(tensor_comm, parameters, buffers, reducer_options));
 
-  const TrainingSet& set = task->training_set();
-  data::DistributedSampler sampler(set.indices, rank, world, train.seed);
-  if (spec.data.balance == ClassBalance::kWeightedSampling) {
-    sampler.SetClassBalanced(*set.labels, set.num_classes);
+  // The task's own sampler when it needs structured batches, else shuffled shards.
+  std::unique_ptr<data::BatchSampler> default_sampler;
+  data::BatchSampler* sampler = task->batch_sampler();
+  if (sampler == nullptr) {
+    const TrainingSet& set = task->training_set();
+    data::DistributedSampler shards(set.indices, rank, world, train.seed);
+    if (spec.data.balance == ClassBalance::kWeightedSampling) {
+      shards.SetClassBalanced(*set.labels, set.num_classes);
+    }
+    default_sampler =
+        std::make_unique<data::ShardedBatchSampler>(std::move(shards), train.batch_size);
+    sampler = default_sampler.get();
   }
-  const int64_t per_rank = static_cast<int64_t>(sampler.samples_per_rank());
-  const int64_t batch = train.batch_size;
-  const int64_t micro_per_epoch = (per_rank + batch - 1) / batch;
+  const int64_t batch = sampler->batch_size();
+  const int64_t micro_per_epoch = sampler->batches_per_epoch();
   const int64_t accum = train.grad_accumulation;
   const int64_t steps_per_epoch = (micro_per_epoch + accum - 1) / accum;
   if (micro_per_epoch == 0) {
@@ -183,7 +190,6 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
 
   for (int64_t epoch = position.epoch; epoch < train.epochs && !stopped_early; ++epoch) {
     const double epoch_start = Now();
-    const std::vector<size_t> order = sampler.EpochIndices(static_cast<int>(epoch));
     double epoch_loss_sum = 0;
     int64_t epoch_loss_count = 0;
     int64_t micro = epoch == position.epoch ? position.micro_step : 0;
@@ -195,17 +201,26 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       const int64_t group_size = std::min(accum, micro_per_epoch - group_start);
       const bool sync = micro + 1 == group_start + group_size;
 
-      std::vector<size_t> ids(order.begin() + micro * batch,
-                              order.begin() + std::min<int64_t>(per_rank, (micro + 1) * batch));
+      const std::vector<size_t> ids = sampler->Batch(static_cast<int>(epoch), micro);
       // Per (rank, micro-step) seed: dropout differs between ranks, and a resumed run draws
       // exactly what the uninterrupted run would have drawn.
       torch::manual_seed(
           Mix(train.seed ^ Mix(static_cast<uint64_t>(rank) << 40 ^
                                static_cast<uint64_t>(epoch * micro_per_epoch + micro))));
-      Batch b = task->GetBatch(ids);
-      reducer->PrepareForBackward(sync);
-      torch::Tensor loss = task->Loss(b);
-      (loss / static_cast<double>(group_size * world)).backward();
+      torch::Tensor loss;
+      try {
+        Batch b = task->GetBatch(ids);
+        reducer->PrepareForBackward(sync);
+        loss = task->Loss(b);
+        (loss / static_cast<double>(group_size * world)).backward();
+      } catch (const std::exception& e) {
+        // A task's collective that failed inside Loss or its backward, or a torch error: fail
+        // the step (the worker then ends the whole job) instead of unwinding through main.
+        const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+        return Internal("step " + std::to_string(position.global_step + 1) + " (epoch " +
+                        std::to_string(epoch + 1) +
+                        "): " + (torch_error ? torch_error->what_without_backtrace() : e.what()));
+      }
       DTRAIN_RETURN_IF_ERROR(reducer->FinishBackward());
       group_loss += loss.item<double>() * static_cast<double>(ids.size());
       group_samples += static_cast<int64_t>(ids.size());
@@ -213,10 +228,16 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       if (!sync) continue;
 
       comm_wait = reducer->last_timings().wait_s;
-      // The global mean loss of this step; also how every rank learns of a NaN on any rank.
-      double stats[2] = {group_loss, static_cast<double>(group_samples)};
-      DTRAIN_RETURN_IF_ERROR(
-          comm.AllReduce({stats, 2, comm::DataType::kFloat64}, comm::ReduceOp::kSum));
+      // The global mean loss of this step (also how every rank learns of a NaN on any rank) and
+      // the task's statistics, in one all-reduce.
+      const std::map<std::string, StepStatistic> task_stats = task->TakeStepStatistics();
+      std::vector<double> stats = {group_loss, static_cast<double>(group_samples)};
+      for (const auto& [name, stat] : task_stats) {
+        stats.push_back(stat.numerator);
+        stats.push_back(stat.denominator);
+      }
+      DTRAIN_RETURN_IF_ERROR(comm.AllReduce({stats.data(), stats.size(), comm::DataType::kFloat64},
+                                            comm::ReduceOp::kSum));
       const double step_loss = stats[0] / std::max(1.0, stats[1]);
       if (!std::isfinite(step_loss)) {
         return Aborted("loss became " + std::string(std::isnan(step_loss) ? "NaN" : "infinite") +
@@ -258,6 +279,11 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       report.eta_s = remaining_steps * (now - run_start) / std::max<int64_t>(1, steps_this_run);
       report.comm_wait_s = comm_wait;
       report.backward_s = reducer->last_timings().backward_compute_s;
+      size_t at = 2;
+      for (const auto& entry : task_stats) {
+        const double numerator = stats[at++], denominator = stats[at++];
+        report.metrics[entry.first] = denominator > 0 ? numerator / denominator : 0.0;
+      }
       progress.Step(report, print);
       if (print) {
         window_start = now;
@@ -321,6 +347,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     }
     if (rank0) {
       DTRAIN_RETURN_IF_ERROR(SaveModel((fs::path(output_dir) / "model.pt").string(), *model));
+      DTRAIN_RETURN_IF_ERROR(task->SaveArtifacts(output_dir, test));
     }
   }
   if (rank0) {

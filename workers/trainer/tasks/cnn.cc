@@ -34,4 +34,27 @@ torch::nn::Sequential BuildCnn(const ModelSpec& spec, int in_channels, int heigh
   return net;
 }
 
+StandardizeImpl::StandardizeImpl(int channels) {
+  mean = register_buffer("mean", torch::zeros({1, channels, 1, 1}));
+  std = register_buffer("std", torch::ones({1, channels, 1, 1}));
+}
+
+at::Tensor StandardizeImpl::forward(const at::Tensor& x) { return (x - mean) / std; }
+
+at::Tensor L2NormalizeImpl::forward(const at::Tensor& x) {
+  // eps keeps the gradient finite at a zero row.
+  return torch::nn::functional::normalize(
+      x, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1).eps(1e-12));
+}
+
+torch::nn::Sequential BuildEmbeddingCnn(const ModelSpec& spec, int in_channels, int height,
+                                        int width) {
+  torch::nn::Sequential net;
+  net->push_back(Standardize(in_channels));
+  torch::nn::Sequential body = BuildCnn(spec, in_channels, height, width, spec.embedding_dim);
+  for (const auto& layer : *body) net->push_back(layer);
+  net->push_back(L2Normalize());
+  return net;
+}
+
 }  // namespace dtrain::trainer

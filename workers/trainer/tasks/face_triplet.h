@@ -1,0 +1,66 @@
+// face_triplet: an embedding for face verification of people never seen in training.
+//
+// A CNN encoder (tasks/cnn.h, BuildEmbeddingCnn) maps an image to an L2-normalised embedding,
+// trained with the triplet loss and online mining of tasks/triplet_loss.h on P x K batches
+// (data::PkBatchSampler: P identities x K images, split by identity over the ranks). Classes of
+// the data set are identities: data.train_classes are trained on, data.eval_classes are held
+// out and only evaluated:
+//  - verification over pairs of held-out images, scored by cosine similarity: ROC AUC, the best
+//    accuracy and its threshold (written to encoder.json for the embedding store), TAR at
+//    FAR = 1e-3;
+//  - identification: per held-out identity the first data.gallery_per_identity images form
+//    the gallery, the rest are probes matched to their nearest gallery embedding (top-1).
+// Validation (every epoch) uses the held-out identities' images of the training file, at most
+// kMaxValidationImagesPerIdentity each; the test (at the end) all of them in the test file
+// (idx: t10k; image_folder has one file set, so validation is a part of the test set).
+//
+// The encoder is saved as model.pt (a torch::nn::Sequential archive) plus encoder.json, which
+// describes how to rebuild and feed it; LoadFaceEncoder below does both.
+#ifndef DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_H_
+#define DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_H_
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include <memory>
+#include <string>
+
+#include "workers/trainer/task.h"
+
+namespace dtrain::trainer {
+
+// Held-out images per identity used for the per-epoch validation.
+constexpr int64_t kMaxValidationImagesPerIdentity = 500;
+// Verification uses every pair of evaluation images up to this many pairs, else a seeded
+// uniform sample of this many pairs.
+constexpr int64_t kMaxVerificationPairs = 5'000'000;
+// The false accept rate TAR is reported at.
+constexpr double kVerificationFar = 1e-3;
+
+StatusOr<std::unique_ptr<Task>> MakeFaceTripletTask(const JobSpec& spec,
+                                                    const TaskContext& context);
+
+// What encoder.json says about a trained encoder.
+struct FaceEncoderInfo {
+  ModelSpec model;  // architecture; model.embedding_dim is the output size
+  int height = 0;   // input: N x channels x height x width float32 pixels / 255
+  int width = 0;
+  int channels = 0;  // 1: grey, 3: RGB
+  // Same identity when the cosine similarity (dot product of the unit embeddings) is >= this;
+  // equivalently when the squared L2 distance is <= 2 - 2 * threshold.
+  double threshold = 0;
+};
+
+// Writes the encoder description (format "dtrain.face_encoder.v1", documented in jobs/README.md)
+// for `model`, built by BuildEmbeddingCnn(model_spec, channels, height, width), with the
+// verification threshold and metrics of `test`.
+Status WriteFaceEncoderManifest(const std::string& path, const JobSpec& spec, int height, int width,
+                                int channels, torch::nn::Module& model, const Evaluation& test);
+
+// Rebuilds the encoder a face_triplet job wrote to `dir` (encoder.json + model.pt), in eval
+// mode. Feed it N x C x H x W float32 pixels / 255 (RGB or grey as info->channels says, resized
+// to info->height x info->width); it returns N x embedding_dim unit-norm rows.
+StatusOr<torch::nn::Sequential> LoadFaceEncoder(const std::string& dir, FaceEncoderInfo* info);
+
+}  // namespace dtrain::trainer
+
+#endif  // DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_H_
