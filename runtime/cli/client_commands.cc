@@ -28,18 +28,6 @@ int64_t NowMs() {
       .count();
 }
 
-// A call context with the bearer token and, for unary calls, the --timeout deadline.
-std::unique_ptr<grpc::ClientContext> NewContext(const CommandEnv& env, bool unary) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  if (!env.token.empty()) rpc::AddToken(context.get(), env.token);
-  if (unary) {
-    context->set_deadline(std::chrono::system_clock::now() +
-                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                              std::chrono::duration<double>(env.settings.timeout_s)));
-  }
-  return context;
-}
-
 // Prints "dtrain: CODE: message (address A)" and a hint where one helps; returns the exit code.
 int ReportRpcError(const grpc::Status& status, const CommandEnv& env) {
   *env.err << "dtrain: " << FormatRpcError(status, env.settings.address) << "\n";
@@ -165,8 +153,20 @@ int FollowJob(int64_t job_id, bool show_logs, v1::Coordinator::StubInterface* st
 
 // ---------------------------------------------------------------- helpers
 
-StatusOr<Connection> Connect(const ClientSettings& settings, const ConfigFile& config) {
-  Connection connection;
+std::unique_ptr<grpc::ClientContext> NewCallContext(const CommandEnv& env, bool unary) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (!env.token.empty()) rpc::AddToken(context.get(), env.token);
+  if (unary) {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                              std::chrono::duration<double>(env.settings.timeout_s)));
+  }
+  return context;
+}
+
+StatusOr<Channel> OpenChannel(const ClientSettings& settings, const ConfigFile& config,
+                              int max_receive_bytes) {
+  Channel connection;
   if (!settings.token_file.empty()) {
     auto token = rpc::LoadToken(settings.token_file);
     if (!token.ok()) {
@@ -186,7 +186,16 @@ StatusOr<Connection> Connect(const ClientSettings& settings, const ConfigFile& c
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kChannelMinReconnectMs);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kChannelMinReconnectMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kChannelMaxReconnectMs);
+  if (max_receive_bytes > 0) args.SetMaxReceiveMessageSize(max_receive_bytes);
   connection.channel = grpc::CreateCustomChannel(settings.address, *credentials, args);
+  return connection;
+}
+
+StatusOr<Connection> Connect(const ClientSettings& settings, const ConfigFile& config) {
+  DTRAIN_ASSIGN_OR_RETURN(Channel channel, OpenChannel(settings, config));
+  Connection connection;
+  connection.channel = std::move(channel.channel);
+  connection.token = std::move(channel.token);
   connection.stub = v1::Coordinator::NewStub(connection.channel);
   return connection;
 }
@@ -264,7 +273,7 @@ grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv&
     request.set_job_id(job_id);
     request.set_after_seq(*last_seq);
     request.set_follow(follow);
-    auto context = NewContext(env, /*unary=*/false);
+    auto context = NewCallContext(env, /*unary=*/false);
     const auto attempt_start = std::chrono::steady_clock::now();
     auto reader = stub->WatchJob(context.get(), request);
     v1::JobEvent event;
@@ -287,7 +296,7 @@ grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv&
       v1::GetJobRequest get;
       get.set_job_id(job_id);
       v1::Job job;
-      auto get_context = NewContext(env, /*unary=*/true);
+      auto get_context = NewCallContext(env, /*unary=*/true);
       status = stub->GetJob(get_context.get(), get, &job);
       if (status.ok() && IsTerminal(job.state())) {
         if (broken) *env.err << "dtrain: reconnected\n";
@@ -331,7 +340,7 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
   request.set_priority(options.priority);
   request.set_max_attempts(options.max_attempts);
   v1::SubmitJobResponse response;
-  auto context = NewContext(env, /*unary=*/true);
+  auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->SubmitJob(context.get(), request, &response);
   if (!status.ok()) {
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
@@ -363,7 +372,7 @@ int RunStatus(std::optional<int64_t> job_id, v1::Coordinator::StubInterface* stu
   v1::GetJobRequest request;
   request.set_job_id(*job_id);
   v1::Job job;
-  auto context = NewContext(env, /*unary=*/true);
+  auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->GetJob(context.get(), request, &job);
   if (!status.ok()) return ReportRpcError(status, env);
   if (env.settings.json) {
@@ -398,7 +407,7 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     request.set_page_size(static_cast<int>(std::min<size_t>(wanted, kMaxListPageSize)));
     request.set_page_token(page_token);
     v1::ListJobsResponse response;
-    auto context = NewContext(env, /*unary=*/true);
+    auto context = NewCallContext(env, /*unary=*/true);
     const grpc::Status status = stub->ListJobs(context.get(), request, &response);
     if (!status.ok()) return ReportRpcError(status, env);
     for (v1::Job& job : *response.mutable_jobs()) jobs.push_back(std::move(job));
@@ -472,7 +481,7 @@ int RunCancel(int64_t job_id, v1::Coordinator::StubInterface* stub, const Comman
   v1::CancelJobRequest request;
   request.set_job_id(job_id);
   v1::Job job;
-  auto context = NewContext(env, /*unary=*/true);
+  auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->CancelJob(context.get(), request, &job);
   if (!status.ok()) return ReportRpcError(status, env);
   if (env.settings.json) {
@@ -486,7 +495,7 @@ int RunCancel(int64_t job_id, v1::Coordinator::StubInterface* stub, const Comman
 int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
   v1::GetClusterRequest request;
   v1::Cluster cluster;
-  auto context = NewContext(env, /*unary=*/true);
+  auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->GetCluster(context.get(), request, &cluster);
   if (!status.ok()) return ReportRpcError(status, env);
   if (env.settings.json) {

@@ -65,10 +65,23 @@ struct Connection {
   std::string token;
 };
 
+// A channel to settings.address and the token its calls carry; any service's stub can use it.
+struct Channel {
+  std::shared_ptr<grpc::Channel> channel;
+  std::string token;
+};
+
 // Reads the token (literal, or rpc::LoadToken on the token file), builds channel credentials
-// (TLS when tls_ca is set) and a channel that reconnects quickly after a coordinator restart.
+// (TLS when tls_ca is set) and a channel that reconnects quickly after a server restart.
 // Errors name the token source (`config` names the config file); nothing is contacted yet.
+// `max_receive_bytes` > 0 raises gRPC's 4 MiB limit on one reply.
+StatusOr<Channel> OpenChannel(const ClientSettings& settings, const ConfigFile& config,
+                              int max_receive_bytes = 0);
+// OpenChannel plus a Coordinator stub.
 StatusOr<Connection> Connect(const ClientSettings& settings, const ConfigFile& config);
+
+// A call context with the bearer token and, for unary calls, the --timeout deadline.
+std::unique_ptr<grpc::ClientContext> NewCallContext(const CommandEnv& env, bool unary);
 
 // The exit code for a failed call: NOT_FOUND 5, INVALID_ARGUMENT 2, anything else 3.
 int ExitCodeForRpcError(grpc::StatusCode code);

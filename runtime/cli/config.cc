@@ -15,7 +15,7 @@
 namespace dtrain::cli {
 namespace {
 
-constexpr const char* kConfigKeys[] = {"address", "token_file", "tls_ca"};
+constexpr const char* kConfigKeys[] = {"address", "store_address", "token_file", "tls_ca"};
 // Suggest "did you mean" only for near misses.
 constexpr size_t kMaxSuggestionDistance = 2;
 
@@ -56,6 +56,7 @@ std::string ResolvePath(const std::string& value, const std::filesystem::path& b
 ClientEnvironment ReadClientEnvironment() {
   ClientEnvironment env;
   env.address = GetEnv("DTRAIN_ADDRESS");
+  env.store_address = GetEnv("DTRAIN_STORE_ADDRESS");
   env.token = GetEnv("DTRAIN_TOKEN");
   env.token_file = GetEnv("DTRAIN_TOKEN_FILE");
   env.config = GetEnv("DTRAIN_CONFIG");
@@ -100,10 +101,11 @@ StatusOr<ConfigFile> ParseConfigFile(const std::string& text, const std::string&
       continue;
     }
     const std::string name = key.Scalar();
-    std::string* target = name == "address"      ? &config.address
-                          : name == "token_file" ? &config.token_file
-                          : name == "tls_ca"     ? &config.tls_ca
-                                                 : nullptr;
+    std::string* target = name == "address"         ? &config.address
+                          : name == "store_address" ? &config.store_address
+                          : name == "token_file"    ? &config.token_file
+                          : name == "tls_ca"        ? &config.tls_ca
+                                                    : nullptr;
     if (target == nullptr) {
       std::string what = "unknown key '" + yaml_values::Printable(name) + "'";
       const char* suggestion = nullptr;
@@ -132,7 +134,9 @@ StatusOr<ConfigFile> ParseConfigFile(const std::string& text, const std::string&
       continue;
     }
     *target = value.Scalar();
-    if (name != "address") *target = ResolvePath(*target, base_dir, home);
+    if (name != "address" && name != "store_address") {
+      *target = ResolvePath(*target, base_dir, home);
+    }
   }
   if (!problems.empty()) {
     std::string message;
@@ -164,16 +168,23 @@ StatusOr<ConfigFile> LoadConfigFile(const ConfigLocation& location,
   return ParseConfigFile(text.str(), location.path, home);
 }
 
-StatusOr<ClientSettings> ResolveClientSettings(const ClientFlags& flags,
-                                               const ClientEnvironment& env,
-                                               const ConfigFile& config) {
+namespace {
+
+// The shared rules; the address comes from `env_address`, `config_address` or `default_address`
+// unless --address is given.
+StatusOr<ClientSettings> Resolve(const ClientFlags& flags, const ClientEnvironment& env,
+                                 const ConfigFile& config,
+                                 const std::optional<std::string>& env_address,
+                                 const std::string& config_address,
+                                 const std::string& default_address) {
   ClientSettings settings;
+  settings.address = default_address;
   if (!flags.address.empty()) {
     settings.address = flags.address;
-  } else if (env.address) {
-    settings.address = *env.address;
-  } else if (!config.address.empty()) {
-    settings.address = config.address;
+  } else if (env_address) {
+    settings.address = *env_address;
+  } else if (!config_address.empty()) {
+    settings.address = config_address;
   }
 
   if (!flags.token.empty() && !flags.token_file.empty()) {
@@ -211,6 +222,20 @@ StatusOr<ClientSettings> ResolveClientSettings(const ClientFlags& flags,
   settings.timeout_s = flags.timeout_s;
   settings.json = flags.json;
   return settings;
+}
+
+}  // namespace
+
+StatusOr<ClientSettings> ResolveClientSettings(const ClientFlags& flags,
+                                               const ClientEnvironment& env,
+                                               const ConfigFile& config) {
+  return Resolve(flags, env, config, env.address, config.address, kDefaultAddress);
+}
+
+StatusOr<ClientSettings> ResolveStoreClientSettings(const ClientFlags& flags,
+                                                    const ClientEnvironment& env,
+                                                    const ConfigFile& config) {
+  return Resolve(flags, env, config, env.store_address, config.store_address, kDefaultStoreAddress);
 }
 
 std::string DescribeTokenSource(const ClientSettings& settings, const ConfigFile& config) {

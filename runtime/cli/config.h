@@ -1,9 +1,12 @@
-// Client settings of the dtrain CLI: where the coordinator is and how to authenticate to it.
-// Each setting is resolved in this order, the first that is set winning:
+// Client settings of the dtrain CLI: where the coordinator (or the embedding store, for
+// `dtrain faces`) is and how to authenticate to it. Each setting is resolved in this order, the
+// first that is set winning:
 //   command-line flag > environment variable > config file > built-in default.
-// Environment: DTRAIN_ADDRESS, DTRAIN_TOKEN, DTRAIN_TOKEN_FILE, DTRAIN_CONFIG (the config file).
+// Environment: DTRAIN_ADDRESS (coordinator), DTRAIN_STORE_ADDRESS (embedding store),
+// DTRAIN_TOKEN, DTRAIN_TOKEN_FILE, DTRAIN_CONFIG (the config file).
 // Config file: $DTRAIN_CONFIG, else ~/.config/dtrain/config.yaml (optional), a YAML map with the
-// keys `address`, `token_file` and `tls_ca`; relative paths in it are relative to the file.
+// keys `address`, `store_address`, `token_file` and `tls_ca`; relative paths in it are relative
+// to the file.
 //
 // Everything here except ReadClientEnvironment and LoadConfigFile is pure (no environment, no
 // file system), so that the precedence rules can be tested directly.
@@ -18,6 +21,7 @@
 namespace dtrain::cli {
 
 constexpr char kDefaultAddress[] = "127.0.0.1:7070";
+constexpr char kDefaultStoreAddress[] = "127.0.0.1:7071";
 constexpr double kDefaultTimeoutSeconds = 30.0;
 constexpr char kDefaultConfigRelativeToHome[] = ".config/dtrain/config.yaml";
 
@@ -33,11 +37,12 @@ struct ClientFlags {
 
 // The environment variables the client reads; an empty variable counts as unset.
 struct ClientEnvironment {
-  std::optional<std::string> address;     // DTRAIN_ADDRESS
-  std::optional<std::string> token;       // DTRAIN_TOKEN
-  std::optional<std::string> token_file;  // DTRAIN_TOKEN_FILE
-  std::optional<std::string> config;      // DTRAIN_CONFIG
-  std::optional<std::string> home;        // HOME
+  std::optional<std::string> address;        // DTRAIN_ADDRESS
+  std::optional<std::string> store_address;  // DTRAIN_STORE_ADDRESS
+  std::optional<std::string> token;          // DTRAIN_TOKEN
+  std::optional<std::string> token_file;     // DTRAIN_TOKEN_FILE
+  std::optional<std::string> config;         // DTRAIN_CONFIG
+  std::optional<std::string> home;           // HOME
 };
 
 // Reads the variables above from the process environment.
@@ -48,6 +53,7 @@ ClientEnvironment ReadClientEnvironment();
 struct ConfigFile {
   std::string path;  // where it was read from; empty when there was none
   std::string address;
+  std::string store_address;
   std::string token_file;
   std::string tls_ca;
 };
@@ -61,7 +67,8 @@ struct ConfigLocation {
 ConfigLocation LocateConfigFile(const ClientEnvironment& env);
 
 // Parses config text. `source` names the file in messages ("config.yaml:3:1: unknown key
-// 'adress' (did you mean 'address'?); expected one of: address, token_file, tls_ca"); relative
+// 'adress' (did you mean 'address'?); expected one of: address, store_address, token_file,
+// tls_ca"); relative
 // paths are resolved against `source`'s directory, "~/" against `home`. Every problem is
 // reported, one per line, as INVALID_ARGUMENT.
 StatusOr<ConfigFile> ParseConfigFile(const std::string& text, const std::string& source,
@@ -94,6 +101,12 @@ struct ClientSettings {
 StatusOr<ClientSettings> ResolveClientSettings(const ClientFlags& flags,
                                                const ClientEnvironment& env,
                                                const ConfigFile& config);
+// The same rules for the embedding store (`dtrain faces`): the address comes from --address >
+// DTRAIN_STORE_ADDRESS > store_address in the config file > kDefaultStoreAddress; the token and
+// TLS settings are shared with the coordinator's.
+StatusOr<ClientSettings> ResolveStoreClientSettings(const ClientFlags& flags,
+                                                    const ClientEnvironment& env,
+                                                    const ConfigFile& config);
 
 // "--token-file /x", "DTRAIN_TOKEN", "token_file in /home/u/.config/dtrain/config.yaml", ... for
 // messages about a token that could not be read.

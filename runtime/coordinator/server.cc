@@ -3,7 +3,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,6 +10,7 @@
 #include <fstream>
 
 #include "runtime/coordinator/service.h"
+#include "runtime/rpc/server_util.h"
 
 namespace dtrain::coordinator {
 namespace {
@@ -33,13 +33,9 @@ int Fail(const Status& s) {
 }  // namespace
 
 int RunCoordinator(const CoordinatorConfig& config) {
-  // Signals are taken by sigwait below; every thread started from here on inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Signals are taken by stop_signals.Wait() below; every thread started from here on inherits
+  // the mask.
+  rpc::StopSignals stop_signals;
 
   std::error_code ec;
   fs::create_directories(config.state_dir, ec);
@@ -59,19 +55,9 @@ int RunCoordinator(const CoordinatorConfig& config) {
     cluster = *parsed;
   }
 
-  std::string token;
-  if (!config.security.insecure_local_only) {
-    if (config.security.token_file.empty()) {
-      return Fail(
-          InvalidArgument("a token file is required (--token-file) unless "
-                          "--insecure-local-only"));
-    }
-    auto loaded = rpc::LoadToken(config.security.token_file);
-    if (!loaded.ok()) return Fail(loaded.status());
-    token = *loaded;
-  }
-  auto credentials = rpc::MakeServerCredentials(config.security, config.listen_address);
-  if (!credentials.ok()) return Fail(credentials.status());
+  auto auth = rpc::PrepareServerAuth(config.security, config.listen_address);
+  if (!auth.ok()) return Fail(auth.status());
+  const std::string& token = auth->token;
 
   auto store = JobStore::Open((fs::path(state_dir) / "jobs.db").string());
   if (!store.ok()) return Fail(store.status());
@@ -111,7 +97,7 @@ int RunCoordinator(const CoordinatorConfig& config) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen_address, *credentials, &port);
+  builder.AddListeningPort(config.listen_address, auth->credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -123,11 +109,10 @@ int RunCoordinator(const CoordinatorConfig& config) {
   // shutting down lets a load balancer drain before the port closes.
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   if (health != nullptr) health->SetServingStatus(kServiceName, true);
-  const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
-  const std::string bound = host + ":" + std::to_string(port);
+  const std::string bound = rpc::BoundAddress(config.listen_address, port);
   if (!config.port_file.empty()) {
-    std::ofstream(config.port_file + ".tmp") << bound << "\n";
-    fs::rename(config.port_file + ".tmp", config.port_file, ec);
+    // Not fatal: the log line below names the address too.
+    (void)rpc::WritePortFile(config.port_file, bound);
   }
   std::fprintf(stderr,
                "dtrain coordinator listening on %s (%s; state %s; %d slots on %zu host(s); "
@@ -136,8 +121,7 @@ int RunCoordinator(const CoordinatorConfig& config) {
                state_dir.c_str(), cluster.total_slots(), cluster.hosts.size(),
                launch.worker.c_str());
 
-  int received = 0;
-  sigwait(&stop_signals, &received);
+  const int received = stop_signals.Wait();
   std::fprintf(stderr, "dtrain coordinator: signal %d, shutting down (running jobs keep running)\n",
                received);
   if (health != nullptr) health->SetServingStatus(kServiceName, false);

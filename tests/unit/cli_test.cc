@@ -96,7 +96,7 @@ TEST(ParseConfigFileTest, UnknownKeyNamesFileLineColumnAndSuggestion) {
   EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(config.status().message(),
             "config.yaml:2:1: unknown key 'adress' (did you mean 'address'?); expected one of: "
-            "address, token_file, tls_ca");
+            "address, store_address, token_file, tls_ca");
 }
 
 TEST(ParseConfigFileTest, UnknownKeyColumnFollowsIndentation) {
@@ -104,14 +104,15 @@ TEST(ParseConfigFileTest, UnknownKeyColumnFollowsIndentation) {
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().message(),
             "cfg.yaml:2:3: unknown key 'tokenfile' (did you mean 'token_file'?); expected one of: "
-            "address, token_file, tls_ca");
+            "address, store_address, token_file, tls_ca");
 }
 
 TEST(ParseConfigFileTest, UnknownKeyFarFromEveryKeyHasNoSuggestion) {
   auto config = ParseConfigFile("colour: red\n", "cfg.yaml", std::nullopt);
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().message(),
-            "cfg.yaml:1:1: unknown key 'colour'; expected one of: address, token_file, tls_ca");
+            "cfg.yaml:1:1: unknown key 'colour'; expected one of: address, store_address, "
+            "token_file, tls_ca");
 }
 
 TEST(ParseConfigFileTest, DuplicateKeyIsAnError) {
@@ -149,7 +150,7 @@ TEST(ParseConfigFileTest, EveryProblemIsReportedOnItsOwnLine) {
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().message(),
             "cfg.yaml:1:1: unknown key 'adress' (did you mean 'address'?); expected one of: "
-            "address, token_file, tls_ca\n"
+            "address, store_address, token_file, tls_ca\n"
             "cfg.yaml:3:1: address: duplicate key\n"
             "cfg.yaml:4:1: tls_ca: expected a non-empty string, got nothing (null)");
 }
@@ -159,7 +160,8 @@ TEST(ParseConfigFileTest, RootMustBeAMap) {
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(config.status().message(),
-            "cfg.yaml:1:1: expected a map with the keys address, token_file, tls_ca, got a list");
+            "cfg.yaml:1:1: expected a map with the keys address, store_address, token_file, "
+            "tls_ca, got a list");
 }
 
 TEST(ParseConfigFileTest, YamlSyntaxErrorNamesTheFile) {
@@ -249,7 +251,7 @@ TEST_F(LoadConfigFileTest, ParseErrorsNameThePath) {
   EXPECT_EQ(config.status().message(),
             path.string() +
                 ":1:1: unknown key 'adress' (did you mean 'address'?); expected one of: address, "
-                "token_file, tls_ca");
+                "store_address, token_file, tls_ca");
 }
 
 // ================================================================ environment

@@ -1,0 +1,292 @@
+#include "runtime/cli/faces_commands.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+
+#include "runtime/cli/faces_output.h"
+#include "runtime/cli/output.h"
+
+namespace dtrain::cli {
+namespace {
+
+int ReportStoreError(const grpc::Status& status, const CommandEnv& env) {
+  *env.err << "dtrain: " << FormatRpcError(status, env.settings.address) << "\n";
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED &&
+      env.settings.token_source == TokenSource::kNone) {
+    *env.err << "dtrain: no token was given; use --token-file, DTRAIN_TOKEN_FILE or token_file "
+                "in the config file\n";
+  } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    *env.err << "dtrain: is the embedding store running there? (--address, "
+                "DTRAIN_STORE_ADDRESS or store_address in the config file; `dtrain embed-store` "
+                "starts one)\n";
+  }
+  return ExitCodeForRpcError(status.error_code());
+}
+
+int Usage(const CommandEnv& env, const std::string& message) {
+  *env.err << "dtrain: " << message << "\n";
+  return kExitUsage;
+}
+
+void PrintJson(const CommandEnv& env, const nlohmann::ordered_json& value) {
+  *env.out << value.dump(2) << "\n";
+}
+
+// The store names images by their index in a call ("images[2]: not a JPEG or PNG"); name the
+// file instead ("b.txt: not a JPEG or PNG").
+grpc::Status NameImageFiles(const grpc::Status& status, const std::vector<std::string>& paths,
+                            size_t first) {
+  const std::string& message = status.error_message();
+  constexpr std::string_view kPrefix = "images[";
+  const size_t close = message.find("]");
+  if (message.rfind(kPrefix, 0) != 0 || close == std::string::npos) return status;
+  size_t index = 0;
+  try {
+    index = std::stoul(message.substr(kPrefix.size(), close - kPrefix.size()));
+  } catch (const std::exception&) {
+    return status;
+  }
+  if (first + index >= paths.size()) return status;
+  return grpc::Status(status.error_code(), paths[first + index] + message.substr(close + 1));
+}
+
+// The query face of verify and identify.
+StatusOr<v1::FaceQuery> ImageQuery(const std::string& path, bool no_detect) {
+  DTRAIN_ASSIGN_OR_RETURN(std::string bytes, ReadImageBytes(path));
+  v1::FaceQuery query;
+  query.set_image(std::move(bytes));
+  if (no_detect) query.set_detect_faces(false);
+  return query;
+}
+
+}  // namespace
+
+StatusOr<StoreConnection> ConnectStore(const ClientSettings& settings, const ConfigFile& config) {
+  DTRAIN_ASSIGN_OR_RETURN(Channel channel, OpenChannel(settings, config, kStoreMaxReplyBytes));
+  StoreConnection connection;
+  connection.channel = std::move(channel.channel);
+  connection.token = std::move(channel.token);
+  connection.stub = v1::EmbeddingStore::NewStub(connection.channel);
+  return connection;
+}
+
+StatusOr<std::string> ReadImageBytes(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return InvalidArgument("cannot read image '" + path + "': it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read image '" + path + "': " + std::strerror(errno));
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxImageFileBytes) {
+    return InvalidArgument("image '" + path + "' is " + std::to_string(size) +
+                           " bytes, more than " + std::to_string(kMaxImageFileBytes));
+  }
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) return DataLoss("cannot read image '" + path + "': " + std::strerror(errno));
+  return bytes.str();
+}
+
+int RunFacesEnroll(const FacesEnrollOptions& options, v1::EmbeddingStore::StubInterface* stub,
+                   const CommandEnv& env) {
+  if (options.images.empty()) return Usage(env, "enroll: give at least one image");
+  // Read everything first: a typo in the last file name enrolls nothing.
+  std::vector<std::string> images;
+  for (const std::string& path : options.images) {
+    auto bytes = ReadImageBytes(path);
+    if (!bytes.ok()) return Usage(env, bytes.status().message());
+    images.push_back(std::move(bytes).value());
+  }
+  // Several calls when there are many images; each is durable on its own.
+  v1::EnrollResponse total;
+  total.set_person_id(options.person_id);
+  size_t next = 0;
+  while (next < images.size()) {
+    v1::EnrollRequest request;
+    request.set_person_id(options.person_id);
+    if (options.no_detect) request.set_detect_faces(false);
+    size_t bytes = 0;
+    const size_t first = next;
+    while (next < images.size() && request.images_size() < kEnrollImagesPerCall &&
+           (request.images_size() == 0 || bytes + images[next].size() <= kEnrollBytesPerCall)) {
+      bytes += images[next].size();
+      request.add_images(images[next]);
+      ++next;
+    }
+    request.set_source(options.source);
+    v1::EnrollResponse response;
+    auto context = NewCallContext(env, /*unary=*/true);
+    const grpc::Status status = stub->Enroll(context.get(), request, &response);
+    if (!status.ok()) {
+      if (total.face_ids_size() > 0) {
+        *env.err << "dtrain: the first " << first << " image(s) were enrolled (face ids";
+        for (int64_t id : total.face_ids()) *env.err << " " << id;
+        *env.err << ") before this error:\n";
+      }
+      return ReportStoreError(NameImageFiles(status, options.images, first), env);
+    }
+    for (int64_t id : response.face_ids()) total.add_face_ids(id);
+    for (v1::ImageOutcome& outcome : *response.mutable_images()) {
+      outcome.set_index(outcome.index() + static_cast<int>(first));
+      *total.add_images() = std::move(outcome);
+    }
+  }
+  if (env.settings.json) {
+    PrintJson(env, EnrollToJson(total, options.images));
+  } else {
+    *env.out << RenderEnroll(total, options.images);
+  }
+  return kExitOk;
+}
+
+int RunFacesVerify(const FacesVerifyOptions& options, v1::EmbeddingStore::StubInterface* stub,
+                   const CommandEnv& env) {
+  auto query = ImageQuery(options.image, options.no_detect);
+  if (!query.ok()) return Usage(env, query.status().message());
+  v1::VerifyRequest request;
+  request.set_person_id(options.person_id);
+  *request.mutable_face() = std::move(query).value();
+  v1::VerifyResponse response;
+  auto context = NewCallContext(env, /*unary=*/true);
+  const grpc::Status status = stub->Verify(context.get(), request, &response);
+  if (!status.ok()) return ReportStoreError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, VerifyToJson(response));
+  } else {
+    *env.out << RenderVerify(response);
+  }
+  return response.same_person() ? kExitOk : kExitNoMatch;
+}
+
+int RunFacesIdentify(const FacesIdentifyOptions& options, v1::EmbeddingStore::StubInterface* stub,
+                     const CommandEnv& env) {
+  auto query = ImageQuery(options.image, options.no_detect);
+  if (!query.ok()) return Usage(env, query.status().message());
+  v1::IdentifyRequest request;
+  *request.mutable_face() = std::move(query).value();
+  request.set_k(options.k);
+  request.set_neighbors(options.neighbors);
+  v1::IdentifyResponse response;
+  auto context = NewCallContext(env, /*unary=*/true);
+  const grpc::Status status = stub->Identify(context.get(), request, &response);
+  if (!status.ok()) return ReportStoreError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, IdentifyToJson(response));
+  } else {
+    *env.out << RenderIdentify(response);
+  }
+  return response.unknown() ? kExitNoMatch : kExitOk;
+}
+
+int RunFacesDelete(const FacesDeleteOptions& options, v1::EmbeddingStore::StubInterface* stub,
+                   const CommandEnv& env) {
+  const bool by_face = options.face_id != 0;
+  if (by_face == !options.person_id.empty()) {
+    return Usage(env, "delete: give a PERSON or --face ID (one of them)");
+  }
+  v1::DeleteResponse response;
+  grpc::Status status;
+  auto context = NewCallContext(env, /*unary=*/true);
+  if (by_face) {
+    v1::DeleteFaceRequest request;
+    request.set_face_id(options.face_id);
+    request.set_wait_for_compaction(!options.no_wait);
+    status = stub->DeleteFace(context.get(), request, &response);
+  } else {
+    v1::DeletePersonRequest request;
+    request.set_person_id(options.person_id);
+    request.set_wait_for_compaction(!options.no_wait);
+    status = stub->DeletePerson(context.get(), request, &response);
+  }
+  if (!status.ok()) return ReportStoreError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, DeleteToJson(response));
+  } else {
+    *env.out << RenderDelete(response, by_face, options.face_id);
+  }
+  if (!response.compaction_error().empty()) {
+    *env.err << "dtrain: warning: the faces are deleted, but the compaction failed: "
+             << response.compaction_error() << "\n";
+  }
+  return kExitOk;
+}
+
+int RunFacesList(const FacesListOptions& options, v1::EmbeddingStore::StubInterface* stub,
+                 const CommandEnv& env) {
+  const bool with_ids = options.face_ids || env.settings.json;
+  std::vector<v1::PersonSummary> persons;
+  std::string page_token;
+  for (;;) {
+    v1::ListPersonsRequest request;
+    request.set_page_size(1000);
+    request.set_page_token(page_token);
+    request.set_include_face_ids(with_ids);
+    v1::ListPersonsResponse response;
+    auto context = NewCallContext(env, /*unary=*/true);
+    const grpc::Status status = stub->ListPersons(context.get(), request, &response);
+    if (!status.ok()) return ReportStoreError(status, env);
+    for (v1::PersonSummary& p : *response.mutable_persons()) persons.push_back(std::move(p));
+    // A token that does not move would page forever.
+    if (response.next_page_token().empty() || response.next_page_token() == page_token) break;
+    page_token = response.next_page_token();
+  }
+  if (env.settings.json) {
+    PrintJson(env, PersonsToJson(persons));
+  } else {
+    *env.out << RenderPersons(persons, options.face_ids);
+  }
+  return kExitOk;
+}
+
+int RunFacesCluster(const FacesClusterOptions& options, v1::EmbeddingStore::StubInterface* stub,
+                    const CommandEnv& env) {
+  v1::ClusterRequest request;
+  if (options.k < 0) return Usage(env, "--k must be >= 1");
+  if (options.k > 0 && !options.choose.empty()) {
+    return Usage(env, "give --k or --choose, not both");
+  }
+  request.set_k(options.k);
+  if (options.choose == "elbow") {
+    request.set_choose(v1::ELBOW);
+  } else if (options.choose == "xmeans" || options.choose.empty()) {
+    request.set_choose(v1::XMEANS);
+  } else {
+    return Usage(env, "--choose '" + options.choose + "': expected elbow or xmeans");
+  }
+  for (const std::string& p : options.persons) request.add_person_ids(p);
+  for (int64_t id : options.face_ids) request.add_face_ids(id);
+  request.set_k_min(options.k_min);
+  request.set_k_max(options.k_max);
+  request.set_seed(options.seed);
+  v1::ClusterResponse response;
+  auto context = NewCallContext(env, /*unary=*/true);
+  const grpc::Status status = stub->Cluster(context.get(), request, &response);
+  if (!status.ok()) return ReportStoreError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, FaceClustersToJson(response));
+  } else {
+    *env.out << RenderFaceClusters(response, options.assignments);
+  }
+  return kExitOk;
+}
+
+int RunFacesStats(v1::EmbeddingStore::StubInterface* stub, const CommandEnv& env) {
+  v1::StatsRequest request;
+  v1::StatsResponse response;
+  auto context = NewCallContext(env, /*unary=*/true);
+  const grpc::Status status = stub->Stats(context.get(), request, &response);
+  if (!status.ok()) return ReportStoreError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, StoreStatsToJson(response));
+  } else {
+    *env.out << RenderStoreStats(response);
+  }
+  return kExitOk;
+}
+
+}  // namespace dtrain::cli
