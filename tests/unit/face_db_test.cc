@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +154,30 @@ TEST(FaceDbTest, RoundTrip) {
   EXPECT_EQ(stats.wal_bytes, fs::file_size(WalFile(dir.str("db"))));
   EXPECT_EQ(stats.snapshot_bytes, 0u);
   EXPECT_EQ(stats.last_snapshot_ms, 0);
+}
+
+// Face vectors are biometric data: WAL, snapshot and lock files are owner-only whatever the
+// process umask allows.
+TEST(FaceDbTest, DataFilesAreOwnerOnlyEvenUnderAPermissiveUmask) {
+  testing::TempDir dir;
+  const mode_t old_umask = ::umask(0);
+  {
+    auto db = OpenDb(dir.str("db"));
+    ASSERT_NE(db, nullptr);
+    ASSERT_OK(db->Enroll("alice", {Vec(1)}));
+    ASSERT_OK(db->Checkpoint());
+    ASSERT_OK(db->Enroll("bob", {Vec(2)}));
+  }
+  ::umask(old_umask);
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir.str("db"))) {
+    if (!entry.is_regular_file()) continue;
+    ++files;
+    const fs::perms p = entry.status().permissions();
+    EXPECT_EQ(p & (fs::perms::group_all | fs::perms::others_all), fs::perms::none)
+        << entry.path() << " is readable or writable by others";
+  }
+  EXPECT_GE(files, 2);  // at least the snapshot and the active WAL
 }
 
 TEST(FaceDbTest, RestartReplaysWal) {

@@ -45,7 +45,8 @@ class ScopedFd {
 // ENOENT → NOT_FOUND, EACCES → PERMISSION_DENIED, anything else → INTERNAL).
 Status ErrnoStatus(const std::string& what, const std::string& path, int err);
 
-StatusOr<ScopedFd> OpenFile(const std::string& path, int flags, mode_t mode = 0644);
+// Owner-only by default: the files hold biometric vectors.
+StatusOr<ScopedFd> OpenFile(const std::string& path, int flags, mode_t mode = 0600);
 // Writes all n bytes (retrying short writes and EINTR).
 Status WriteFully(int fd, const void* data, size_t n, const std::string& path);
 Status PwriteFully(int fd, const void* data, size_t n, off_t offset, const std::string& path);
