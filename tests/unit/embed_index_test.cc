@@ -104,7 +104,7 @@ TEST(DistanceKernelsTest, EveryInstructionSetMatchesDoublePrecision) {
       EXPECT_NEAR(k->l2sqr(&v[0], &v[130], d), want, 1e-5 * want + 1e-6) << "d=" << d;
     }
     // One query against many rows: 37 rows (blocks of 16 and a tail), odd and even widths.
-    for (size_t d : {33, 48, 128}) {
+    for (size_t d : {33, 48, 64, 128}) {
       const std::vector<float> rows = GaussianVectors(38, d, 4);
       std::vector<float> out(37);
       k->l2sqr_rows(&rows[0], &rows[d], 37, d, out.data());
