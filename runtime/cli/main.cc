@@ -42,10 +42,9 @@ constexpr char kExitCodesHelp[] =
     "  5  no such job";
 
 // The options every client command takes; `flags` is shared since only one command runs.
-void AddClientOptions(CLI::App* command, cli::ClientFlags* flags) {
-  command->add_option("--address", flags->address,
-                      "coordinator host:port (env DTRAIN_ADDRESS, config 'address'; default " +
-                          std::string(cli::kDefaultAddress) + ")");
+// `address_help` says whose address --address is (the coordinator's or the embedding store's).
+void AddClientOptions(CLI::App* command, cli::ClientFlags* flags, const std::string& address_help) {
+  command->add_option("--address", flags->address, address_help);
   auto* token = command->add_option(
       "--token", flags->token,
       "bearer token (env DTRAIN_TOKEN); visible to other users in ps, prefer --token-file");
@@ -61,6 +60,12 @@ void AddClientOptions(CLI::App* command, cli::ClientFlags* flags) {
       ->check(CLI::PositiveNumber);
 }
 
+void AddCoordinatorClientOptions(CLI::App* command, cli::ClientFlags* flags) {
+  AddClientOptions(command, flags,
+                   "coordinator host:port (env DTRAIN_ADDRESS, config 'address'; default " +
+                       std::string(cli::kDefaultAddress) + ")");
+}
+
 constexpr char kFacesHelp[] =
     "Store settings: flag > environment (DTRAIN_STORE_ADDRESS, DTRAIN_TOKEN, DTRAIN_TOKEN_FILE)\n"
     "> config file (store_address, token_file, tls_ca) > default (127.0.0.1:7071).\n"
@@ -73,25 +78,11 @@ constexpr char kFacesHelp[] =
     "  3  store error or store unreachable (UNAUTHENTICATED included)\n"
     "  5  no such person or face";
 
-// AddClientOptions for `dtrain faces` commands: the address is the embedding store's.
 void AddStoreClientOptions(CLI::App* command, cli::ClientFlags* flags) {
-  command->add_option("--address", flags->address,
-                      "embedding store host:port (env DTRAIN_STORE_ADDRESS, config "
-                      "'store_address'; default " +
-                          std::string(cli::kDefaultStoreAddress) + ")");
-  auto* token = command->add_option(
-      "--token", flags->token,
-      "bearer token (env DTRAIN_TOKEN); visible to other users in ps, prefer --token-file");
-  auto* token_file = command->add_option(
-      "--token-file", flags->token_file,
-      "file holding the bearer token, mode 0600 (env DTRAIN_TOKEN_FILE, config 'token_file')");
-  token->excludes(token_file);
-  command->add_option("--tls-ca", flags->tls_ca,
-                      "PEM CA certificates; use TLS (config 'tls_ca'; default plaintext)");
-  command->add_flag("--json", flags->json, "machine-readable output: one JSON value on stdout");
-  command->add_option("--timeout", flags->timeout_s, "seconds to wait for each call")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  AddClientOptions(command, flags,
+                   "embedding store host:port (env DTRAIN_STORE_ADDRESS, config "
+                   "'store_address'; default " +
+                       std::string(cli::kDefaultStoreAddress) + ")");
 }
 
 std::string NextToSelf(const std::string& name) {
@@ -181,13 +172,13 @@ int main(int argc, char** argv) {
                        "follow the job to its end; exit 0 succeeded, 1 failed, 4 cancelled");
   submit_cmd->add_flag("--logs", submit.logs, "with --follow: print the job's log lines too")
       ->needs(submit_cmd->get_option("--follow"));
-  AddClientOptions(submit_cmd, &flags);
+  AddCoordinatorClientOptions(submit_cmd, &flags);
 
   int64_t status_id = 0;
   CLI::App* status_cmd =
       app.add_subcommand("status", "one job in detail; without an id, the job list");
   CLI::Option* status_id_opt = AddJobId(status_cmd, &status_id);
-  AddClientOptions(status_cmd, &flags);
+  AddCoordinatorClientOptions(status_cmd, &flags);
 
   cli::ListOptions list;
   CLI::App* list_cmd = app.add_subcommand("list", "jobs in a table (or JSON), filtered by state");
@@ -196,21 +187,21 @@ int main(int argc, char** argv) {
   list_cmd->add_option("--limit", list.limit, "at most this many jobs (0 = all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  AddClientOptions(list_cmd, &flags);
+  AddCoordinatorClientOptions(list_cmd, &flags);
 
   cli::LogsOptions logs;
   CLI::App* logs_cmd = app.add_subcommand("logs", "a job's output and progress from the start");
   AddJobId(logs_cmd, &logs.job_id)->required();
   logs_cmd->add_flag("-f,--follow", logs.follow, "keep printing until the job ends");
-  AddClientOptions(logs_cmd, &flags);
+  AddCoordinatorClientOptions(logs_cmd, &flags);
 
   int64_t cancel_id = 0;
   CLI::App* cancel_cmd = app.add_subcommand("cancel", "stop a pending or running job");
   AddJobId(cancel_cmd, &cancel_id)->required();
-  AddClientOptions(cancel_cmd, &flags);
+  AddCoordinatorClientOptions(cancel_cmd, &flags);
 
   CLI::App* cluster_cmd = app.add_subcommand("cluster", "slots per host and the queue length");
-  AddClientOptions(cluster_cmd, &flags);
+  AddCoordinatorClientOptions(cluster_cmd, &flags);
 
   // The embedding store: `dtrain embed-store` runs it, `dtrain faces ...` talks to it.
   CLI::App* embed_store_cmd = app.add_subcommand(
