@@ -13,6 +13,7 @@
 
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/spec/job_spec.h"
+#include "tests/mpi/module_compare.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/tasks/cnn.h"
@@ -37,22 +38,8 @@ ModelSpec SmallSpec(int hidden = 8) {
   return spec;
 }
 
-std::vector<NamedTensor> Named(const torch::nn::Module& m, bool buffers = false) {
-  std::vector<NamedTensor> out;
-  for (const auto& p : buffers ? m.named_buffers() : m.named_parameters()) {
-    out.push_back({p.key(), p.value()});
-  }
-  return out;
-}
-
-double MaxAbsDiff(const torch::nn::Module& a, const torch::nn::Module& b) {
-  double worst = 0;
-  auto pa = a.parameters(), pb = b.parameters();
-  for (size_t i = 0; i < pa.size(); ++i) {
-    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
-  }
-  return worst;
-}
+using testing::MaxAbsDiff;
+using testing::Named;
 
 struct GlobalBatch {
   torch::Tensor x, y;

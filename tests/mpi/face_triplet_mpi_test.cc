@@ -26,6 +26,7 @@
 
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/spec/job_spec.h"
+#include "tests/mpi/module_compare.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/tasks/cnn.h"
@@ -54,20 +55,8 @@ ModelSpec EncoderSpec() {
   return spec;
 }
 
-std::vector<NamedTensor> Named(const torch::nn::Module& m) {
-  std::vector<NamedTensor> out;
-  for (const auto& p : m.named_parameters()) out.push_back({p.key(), p.value()});
-  return out;
-}
-
-double MaxAbsDiff(const torch::nn::Module& a, const torch::nn::Module& b) {
-  double worst = 0;
-  auto pa = a.parameters(), pb = b.parameters();
-  for (size_t i = 0; i < pa.size(); ++i) {
-    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
-  }
-  return worst;
-}
+using testing::MaxAbsDiff;
+using testing::Named;
 
 // A global P x K batch, identity-major, so rank r's contiguous shard holds P/W whole
 // identities (what PkBatchSampler hands out).
