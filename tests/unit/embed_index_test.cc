@@ -420,6 +420,7 @@ TEST_F(HnswIndexTest, RecallAfterBuildAndAfterDeletingThirtyPercent) {
   const double recall = MeanRecall(hnsw, flat, 64);
   std::printf("built %zu in %.2f s, %.0f bytes/vector, recall@10 (ef 64) %.4f, unreachable %zu\n",
               kPoints, build_s, hnsw.BytesPerVector(), recall, hnsw.UnreachableCountForTesting());
+  EXPECT_EQ(hnsw.WithoutIncomingCountForTesting(), 0u);
   EXPECT_GE(recall, 0.95);
   EXPECT_GT(hnsw.BytesPerVector(), kDim * sizeof(float));
   EXPECT_LT(hnsw.BytesPerVector(), 2.5 * kDim * sizeof(float));
@@ -449,6 +450,9 @@ TEST_F(HnswIndexTest, RecallAfterBuildAndAfterDeletingThirtyPercent) {
       static_cast<unsigned long long>(stats.orphans_left));
   EXPECT_GE(recall_after, 0.95);
   EXPECT_LE(unreachable, kPoints / 1000);
+  EXPECT_EQ(hnsw.WithoutIncomingCountForTesting(), 0u);
+  hnsw.Maintain();
+  EXPECT_EQ(hnsw.UnreachableCountForTesting(), 0u);
 
   // No removed id comes back, not even for its own vector; its bytes are gone.
   SearchOptions wide;
@@ -666,6 +670,40 @@ TEST(ConcurrencyTest, HnswIndexAddSearchRemove) {
   RunConcurrentMix(&index, data, d);
   const Status check = index.CheckGraphForTesting();
   EXPECT_TRUE(check.ok()) << check.ToString();
+}
+
+// Small lists (M = 3, at most 6 links at level 0) make what pruning does at M = 16 on a million
+// points happen at 20k: an insert's neighbours prune the new node or an old node's last incoming
+// link away, and small groups end up linked only from inside. Inserts re-link nodes left without
+// incoming links; Maintain() links the groups, and the graph stays sound.
+TEST(HnswConnectivityTest, InsertsKeepIncomingLinksAndMaintainReachesEveryNode) {
+  const size_t d = 32, n = 20000;
+  const Clustered data = ClusteredUnitVectors(n, d, n / 20, 0.02f, 5);
+  HnswIndex::Options options;
+  options.m = 3;
+  options.ef_construction = 40;
+  HnswIndex hnsw(static_cast<int>(d), options);
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(hnsw.Add(static_cast<int64_t>(i), Row(data.points, i, d)).ok());
+  }
+  EXPECT_EQ(hnsw.WithoutIncomingCountForTesting(0), 0u);
+  EXPECT_EQ(hnsw.WithoutIncomingCountForTesting(1), 0u);
+  const size_t unreachable_after_build = hnsw.UnreachableCountForTesting();
+  // Else this data no longer exercises Maintain (the count is deterministic: one thread).
+  EXPECT_GT(unreachable_after_build, 0u);
+  EXPECT_GT(hnsw.Maintain(), 0u);
+  for (int level = 0; level < 3; ++level) EXPECT_EQ(hnsw.UnreachableCountForTesting(level), 0u);
+  Status check = hnsw.CheckGraphForTesting();
+  ASSERT_TRUE(check.ok()) << check.ToString();
+
+  for (size_t i = 0; i < n; i += 3) ASSERT_TRUE(hnsw.Remove(static_cast<int64_t>(i)).ok());
+  EXPECT_EQ(hnsw.WithoutIncomingCountForTesting(0), 0u);
+  hnsw.Maintain();
+  for (int level = 0; level < 3; ++level) EXPECT_EQ(hnsw.UnreachableCountForTesting(level), 0u);
+  check = hnsw.CheckGraphForTesting();
+  ASSERT_TRUE(check.ok()) << check.ToString();
+  std::printf("unreachable at level 0 after build: %zu, after Maintain: 0\n",
+              unreachable_after_build);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "workers/embedding_store/index/distance.h"
@@ -24,6 +25,8 @@ constexpr size_t kMaxSlots = kMaxChunks * kChunkSlots;
 // Striped node locks: a mutex per node would cost 40 bytes per vector; with 4096 stripes two
 // concurrent inserts rarely wait on each other.
 constexpr size_t kLockStripes = 4096;
+// Maintain: passes per level, each with a host search twice as wide as the last.
+constexpr int kMaintainPasses = 4;
 constexpr int kMaxLevel = 15;  // P(level > 15) = M^-16: never, for M >= 2 and sane sizes
 constexpr uint64_t kNoEntry = ~uint64_t{0};
 constexpr size_t kCacheLine = 64;
@@ -465,7 +468,7 @@ void HnswIndex::SetLinks(uint32_t slot, int level, const std::vector<uint32_t>& 
   Store(list, count);
 }
 
-void HnswIndex::AddLink(uint32_t from, int level, uint32_t to) {
+void HnswIndex::AddLink(uint32_t from, int level, uint32_t to, std::vector<uint32_t>* dropped) {
   std::lock_guard<std::mutex> lock(StripeLock(from));
   uint32_t* list = Links(from, level);
   const uint32_t count = Load(list);
@@ -480,7 +483,7 @@ void HnswIndex::AddLink(uint32_t from, int level, uint32_t to) {
   }
   std::vector<uint32_t> candidates = ReadLinks(from, level);
   candidates.push_back(to);
-  SetLinks(from, level, SelectAmong(from, std::move(candidates), MaxLinks(level)));
+  SetLinks(from, level, SelectAmong(from, std::move(candidates), MaxLinks(level)), dropped);
 }
 
 Status HnswIndex::Add(int64_t id, FloatView vector) {
@@ -560,14 +563,43 @@ void HnswIndex::Insert(uint32_t slot, int level) {
       }
       SetLinks(slot, l, SelectAmong(slot, std::move(links), MaxLinks(l)));
     }
-    for (uint32_t n : selected) AddLink(n, l, slot);
+    // A neighbour whose list is full prunes it with the heuristic, which can drop the new node
+    // or an old target's last incoming link; either would then be unreachable at this level.
+    std::vector<uint32_t> dropped;
+    for (uint32_t n : selected) AddLink(n, l, slot, &dropped);
+    EnsureIncoming(slot, l, selected);
+    for (uint32_t d : dropped) EnsureIncoming(d, l, {});
   }
   if (level > top_level) entry_.store(PackEntry(slot, level), std::memory_order_release);
 }
 
 // ---- removal -----------------------------------------------------------------------------------
 
-void HnswIndex::Reattach(uint32_t orphan, int level, const std::vector<uint32_t>& near) {
+uint32_t HnswIndex::IncomingCount(uint32_t slot, int level) const {
+  std::lock_guard<std::mutex> lock(ReverseLock(slot));
+  return Reverse(slot, level)[0];
+}
+
+void HnswIndex::EnsureIncoming(uint32_t node, int level, const std::vector<uint32_t>& near) {
+  // Giving `node` a link can take a victim's link in turn; the victim is then checked the same
+  // way. The chain ends quickly (a victim is chosen only with >= 2 incoming links, so it loses
+  // its last one only when a concurrent insert prunes the other at the same moment).
+  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> work = {{node, near}};
+  for (size_t step = 0; !work.empty() && step < 64; ++step) {
+    auto [orphan, hosts] = std::move(work.back());
+    work.pop_back();
+    if (orphan == EntrySlot(entry_.load(std::memory_order_acquire)) ||
+        IncomingCount(orphan, level) != 0) {
+      continue;
+    }
+    if (const std::optional<uint32_t> victim = Reattach(orphan, level, hosts)) {
+      work.push_back({*victim, {}});
+    }
+  }
+}
+
+std::optional<uint32_t> HnswIndex::Reattach(uint32_t orphan, int level,
+                                            const std::vector<uint32_t>& near) {
   std::vector<Candidate> hosts;
   const float* v = Vector(orphan);
   auto consider = [&](uint32_t c) {
@@ -575,27 +607,44 @@ void HnswIndex::Reattach(uint32_t orphan, int level, const std::vector<uint32_t>
     hosts.emplace_back(Distance(v, Vector(c)), c);
   };
   for (uint32_t c : near) consider(c);
-  for (uint32_t c : ReadLinks(orphan, level)) consider(c);
+  {
+    std::lock_guard<std::mutex> lock(StripeLock(orphan));
+    for (uint32_t c : ReadLinks(orphan, level)) consider(c);
+  }
   std::sort(hosts.begin(), hosts.end());
   hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+  // Without a global view, a target with another incoming link is the safe one to give up.
+  std::optional<uint32_t> dropped;
+  const bool linked = LinkFromClosest(
+      orphan, level, hosts,
+      [&](uint32_t, uint32_t target) { return IncomingCount(target, level) >= 2; }, &dropped);
+  if (!linked) stats_.orphans_left.fetch_add(1, std::memory_order_relaxed);
+  return dropped;
+}
+
+bool HnswIndex::LinkFromClosest(uint32_t orphan, int level, const std::vector<Candidate>& hosts,
+                                const MayDrop& may_drop, std::optional<uint32_t>* dropped) {
   // Prefer the closest host with a free link; else let the closest host drop its farthest
-  // target that keeps another incoming link.
+  // target that may go. One host stripe is locked at a time.
   for (const Candidate& h : hosts) {
+    std::lock_guard<std::mutex> lock(StripeLock(h.second));
     std::vector<uint32_t> links = ReadLinks(h.second, level);
+    if (Contains(links, orphan)) return true;  // linked meanwhile
     if (links.size() < static_cast<size_t>(MaxLinks(level))) {
       links.push_back(orphan);
       SetLinks(h.second, level, links);
       stats_.relinked_orphans.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return true;
     }
   }
   for (const Candidate& h : hosts) {
+    std::lock_guard<std::mutex> lock(StripeLock(h.second));
     std::vector<uint32_t> links = ReadLinks(h.second, level);
     const float* hv = Vector(h.second);
     int victim = -1;
     float victim_distance = -1;
     for (size_t i = 0; i < links.size(); ++i) {
-      if (ReverseCount(links[i], level) < 2) continue;
+      if (!may_drop(h.second, links[i])) continue;
       const float d = Distance(hv, Vector(links[i]));
       if (d > victim_distance) {
         victim_distance = d;
@@ -603,13 +652,14 @@ void HnswIndex::Reattach(uint32_t orphan, int level, const std::vector<uint32_t>
       }
     }
     if (victim >= 0) {
+      *dropped = links[static_cast<size_t>(victim)];
       links[static_cast<size_t>(victim)] = orphan;
       SetLinks(h.second, level, links);
       stats_.relinked_orphans.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return true;
     }
   }
-  stats_.orphans_left.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 void HnswIndex::ReplaceEntryPoint(uint32_t removed,
@@ -670,14 +720,12 @@ Status HnswIndex::Remove(int64_t id) {
     lost.erase(std::unique(lost.begin(), lost.end()), lost.end());
     std::vector<uint32_t> near = out;
     near.insert(near.end(), in.begin(), in.end());
-    const uint32_t entry = EntrySlot(entry_.load(std::memory_order_acquire));
+    std::vector<uint32_t> hosts;
+    for (uint32_t h : near) {
+      if (h != slot) hosts.push_back(h);
+    }
     for (uint32_t o : lost) {
-      if (o == slot || o == entry || ReverseCount(o, l) != 0) continue;
-      std::vector<uint32_t> hosts;
-      for (uint32_t h : near) {
-        if (h != slot) hosts.push_back(h);
-      }
-      Reattach(o, l, hosts);
+      if (o != slot) EnsureIncoming(o, l, hosts);
     }
   }
   level_counts_[top].fetch_sub(1, std::memory_order_relaxed);
@@ -702,6 +750,100 @@ Status HnswIndex::Remove(int64_t id) {
   size_.fetch_sub(1, std::memory_order_acq_rel);
   stats_.removes.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
+}
+
+// ---- connectivity ------------------------------------------------------------------------------
+
+std::vector<uint32_t> HnswIndex::DepthsLocked(int level) const {
+  std::vector<uint32_t> depth(slot_limit_.load(std::memory_order_acquire), kUnreached);
+  const uint64_t e = entry_.load(std::memory_order_acquire);
+  if (e == kNoEntry) return depth;
+  std::vector<uint32_t> frontier = {EntrySlot(e)}, next;
+  depth[EntrySlot(e)] = 0;
+  for (uint32_t d = 1; !frontier.empty(); ++d) {
+    next.clear();
+    for (uint32_t s : frontier) {
+      for (uint32_t n : ReadLinks(s, level)) {
+        if (depth[n] == kUnreached) {
+          depth[n] = d;
+          next.push_back(n);
+        }
+      }
+    }
+    frontier.swap(next);
+  }
+  return depth;
+}
+
+size_t HnswIndex::Maintain() {
+  std::unique_lock<std::shared_mutex> graph(graph_mu_);
+  const uint64_t e = entry_.load(std::memory_order_acquire);
+  if (e == kNoEntry) return 0;
+  const uint32_t limit = slot_limit_.load(std::memory_order_acquire);
+  size_t linked = 0;
+  ScratchLease scratch(this);
+  for (int level = EntryLevel(e); level >= 0; --level) {
+    // Breadth-first depths from the entry point. A host may give up its link to a target t only
+    // if some other node g -> t has depth(g) < depth(t): g's shortest path cannot pass through
+    // t, so every shortest path that used the dropped link still has one of the same length
+    // through g, and the depths stay exact. So no node this pass finds reachable is cut off, and
+    // one pass links every group. Groups linked in this pass are kLate: never given up, never g.
+    std::vector<uint32_t> depth = DepthsLocked(level);
+    const MayDrop keeps_depths = [&](uint32_t host, uint32_t target) {
+      if (depth[target] >= kLate) return false;
+      for (uint32_t g : ReadReverse(target, level)) {
+        if (g != host && depth[g] < depth[target]) return true;
+      }
+      return false;
+    };
+    // A group no host could take (every candidate host full, none with a target it may give
+    // up) is retried with fresh depths and a wider host search.
+    for (int pass = 0; pass < kMaintainPasses; ++pass) {
+      if (pass > 0) depth = DepthsLocked(level);
+      const size_t ef = static_cast<size_t>(ef_construction_) << pass;
+      size_t unlinked = 0;
+      for (uint32_t s = 0; s < limit; ++s) {
+        if (depth[s] != kUnreached || Level(s) < level) continue;
+        // Hosts: the closest reachable nodes, found by a graph search as for an insert. The
+        // descent through the upper levels can end inside an unreachable group (even on s); the
+        // search then starts from the entry point, which is on every level.
+        const float* v = Vector(s);
+        Candidate start = GreedyDescend(v, EntrySlot(e), EntryLevel(e), level);
+        if (depth[start.second] == kUnreached)
+          start = {Distance(v, Vector(EntrySlot(e))), EntrySlot(e)};
+        SearchLayer(v, start, ef, level, scratch.get());
+        std::vector<Candidate> hosts;
+        for (const Candidate& c : scratch->top) {
+          if (depth[c.second] != kUnreached) hosts.push_back(c);
+        }
+        std::sort(hosts.begin(), hosts.end());
+        std::optional<uint32_t> dropped;
+        if (!LinkFromClosest(s, level, hosts, keeps_depths, &dropped)) {
+          ++unlinked;
+          continue;
+        }
+        ++linked;
+        // s's own links carry the rest of its group along.
+        std::vector<uint32_t> stack = {s};
+        depth[s] = kLate;
+        while (!stack.empty()) {
+          const uint32_t x = stack.back();
+          stack.pop_back();
+          for (uint32_t n : ReadLinks(x, level)) {
+            if (depth[n] == kUnreached) {
+              depth[n] = kLate;
+              stack.push_back(n);
+            }
+          }
+        }
+      }
+      if (unlinked == 0) break;
+      if (pass + 1 == kMaintainPasses) {
+        stats_.orphans_left.fetch_add(unlinked, std::memory_order_relaxed);
+      }
+    }
+  }
+  return linked;
 }
 
 // ---- export, memory, checks --------------------------------------------------------------------
@@ -817,28 +959,23 @@ Status HnswIndex::CheckGraphForTesting() const {
   return Status::Ok();
 }
 
-size_t HnswIndex::UnreachableCountForTesting() const {
+size_t HnswIndex::UnreachableCountForTesting(int level) const {
   std::unique_lock<std::shared_mutex> graph(graph_mu_);
-  const uint64_t e = entry_.load();
-  const size_t live = size_.load();
-  if (e == kNoEntry) return live;
+  const std::vector<uint32_t> depth = DepthsLocked(level);
+  size_t unreachable = 0;
+  for (uint32_t s = 0; s < depth.size(); ++s)
+    unreachable += Level(s) >= level && depth[s] == kUnreached;
+  return unreachable;
+}
+
+size_t HnswIndex::WithoutIncomingCountForTesting(int level) const {
+  std::unique_lock<std::shared_mutex> graph(graph_mu_);
+  const uint32_t entry = EntrySlot(entry_.load());
   const uint32_t limit = slot_limit_.load();
-  std::vector<char> seen(limit, 0);
-  std::vector<uint32_t> stack = {EntrySlot(e)};
-  seen[EntrySlot(e)] = 1;
-  size_t reached = 0;
-  while (!stack.empty()) {
-    const uint32_t s = stack.back();
-    stack.pop_back();
-    ++reached;
-    for (uint32_t n : ReadLinks(s, 0)) {
-      if (!seen[n]) {
-        seen[n] = 1;
-        stack.push_back(n);
-      }
-    }
-  }
-  return live - reached;
+  size_t count = 0;
+  for (uint32_t s = 0; s < limit; ++s)
+    count += s != entry && Level(s) >= level && Reverse(s, level)[0] == 0;
+  return count;
 }
 
 }  // namespace dtrain::embed

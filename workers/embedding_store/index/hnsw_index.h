@@ -24,8 +24,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <unordered_map>
 #include <utility>
@@ -80,6 +82,10 @@ class HnswIndex final : public VectorIndex {
 
   void ForEach(const Visitor& visit) const override;
   size_t MemoryBytes() const override;
+  // Links every node that graph search could not reach (on any level) from the nearest node it
+  // can: pruning keeps each node's in-degree above zero, but can still cut off a small group
+  // whose only incoming links come from inside it. O(n); holds the graph lock exclusively.
+  size_t Maintain() override;
 
   RemoveStats remove_stats() const;
 
@@ -88,8 +94,10 @@ class HnswIndex final : public VectorIndex {
   // Checks every invariant: link bounds and targets, incoming-link counters, id map, zeroed free
   // slots, entry point on the top level.
   Status CheckGraphForTesting() const;
-  // Live nodes not reachable from the entry point over level-0 links.
-  size_t UnreachableCountForTesting() const;
+  // Live nodes on `level` not reachable from the entry point over that level's links.
+  size_t UnreachableCountForTesting(int level = 0) const;
+  // Live nodes on `level`, the entry point aside, that no link on that level points to.
+  size_t WithoutIncomingCountForTesting(int level = 0) const;
 
  private:
   using Candidate = std::pair<float, uint32_t>;  // (distance, slot)
@@ -112,7 +120,6 @@ class HnswIndex final : public VectorIndex {
   void AddReverse(uint32_t to, int level, uint32_t from);
   void RemoveReverse(uint32_t to, int level, uint32_t from);
   std::vector<uint32_t> ReadReverse(uint32_t slot, int level) const;
-  uint32_t ReverseCount(uint32_t slot, int level) const { return Reverse(slot, level)[0]; }
   uint32_t AllocateSlotLocked();
 
   float Distance(const float* a, const float* b) const { return l2_(a, b, dim_); }
@@ -137,14 +144,35 @@ class HnswIndex final : public VectorIndex {
   // a link are appended to `lost` when given.
   void SetLinks(uint32_t slot, int level, const std::vector<uint32_t>& links,
                 std::vector<uint32_t>* lost = nullptr);
-  // Adds from -> to (pruning from's list with the heuristic when full). Locks from's stripe.
-  void AddLink(uint32_t from, int level, uint32_t to);
+  // Adds from -> to, pruning from's list with the heuristic when full; the targets pruning
+  // dropped are appended to `dropped`. Locks from's stripe.
+  void AddLink(uint32_t from, int level, uint32_t to, std::vector<uint32_t>* dropped);
   void Insert(uint32_t slot, int level);
   std::mutex& StripeLock(uint32_t slot) const;
   std::mutex& ReverseLock(uint32_t slot) const;
 
-  // Removal helpers; callers hold graph_mu_ exclusively.
-  void Reattach(uint32_t orphan, int level, const std::vector<uint32_t>& near);
+  // Orphan repair, after pruning (Add) or unlinking (Remove) took a node's last incoming link
+  // at `level`: links it from the closest of `near` and its own neighbours. Safe under the
+  // shared graph lock (locks one stripe at a time, never while holding another).
+  uint32_t IncomingCount(uint32_t slot, int level) const;
+  void EnsureIncoming(uint32_t node, int level, const std::vector<uint32_t>& near);
+  // Links `orphan` from the closest of `near` and its own neighbours; returns the target a full
+  // host gave up for it, if any.
+  std::optional<uint32_t> Reattach(uint32_t orphan, int level, const std::vector<uint32_t>& near);
+  // Links `orphan` from the first host of `hosts` (ascending distance) with a free link, else
+  // from the first one with a target `may_drop` lets it give up (stored in `dropped`). False
+  // when no host can take it.
+  using MayDrop = std::function<bool(uint32_t host, uint32_t target)>;
+  bool LinkFromClosest(uint32_t orphan, int level, const std::vector<Candidate>& hosts,
+                       const MayDrop& may_drop, std::optional<uint32_t>* dropped);
+
+  // Breadth-first depth of every slot from the entry point over `level` links, kUnreached for
+  // free and unreachable slots; callers hold graph_mu_.
+  static constexpr uint32_t kUnreached = ~uint32_t{0};
+  static constexpr uint32_t kLate = kUnreached - 1;  // Maintain: linked during this pass
+  std::vector<uint32_t> DepthsLocked(int level) const;
+
+  // Removal helper; callers hold graph_mu_ exclusively.
   void ReplaceEntryPoint(uint32_t removed, const std::vector<std::vector<uint32_t>>& out_links);
 
   ThreadPool* Pool() const;

@@ -92,6 +92,11 @@ class VectorIndex {
   virtual size_t MemoryBytes() const = 0;
   double BytesPerVector() const;
 
+  // Upkeep after many changes, for the owner to run now and then (at start, after compactions):
+  // an approximate index repairs what inserts and removals degraded. Returns the number of
+  // repairs made; exact indexes have nothing to repair. May block every other call while it runs.
+  virtual size_t Maintain() { return 0; }
+
  protected:
   VectorIndex() = default;
   VectorIndex(const VectorIndex&) = delete;
