@@ -941,6 +941,65 @@ TEST_F(EmbeddingStoreServiceTest, HnswIndexIsRebuiltFromTheDatabase) {
   EXPECT_EQ((*service)->index().size(), 2u);
 }
 
+// Counts the upkeep calls the service makes; everything else goes to an exact index.
+class MaintainCountingIndex final : public VectorIndex {
+ public:
+  explicit MaintainCountingIndex(std::atomic<int>* calls) : inner_(kDim), calls_(calls) {}
+  int dim() const override { return inner_.dim(); }
+  size_t size() const override { return inner_.size(); }
+  Status Add(int64_t id, FloatView v) override { return inner_.Add(id, v); }
+  Status Remove(int64_t id) override { return inner_.Remove(id); }
+  using VectorIndex::Search;
+  StatusOr<std::vector<SearchResult>> Search(FloatView q, const SearchOptions& o) const override {
+    return inner_.Search(q, o);
+  }
+  using VectorIndex::SearchBatch;
+  StatusOr<std::vector<std::vector<SearchResult>>> SearchBatch(
+      FloatView q, const SearchOptions& o) const override {
+    return inner_.SearchBatch(q, o);
+  }
+  void ForEach(const Visitor& visit) const override { inner_.ForEach(visit); }
+  size_t MemoryBytes() const override { return inner_.MemoryBytes(); }
+  size_t Maintain() override {
+    calls_->fetch_add(1);
+    return 0;
+  }
+
+ private:
+  FlatIndex inner_;
+  std::atomic<int>* calls_;
+};
+
+TEST_F(EmbeddingStoreServiceTest, IndexUpkeepRunsAtStartAndAfterEachCompaction) {
+  ASSERT_TRUE(EnrollVectors("alice", {Vec(1)}).ok());
+  ASSERT_TRUE(EnrollVectors("bob", {Vec(0, 1)}).ok());
+  ASSERT_TRUE(EnrollVectors("carol", {Vec(0, 0, 1)}).ok());
+  service_.reset();
+  std::atomic<int> calls{0};
+  auto db = FaceDb::Open(dir_.str("data"), kDim);
+  ASSERT_TRUE(db.ok());
+  StoreOptions options;
+  options.compaction_delay = std::chrono::milliseconds(20);
+  auto service = EmbeddingStoreService::Create(
+      options, std::move(db).value(), std::make_unique<MaintainCountingIndex>(&calls),
+      std::make_unique<FakeEmbedder>(), nullptr, rpc::TokenAuthenticator(""));
+  ASSERT_TRUE(service.ok()) << service.status().ToString();
+  service_ = std::move(service).value();
+  EXPECT_EQ(calls.load(), 1);  // after loading the database into the index
+
+  v1::DeleteResponse response;
+  ASSERT_TRUE(DeletePerson("alice", /*wait=*/true, &response).ok());
+  EXPECT_EQ(response.compaction(), v1::COMPACTED);
+  EXPECT_EQ(calls.load(), 2);
+
+  ASSERT_TRUE(DeletePerson("bob", /*wait=*/false, &response).ok());
+  EXPECT_EQ(response.compaction(), v1::SCHEDULED);
+  for (int i = 0; i < 250 && calls.load() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(calls.load(), 3);
+}
+
 // ================================================================ helpers
 
 TEST(SniffImageTest, ReadsPngAndJpegSizes) {

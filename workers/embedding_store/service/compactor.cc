@@ -1,6 +1,7 @@
 #include "workers/embedding_store/service/compactor.h"
 
 #include <cstdio>
+#include <utility>
 
 namespace dtrain::embed {
 namespace {
@@ -11,8 +12,8 @@ int64_t WallMs(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-Compactor::Compactor(FaceDb* db, std::chrono::milliseconds delay)
-    : db_(db), delay_(delay), thread_([this] { Loop(); }) {}
+Compactor::Compactor(FaceDb* db, std::chrono::milliseconds delay, std::function<void()> after_each)
+    : db_(db), delay_(delay), after_each_(std::move(after_each)), thread_([this] { Loop(); }) {}
 
 Compactor::~Compactor() {
   {
@@ -32,6 +33,7 @@ void Compactor::RunLocked(std::unique_lock<std::mutex>& lock) {
   if (!status.ok()) {
     std::fprintf(stderr, "dtrain-embed-store: compaction failed: %s\n", status.ToString().c_str());
   }
+  if (after_each_) after_each_();
   lock.lock();
   running_ = false;
   completed_ = covers;

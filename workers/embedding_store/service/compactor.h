@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -26,8 +27,9 @@ inline constexpr std::chrono::milliseconds kDefaultCompactionDelay{2000};
 
 class Compactor {
  public:
-  // `db` must outlive the compactor.
-  Compactor(FaceDb* db, std::chrono::milliseconds delay);
+  // `db` must outlive the compactor. `after_each`, when set, runs on the compacting thread after
+  // every compaction (the store repairs its index there: deletions are what degrade it).
+  Compactor(FaceDb* db, std::chrono::milliseconds delay, std::function<void()> after_each = {});
   // Runs a scheduled compaction that has not run yet, then stops the thread.
   ~Compactor();
   Compactor(const Compactor&) = delete;
@@ -54,6 +56,7 @@ class Compactor {
 
   FaceDb* const db_;
   const std::chrono::milliseconds delay_;
+  const std::function<void()> after_each_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

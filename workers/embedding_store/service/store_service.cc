@@ -148,6 +148,7 @@ StatusOr<std::unique_ptr<EmbeddingStoreService>> EmbeddingStoreService::Create(
                            std::to_string(threshold));
   }
   DTRAIN_RETURN_IF_ERROR(RebuildIndex(*db, index.get()));
+  index->Maintain();
   if (options.compact_on_start && db->Stats().wal_bytes > 0) {
     DTRAIN_RETURN_IF_ERROR(db->Checkpoint().WithContext("compacting at start"));
   }
@@ -168,7 +169,8 @@ EmbeddingStoreService::EmbeddingStoreService(StoreOptions options, std::unique_p
       locator_(std::move(locator)),
       auth_(std::move(auth)),
       threshold_(threshold),
-      compactor_(db_.get(), options_.compaction_delay) {}
+      // After deletions an HNSW graph can have small groups no search reaches any more.
+      compactor_(db_.get(), options_.compaction_delay, [this] { index_->Maintain(); }) {}
 
 EmbeddingStoreService::~EmbeddingStoreService() = default;
 
