@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <mutex>
 
 #include "workers/embedding_store/service/encoders.h"
 #include "workers/trainer/tasks/face_triplet.h"
@@ -60,13 +59,12 @@ class JobEmbedder final : public Embedder {
       }
       inputs.push_back(t);
     }
-    torch::Tensor out;
-    {
-      // Sequential::forward is not const; inference only reads the weights, but serialising
-      // keeps LibTorch's per-module state out of any doubt at modest cost (one batch at a time).
-      std::lock_guard<std::mutex> lock(mu_);
-      out = model_->forward(torch::cat(inputs, 0)).contiguous().to(torch::kFloat32);
-    }
+    // Callers run concurrently: in eval mode and under NoGradGuard (thread-local) the encoder's
+    // layers (convolutions, BatchNorm on running statistics, dropout as identity, linear,
+    // normalisation) only read their parameters and buffers; Sequential::forward keeps no state
+    // and is merely not declared const.
+    const torch::Tensor out =
+        model_->forward(torch::cat(inputs, 0)).contiguous().to(torch::kFloat32);
     if (out.dim() != 2 || out.size(0) != static_cast<int64_t>(crops.size()) ||
         out.size(1) != dim()) {
       return Internal("the job's encoder returned a tensor of shape " +
@@ -84,7 +82,6 @@ class JobEmbedder final : public Embedder {
   const std::string run_dir_;
   mutable torch::nn::Sequential model_;
   const trainer::FaceEncoderInfo info_;
-  mutable std::mutex mu_;
 };
 
 }  // namespace
