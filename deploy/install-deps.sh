@@ -14,6 +14,7 @@ packages=(
   libstb-dev                                    # PNG/JPEG decode + resize + PNG encode
   nlohmann-json3-dev                            # metrics.jsonl / summary.json / progress lines
   libcli11-dev                                  # command-line parsing of dtrain-worker / dtrain
+  openssl                                       # throw-away TLS certificates in the tests
   dataset-fashion-mnist                         # real multi-class data (IDX files)
   opencv-doc                                    # real photos used by the day/night generator
   opencv-data                                   # Haar face cascades (embedding store)

@@ -41,11 +41,11 @@ export DTRAIN_TOKEN_FILE=$work/token
 # Unlikely to occur by chance in the binary data files, so that grep finds only real copies.
 alice=alice-e2e-5c1d bob=bob-e2e-80d4 carol=carol-e2e-9b2e dave=dave-e2e-3f7a erin=erin-e2e-61c0
 
-start_store() {
+start_store() {  # start_store [EXTRA_FLAGS...]
   rm -f "$work/port"
   # Through `dtrain embed-store`, which execs dtrain-embed-store in place: $! is the store.
   "$bin/dtrain" embed-store --listen 127.0.0.1:0 --port-file "$work/port" \
-    --data-dir "$work/data" --token-file "$work/token" --compaction-delay-ms 600000 \
+    --data-dir "$work/data" --token-file "$work/token" --compaction-delay-ms 600000 "$@" \
     >> "$work/store.log" 2>&1 &
   store_pid=$!
   for _ in $(seq 300); do [[ -s $work/port ]] && break; sleep 0.1; done
@@ -175,6 +175,33 @@ faces delete "$bob" --no-wait > /dev/null 2>&1
 stop_store TERM
 [[ $(count_in_data "$bob") == 0 ]] && pass "SIGTERM: pending compaction ran before exit" ||
   fail "SIGTERM left $(count_in_data "$bob") copies of $bob"
+
+# 6. TLS (the code the coordinator shares): a client that trusts the certificate works, with the
+#    token still required; a plaintext client gets no answer at all.
+if openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+     -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+     -keyout "$work/tls.key" -out "$work/tls.crt" > /dev/null 2>&1; then
+  start_store --tls-cert "$work/tls.crt" --tls-key "$work/tls.key"
+  [[ -n ${DTRAIN_STORE_ADDRESS:-} ]] || { fail "TLS store did not start"; tail "$work/store.log"; exit 1; }
+  list=$(faces list --tls-ca "$work/tls.crt" --json 2>&1 |
+         py "import json,sys; print(' '.join(p['person_id'] for p in json.load(sys.stdin)))" 2>&1)
+  [[ " $list " == *" $alice "* && " $list " != *" $bob "* ]] &&
+    pass "TLS: list over TLS sees the stored persons" || fail "TLS list: $list"
+  out=$(faces enroll "$erin-tls" "$work/erin.png" --tls-ca "$work/tls.crt" 2>&1) &&
+    who=$(faces identify "$work/erin.png" --tls-ca "$work/tls.crt" --json 2>&1 |
+          py "import json,sys; print(json.load(sys.stdin)['person_id'])" 2>&1) &&
+    [[ $who == "$erin" || $who == "$erin-tls" ]] &&
+    pass "TLS: enroll and identify over TLS" || fail "TLS enroll/identify: $out $who"
+  out=$(DTRAIN_TOKEN_FILE= faces list --tls-ca "$work/tls.crt" 2>&1); rc=$?
+  [[ $rc == 3 && $out == *UNAUTHENTICATED* ]] && pass "TLS without the token: UNAUTHENTICATED" ||
+    fail "TLS without token (rc=$rc): $out"
+  out=$(faces list 2>&1); rc=$?
+  [[ $rc != 0 && $out == *UNAVAILABLE* ]] && pass "plaintext client against TLS: UNAVAILABLE" ||
+    fail "plaintext client against TLS (rc=$rc): $out"
+  stop_store TERM
+else
+  fail "openssl could not make a test certificate (deploy/install-deps.sh installs openssl)"
+fi
 
 if (( failures > 0 )); then
   echo "embedding store e2e: $failures failure(s); store log:"
