@@ -50,18 +50,13 @@ bool IsValidHostName(const std::string& s) {
 // One walk over a cluster YAML tree that collects every problem.
 class ClusterParser {
  public:
-  explicit ClusterParser(std::string source) : source_(std::move(source)) {}
+  explicit ClusterParser(std::string source) : problems_(std::move(source)) {}
   ClusterParser(const ClusterParser&) = delete;
   ClusterParser& operator=(const ClusterParser&) = delete;
 
   StatusOr<ClusterConfig> Parse(const std::string& text);
 
  private:
-  struct Problem {
-    int line;  // 1-based
-    int column;
-    std::string text;
-  };
   // A field of a map: its value, the position to blame and its path ("hosts[1].slots").
   struct Value {
     YAML::Node node;
@@ -69,7 +64,9 @@ class ClusterParser {
     std::string path;
   };
 
-  void Error(const YAML::Mark& mark, const std::string& path, const std::string& what);
+  void Error(const YAML::Mark& mark, const std::string& path, const std::string& what) {
+    problems_.AddAt(mark, path, what);
+  }
   void Expected(const Value& v, const std::string& expectation) {
     Error(v.mark, v.path, "expected " + expectation + ", got " + Describe(v.node));
   }
@@ -80,36 +77,11 @@ class ClusterParser {
                const std::vector<const char*>& names, Read read);
   void ReadHosts(const Value& v);
   void ReadHost(const Value& v);
-  Status Failure() const;
 
-  std::string source_;
   ClusterConfig cluster_;
-  std::vector<Problem> problems_;
+  yaml_values::Problems problems_;
   std::vector<int> name_lines_;  // 1-based line of each host's name, parallel to cluster_.hosts
 };
-
-void ClusterParser::Error(const YAML::Mark& mark, const std::string& path,
-                          const std::string& what) {
-  // Marks are 0-based; a node built from nothing (an empty document) has none.
-  int line = mark.line >= 0 ? mark.line + 1 : 1;
-  int column = mark.column >= 0 ? mark.column + 1 : 1;
-  problems_.push_back({line, column,
-                       source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
-                           (path.empty() ? "(root)" : path) + ": " + what});
-}
-
-Status ClusterParser::Failure() const {
-  std::vector<Problem> sorted = problems_;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const Problem& a, const Problem& b) {
-    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
-  });
-  std::string message;
-  for (const Problem& p : sorted) {
-    if (!message.empty()) message += '\n';
-    message += p.text;
-  }
-  return InvalidArgument(std::move(message));
-}
 
 template <typename Read>
 void ClusterParser::ReadMap(const YAML::Node& map, const std::string& path,
@@ -222,31 +194,10 @@ void ClusterParser::ReadHost(const Value& v) {
 }
 
 StatusOr<ClusterConfig> ClusterParser::Parse(const std::string& text) {
-  std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {  // ParserException and, defensively, anything else
-    int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
-    int column = e.mark.column >= 0 ? e.mark.column + 1 : 1;
-    return InvalidArgument(source_ + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                           ": YAML syntax error: " + e.msg);
-  }
-  const std::string kRootExpectation = "expected a map with 'hosts'";
-  if (documents.empty() || documents[0].IsNull()) {
-    Error(YAML::Mark::null_mark(), "", kRootExpectation);
-    return Failure();
-  }
-  if (documents.size() > 1) {
-    Error(documents[1].Mark(), "",
-          "expected a single YAML document, got " + std::to_string(documents.size()));
-  }
-  const YAML::Node& root = documents[0];
-  if (!root.IsMap()) {
-    Error(root.Mark(), "", kRootExpectation + ", got " + Describe(root));
-  } else {
-    ReadMap(root, "", {"hosts"}, [&](size_t, const Value& f) { ReadHosts(f); });
-  }
-  if (!problems_.empty()) return Failure();
+  const std::optional<YAML::Node> root =
+      yaml_values::LoadSingleMap(text, "expected a map with 'hosts'", &problems_);
+  if (root) ReadMap(*root, "", {"hosts"}, [&](size_t, const Value& f) { ReadHosts(f); });
+  if (!problems_.empty()) return problems_.ToStatus();
   return std::move(cluster_);
 }
 

@@ -155,7 +155,7 @@ bool IsValidName(const std::string& s) {
 // One pass over a YAML tree that fills a JobSpec and collects every problem.
 class SpecParser {
  public:
-  explicit SpecParser(std::string_view source) : source_(source) {}
+  explicit SpecParser(std::string_view source) : source_(source), problems_(source_) {}
   SpecParser(const SpecParser&) = delete;
   SpecParser& operator=(const SpecParser&) = delete;
 
@@ -173,16 +173,8 @@ class SpecParser {
     bool required;
     std::function<void(const Value&)> read;
   };
-  struct Problem {
-    int line;  // 1-based
-    int column;
-    std::string text;
-  };
-
-  // Records "<source>:<line>:<column>: <text>".
-  void Report(const YAML::Mark& mark, const std::string& text);
   void Error(const YAML::Mark& mark, const std::string& path, const std::string& what) {
-    Report(mark, (path.empty() ? "(root)" : path) + ": " + what);
+    problems_.AddAt(mark, path, what);
   }
   void Expected(const Value& v, const std::string& expectation) {
     Error(v.mark, v.path, "expected " + expectation + ", got " + Describe(v.node));
@@ -224,36 +216,13 @@ class SpecParser {
     auto it = given_.find(path);
     return it == given_.end() ? YAML::Mark::null_mark() : it->second;
   }
-  Status Failure() const;
 
   std::string source_;
   JobSpec spec_;
-  std::vector<Problem> problems_;
+  yaml_values::Problems problems_;
   // Position of every field present in the document, by path.
   std::map<std::string, YAML::Mark> given_;
 };
-
-void SpecParser::Report(const YAML::Mark& mark, const std::string& text) {
-  // Marks are 0-based; a node built from nothing (an empty document) has none.
-  int line = mark.line >= 0 ? mark.line + 1 : 1;
-  int column = mark.column >= 0 ? mark.column + 1 : 1;
-  problems_.push_back(
-      {line, column,
-       source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + text});
-}
-
-Status SpecParser::Failure() const {
-  std::vector<Problem> sorted = problems_;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const Problem& a, const Problem& b) {
-    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
-  });
-  std::string message;
-  for (const Problem& p : sorted) {
-    if (!message.empty()) message += '\n';
-    message += p.text;
-  }
-  return InvalidArgument(std::move(message));
-}
 
 bool SpecParser::ReadMap(const Value& v, const std::vector<Field>& fields) {
   if (!v.node.IsMap()) {
@@ -738,26 +707,10 @@ void SpecParser::CheckFaceTriplet() {
 }
 
 StatusOr<JobSpec> SpecParser::Parse(std::string_view text) {
-  std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(std::string(text));
-  } catch (const YAML::Exception& e) {  // ParserException and, defensively, anything else
-    Report(e.mark, "YAML syntax error: " + e.msg);
-    return Failure();
-  }
-  const std::string kRootExpectation = "expected a map with at least 'name' and 'task'";
-  if (documents.empty() || documents[0].IsNull()) {
-    Error(YAML::Mark::null_mark(), "", kRootExpectation);
-    return Failure();
-  }
-  if (documents.size() > 1) {
-    Error(documents[1].Mark(), "",
-          "expected a single YAML document, got " + std::to_string(documents.size()));
-  }
-  const YAML::Node& root = documents[0];
-  if (!root.IsMap()) {
-    Error(root.Mark(), "", kRootExpectation + ", got " + Describe(root));
-  } else {
+  const std::optional<YAML::Node> root_node = yaml_values::LoadSingleMap(
+      std::string(text), "expected a map with at least 'name' and 'task'", &problems_);
+  if (root_node) {
+    const YAML::Node& root = *root_node;
     ReadMap(Value{root, root.Mark(), ""},
             {
                 {"name", true,
@@ -785,7 +738,7 @@ StatusOr<JobSpec> SpecParser::Parse(std::string_view text) {
     ApplyDefaults();
     CheckAcrossFields();
   }
-  if (!problems_.empty()) return Failure();
+  if (!problems_.empty()) return problems_.ToStatus();
   spec_.source = source_;
   return std::move(spec_);
 }

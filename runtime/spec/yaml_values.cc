@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace dtrain::yaml_values {
@@ -98,6 +100,52 @@ std::string Describe(const YAML::Node& n) {
     }
   }
   return "'" + Printable(s) + "'";
+}
+
+void Problems::Add(const YAML::Mark& mark, const std::string& text) {
+  // Marks are 0-based; a node built from nothing (an empty document) has none.
+  const int line = mark.line >= 0 ? mark.line + 1 : 1;
+  const int column = mark.column >= 0 ? mark.column + 1 : 1;
+  problems_.push_back(
+      {line, column,
+       source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + text});
+}
+
+Status Problems::ToStatus() const {
+  std::vector<Problem> sorted = problems_;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Problem& a, const Problem& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  std::string message;
+  for (const Problem& p : sorted) {
+    if (!message.empty()) message += '\n';
+    message += p.text;
+  }
+  return InvalidArgument(std::move(message));
+}
+
+std::optional<YAML::Node> LoadSingleMap(const std::string& text,
+                                        const std::string& root_expectation, Problems* problems) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {  // ParserException and, defensively, anything else
+    problems->Add(e.mark, "YAML syntax error: " + e.msg);
+    return std::nullopt;
+  }
+  if (documents.empty() || documents[0].IsNull()) {
+    problems->AddAt(YAML::Mark::null_mark(), "", root_expectation);
+    return std::nullopt;
+  }
+  if (documents.size() > 1) {
+    problems->AddAt(documents[1].Mark(), "",
+                    "expected a single YAML document, got " + std::to_string(documents.size()));
+  }
+  if (!documents[0].IsMap()) {
+    problems->AddAt(documents[0].Mark(), "", root_expectation + ", got " + Describe(documents[0]));
+    return std::nullopt;
+  }
+  return documents[0];
 }
 
 }  // namespace dtrain::yaml_values
