@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/idx_files.h"
 #include "tests/unit/temp_dir.h"
 
 namespace dtrain::data {
@@ -19,7 +20,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using dtrain::testing::IdxImages;
+using dtrain::testing::IdxLabels;
 using dtrain::testing::TempDir;
+using dtrain::testing::WriteGzip;
 
 std::vector<uint8_t> Solid(int h, int w, int c, std::vector<uint8_t> value) {
   std::vector<uint8_t> px(static_cast<size_t>(h) * w * c);
@@ -213,31 +217,6 @@ TEST(ImageFolderTest, EmptyOrMissingRootIsAnErrorNamingTheRoot) {
 
 // ---------------------------------------------------------------------------------------------
 // IDX
-
-std::string Be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-
-std::string IdxImages(uint32_t n, uint32_t rows, uint32_t cols, uint32_t magic = 0x803) {
-  std::string s = Be32(magic) + Be32(n) + Be32(rows) + Be32(cols);
-  for (uint32_t i = 0; i < n * rows * cols; ++i) s.push_back(static_cast<char>(i * 7 % 256));
-  return s;
-}
-
-std::string IdxLabels(const std::vector<uint8_t>& labels, uint32_t magic = 0x801) {
-  std::string s = Be32(magic) + Be32(static_cast<uint32_t>(labels.size()));
-  for (uint8_t l : labels) s.push_back(static_cast<char>(l));
-  return s;
-}
-
-void WriteGzip(const std::string& path, const std::string& bytes) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
-            static_cast<int>(bytes.size()));
-  ASSERT_EQ(gzclose(f), Z_OK);
-}
 
 void ExpectSyntheticIdx(const ImageSet& set) {
   EXPECT_EQ(set.size(), 5u);

@@ -12,6 +12,7 @@
 #include "runtime/data/image_set.h"
 #include "runtime/data/sampling.h"
 #include "workers/trainer/tasks/cnn.h"
+#include "workers/trainer/tasks/job_images.h"
 #include "workers/trainer/tasks/triplet_loss.h"
 #include "workers/trainer/tensor_comm.h"
 #include "workers/trainer/verification_metrics.h"
@@ -114,24 +115,10 @@ class FaceTripletTask final : public Task {
 
 Status FaceTripletTask::Init() {
   const DataSpec& d = spec_.data;
-  data::ImageSet file, test_file;
-  const bool separate_test = d.source == DataSource::kIdx;
-  if (d.source == DataSource::kImageFolder) {
-    data::ImageFolderOptions options;
-    options.root = d.path;
-    options.height = d.height;
-    options.width = d.width;
-    options.channels = d.channels;
-    options.skip_corrupt = d.skip_corrupt;
-    DTRAIN_ASSIGN_OR_RETURN(file, data::LoadImageFolder(options));
-  } else {
-    DTRAIN_ASSIGN_OR_RETURN(file, data::LoadIdxDir(d.path, "train"));
-    DTRAIN_ASSIGN_OR_RETURN(test_file, data::LoadIdxDir(d.path, "t10k"));
-    if (test_file.height != file.height || test_file.width != file.width ||
-        test_file.channels != file.channels) {
-      return InvalidArgument("test images in '" + d.path + "' differ in shape from train images");
-    }
-  }
+  DTRAIN_ASSIGN_OR_RETURN(JobImages images, LoadJobImages(d));
+  const data::ImageSet& file = images.train;
+  const data::ImageSet& test_file = images.test;
+  const bool separate_test = images.separate_test;
   height_ = file.height;
   width_ = file.width;
   channels_ = file.channels;

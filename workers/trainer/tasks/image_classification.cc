@@ -9,6 +9,7 @@
 #include "runtime/data/sampling.h"
 #include "workers/trainer/metrics.h"
 #include "workers/trainer/tasks/cnn.h"
+#include "workers/trainer/tasks/job_images.h"
 #include "workers/trainer/tensor_comm.h"
 
 namespace dtrain::trainer {
@@ -62,21 +63,10 @@ class ImageClassificationTask final : public Task {
   Status Init() {
     const DataSpec& d = spec_.data;
     DTRAIN_RETURN_IF_ERROR(EnsureGenerated(d, context_));
-    data::ImageSet train_file, test_file;
-    bool separate_test = false;
-    if (d.source == DataSource::kImageFolder) {
-      data::ImageFolderOptions options;
-      options.root = d.path;
-      options.height = d.height;
-      options.width = d.width;
-      options.channels = d.channels;
-      options.skip_corrupt = d.skip_corrupt;
-      DTRAIN_ASSIGN_OR_RETURN(train_file, data::LoadImageFolder(options));
-    } else {
-      DTRAIN_ASSIGN_OR_RETURN(train_file, data::LoadIdxDir(d.path, "train"));
-      DTRAIN_ASSIGN_OR_RETURN(test_file, data::LoadIdxDir(d.path, "t10k"));
-      separate_test = true;
-    }
+    DTRAIN_ASSIGN_OR_RETURN(JobImages images, LoadJobImages(d));
+    const data::ImageSet& train_file = images.train;
+    const data::ImageSet& test_file = images.test;
+    const bool separate_test = images.separate_test;
     num_classes_ = train_file.class_names.size();
     class_names_ = train_file.class_names;
     if (binary_ && num_classes_ != 2) {
@@ -127,10 +117,6 @@ class ImageClassificationTask final : public Task {
     targets_ = torch::tensor(std::vector<int64_t>(labels_.begin(), labels_.end()), torch::kLong)
                    .to(device);
     if (separate_test) {
-      if (test_file.height != train_file.height || test_file.width != train_file.width ||
-          test_file.channels != train_file.channels) {
-        return InvalidArgument("test images in '" + d.path + "' differ in shape from train images");
-      }
       test_images_ = ((ToTensor(test_file) - mean_) / std_).to(device);
       test_targets_ =
           torch::tensor(std::vector<int64_t>(test_file.labels.begin(), test_file.labels.end()),
