@@ -15,9 +15,14 @@
 // links comes from outside the node's 2-hop neighbourhood (from another identity's cluster), so
 // a local search misses them and a scan of the graph per Remove would be O(n).
 //
+// Connectivity: pruning a full list (Add, Remove) can take a node's last incoming link; such a
+// node is re-attached on the spot. Pruning can also leave a small group linked only from inside
+// itself, which no local check sees; Maintain() finds those by a breadth-first walk per level and
+// links them (the store runs it at start and after each compaction).
+//
 // Thread safety: as VectorIndex. Adds and searches run concurrently (a reader lock on the graph
 // plus striped per-node locks for link updates; searches read links with atomic loads and take
-// no node locks). A Remove holds the graph lock exclusively while it repairs the graph.
+// no node locks). Remove and Maintain hold the graph lock exclusively.
 #ifndef DTRAIN_WORKERS_EMBEDDING_STORE_INDEX_HNSW_INDEX_H_
 #define DTRAIN_WORKERS_EMBEDDING_STORE_INDEX_HNSW_INDEX_H_
 
