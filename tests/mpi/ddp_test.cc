@@ -14,6 +14,7 @@
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/spec/job_spec.h"
 #include "tests/mpi/module_compare.h"
+#include "tests/mpi/training_run.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/tasks/cnn.h"
@@ -229,18 +230,7 @@ class TrainingLoopTest : public ::testing::Test {
   }
 
   StatusOr<TrainOutcome> Run(const JobSpec& spec, bool resume, int64_t stop_after = -1) {
-    ProgressOptions p;
-    p.job = spec.name;
-    p.rank = comm_->rank();
-    p.world_size = comm_->size();
-    p.human = HumanProgress::kNone;
-    p.json_lines = false;
-    ProgressReporter progress(p);
-    TrainOptions options;
-    options.resume = resume;
-    options.stop_after_steps = stop_after;
-    options.local_size = comm_->size();
-    return RunTraining(spec, *comm_, *comm_, options, progress);
+    return testing::RunQuietly(spec, *comm_, resume, stop_after);
   }
 
   // The run's final model.pt, loaded into the architecture Spec() describes.

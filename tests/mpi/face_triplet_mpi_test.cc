@@ -27,6 +27,7 @@
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/spec/job_spec.h"
 #include "tests/mpi/module_compare.h"
+#include "tests/mpi/training_run.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/tasks/cnn.h"
@@ -269,22 +270,7 @@ class FaceTrainingLoopTest : public ::testing::Test {
   }
 
   StatusOr<TrainOutcome> Run(const JobSpec& spec, bool resume, int64_t stop_after = -1) {
-    ProgressOptions p;
-    p.job = spec.name;
-    p.rank = comm_->rank();
-    p.world_size = comm_->size();
-    p.human = HumanProgress::kNone;
-    p.json_lines = false;
-    if (comm_->rank() == 0) {
-      fs::create_directories(spec.output_dir);
-      p.metrics_path = spec.output_dir + "/metrics.jsonl";
-    }
-    ProgressReporter progress(p);
-    TrainOptions options;
-    options.resume = resume;
-    options.stop_after_steps = stop_after;
-    options.local_size = comm_->size();
-    return RunTraining(spec, *comm_, *comm_, options, progress);
+    return testing::RunQuietly(spec, *comm_, resume, stop_after);
   }
 
   std::unique_ptr<comm::MpiCommunicator> comm_;
