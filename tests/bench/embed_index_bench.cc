@@ -653,6 +653,7 @@ void RunHnsw(const Flags& f, const float* data, const float* queries, ThreadPool
   order.resize(removes);
   start = Clock::now();
   const double remove_cpu0 = ProcessCpuSeconds();
+  const HnswIndex::RepairStats before_removes = dtrain_hnsw.repair_stats();
   for (size_t i : order) Die(dtrain_hnsw.Remove(static_cast<int64_t>(i)), "hnsw remove");
   const double remove_s = Seconds(start);
   const double remove_cpu = ProcessCpuSeconds() - remove_cpu0;
@@ -662,7 +663,7 @@ void RunHnsw(const Flags& f, const float* data, const float* queries, ThreadPool
   for (size_t i : order) Die(flat.Remove(static_cast<int64_t>(i)), "flat remove");
   truth = flat.SearchBatch(FloatView(queries, nq * d), static_cast<int>(k));
   Die(truth.status(), "ground truth");
-  const HnswIndex::RemoveStats st = dtrain_hnsw.remove_stats();
+  const HnswIndex::RepairStats after_removes = dtrain_hnsw.repair_stats();
   std::printf("\n== deletion: %zu of %zu vectors (%.0f%%) ==\n", removes, n,
               100.0 * f.delete_fraction);
   std::printf(
@@ -670,8 +671,10 @@ void RunHnsw(const Flags& f, const float* data, const float* queries, ThreadPool
       "%.0f removes/s; neighbours re-attached %llu, left without incoming link %llu; memory "
       "%.0f B/vector\n",
       remove_s, remove_cpu, removes / remove_s,
-      static_cast<unsigned long long>(st.relinked_orphans),
-      static_cast<unsigned long long>(st.orphans_left), dtrain_hnsw.BytesPerVector());
+      static_cast<unsigned long long>(after_removes.relinked_orphans -
+                                      before_removes.relinked_orphans),
+      static_cast<unsigned long long>(after_removes.orphans_left - before_removes.orphans_left),
+      dtrain_hnsw.BytesPerVector());
   ReportMaintain(&dtrain_hnsw);
   std::printf(
       "hnswlib markDelete: %.2f s. hnswlib only marks nodes deleted: they stay in the "

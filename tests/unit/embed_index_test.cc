@@ -440,7 +440,7 @@ TEST_F(HnswIndexTest, RecallAfterBuildAndAfterDeletingThirtyPercent) {
   ASSERT_EQ(hnsw.size(), kPoints - order.size());
   const Status check = hnsw.CheckGraphForTesting();
   ASSERT_TRUE(check.ok()) << check.ToString();
-  const HnswIndex::RemoveStats stats = hnsw.remove_stats();
+  const HnswIndex::RepairStats stats = hnsw.repair_stats();
   const double recall_after = MeanRecall(hnsw, flat, 64);
   const size_t unreachable = hnsw.UnreachableCountForTesting();
   std::printf(

@@ -872,8 +872,8 @@ size_t HnswIndex::OverflowBytes() const {
   return bytes;
 }
 
-HnswIndex::RemoveStats HnswIndex::remove_stats() const {
-  RemoveStats s;
+HnswIndex::RepairStats HnswIndex::repair_stats() const {
+  RepairStats s;
   s.removes = stats_.removes.load();
   s.relinked_orphans = stats_.relinked_orphans.load();
   s.orphans_left = stats_.orphans_left.load();

@@ -61,10 +61,11 @@ class HnswIndex final : public VectorIndex {
     ThreadPool* pool = nullptr;
   };
 
-  // Counters of the removal path, for benchmarks and tests.
-  struct RemoveStats {
+  // Counters of removals and graph repairs since construction (repairs by Add, Remove and
+  // Maintain), for benchmarks and tests.
+  struct RepairStats {
     uint64_t removes = 0;
-    uint64_t relinked_orphans = 0;  // neighbours left without incoming link, given a new one
+    uint64_t relinked_orphans = 0;  // nodes left without incoming link (or cut off), relinked
     uint64_t orphans_left = 0;      // ... for which no host could take one
   };
 
@@ -92,7 +93,7 @@ class HnswIndex final : public VectorIndex {
   // whose only incoming links come from inside it. O(n); holds the graph lock exclusively.
   size_t Maintain() override;
 
-  RemoveStats remove_stats() const;
+  RepairStats repair_stats() const;
 
   // True when any slot, live or free, holds exactly these vector bytes.
   bool StorageContainsForTesting(FloatView vector) const;
@@ -237,10 +238,10 @@ class HnswIndex final : public VectorIndex {
   mutable std::unique_ptr<ThreadPool> owned_pool_;
   ThreadPool* const pool_;
 
-  struct AtomicRemoveStats {
+  struct AtomicRepairStats {
     std::atomic<uint64_t> removes{0}, relinked_orphans{0}, orphans_left{0};
   };
-  AtomicRemoveStats stats_;
+  AtomicRepairStats stats_;
 };
 
 }  // namespace dtrain::embed
