@@ -15,6 +15,7 @@
 #include "runtime/spec/job_spec.h"
 #include "tests/mpi/module_compare.h"
 #include "tests/mpi/training_run.h"
+#include "tests/support/multi_rank.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/tasks/cnn.h"
@@ -25,12 +26,6 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr double kTolerance = 1e-5;
-
-std::unique_ptr<comm::MpiCommunicator> MakeComm() {
-  auto c = comm::MpiCommunicator::Create(MPI_COMM_WORLD, std::chrono::milliseconds(120000));
-  EXPECT_TRUE(c.ok());
-  return std::move(c).value();
-}
 
 ModelSpec SmallSpec(int hidden = 8) {
   ModelSpec spec;
@@ -109,29 +104,29 @@ double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int s
 }
 
 TEST(DdpTest, SgdMatchesSingleProcessOnGlobalBatch) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/1, 6), kTolerance);
 }
 
 TEST(DdpTest, AdamMatchesSingleProcessOnGlobalBatch) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/true, /*accum=*/1, 6), kTolerance);
 }
 
 TEST(DdpTest, PrescaledLossWithSummedBucketsMatchesToo) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/2, 6, /*average=*/false),
             kTolerance);
 }
 
 TEST(DdpTest, GradientAccumulationMatchesLargeBatch) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/2, 6), kTolerance);
   EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/4, 3), kTolerance);
 }
 
 TEST(DdpTest, ShapeMismatchFailsAtStartNamingRanksAndTensors) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   if (comm->size() < 2) GTEST_SKIP();
   auto model = BuildCnn(SmallSpec(comm->rank() == 1 ? 9 : 8), 1, 8, 8, 3);
   auto reducer = Reducer::Create(*comm, Named(*model), {}, ReducerOptions());
@@ -146,7 +141,7 @@ TEST(DdpTest, ShapeMismatchFailsAtStartNamingRanksAndTensors) {
 }
 
 TEST(DdpTest, ParameterCountMismatchFailsNamingRanks) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   if (comm->size() < 2) GTEST_SKIP();
   ModelSpec spec = SmallSpec();
   if (comm->rank() == 1) spec.hidden_units = {8, 8};
@@ -159,7 +154,7 @@ TEST(DdpTest, ParameterCountMismatchFailsNamingRanks) {
 }
 
 TEST(DdpTest, BucketLayoutMismatchFailsNamingRanks) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   if (comm->size() < 2) GTEST_SKIP();
   auto model = BuildCnn(SmallSpec(), 1, 8, 8, 3);
   ReducerOptions options;
@@ -173,7 +168,7 @@ TEST(DdpTest, BucketLayoutMismatchFailsNamingRanks) {
 }
 
 TEST(DdpTest, BuffersComeFromRankZero) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   ModelSpec spec = SmallSpec();
   spec.batch_norm = true;
   torch::manual_seed(1);
@@ -202,18 +197,9 @@ TEST(DdpTest, BuffersComeFromRankZero) {
 
 // ---------------------------------------------------------------- whole training loop
 
-class TrainingLoopTest : public ::testing::Test {
+class TrainingLoopTest : public dtrain::testing::MultiRankTest {
  protected:
-  void SetUp() override {
-    comm_ = MakeComm();
-    int64_t id = ::getpid();  // rank 0's pid names a directory all ranks share
-    ASSERT_TRUE(comm_->Broadcast({&id, 1, comm::DataType::kInt64}, 0).ok());
-    root_ = fs::temp_directory_path() / ("dtrain_ddp_test_" + std::to_string(id));
-  }
-  void TearDown() override {
-    (void)comm_->Barrier();
-    if (comm_->rank() == 0) fs::remove_all(root_);
-  }
+  TrainingLoopTest() : MultiRankTest("dtrain_ddp_test") {}
 
   JobSpec Spec(const std::string& run, const std::string& extra) {
     const std::string yaml =
@@ -244,9 +230,6 @@ class TrainingLoopTest : public ::testing::Test {
     model->load(archive);
     return model->parameters();
   }
-
-  std::unique_ptr<comm::MpiCommunicator> comm_;
-  fs::path root_;
 };
 
 // Interrupted after step 5 (checkpoint at step 4, so step 5 is redone) and resumed, a run ends

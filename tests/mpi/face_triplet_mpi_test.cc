@@ -28,6 +28,7 @@
 #include "runtime/spec/job_spec.h"
 #include "tests/mpi/module_compare.h"
 #include "tests/mpi/training_run.h"
+#include "tests/support/multi_rank.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/tasks/cnn.h"
@@ -41,12 +42,6 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr double kTolerance = 1e-5;
-
-std::unique_ptr<comm::MpiCommunicator> MakeComm() {
-  auto c = comm::MpiCommunicator::Create(MPI_COMM_WORLD, std::chrono::milliseconds(120000));
-  EXPECT_TRUE(c.ok());
-  return std::move(c).value();
-}
 
 ModelSpec EncoderSpec() {
   ModelSpec spec;
@@ -160,21 +155,21 @@ double Report(comm::Communicator& comm, const char* what, double max_difference)
 }
 
 TEST(FaceTripletMpiTest, GlobalBatchHardMatchesSingleProcessOnConcatenatedBatch) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   EXPECT_LT(Report(*comm, "batch_hard, global",
                    TrainBothAndCompare(*comm, TripletMining::kBatchHard, Variant::kGlobal, 5)),
             kTolerance);
 }
 
 TEST(FaceTripletMpiTest, GlobalSemiHardMatchesSingleProcessOnConcatenatedBatch) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   EXPECT_LT(Report(*comm, "semi_hard, global",
                    TrainBothAndCompare(*comm, TripletMining::kSemiHard, Variant::kGlobal, 5)),
             kTolerance);
 }
 
 TEST(FaceTripletMpiTest, NaiveGatherDoesNotMatch) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   if (comm->size() < 2) GTEST_SKIP() << "needs 2 ranks";
   EXPECT_GT(Report(*comm, "batch_hard, naive gather",
                    TrainBothAndCompare(*comm, TripletMining::kBatchHard, Variant::kNaiveGather, 5)),
@@ -182,7 +177,7 @@ TEST(FaceTripletMpiTest, NaiveGatherDoesNotMatch) {
 }
 
 TEST(FaceTripletMpiTest, AllGatherRowsSumsGradientsOverRanks) {
-  auto comm = MakeComm();
+  auto comm = dtrain::testing::MakeWorldComm();
   const int world = comm->size(), rank = comm->rank();
   torch::Tensor local = torch::full({2, 3}, static_cast<double>(rank + 1), torch::kDouble);
   local.requires_grad_();
@@ -238,19 +233,14 @@ void WriteIdentities(const fs::path& dir) {
   }
 }
 
-class FaceTrainingLoopTest : public ::testing::Test {
+class FaceTrainingLoopTest : public dtrain::testing::MultiRankTest {
  protected:
+  FaceTrainingLoopTest() : MultiRankTest("dtrain_face_test") {}
   void SetUp() override {
-    comm_ = MakeComm();
-    int64_t id = ::getpid();  // rank 0's pid names a directory all ranks share
-    ASSERT_TRUE(comm_->Broadcast({&id, 1, comm::DataType::kInt64}, 0).ok());
-    root_ = fs::temp_directory_path() / ("dtrain_face_test_" + std::to_string(id));
+    MultiRankTest::SetUp();
+    if (HasFatalFailure()) return;
     if (comm_->rank() == 0) WriteIdentities(root_ / "data");
     ASSERT_TRUE(comm_->Barrier().ok());
-  }
-  void TearDown() override {
-    (void)comm_->Barrier();
-    if (comm_->rank() == 0) fs::remove_all(root_);
   }
 
   JobSpec Spec(const std::string& run, const std::string& extra) {
@@ -272,9 +262,6 @@ class FaceTrainingLoopTest : public ::testing::Test {
   StatusOr<TrainOutcome> Run(const JobSpec& spec, bool resume, int64_t stop_after = -1) {
     return testing::RunQuietly(spec, *comm_, resume, stop_after);
   }
-
-  std::unique_ptr<comm::MpiCommunicator> comm_;
-  fs::path root_;
 };
 
 TEST_F(FaceTrainingLoopTest, TrainsResumesExactlyAndSavesALoadableEncoder) {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "runtime/data/image_set.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace dtrain::data {
 namespace {

@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "tests/unit/embedding_store_fakes.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 #include "workers/embedding_store/index/flat_index.h"
 #include "workers/embedding_store/index/hnsw_index.h"
 #include "workers/embedding_store/service/compactor.h"

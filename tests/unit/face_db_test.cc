@@ -26,7 +26,8 @@
 #include <thread>
 #include <vector>
 
-#include "tests/unit/temp_dir.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/temp_dir.h"
 #include "workers/embedding_store/storage/snapshot.h"
 
 namespace dtrain::embed {
@@ -35,19 +36,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kDim = 16;
-
-const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const StatusOr<T>& s) {
-  return s.status();
-}
-
-#define ASSERT_OK(expr)                                                \
-  do {                                                                 \
-    const auto& face_db_test_result_ = (expr);                         \
-    ASSERT_TRUE(StatusOf(face_db_test_result_).ok())                   \
-        << #expr << ": " << StatusOf(face_db_test_result_).ToString(); \
-  } while (0)
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 #include "workers/embedding_store/encoder/face_detector.h"
 #include "workers/embedding_store/encoder/image.h"
 #include "workers/embedding_store/encoder/tfjs_weights.h"

@@ -11,7 +11,7 @@
 #include "runtime/cli/faces_commands.h"
 #include "runtime/cli/faces_output.h"
 #include "tests/unit/embedding_store_fakes.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 #include "workers/embedding_store/index/flat_index.h"
 #include "workers/embedding_store/service/store_service.h"
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "tests/unit/idx_files.h"
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace dtrain::data {
 namespace {

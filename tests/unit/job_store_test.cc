@@ -23,23 +23,12 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/status_matchers.h"
+
 namespace dtrain::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
-
-const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const StatusOr<T>& s) {
-  return s.status();
-}
-
-#define ASSERT_OK(expr)                                                  \
-  do {                                                                   \
-    const auto& job_store_test_result_ = (expr);                         \
-    ASSERT_TRUE(StatusOf(job_store_test_result_).ok())                   \
-        << #expr << ": " << StatusOf(job_store_test_result_).ToString(); \
-  } while (0)
 
 NewJob MakeJob(const std::string& name, int64_t submitted_ms = 1000) {
   NewJob job;

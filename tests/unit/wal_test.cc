@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/unit/temp_dir.h"
+#include "tests/support/temp_dir.h"
 #include "workers/embedding_store/storage/crc32c.h"
 
 namespace dtrain::embed {

@@ -1,6 +1,6 @@
 // A fresh directory under the system temp dir for the running test, removed with everything in it.
-#ifndef DTRAIN_TESTS_UNIT_TEMP_DIR_H_
-#define DTRAIN_TESTS_UNIT_TEMP_DIR_H_
+#ifndef DTRAIN_TESTS_SUPPORT_TEMP_DIR_H_
+#define DTRAIN_TESTS_SUPPORT_TEMP_DIR_H_
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -36,4 +36,4 @@ class TempDir {
 
 }  // namespace dtrain::testing
 
-#endif  // DTRAIN_TESTS_UNIT_TEMP_DIR_H_
+#endif  // DTRAIN_TESTS_SUPPORT_TEMP_DIR_H_
