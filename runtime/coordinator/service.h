@@ -115,11 +115,6 @@ class CoordinatorService final : public dtrain::v1::Coordinator::Service {
   std::thread loop_;
 };
 
-// Applies "a.b.c" -> "value" overrides to YAML text (values parsed as YAML scalars); errors
-// name the override.
-StatusOr<std::string> ApplyOverrides(const std::string& yaml_text,
-                                     const std::map<std::string, std::string>& overrides);
-
 }  // namespace dtrain::coordinator
 
 #endif  // DTRAIN_RUNTIME_COORDINATOR_SERVICE_H_

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "runtime/coordinator/service.h"
+#include "runtime/spec/overrides.h"
 
 namespace dtrain::coordinator {
 namespace {
