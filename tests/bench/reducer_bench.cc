@@ -31,8 +31,8 @@
 
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/spec/job_spec.h"
+#include "workers/models/cnn.h"
 #include "workers/trainer/reducer.h"
-#include "workers/trainer/tasks/cnn.h"
 
 namespace {
 
@@ -259,7 +259,7 @@ int main(int argc, char** argv) {
     spec.hidden_units = {64};
     spec.batch_norm = true;
     torch::manual_seed(1);
-    torch::nn::Sequential model = dtrain::trainer::BuildCnn(spec, 3, 64, 64, 1);
+    torch::nn::Sequential model = dtrain::models::BuildCnn(spec, 3, 64, 64, 1);
     std::vector<NamedTensor> params, buffers;
     for (const auto& p : model->named_parameters()) params.push_back({p.key(), p.value()});
     for (const auto& b : model->named_buffers()) buffers.push_back({b.key(), b.value()});

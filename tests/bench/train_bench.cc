@@ -30,9 +30,9 @@
 
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/spec/job_spec.h"
+#include "workers/models/cnn.h"
 #include "workers/trainer/allocator_tuning.h"
 #include "workers/trainer/reducer.h"
-#include "workers/trainer/tasks/cnn.h"
 #include "workers/trainer/tasks/image_classification.h"
 
 namespace {
@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   spec.hidden_units = {64};
   spec.batch_norm = true;
   torch::manual_seed(1);
-  torch::nn::Sequential model = dtrain::trainer::BuildCnn(spec, 3, 64, 64, 1);
+  torch::nn::Sequential model = dtrain::models::BuildCnn(spec, 3, 64, 64, 1);
   model->train();
 
   std::vector<NamedTensor> parameters, buffers;

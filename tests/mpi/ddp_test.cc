@@ -16,9 +16,9 @@
 #include "tests/mpi/module_compare.h"
 #include "tests/mpi/training_run.h"
 #include "tests/support/multi_rank.h"
+#include "workers/models/cnn.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
-#include "workers/trainer/tasks/cnn.h"
 #include "workers/trainer/trainer.h"
 
 namespace dtrain::trainer {
@@ -34,6 +34,7 @@ ModelSpec SmallSpec(int hidden = 8) {
   return spec;
 }
 
+using models::BuildCnn;
 using testing::MaxAbsDiff;
 using testing::Named;
 

@@ -29,10 +29,10 @@
 #include "tests/mpi/module_compare.h"
 #include "tests/mpi/training_run.h"
 #include "tests/support/multi_rank.h"
+#include "workers/models/cnn.h"
+#include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
-#include "workers/trainer/tasks/cnn.h"
-#include "workers/trainer/tasks/face_triplet.h"
 #include "workers/trainer/tasks/triplet_loss.h"
 #include "workers/trainer/tensor_comm.h"
 #include "workers/trainer/trainer.h"
@@ -51,6 +51,9 @@ ModelSpec EncoderSpec() {
   return spec;
 }
 
+using models::BuildEmbeddingCnn;
+using models::FaceEncoderInfo;
+using models::LoadFaceEncoder;
 using testing::MaxAbsDiff;
 using testing::Named;
 

@@ -11,14 +11,19 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "workers/models/cnn.h"
+#include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/checkpoint.h"
-#include "workers/trainer/tasks/cnn.h"
 #include "workers/trainer/tasks/triplet_loss.h"
 
 namespace dtrain::trainer {
 namespace {
 
 namespace fs = std::filesystem;
+using models::BuildEmbeddingCnn;
+using models::FaceEncoderInfo;
+using models::LoadFaceEncoder;
+using models::StandardizeImpl;
 
 // 1-D embeddings (one column) with int64 labels.
 torch::Tensor Column(const std::vector<double>& x) {

@@ -12,8 +12,8 @@
 
 #include "workers/embedding_store/encoder/image.h"
 #include "workers/embedding_store/service/encoders.h"
+#include "workers/models/cnn.h"
 #include "workers/trainer/checkpoint.h"
-#include "workers/trainer/tasks/cnn.h"
 #include "workers/trainer/tasks/face_triplet.h"
 
 namespace dtrain::embed {
@@ -42,7 +42,7 @@ class JobEmbedderTest : public ::testing::Test {
     spec.model.embedding_dim = 16;
     spec.data.eval_classes = {7, 8, 9};
     torch::manual_seed(5);
-    auto net = trainer::BuildEmbeddingCnn(spec.model, 3, 16, 16);
+    auto net = models::BuildEmbeddingCnn(spec.model, 3, 16, 16);
     net->train();
     net->forward(torch::rand({8, 3, 16, 16}));
     net->eval();

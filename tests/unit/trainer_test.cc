@@ -6,14 +6,15 @@
 #include <filesystem>
 #include <fstream>
 
+#include "workers/models/cnn.h"
 #include "workers/trainer/checkpoint.h"
-#include "workers/trainer/tasks/cnn.h"
 #include "workers/trainer/tasks/image_classification.h"
 
 namespace dtrain::trainer {
 namespace {
 
 namespace fs = std::filesystem;
+using models::BuildCnn;
 
 TEST(BinaryLogLikelihoodLossTest, MatchesTheLectureFormula) {
   torch::Tensor z = torch::tensor({-3.0, -0.5, 0.0, 0.7, 4.0}, torch::kDouble);

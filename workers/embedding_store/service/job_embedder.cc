@@ -1,19 +1,18 @@
-// A face_triplet job's encoder (workers/trainer/tasks/face_triplet.h) as an Embedder: the one
-// LibTorch translation unit of the store.
+// A face_triplet job's encoder (files: workers/models/face_encoder_artifact.h) as an Embedder:
+// the one LibTorch translation unit of the store's service.
 #include <torch/torch.h>
 
 #include <cmath>
 
 #include "workers/embedding_store/service/encoders.h"
-#include "workers/trainer/tasks/face_triplet.h"
+#include "workers/models/face_encoder_artifact.h"
 
 namespace dtrain::embed {
 namespace {
 
 class JobEmbedder final : public Embedder {
  public:
-  JobEmbedder(std::string run_dir, torch::nn::Sequential model,
-              const trainer::FaceEncoderInfo& info)
+  JobEmbedder(std::string run_dir, torch::nn::Sequential model, const models::FaceEncoderInfo& info)
       : run_dir_(std::move(run_dir)), model_(std::move(model)), info_(info) {}
 
   std::string name() const override { return "face_triplet job " + run_dir_; }
@@ -81,14 +80,14 @@ class JobEmbedder final : public Embedder {
  private:
   const std::string run_dir_;
   mutable torch::nn::Sequential model_;
-  const trainer::FaceEncoderInfo info_;
+  const models::FaceEncoderInfo info_;
 };
 
 }  // namespace
 
 StatusOr<std::unique_ptr<Embedder>> LoadJobEmbedder(const std::string& run_dir) {
-  trainer::FaceEncoderInfo info;
-  DTRAIN_ASSIGN_OR_RETURN(torch::nn::Sequential model, trainer::LoadFaceEncoder(run_dir, &info));
+  models::FaceEncoderInfo info;
+  DTRAIN_ASSIGN_OR_RETURN(torch::nn::Sequential model, models::LoadFaceEncoder(run_dir, &info));
   if (info.channels != 1 && info.channels != 3) {
     return InvalidArgument(run_dir + "/encoder.json: channels must be 1 or 3, got " +
                            std::to_string(info.channels));

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 
 #include "runtime/data/image_set.h"
 #include "runtime/data/sampling.h"
-#include "workers/trainer/tasks/cnn.h"
+#include "workers/models/cnn.h"
+#include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/tasks/job_images.h"
 #include "workers/trainer/tasks/triplet_loss.h"
 #include "workers/trainer/tensor_comm.h"
@@ -22,8 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kManifestFormat = "dtrain.face_encoder.v1";
-constexpr const char* kManifestName = "encoder.json";
 constexpr int64_t kEmbedChunk = 256;    // images per forward pass when embedding a set
 constexpr size_t kRocPointsKept = 200;  // ROC points written to the evaluation details
 constexpr uint64_t kPairSampleStream = 0x5041'4952'5300'0001;  // "PAIRS"
@@ -87,8 +85,9 @@ class FaceTripletTask final : public Task {
   StatusOr<Evaluation> Evaluate(comm::Communicator& comm, EvalSplit split) override;
 
   Status SaveArtifacts(const std::string& output_dir, const Evaluation& test) override {
-    return WriteFaceEncoderManifest((fs::path(output_dir) / kManifestName).string(), spec_, height_,
-                                    width_, channels_, *model_, test);
+    return WriteFaceEncoderManifest(
+        (fs::path(output_dir) / models::kFaceEncoderManifestName).string(), spec_, height_, width_,
+        channels_, *model_, test);
   }
 
   std::string primary_metric() const override { return "auc"; }
@@ -199,11 +198,11 @@ Status FaceTripletTask::Init() {
   validation_ = make_eval(file, validation_ids);
   test_ = make_eval(test_source, test_ids);
 
-  model_ = BuildEmbeddingCnn(spec_.model, channels_, height_, width_);
+  model_ = models::BuildEmbeddingCnn(spec_.model, channels_, height_, width_);
   {
     // The encoder's input normalisation: per-channel statistics of the training images.
     torch::NoGradGuard no_grad;
-    auto standardize = model_[0]->as<StandardizeImpl>();
+    auto standardize = model_[0]->as<models::StandardizeImpl>();
     standardize->mean.copy_(train_images.mean({0, 2, 3}, /*keepdim=*/true));
     standardize->std.copy_(
         train_images.std({0, 2, 3}, /*unbiased=*/false, /*keepdim=*/true).clamp_min(1e-6));
@@ -388,12 +387,6 @@ StatusOr<Evaluation> FaceTripletTask::Evaluate(comm::Communicator& comm, EvalSpl
   return eval;
 }
 
-// A tensor's values as doubles, for JSON.
-std::vector<double> Values(const at::Tensor& t) {
-  const at::Tensor flat = t.detach().to(torch::kCPU, torch::kFloat64).contiguous().view(-1);
-  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<Task>> MakeFaceTripletTask(const JobSpec& spec,
@@ -404,127 +397,20 @@ StatusOr<std::unique_ptr<Task>> MakeFaceTripletTask(const JobSpec& spec,
 }
 
 Status WriteFaceEncoderManifest(const std::string& path, const JobSpec& spec, int height, int width,
-                                int channels, torch::nn::Module& model, const Evaluation& test) {
-  const ModelSpec& m = spec.model;
-  nlohmann::json j;
-  j["format"] = kManifestFormat;
-  j["job"] = spec.name;
-  j["weights"] = "model.pt";
-  j["weights_format"] =
-      "LibTorch C++ archive of a torch::nn::Sequential (torch::nn::Module::save); load it into "
-      "the module described by 'architecture' with torch::nn::Module::load";
-  j["architecture"] =
-      "Sequential: [0] Standardize (buffers mean, std: (x - mean) / std per channel); per "
-      "model.conv_channels entry Conv2d(kernel_size, stride 1, padding kernel_size / 2) "
-      "[+ BatchNorm2d if batch_norm] + ReLU + MaxPool2d(2) (pooling only while height and width "
-      ">= 2); Flatten; per model.hidden_units entry Linear + ReLU [+ Dropout if dropout > 0]; "
-      "Linear(embedding_dim); L2Normalize (rows to unit L2 norm). Layers are numbered from 0 in "
-      "that order, parameters named '<index>.weight', '<index>.bias' (BatchNorm2d also "
-      "'<index>.running_mean', '<index>.running_var', '<index>.num_batches_tracked')";
-  j["model"] = {{"conv_channels", m.conv_channels}, {"kernel_size", m.kernel_size},
-                {"hidden_units", m.hidden_units},   {"dropout", m.dropout},
-                {"batch_norm", m.batch_norm},       {"embedding_dim", m.embedding_dim}};
-  nlohmann::json input = {{"height", height},
-                          {"width", width},
-                          {"channels", channels},
-                          {"channel_order", channels == 1 ? "grey" : "RGB"},
-                          {"layout", "NCHW"},
-                          {"dtype", "float32"},
-                          {"scale", "pixel / 255, in [0, 1]; resize bilinearly to height x width"},
-                          {"normalisation", "inside the model (layer 0), nothing to do"}};
-  nlohmann::json parameters = nlohmann::json::array();
-  for (const auto& p : model.named_parameters()) {
-    parameters.push_back({{"name", p.key()}, {"shape", p.value().sizes().vec()}});
-  }
-  for (const auto& b : model.named_buffers()) {
-    parameters.push_back({{"name", b.key()}, {"shape", b.value().sizes().vec()}, {"buffer", true}});
-    if (b.key() == "0.mean") input["mean"] = Values(b.value());
-    if (b.key() == "0.std") input["std"] = Values(b.value());
-  }
-  j["input"] = input;
-  j["parameters"] = parameters;
-  j["output"] = {{"embedding_dim", m.embedding_dim}, {"l2_normalized", true}};
-  const auto metric = [&](const char* name) {
-    auto it = test.metrics.find(name);
-    return it == test.metrics.end() ? 0.0 : it->second;
-  };
-  const double threshold = metric("threshold");
-  j["verification"] = {
-      {"score", "cosine similarity = dot product of the two unit embeddings"},
-      {"threshold", threshold},
-      {"threshold_squared_l2", 2 - 2 * threshold},
-      {"rule",
-       "same identity when score >= threshold (squared L2 distance <= "
-       "threshold_squared_l2)"},
-      {"chosen_by", "best accuracy over all pairs of the held-out identities' test images"},
-      {"eval_classes", spec.data.eval_classes},
-      {"test_metrics", test.metrics}};
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    if (!out) return Internal("cannot write '" + tmp + "'");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Internal("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
-  return Status::Ok();
-}
-
-StatusOr<torch::nn::Sequential> LoadFaceEncoder(const std::string& dir, FaceEncoderInfo* info) {
-  const std::string manifest_path = (fs::path(dir) / kManifestName).string();
-  std::ifstream in(manifest_path);
-  if (!in) return NotFound("cannot read '" + manifest_path + "'");
-  nlohmann::json j;
-  FaceEncoderInfo parsed;
-  try {
-    in >> j;
-    if (j.value("format", "") != kManifestFormat) {
-      return InvalidArgument("'" + manifest_path + "' is not a " + kManifestFormat + " manifest");
-    }
-    const nlohmann::json& m = j.at("model");
-    parsed.model.conv_channels = m.at("conv_channels").get<std::vector<int>>();
-    parsed.model.kernel_size = m.at("kernel_size").get<int>();
-    parsed.model.hidden_units = m.at("hidden_units").get<std::vector<int>>();
-    parsed.model.dropout = m.at("dropout").get<double>();
-    parsed.model.batch_norm = m.at("batch_norm").get<bool>();
-    parsed.model.embedding_dim = m.at("embedding_dim").get<int>();
-    parsed.height = j.at("input").at("height").get<int>();
-    parsed.width = j.at("input").at("width").get<int>();
-    parsed.channels = j.at("input").at("channels").get<int>();
-    parsed.threshold = j.at("verification").at("threshold").get<double>();
-  } catch (const std::exception& e) {
-    return InvalidArgument("cannot parse '" + manifest_path + "': " + e.what());
-  }
-  const std::string weights = (fs::path(dir) / j.value("weights", "model.pt")).string();
-  torch::nn::Sequential model =
-      BuildEmbeddingCnn(parsed.model, parsed.channels, parsed.height, parsed.width);
-  // Archive reads replace storages, shapes included: compare them with the built module.
-  std::map<std::string, std::vector<int64_t>> expected;
-  for (const auto& p : model->named_parameters()) expected[p.key()] = p.value().sizes().vec();
-  for (const auto& b : model->named_buffers()) expected[b.key()] = b.value().sizes().vec();
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(weights);
-    model->load(archive);
-  } catch (const std::exception& e) {
-    std::string what = e.what();
-    return DataLoss("cannot load encoder weights '" + weights +
-                    "': " + what.substr(0, what.find('\n')));
-  }
-  auto check = [&](const std::string& name, const at::Tensor& t) -> Status {
-    if (t.sizes().vec() != expected[name]) {
-      return DataLoss("'" + weights + "' does not match '" + manifest_path + "': '" + name +
-                      "' has shape " + c10::str(t.sizes()) + ", the manifest's model has " +
-                      c10::str(c10::IntArrayRef(expected[name])));
-    }
-    return Status::Ok();
-  };
-  for (const auto& p : model->named_parameters()) DTRAIN_RETURN_IF_ERROR(check(p.key(), p.value()));
-  for (const auto& b : model->named_buffers()) DTRAIN_RETURN_IF_ERROR(check(b.key(), b.value()));
-  model->eval();
-  if (info != nullptr) *info = parsed;
-  return model;
+                                int channels, const torch::nn::Module& model,
+                                const Evaluation& test) {
+  models::FaceEncoderInfo info;
+  info.model = spec.model;
+  info.height = height;
+  info.width = width;
+  info.channels = channels;
+  const auto threshold = test.metrics.find("threshold");
+  info.threshold = threshold == test.metrics.end() ? 0.0 : threshold->second;
+  models::FaceEncoderProvenance provenance;
+  provenance.job = spec.name;
+  provenance.eval_classes = spec.data.eval_classes;
+  provenance.test_metrics = test.metrics;
+  return models::WriteFaceEncoderManifest(path, info, model, provenance);
 }
 
 }  // namespace dtrain::trainer

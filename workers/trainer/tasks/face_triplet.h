@@ -1,10 +1,10 @@
 // face_triplet: an embedding for face verification of people never seen in training.
 //
-// A CNN encoder (tasks/cnn.h, BuildEmbeddingCnn) maps an image to an L2-normalised embedding,
-// trained with the triplet loss and online mining of tasks/triplet_loss.h on P x K batches
-// (data::PkBatchSampler: P identities x K images, split by identity over the ranks). Classes of
-// the data set are identities: data.train_classes are trained on, data.eval_classes are held
-// out and only evaluated:
+// A CNN encoder (workers/models/cnn.h, BuildEmbeddingCnn) maps an image to an L2-normalised
+// embedding, trained with the triplet loss and online mining of tasks/triplet_loss.h on P x K
+// batches (data::PkBatchSampler: P identities x K images, split by identity over the ranks).
+// Classes of the data set are identities: data.train_classes are trained on, data.eval_classes are
+// held out and only evaluated:
 //  - verification over pairs of held-out images, scored by cosine similarity: ROC AUC, the best
 //    accuracy and its threshold (written to encoder.json for the embedding store), TAR at
 //    FAR = 1e-3;
@@ -15,11 +15,10 @@
 // (idx: t10k; image_folder has one file set, so validation is a part of the test set).
 //
 // The encoder is saved as model.pt (a torch::nn::Sequential archive) plus encoder.json, which
-// describes how to rebuild and feed it; LoadFaceEncoder below does both.
+// describes how to rebuild and feed it (workers/models/face_encoder_artifact.h, whose
+// LoadFaceEncoder does both).
 #ifndef DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_H_
 #define DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_H_
-
-#include <torch/nn/modules/container/sequential.h>
 
 #include <memory>
 #include <string>
@@ -39,27 +38,12 @@ constexpr double kVerificationFar = 1e-3;
 StatusOr<std::unique_ptr<Task>> MakeFaceTripletTask(const JobSpec& spec,
                                                     const TaskContext& context);
 
-// What encoder.json says about a trained encoder.
-struct FaceEncoderInfo {
-  ModelSpec model;  // architecture; model.embedding_dim is the output size
-  int height = 0;   // input: N x channels x height x width float32 pixels / 255
-  int width = 0;
-  int channels = 0;  // 1: grey, 3: RGB
-  // Same identity when the cosine similarity (dot product of the unit embeddings) is >= this;
-  // equivalently when the squared L2 distance is <= 2 - 2 * threshold.
-  double threshold = 0;
-};
-
-// Writes the encoder description (format "dtrain.face_encoder.v1", documented in jobs/README.md)
-// for `model`, built by BuildEmbeddingCnn(model_spec, channels, height, width), with the
-// verification threshold and metrics of `test`.
+// Writes the job's encoder.json for `model`, built by BuildEmbeddingCnn(spec.model, channels,
+// height, width): the encoder's manifest (workers/models/face_encoder_artifact.h) with the
+// verification threshold and metrics of `test`, and the job's name and held-out classes.
 Status WriteFaceEncoderManifest(const std::string& path, const JobSpec& spec, int height, int width,
-                                int channels, torch::nn::Module& model, const Evaluation& test);
-
-// Rebuilds the encoder a face_triplet job wrote to `dir` (encoder.json + model.pt), in eval
-// mode. Feed it N x C x H x W float32 pixels / 255 (RGB or grey as info->channels says, resized
-// to info->height x info->width); it returns N x embedding_dim unit-norm rows.
-StatusOr<torch::nn::Sequential> LoadFaceEncoder(const std::string& dir, FaceEncoderInfo* info);
+                                int channels, const torch::nn::Module& model,
+                                const Evaluation& test);
 
 }  // namespace dtrain::trainer
 

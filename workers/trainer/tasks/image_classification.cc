@@ -7,8 +7,8 @@
 #include "runtime/data/day_night_generator.h"
 #include "runtime/data/image_set.h"
 #include "runtime/data/sampling.h"
+#include "workers/models/cnn.h"
 #include "workers/trainer/metrics.h"
-#include "workers/trainer/tasks/cnn.h"
 #include "workers/trainer/tasks/job_images.h"
 #include "workers/trainer/tensor_comm.h"
 
@@ -128,8 +128,8 @@ class ImageClassificationTask final : public Task {
               data::ClassCounts(test_file.labels, AllIndices(test_file.size()), num_classes_),
               class_names_));
     }
-    model_ = BuildCnn(spec_.model, train_file.channels, train_file.height, train_file.width,
-                      binary_ ? 1 : static_cast<int>(num_classes_));
+    model_ = models::BuildCnn(spec_.model, train_file.channels, train_file.height, train_file.width,
+                              binary_ ? 1 : static_cast<int>(num_classes_));
     model_->to(device);
     return Status::Ok();
   }

@@ -1,7 +1,7 @@
 // The shallow CNN every task builds from ModelSpec: logits for the classification tasks, an
 // L2-normalised embedding for face_triplet.
-#ifndef DTRAIN_WORKERS_TRAINER_TASKS_CNN_H_
-#define DTRAIN_WORKERS_TRAINER_TASKS_CNN_H_
+#ifndef DTRAIN_WORKERS_MODELS_CNN_H_
+#define DTRAIN_WORKERS_MODELS_CNN_H_
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -9,7 +9,7 @@
 
 #include "runtime/spec/job_spec.h"
 
-namespace dtrain::trainer {
+namespace dtrain::models {
 
 // conv(k) [+ BatchNorm] + ReLU + 2x2 max-pool per conv_channels entry, flatten, then
 // Linear + ReLU [+ Dropout] per hidden_units entry, then Linear(outputs) (logits).
@@ -40,6 +40,6 @@ TORCH_MODULE(L2Normalize);
 torch::nn::Sequential BuildEmbeddingCnn(const ModelSpec& spec, int in_channels, int height,
                                         int width);
 
-}  // namespace dtrain::trainer
+}  // namespace dtrain::models
 
-#endif  // DTRAIN_WORKERS_TRAINER_TASKS_CNN_H_
+#endif  // DTRAIN_WORKERS_MODELS_CNN_H_

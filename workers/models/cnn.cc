@@ -1,8 +1,8 @@
-#include "workers/trainer/tasks/cnn.h"
+#include "workers/models/cnn.h"
 
 #include <torch/torch.h>
 
-namespace dtrain::trainer {
+namespace dtrain::models {
 
 torch::nn::Sequential BuildCnn(const ModelSpec& spec, int in_channels, int height, int width,
                                int outputs) {
@@ -57,4 +57,4 @@ torch::nn::Sequential BuildEmbeddingCnn(const ModelSpec& spec, int in_channels, 
   return net;
 }
 
-}  // namespace dtrain::trainer
+}  // namespace dtrain::models
