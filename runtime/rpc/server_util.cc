@@ -2,9 +2,7 @@
 
 #include <pthread.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include "runtime/common/atomic_file.h"
 
 namespace dtrain::rpc {
 
@@ -42,16 +40,9 @@ std::string BoundAddress(const std::string& listen_address, int port) {
 }
 
 Status WritePortFile(const std::string& path, const std::string& bound) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << bound << "\n";
-    if (!out.flush()) return Internal("cannot write port file '" + temporary + "'");
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) return Internal("cannot rename '" + temporary + "' to '" + path + "': " + ec.message());
-  return Status::Ok();
+  Status written = WriteFileAtomically(path, bound + "\n");
+  if (written.ok()) return written;
+  return Status(written.code(), "cannot write port file: " + written.message());
 }
 
 }  // namespace dtrain::rpc

@@ -45,7 +45,7 @@ class StopSignals {
 // name port 0).
 std::string BoundAddress(const std::string& listen_address, int port);
 
-// Writes "<bound>\n" to `path` atomically (a temporary file renamed over it), so that a reader
+// Writes "<bound>\n" to `path` atomically (runtime/common/atomic_file.h), so that a reader
 // polling for the file never sees half of it.
 Status WritePortFile(const std::string& path, const std::string& bound);
 
