@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include "runtime/common/atomic_file.h"
 #include "workers/models/cnn.h"
 
 namespace dtrain::models {
@@ -73,16 +74,7 @@ Status WriteFaceEncoderManifest(const std::string& path, const FaceEncoderInfo& 
       {"chosen_by", "best accuracy over all pairs of the held-out identities' test images"},
       {"eval_classes", provenance.eval_classes},
       {"test_metrics", provenance.test_metrics}};
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    if (!out) return Internal("cannot write '" + tmp + "'");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Internal("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
-  return Status::Ok();
+  return WriteFileAtomically(path, j.dump(2) + "\n", 0644);
 }
 
 StatusOr<torch::nn::Sequential> LoadFaceEncoder(const std::string& dir, FaceEncoderInfo* info) {

@@ -1,14 +1,13 @@
 #include "workers/trainer/checkpoint.h"
 
-#include <fcntl.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <vector>
+
+#include "runtime/common/atomic_file.h"
 
 namespace dtrain::trainer {
 namespace {
@@ -18,33 +17,19 @@ namespace fs = std::filesystem;
 constexpr char kPrefix[] = "ckpt-";
 constexpr char kSuffix[] = ".pt";
 
-Status FsyncPath(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return Internal("open '" + path + "': " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Internal("fsync '" + path + "': " + std::strerror(err));
-  return Status::Ok();
-}
-
-// Writes via `save` to a temp file next to `path`, then renames it into place.
+// Writes through `save` (which throws, as torch's archives do) into a temporary file that
+// WriteFileAtomically then puts in place, so a crash never leaves a torn checkpoint or model.
 template <typename SaveFn>
-Status AtomicWrite(const std::string& path, SaveFn save) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  try {
-    save(tmp);
-  } catch (const std::exception& e) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    return Internal("writing '" + tmp + "': " + e.what());
-  }
-  DTRAIN_RETURN_IF_ERROR(FsyncPath(tmp, false));
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Internal("rename '" + tmp + "' -> '" + path + "': " + ec.message());
-  const fs::path parent = fs::path(path).parent_path();
-  return FsyncPath(parent.empty() ? "." : parent.string(), true);
+Status SaveAtomically(const std::string& path, SaveFn save) {
+  return WriteFileAtomically(path, [&](const std::string& tmp) -> Status {
+    try {
+      save(tmp);
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      return Internal("cannot write '" + tmp + "': " + what.substr(0, what.find('\n')));
+    }
+    return Status::Ok();
+  });
 }
 
 std::vector<fs::path> ListCheckpoints(const std::string& dir) {
@@ -72,7 +57,7 @@ Status SaveCheckpoint(const std::string& dir, const LoopPosition& position,
   std::snprintf(name, sizeof(name), "%s%010lld%s", kPrefix,
                 static_cast<long long>(position.global_step), kSuffix);
   const std::string path = (fs::path(dir) / name).string();
-  DTRAIN_RETURN_IF_ERROR(AtomicWrite(path, [&](const std::string& tmp) {
+  DTRAIN_RETURN_IF_ERROR(SaveAtomically(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     torch::serialize::OutputArchive model_archive, optimizer_archive;
     model.save(model_archive);
@@ -143,7 +128,7 @@ Status LoadCheckpoint(const std::string& path, torch::nn::Module& model,
 }
 
 Status SaveModel(const std::string& path, torch::nn::Module& model) {
-  return AtomicWrite(path, [&](const std::string& tmp) {
+  return SaveAtomically(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     model.save(archive);
     archive.save_to(tmp);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "runtime/common/atomic_file.h"
 #include "workers/embedding_store/storage/snapshot.h"
 
 namespace dtrain::embed {
@@ -134,7 +135,7 @@ StatusOr<std::unique_ptr<FaceDb>> FaceDb::Open(const std::string& dir,
   if (created) {
     // Make the new directory's own entry durable, or a crash could lose the whole database.
     const std::string parent = fs::absolute(dir, ec).parent_path().string();
-    if (!parent.empty()) DTRAIN_RETURN_IF_ERROR(SyncDir(parent));
+    if (!parent.empty()) DTRAIN_RETURN_IF_ERROR(SyncDirectory(parent));
   }
   DTRAIN_ASSIGN_OR_RETURN(ScopedFd lock_fd, LockDirectory(dir));
   std::unique_ptr<FaceDb> db(new FaceDb(dir, options, std::move(lock_fd)));
@@ -203,7 +204,7 @@ Status FaceDb::Recover() {
       live.push_back(gen);
     }
   }
-  if (removed_any) DTRAIN_RETURN_IF_ERROR(SyncDir(dir_));
+  if (removed_any) DTRAIN_RETURN_IF_ERROR(SyncDirectory(dir_));
   if (!have_snapshot && !live.empty() && live.front() > 1) {
     return DataLoss("face database " + dir_ + " has WAL files from generation " +
                     std::to_string(live.front()) + " on but no " + kSnapshotFileName +
@@ -534,7 +535,7 @@ Status FaceDb::WriteCheckpoint(uint64_t covered_seq, int64_t next_face_id) {
     if (size.ok()) kept_bytes += *size;
   }
   retired_wal_bytes_ = kept_bytes;
-  DTRAIN_RETURN_IF_ERROR(SyncDir(dir_));
+  DTRAIN_RETURN_IF_ERROR(SyncDirectory(dir_));
   checkpoints_.fetch_add(1);
   return status;
 }

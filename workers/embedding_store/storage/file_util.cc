@@ -69,12 +69,6 @@ Status SyncData(int fd, const std::string& path) {
   return Status::Ok();
 }
 
-Status SyncDir(const std::string& dir) {
-  DTRAIN_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(dir, O_RDONLY | O_DIRECTORY));
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot fsync directory", dir, errno);
-  return Status::Ok();
-}
-
 StatusOr<uint64_t> FileSize(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("cannot stat", path, errno);

@@ -1,6 +1,7 @@
-// POSIX file helpers for the storage layer: an owning descriptor, whole-buffer writes, fsync of
-// files and directories, and a read-only memory map used by WAL replay and snapshot loading.
-// Every failure comes back as a Status naming the path and the errno text.
+// POSIX file helpers for the storage layer: an owning descriptor, whole-buffer writes, fdatasync,
+// and a read-only memory map used by WAL replay and snapshot loading. Every failure comes back
+// as a Status naming the path and the errno text. Replacing a file and fsyncing a directory are
+// runtime/common/atomic_file.h's, shared with every other durable writer.
 #ifndef DTRAIN_WORKERS_EMBEDDING_STORE_STORAGE_FILE_UTIL_H_
 #define DTRAIN_WORKERS_EMBEDDING_STORE_STORAGE_FILE_UTIL_H_
 
@@ -45,15 +46,15 @@ class ScopedFd {
 // ENOENT → NOT_FOUND, EACCES → PERMISSION_DENIED, anything else → INTERNAL).
 Status ErrnoStatus(const std::string& what, const std::string& path, int err);
 
-// Owner-only by default: the files hold biometric vectors.
-StatusOr<ScopedFd> OpenFile(const std::string& path, int flags, mode_t mode = 0600);
+// The mode of every file the store writes: owner-only, since the files hold biometric vectors.
+inline constexpr mode_t kDataFileMode = 0600;
+
+StatusOr<ScopedFd> OpenFile(const std::string& path, int flags, mode_t mode = kDataFileMode);
 // Writes all n bytes (retrying short writes and EINTR).
 Status WriteFully(int fd, const void* data, size_t n, const std::string& path);
 Status PwriteFully(int fd, const void* data, size_t n, off_t offset, const std::string& path);
 // fdatasync: enough for appends, since it also flushes the file size needed to read them back.
 Status SyncData(int fd, const std::string& path);
-// fsync of a directory, which makes creates, renames and unlinks inside it durable.
-Status SyncDir(const std::string& dir);
 StatusOr<uint64_t> FileSize(const std::string& path);
 Status TruncateFile(const std::string& path, uint64_t size);
 

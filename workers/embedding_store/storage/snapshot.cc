@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <utility>
 
+#include "runtime/common/atomic_file.h"
 #include "workers/embedding_store/storage/coding.h"
 #include "workers/embedding_store/storage/crc32c.h"
 
@@ -57,7 +59,11 @@ SnapshotWriter::~SnapshotWriter() {
 StatusOr<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(const std::string& dir,
                                                                  uint32_t dim) {
   const std::string temp = (fs::path(dir) / kSnapshotTempFileName).string();
-  DTRAIN_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(temp, O_WRONLY | O_CREAT | O_TRUNC));
+  DTRAIN_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(temp, O_WRONLY | O_CREAT | O_TRUNC, kDataFileMode));
+  // A temporary file left by a crash keeps its mode through O_CREAT: set it.
+  if (::fchmod(fd.get(), kDataFileMode) != 0) {
+    return ErrnoStatus("cannot set the mode of", temp, errno);
+  }
   return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(dir, dim, std::move(fd)));
 }
 
@@ -101,14 +107,11 @@ StatusOr<uint64_t> SnapshotWriter::Commit(SnapshotInfo info) {
   DTRAIN_RETURN_IF_ERROR(FlushBuffer());
   const std::string header = EncodeHeader(info, body_bytes_, body_crc_);
   DTRAIN_RETURN_IF_ERROR(PwriteFully(fd_.get(), header.data(), header.size(), 0, temp_path_));
-  DTRAIN_RETURN_IF_ERROR(SyncData(fd_.get(), temp_path_));
   fd_.reset();
-  const std::string final_path = (fs::path(dir_) / kSnapshotFileName).string();
-  if (::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
-    return ErrnoStatus("cannot rename " + temp_path_ + " to", final_path, errno);
-  }
+  // CommitTempFile fsyncs, renames and fsyncs the directory; it removes the temporary file
+  // itself when that fails, so the destructor has nothing left to clean up either way.
   committed_ = true;
-  DTRAIN_RETURN_IF_ERROR(SyncDir(dir_));
+  DTRAIN_RETURN_IF_ERROR(CommitTempFile(temp_path_, (fs::path(dir_) / kSnapshotFileName).string()));
   return kSnapshotHeaderBytes + body_bytes_;
 }
 

@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "runtime/common/atomic_file.h"
 #include "workers/embedding_store/storage/coding.h"
 #include "workers/embedding_store/storage/crc32c.h"
 
@@ -239,7 +240,7 @@ StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const std::string& path, ui
   const bool existed = fs::exists(path, ec);
   DTRAIN_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(path, O_WRONLY | O_CREAT | O_APPEND));
   if (!existed) {
-    DTRAIN_RETURN_IF_ERROR(SyncDir(DirOf(path)));
+    DTRAIN_RETURN_IF_ERROR(SyncDirectory(DirOf(path)));
   }
   DTRAIN_ASSIGN_OR_RETURN(uint64_t size, FileSize(path));
   return std::unique_ptr<WalWriter>(new WalWriter(path, std::move(fd), size, next_seq));
@@ -307,7 +308,7 @@ Status WalWriter::Rotate(const std::string& new_path) {
     return FailedPrecondition("WAL rotation with records still in flight");
   }
   DTRAIN_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(new_path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND));
-  if (Status synced = SyncDir(DirOf(new_path)); !synced.ok()) {
+  if (Status synced = SyncDirectory(DirOf(new_path)); !synced.ok()) {
     ::unlink(new_path.c_str());  // so that a retry can create it again
     return synced;
   }
