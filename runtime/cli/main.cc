@@ -120,7 +120,11 @@ CLI::App* AddCoordinator(CLI::App* app, dtrain::coordinator::CoordinatorConfig* 
   cmd->add_option("--state-dir", config->state_dir, "jobs.db and per-job specs and logs")
       ->capture_default_str();
   cmd->add_option("--cluster", config->cluster_file,
-                  "cluster YAML (hosts and slots); default: this machine, one slot per core");
+                  "cluster YAML (hosts and slots, launcher settings); default: this machine, one "
+                  "slot per core");
+  cmd->add_option("--launcher", config->launcher,
+                  "launcher backend that runs jobs (default: the cluster file's, else "
+                  "local-mpirun)");
   auto* token_file = cmd->add_option("--token-file", config->security.token_file,
                                      "bearer-token secret every client must present (mode 0600)");
   auto* insecure = cmd->add_flag("--insecure-local-only", config->security.insecure_local_only,
@@ -135,9 +139,11 @@ CLI::App* AddCoordinator(CLI::App* app, dtrain::coordinator::CoordinatorConfig* 
                   "and state directories)")
       ->allow_extra_args(false);
   cmd->add_option("--worker", config->worker_path,
-                  "dtrain-worker binary (default: next to dtrain)");
-  cmd->add_option("--shim", config->shim_path, "dtrain-job-shim binary (default: next to dtrain)");
-  cmd->add_option("--mpirun", config->mpirun_path, "mpirun binary")->capture_default_str();
+                  "local-mpirun launcher: dtrain-worker binary (default: next to dtrain)");
+  cmd->add_option("--shim", config->shim_path,
+                  "local-mpirun launcher: dtrain-job-shim binary (default: next to dtrain)");
+  cmd->add_option("--mpirun", config->mpirun_path,
+                  "local-mpirun launcher: mpirun binary (default: /usr/bin/mpirun)");
   cmd->add_option("--port-file", config->port_file,
                   "write the bound host:port here once listening");
   return cmd;

@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "runtime/coordinator/launcher.h"
+#include "runtime/coordinator/launchers/local_mpirun.h"
 
 namespace {
 

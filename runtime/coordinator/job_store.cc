@@ -72,13 +72,32 @@ CREATE TABLE events (
 ) WITHOUT ROWID;
 PRAGMA application_id = 1685353070;
 )sql",
+    // 1 -> 2: a launched job is an opaque (backend, handle) pair that only its launcher backend
+    // reads, so that a backend other than local mpirun needs no column of its own. Rows of the
+    // local launcher (pid, start time, log path) become its handle: a JSON object with the
+    // shim's pid and start time, the log and the exit file, which sat next to the log.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN launcher_backend TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN launcher_handle  TEXT NOT NULL DEFAULT '';
+UPDATE jobs
+   SET launcher_backend = 'local-mpirun',
+       launcher_handle = json_object(
+           'pid', launcher_pid,
+           'start_time', launcher_start_time,
+           'log', log_path,
+           'exit', rtrim(log_path, replace(log_path, '/', '')) || 'exit')
+ WHERE log_path != '';
+ALTER TABLE jobs DROP COLUMN launcher_pid;
+ALTER TABLE jobs DROP COLUMN launcher_start_time;
+ALTER TABLE jobs DROP COLUMN log_path;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 // Column order read by ReadJob().
 constexpr char kJobColumns[] =
     "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
-    "started_ms, finished_ms, reason, launcher_pid, launcher_start_time, placement, log_path, "
+    "started_ms, finished_ms, reason, launcher_backend, launcher_handle, placement, "
     "failing_rank, exit_code, signal, last_log_lines, cancel_requested";
 
 StatusCode CodeFor(int rc) {
@@ -260,15 +279,14 @@ StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.started_ms = stmt.Int(9);
   job.finished_ms = stmt.Int(10);
   job.reason = stmt.Text(11);
-  job.launcher_pid = stmt.Int(12);
-  job.launcher_start_time = stmt.Int(13);
+  job.launcher_backend = stmt.Text(12);
+  job.launcher_handle = stmt.Text(13);
   job.placement = stmt.Text(14);
-  job.log_path = stmt.Text(15);
-  job.failing_rank = static_cast<int>(stmt.Int(16));
-  job.exit_code = static_cast<int>(stmt.Int(17));
-  job.signal = static_cast<int>(stmt.Int(18));
-  job.last_log_lines = stmt.Text(19);
-  job.cancel_requested = stmt.Int(20) != 0;
+  job.failing_rank = static_cast<int>(stmt.Int(15));
+  job.exit_code = static_cast<int>(stmt.Int(16));
+  job.signal = static_cast<int>(stmt.Int(17));
+  job.last_log_lines = stmt.Text(18);
+  job.cancel_requested = stmt.Int(19) != 0;
   return job;
 }
 
@@ -387,39 +405,36 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
   bool changed = false;
   {
     // Compare-and-set: the WHERE clause only matches while the job is still in expected_from.
-    DTRAIN_ASSIGN_OR_RETURN(
-        Statement stmt,
-        Statement::Prepare(db,
-                           "UPDATE jobs SET state = ?1, reason = ?2, "
-                           "attempt = COALESCE(?3, attempt), "
-                           "started_ms = COALESCE(?4, started_ms), "
-                           "finished_ms = COALESCE(?5, finished_ms), "
-                           "launcher_pid = COALESCE(?6, launcher_pid), "
-                           "launcher_start_time = COALESCE(?7, launcher_start_time), "
-                           "placement = COALESCE(?8, placement), "
-                           "log_path = COALESCE(?9, log_path), "
-                           "failing_rank = COALESCE(?10, failing_rank), "
-                           "exit_code = COALESCE(?11, exit_code), "
-                           "signal = COALESCE(?12, signal), "
-                           "last_log_lines = COALESCE(?13, last_log_lines) "
-                           "WHERE id = ?14 AND state = ?15 RETURNING attempt",
-                           context));
+    DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                            Statement::Prepare(db,
+                                               "UPDATE jobs SET state = ?1, reason = ?2, "
+                                               "attempt = COALESCE(?3, attempt), "
+                                               "started_ms = COALESCE(?4, started_ms), "
+                                               "finished_ms = COALESCE(?5, finished_ms), "
+                                               "launcher_backend = COALESCE(?6, launcher_backend), "
+                                               "launcher_handle = COALESCE(?7, launcher_handle), "
+                                               "placement = COALESCE(?8, placement), "
+                                               "failing_rank = COALESCE(?9, failing_rank), "
+                                               "exit_code = COALESCE(?10, exit_code), "
+                                               "signal = COALESCE(?11, signal), "
+                                               "last_log_lines = COALESCE(?12, last_log_lines) "
+                                               "WHERE id = ?13 AND state = ?14 RETURNING attempt",
+                                               context));
     const TransitionUpdate& u = t.update;
     stmt.BindText(1, ToString(t.to))
         .BindText(2, t.reason)
         .BindOptionalInt(3, u.attempt)
         .BindOptionalInt(4, u.started_ms)
         .BindOptionalInt(5, u.finished_ms)
-        .BindOptionalInt(6, u.launcher_pid)
-        .BindOptionalInt(7, u.launcher_start_time)
+        .BindOptionalText(6, u.launcher_backend)
+        .BindOptionalText(7, u.launcher_handle)
         .BindOptionalText(8, u.placement)
-        .BindOptionalText(9, u.log_path)
-        .BindOptionalInt(10, u.failing_rank)
-        .BindOptionalInt(11, u.exit_code)
-        .BindOptionalInt(12, u.signal)
-        .BindOptionalText(13, u.last_log_lines)
-        .BindInt(14, t.id)
-        .BindText(15, ToString(t.expected_from));
+        .BindOptionalInt(9, u.failing_rank)
+        .BindOptionalInt(10, u.exit_code)
+        .BindOptionalInt(11, u.signal)
+        .BindOptionalText(12, u.last_log_lines)
+        .BindInt(13, t.id)
+        .BindText(14, ToString(t.expected_from));
     DTRAIN_ASSIGN_OR_RETURN(changed, stmt.Step());
     if (changed) attempt = stmt.Int(0);
     DTRAIN_RETURN_IF_ERROR(stmt.Run());

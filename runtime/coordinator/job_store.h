@@ -60,11 +60,12 @@ struct JobRecord {
   int64_t started_ms = 0;   // start of the current/last attempt; 0 if never started
   int64_t finished_ms = 0;  // 0 unless terminal
   std::string reason;       // of the last transition
-  // While RUNNING: how to find the launched process tree again after a coordinator restart.
-  int64_t launcher_pid = 0;         // mpirun's pid (also its process group id)
-  int64_t launcher_start_time = 0;  // /proc start time, to tell a reused pid from ours
-  std::string placement;            // "host:slots,host:slots"
-  std::string log_path;
+  // While RUNNING: how to find the launched job again after a coordinator restart. The store
+  // keeps both as given and never looks inside; only the named launcher backend reads the
+  // handle (see LaunchedJob in launcher.h). Both are "" for a job that never started.
+  std::string launcher_backend;  // e.g. "local-mpirun"
+  std::string launcher_handle;
+  std::string placement;  // "host:slots,host:slots"
   // Failure details (Horovod/Kubeflow users ask for these).
   int failing_rank = -1;
   int exit_code = 0;
@@ -108,10 +109,9 @@ struct TransitionUpdate {
   std::optional<int> attempt;
   std::optional<int64_t> started_ms;
   std::optional<int64_t> finished_ms;
-  std::optional<int64_t> launcher_pid;
-  std::optional<int64_t> launcher_start_time;
+  std::optional<std::string> launcher_backend;
+  std::optional<std::string> launcher_handle;
   std::optional<std::string> placement;
-  std::optional<std::string> log_path;
   std::optional<int> failing_rank;
   std::optional<int> exit_code;
   std::optional<int> signal;

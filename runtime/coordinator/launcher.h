@@ -1,21 +1,22 @@
-// Launcher: starts a job's ranks, reports how they ended, stops them. One interface; the local
-// mpirun launcher is here, a Kubernetes MPIJob launcher will sit beside it.
+// Launcher: the one interface between the coordinator and whatever runs a job's ranks. It starts
+// an attempt, streams its output, reports how it ended and stops it. Backends sit side by side
+// in runtime/coordinator/launchers/ (local mpirun today, a Kubernetes MPIJob next) and are
+// chosen by name from the coordinator's configuration (launchers/registry.h).
 //
-// The local launcher starts `dtrain-job-shim <exit-file> mpirun --hostfile <generated> -np N
-// dtrain-worker <spec>` in its own session, with all output appended to the attempt's log file.
-// The shim waits for mpirun and writes its exit status to the exit file atomically, so a job
-// survives a coordinator restart: a new coordinator finds it again by pid + start time and
-// learns its outcome from the exit file, with no pipe or parent relationship needed.
+// A launched job is an opaque (backend, handle) pair: the job store keeps it as given and the
+// supervisor passes it back, so neither learns what a backend needs to find its job again (a
+// pid and a log file, or an MPIJob's namespace and name). Everything a restarted coordinator
+// needs must be in the handle: the launcher that reads it may be a new instance.
 #ifndef DTRAIN_RUNTIME_COORDINATOR_LAUNCHER_H_
 #define DTRAIN_RUNTIME_COORDINATOR_LAUNCHER_H_
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "runtime/common/status.h"
-#include "runtime/coordinator/process.h"
 #include "runtime/coordinator/scheduler.h"
 
 namespace dtrain::coordinator {
@@ -23,16 +24,17 @@ namespace dtrain::coordinator {
 struct LaunchRequest {
   int64_t job_id = 0;
   int attempt = 1;
-  std::string spec_path;    // the job's spec file, written by the coordinator
-  Placement placement;      // slots per host; their sum is the number of ranks
-  bool resume = false;      // retry: continue from the newest checkpoint
-  std::string attempt_dir;  // gets hostfile, output.log, exit.json
+  std::string spec_path;  // the job's spec file, written by the coordinator
+  Placement placement;    // slots per host; their sum is the number of ranks
+  bool resume = false;    // retry: continue from the newest checkpoint
+  // A directory of the coordinator's state for this attempt; it exists when Launch is called.
+  // The backend may keep its own files here (the local one keeps hostfile, output.log, exit).
+  std::string attempt_dir;
 };
 
 struct LaunchedJob {
-  ProcessIdentity shim;
-  std::string log_path;
-  std::string exit_path;
+  std::string backend;  // the Launcher::name() that launched it, e.g. "local-mpirun"
+  std::string handle;   // opaque to everyone but that backend; stored as is
 };
 
 struct ExitReport {
@@ -41,55 +43,44 @@ struct ExitReport {
   int failing_rank = -1;   // first rank that failed, when it can be told
   int rank_exit_code = 0;  // that rank's exit code
   std::string last_lines;  // last lines of output (not JSON progress)
+  // The backend cannot tell how the job ended: whatever watched it vanished without recording
+  // an outcome (exit_code is then -1). A restarted coordinator treats such a job as lost.
+  bool lost = false;
   bool succeeded() const { return exit_code == 0 && signal == 0; }
   // "rank 1 exited with code 3" / "mpirun killed by signal 9" / "exited with code 1".
   std::string Describe() const;
 };
 
+// Bytes of a job's combined output, read from `offset` on.
+struct LogChunk {
+  std::string data;         // may end in the middle of a line
+  int64_t next_offset = 0;  // where the next read continues
+};
+
+// Implementations must be safe to call from several threads at once (the control loop follows
+// jobs while a CancelJob handler stops one), and every method must work on a LaunchedJob that
+// another instance launched (coordinator restart).
 class Launcher {
  public:
   virtual ~Launcher() = default;
+  // The backend name stored with every job it launches ("local-mpirun").
   virtual const char* name() const = 0;
   virtual StatusOr<LaunchedJob> Launch(const LaunchRequest& request) = 0;
   // nullopt while the job runs; its report once it has ended.
   virtual StatusOr<std::optional<ExitReport>> Poll(const LaunchedJob& job) = 0;
-  // Ends the whole process tree (SIGTERM, then SIGKILL after `grace`).
+  // Up to `max_bytes` of the job's output from `offset` (0 = the start). A chunk shorter than
+  // `max_bytes` means everything written so far has been read; output that does not exist yet
+  // is an empty chunk, not an error. Offsets are the backend's own and only meaningful to it.
+  virtual StatusOr<LogChunk> ReadLog(const LaunchedJob& job, int64_t offset, size_t max_bytes) = 0;
+  // Ends the whole job (SIGTERM, then SIGKILL after `grace`, or the backend's equivalent).
+  // Stopping a job that has already ended is OK.
   virtual Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) = 0;
-};
-
-struct LocalMpirunOptions {
-  std::string mpirun = "/usr/bin/mpirun";
-  std::string worker;                    // dtrain-worker
-  std::string shim;                      // dtrain-job-shim
-  std::vector<std::string> worker_args;  // e.g. --progress plain
-  bool oversubscribe = true;
-  bool allow_run_as_root = false;
-};
-
-class LocalMpirunLauncher final : public Launcher {
- public:
-  explicit LocalMpirunLauncher(LocalMpirunOptions options) : options_(std::move(options)) {}
-  const char* name() const override { return "local-mpirun"; }
-  StatusOr<LaunchedJob> Launch(const LaunchRequest& request) override;
-  StatusOr<std::optional<ExitReport>> Poll(const LaunchedJob& job) override;
-  Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) override;
-
-  // The argv Launch would run (exposed for tests: no shell, values stay single arguments).
-  std::vector<std::string> BuildArgv(const LaunchRequest& request, const std::string& hostfile,
-                                     const std::string& exit_path) const;
-
- private:
-  LocalMpirunOptions options_;
 };
 
 // Reads the failing rank, its exit code and the last lines from a job's output: the worker's
 // own "failed" progress events first, mpirun's "Process name: [[x,y],R] ... Exit code: N"
-// report otherwise.
+// report otherwise. For backends that see the ranks' output.
 void ExplainFailure(const std::string& output_tail, ExitReport* report);
-
-// Writes "exit_code signal" atomically (temp + fsync + rename); used by dtrain-job-shim.
-Status WriteExitFile(const std::string& path, int exit_code, int signal);
-StatusOr<std::optional<std::pair<int, int>>> ReadExitFile(const std::string& path);
 
 }  // namespace dtrain::coordinator
 

@@ -1,4 +1,4 @@
-// Scheduler: cluster YAML parsing and the gang scheduler itself.
+// The gang scheduler.
 //
 // A pass sorts the pending jobs once (O(n log n)) and walks them in start order. Since slots may
 // span hosts, a job fits exactly when its ranks do not exceed the cluster's free slots, so the
@@ -6,200 +6,20 @@
 // every start consumes at least one slot, so a pass does at most free_slots() placements.
 #include "runtime/coordinator/scheduler.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
 #include <string>
-#include <thread>
-#include <tuple>
 #include <utility>
 #include <vector>
-
-#include "runtime/spec/yaml_values.h"
 
 namespace dtrain::coordinator {
 
 namespace {
 
-using yaml_values::Describe;
-using yaml_values::IsPlain;
-using yaml_values::ParseInt64;
-using yaml_values::Printable;
-
 constexpr double kMsPerMinute = 60.0 * 1000.0;
 constexpr size_t kMaxHostsInMessage = 8;  // CanEverFit names at most this many hosts
-constexpr const char* kDefaultHostName = "localhost";
-
-// ---------------------------------------------------------------------------------------------
-// Cluster YAML. Same message shape as job specs: "<source>:line:column: path: what".
-
-// Host names go into mpirun hostfiles and "a:2,b:1" placements: no spaces, ':' or ','.
-bool IsValidHostName(const std::string& s) {
-  if (s.empty()) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-';
-  });
-}
-
-// One walk over a cluster YAML tree that collects every problem.
-class ClusterParser {
- public:
-  explicit ClusterParser(std::string source) : problems_(std::move(source)) {}
-  ClusterParser(const ClusterParser&) = delete;
-  ClusterParser& operator=(const ClusterParser&) = delete;
-
-  StatusOr<ClusterConfig> Parse(const std::string& text);
-
- private:
-  // A field of a map: its value, the position to blame and its path ("hosts[1].slots").
-  struct Value {
-    YAML::Node node;
-    YAML::Mark mark;
-    std::string path;
-  };
-
-  void Error(const YAML::Mark& mark, const std::string& path, const std::string& what) {
-    problems_.AddAt(mark, path, what);
-  }
-  void Expected(const Value& v, const std::string& expectation) {
-    Error(v.mark, v.path, "expected " + expectation + ", got " + Describe(v.node));
-  }
-  // Reads a map whose fields are all required: non-scalar keys, unknown, duplicate and missing
-  // fields are reported here; each known field's value goes to `read(index in names, value)`.
-  template <typename Read>
-  void ReadMap(const YAML::Node& map, const std::string& path,
-               const std::vector<const char*>& names, Read read);
-  void ReadHosts(const Value& v);
-  void ReadHost(const Value& v);
-
-  ClusterConfig cluster_;
-  yaml_values::Problems problems_;
-  std::vector<int> name_lines_;  // 1-based line of each host's name, parallel to cluster_.hosts
-};
-
-template <typename Read>
-void ClusterParser::ReadMap(const YAML::Node& map, const std::string& path,
-                            const std::vector<const char*>& names, Read read) {
-  auto child_path = [&](const std::string& key) { return path.empty() ? key : path + "." + key; };
-  std::vector<int> first_line(names.size(), 0);  // 1-based line of each field seen; 0 = absent
-  // yaml-cpp's iterator hands out its pair through a temporary proxy: copy the nodes (cheap,
-  // shared handles) rather than bind references to the proxy's members.
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node key = it->first;
-    const YAML::Node value = it->second;
-    if (!key.IsScalar()) {
-      Error(key.Mark(), path, "expected field names, got " + Describe(key) + " as a key");
-      continue;
-    }
-    const std::string& name = key.Scalar();
-    const std::string field_path = child_path(name.empty() ? "''" : Printable(name));
-    size_t index = 0;
-    while (index < names.size() && name != names[index]) ++index;
-    if (index == names.size()) {
-      std::string what = "unknown field; expected one of: ";
-      for (size_t i = 0; i < names.size(); ++i)
-        what += (i == 0 ? "" : ", ") + std::string(names[i]);
-      Error(key.Mark(), field_path, what);
-      continue;
-    }
-    if (first_line[index] != 0) {
-      Error(key.Mark(), field_path,
-            "duplicate field (first given at line " + std::to_string(first_line[index]) + ")");
-      continue;
-    }
-    first_line[index] = key.Mark().line + 1;
-    // An empty value ("slots:") is marked where the next token starts; blame the key instead.
-    read(index, Value{value, value.IsNull() ? key.Mark() : value.Mark(), field_path});
-  }
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (first_line[i] == 0) Error(map.Mark(), child_path(names[i]), "required field is missing");
-  }
-}
-
-void ClusterParser::ReadHosts(const Value& v) {
-  if (!v.node.IsSequence() || v.node.size() == 0) {
-    Expected(v, "a non-empty list of hosts");
-    return;
-  }
-  for (size_t i = 0; i < v.node.size(); ++i) {
-    const YAML::Node item = v.node[i];
-    ReadHost(
-        Value{item, item.IsNull() ? v.mark : item.Mark(), v.path + "[" + std::to_string(i) + "]"});
-  }
-  long long total = 0;
-  for (const Host& h : cluster_.hosts) total += h.slots;
-  if (total > std::numeric_limits<int>::max()) {
-    Error(v.mark, v.path,
-          "expected at most " + std::to_string(std::numeric_limits<int>::max()) +
-              " slots in total, got " + std::to_string(total));
-  }
-}
-
-void ClusterParser::ReadHost(const Value& v) {
-  if (!v.node.IsMap()) {
-    Expected(v, "a map with 'name' and 'slots'");
-    return;
-  }
-  Host host;
-  bool ok = true;
-  int name_line = 0;
-  ReadMap(v.node, v.path, {"name", "slots"}, [&](size_t field, const Value& f) {
-    if (field == 0) {
-      if (!f.node.IsScalar() || !IsValidHostName(f.node.Scalar())) {
-        Expected(f, "a host name of letters, digits, '_', '.' and '-'");
-        ok = false;
-        return;
-      }
-      const std::string& name = f.node.Scalar();
-      for (size_t i = 0; i < cluster_.hosts.size(); ++i) {
-        if (cluster_.hosts[i].name == name) {
-          Error(f.mark, f.path,
-                "duplicate host '" + Printable(name) + "' (first given at line " +
-                    std::to_string(name_lines_[i]) + ")");
-          ok = false;
-          return;
-        }
-      }
-      host.name = name;
-      name_line = f.mark.line + 1;
-      return;
-    }
-    long long value = 0;
-    bool overflow = false;
-    const int kMax = std::numeric_limits<int>::max();
-    if (!IsPlain(f.node) || !ParseInt64(f.node.Scalar(), &value, &overflow)) {
-      Expected(f, "an integer >= 1");
-      ok = false;
-    } else if (overflow || value > kMax) {
-      Expected(f, "an integer in [1, " + std::to_string(kMax) + "]");
-      ok = false;
-    } else if (value < 1) {
-      Expected(f, "an integer >= 1");
-      ok = false;
-    } else {
-      host.slots = static_cast<int>(value);
-    }
-  });
-  // A host missing a field was reported by ReadMap; it is kept out of the duplicate check.
-  if (ok && !host.name.empty()) {
-    cluster_.hosts.push_back(std::move(host));
-    name_lines_.push_back(name_line);
-  }
-}
-
-StatusOr<ClusterConfig> ClusterParser::Parse(const std::string& text) {
-  const std::optional<YAML::Node> root =
-      yaml_values::LoadSingleMap(text, "expected a map with 'hosts'", &problems_);
-  if (root) ReadMap(*root, "", {"hosts"}, [&](size_t, const Value& f) { ReadHosts(f); });
-  if (!problems_.empty()) return problems_.ToStatus();
-  return std::move(cluster_);
-}
 
 // "a:4,b:2", or "a:4,...,h:4 and 56 more hosts" for big clusters.
 std::string DescribeHosts(const std::vector<Host>& hosts) {
@@ -292,25 +112,6 @@ void PlaceOnFreeSlots(const std::vector<int>& free, int ranks, std::vector<size_
 
 }  // namespace
 
-int ClusterConfig::total_slots() const {
-  int total = 0;
-  for (const Host& h : hosts) total += std::max(0, h.slots);
-  return total;
-}
-
-ClusterConfig DefaultCluster() {
-  ClusterConfig cluster;
-  cluster.hosts.push_back(
-      {kDefaultHostName, std::max(1, static_cast<int>(std::thread::hardware_concurrency()))});
-  return cluster;
-}
-
-StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml_text,
-                                           const std::string& source_name) {
-  ClusterParser parser(source_name);
-  return parser.Parse(yaml_text);
-}
-
 std::string Placement::ToString() const {
   std::string out;
   for (const auto& [host, count] : slots) {
@@ -326,6 +127,15 @@ Scheduler::Scheduler(ClusterConfig cluster, SchedulerOptions options)
   if (!std::isfinite(options_.aging_per_minute)) options_.aging_per_minute = 0.0;
   free_.reserve(cluster_.hosts.size());
   for (const Host& h : cluster_.hosts) free_.push_back(std::max(0, h.slots));
+}
+
+StatusOr<std::unique_ptr<Scheduler>> Scheduler::FromCapacity(const CapacityProvider& capacity,
+                                                             SchedulerOptions options) {
+  DTRAIN_ASSIGN_OR_RETURN(ClusterConfig cluster, capacity.Capacity());
+  if (cluster.total_slots() < 1) {
+    return FailedPrecondition("the cluster has no slots (" + DescribeHosts(cluster.hosts) + ")");
+  }
+  return std::make_unique<Scheduler>(std::move(cluster), options);
 }
 
 Status Scheduler::CanEverFit(int ranks) const {

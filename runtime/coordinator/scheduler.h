@@ -15,30 +15,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/common/status.h"
+#include "runtime/coordinator/capacity.h"
 
 namespace dtrain::coordinator {
-
-struct Host {
-  std::string name;  // as mpirun sees it ("localhost" for this machine)
-  int slots = 1;
-};
-
-struct ClusterConfig {
-  std::vector<Host> hosts;
-  int total_slots() const;
-};
-
-// This machine with one slot per core (std::thread::hardware_concurrency, at least 1).
-ClusterConfig DefaultCluster();
-
-// Parses a cluster YAML: `hosts: [{name: a, slots: 4}, ...]`. Errors carry
-// "<source>:line:column: field: expected ..." like job specs.
-StatusOr<ClusterConfig> ParseClusterConfig(const std::string& yaml_text,
-                                           const std::string& source_name);
 
 struct SchedulerOptions {
   double aging_per_minute = 1.0;  // priority points gained per minute of waiting
@@ -62,6 +46,10 @@ struct Placement {
 class Scheduler {
  public:
   Scheduler(ClusterConfig cluster, SchedulerOptions options);
+  // A scheduler over what `capacity` reports now. Capacity is read once: the slots of running
+  // jobs are accounted against it, so a provider whose hosts change needs a new scheduler.
+  static StatusOr<std::unique_ptr<Scheduler>> FromCapacity(const CapacityProvider& capacity,
+                                                           SchedulerOptions options);
 
   // OK, or FAILED_PRECONDITION "job needs 8 slots, the cluster has 4 (hosts: ...)".
   Status CanEverFit(int ranks) const;

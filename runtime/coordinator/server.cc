@@ -3,13 +3,15 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/coordinator/cluster_file.h"
+#include "runtime/coordinator/launchers/registry.h"
 #include "runtime/coordinator/service.h"
+#include "runtime/coordinator/supervisor.h"
 #include "runtime/rpc/server_util.h"
 
 namespace dtrain::coordinator {
@@ -19,10 +21,25 @@ constexpr char kServiceName[] = "dtrain.v1.Coordinator";
 
 namespace fs = std::filesystem;
 
-std::string NextToSelf(const std::string& name) {
+// The directory of the running binary ("" when it cannot be told: programs are then looked for
+// in the working directory).
+std::string ToolsDir() {
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? name : (self.parent_path() / name).string();
+  return ec ? "" : self.parent_path().string();
+}
+
+// The launcher section of the cluster file with the command-line flags laid over it.
+LauncherConfig WithFlags(LauncherConfig launcher, const CoordinatorConfig& config) {
+  if (!config.launcher.empty()) launcher.backend = ConfigValue{config.launcher, "--launcher"};
+  const std::pair<const char*, const std::string*> flags[] = {{"mpirun", &config.mpirun_path},
+                                                              {"worker", &config.worker_path},
+                                                              {"shim", &config.shim_path}};
+  for (const auto& [setting, value] : flags) {
+    if (!value->empty())
+      launcher.settings[setting] = ConfigValue{*value, "--" + std::string(setting)};
+  }
+  return launcher;
 }
 
 int Fail(const Status& s) {
@@ -45,15 +62,28 @@ int RunCoordinator(const CoordinatorConfig& config) {
   const std::string working_dir =
       config.working_dir.empty() ? fs::current_path().string() : config.working_dir;
 
-  ClusterConfig cluster = DefaultCluster();
+  ClusterFile cluster_file;
   if (!config.cluster_file.empty()) {
     std::ifstream in(config.cluster_file);
     if (!in) return Fail(NotFound("cannot read cluster file '" + config.cluster_file + "'"));
     std::string text((std::istreambuf_iterator<char>(in)), {});
-    auto parsed = ParseClusterConfig(text, config.cluster_file);
+    auto parsed = ParseClusterFile(text, config.cluster_file);
     if (!parsed.ok()) return Fail(parsed.status());
-    cluster = *parsed;
+    cluster_file = std::move(parsed).value();
   }
+  LauncherEnvironment environment;
+  environment.tools_dir = ToolsDir();
+  environment.hosts = cluster_file.hosts ? *cluster_file.hosts : DefaultCluster();
+  auto backend = MakeLauncher(WithFlags(cluster_file.launcher, config), environment);
+  if (!backend.ok()) return Fail(backend.status());
+
+  SchedulerOptions scheduling;
+  scheduling.aging_per_minute = config.aging_per_minute;
+  scheduling.max_wait_for_backfill_ms = config.max_wait_for_backfill_ms;
+  auto scheduler = Scheduler::FromCapacity(*backend->capacity, scheduling);
+  if (!scheduler.ok()) return Fail(scheduler.status());
+  const ClusterConfig cluster = (*scheduler)->cluster();
+  const std::string launcher_name = backend->launcher->name();
 
   auto auth = rpc::PrepareServerAuth(config.security, config.listen_address);
   if (!auth.ok()) return Fail(auth.status());
@@ -62,36 +92,21 @@ int RunCoordinator(const CoordinatorConfig& config) {
   auto store = JobStore::Open((fs::path(state_dir) / "jobs.db").string());
   if (!store.ok()) return Fail(store.status());
 
-  SchedulerOptions scheduling;
-  scheduling.aging_per_minute = config.aging_per_minute;
-  scheduling.max_wait_for_backfill_ms = config.max_wait_for_backfill_ms;
-
-  LocalMpirunOptions launch;
-  launch.mpirun = config.mpirun_path;
-  launch.worker = config.worker_path.empty() ? NextToSelf("dtrain-worker") : config.worker_path;
-  launch.shim = config.shim_path.empty() ? NextToSelf("dtrain-job-shim") : config.shim_path;
-  launch.allow_run_as_root = ::getuid() == 0;
-  launch.worker_args = {"--progress", "plain"};
-  for (const std::string& program : {launch.mpirun, launch.worker, launch.shim}) {
-    if (::access(program.c_str(), X_OK) != 0) {
-      return Fail(NotFound("'" + program +
-                           "' is not an executable file (see --worker, --shim, "
-                           "--mpirun)"));
-    }
-  }
+  SupervisorOptions supervising;
+  supervising.state_dir = state_dir;
+  supervising.poll_interval = config.poll_interval;
+  supervising.cancel_grace = config.cancel_grace;
+  JobSupervisor supervisor(supervising, store->get(), std::move(scheduler).value(),
+                           std::move(backend->launcher));
 
   std::vector<std::string> roots = config.allowed_roots;
   if (roots.empty()) roots = {working_dir, state_dir};
-  ServiceOptions options;
-  options.state_dir = state_dir;
-  options.poll_interval = config.poll_interval;
-  options.cancel_grace = config.cancel_grace;
-  options.max_spec_bytes = config.max_request_bytes;
-  CoordinatorService service(options, std::move(store).value(),
-                             std::make_unique<Scheduler>(cluster, scheduling),
-                             std::make_unique<LocalMpirunLauncher>(launch),
-                             PathPolicy(roots, working_dir), rpc::TokenAuthenticator(token));
-  if (Status started = service.Start(); !started.ok()) return Fail(started);
+  ServiceOptions serving;
+  serving.max_spec_bytes = config.max_request_bytes;
+  serving.watch_poll_interval = config.poll_interval;
+  CoordinatorService service(serving, store->get(), &supervisor, PathPolicy(roots, working_dir),
+                             rpc::TokenAuthenticator(token));
+  if (Status started = supervisor.Start(); !started.ok()) return Fail(started);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -102,7 +117,7 @@ int RunCoordinator(const CoordinatorConfig& config) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    service.Stop();
+    supervisor.Stop();
     return Fail(Unavailable("cannot listen on '" + config.listen_address + "'"));
   }
   // Per-service health, so a probe can ask for the coordinator by name; NOT_SERVING while
@@ -116,17 +131,17 @@ int RunCoordinator(const CoordinatorConfig& config) {
   }
   std::fprintf(stderr,
                "dtrain coordinator listening on %s (%s; state %s; %d slots on %zu host(s); "
-               "worker %s)\n",
+               "launcher %s)\n",
                bound.c_str(), token.empty() ? "INSECURE, local only" : "bearer token required",
                state_dir.c_str(), cluster.total_slots(), cluster.hosts.size(),
-               launch.worker.c_str());
+               launcher_name.c_str());
 
   const int received = stop_signals.Wait();
   std::fprintf(stderr, "dtrain coordinator: signal %d, shutting down (running jobs keep running)\n",
                received);
   if (health != nullptr) health->SetServingStatus(kServiceName, false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  service.Stop();
+  supervisor.Stop();
   return 0;
 }
 

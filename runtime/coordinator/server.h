@@ -1,5 +1,6 @@
 // The coordinator process: gRPC server (Coordinator service, health, reflection) over a durable
-// job store, the gang scheduler and a launcher. `dtrain coordinator` calls RunCoordinator.
+// job store, the gang scheduler, the job supervisor and the configured launcher backend.
+// `dtrain coordinator` calls RunCoordinator.
 #ifndef DTRAIN_RUNTIME_COORDINATOR_SERVER_H_
 #define DTRAIN_RUNTIME_COORDINATOR_SERVER_H_
 
@@ -15,15 +16,22 @@ namespace dtrain::coordinator {
 struct CoordinatorConfig {
   std::string listen_address = "127.0.0.1:7070";  // "127.0.0.1:0" picks a free port
   std::string state_dir = "dtrain-state";         // jobs.db (SQLite) and jobs/<id>/ (specs, logs)
-  std::string cluster_file;                       // "" = this machine, one slot per core
+  // Hosts and launcher settings (cluster_file.h); "" = this machine, one slot per core, and the
+  // default launcher.
+  std::string cluster_file;
+  // The launcher backend (launchers/registry.h); "" = the cluster file's, else local-mpirun.
+  std::string launcher;
   rpc::ServerSecurity security;
   // Roots that spec paths (data.path, output_dir, checkpoint.dir) must lie under; empty = the
   // working directory and the state directory.
   std::vector<std::string> allowed_roots;
   std::string working_dir;  // where jobs run; "" = current directory
-  std::string worker_path;  // dtrain-worker; "" = next to the dtrain binary
-  std::string shim_path;    // dtrain-job-shim; "" = next to the dtrain binary
-  std::string mpirun_path = "/usr/bin/mpirun";
+  // Settings of the local-mpirun launcher given as flags; they win over the cluster file's.
+  // "" = the cluster file's, else the default (dtrain-worker and dtrain-job-shim next to the
+  // dtrain binary, /usr/bin/mpirun).
+  std::string worker_path;
+  std::string shim_path;
+  std::string mpirun_path;
   double aging_per_minute = 1.0;
   int64_t max_wait_for_backfill_ms = 10 * 60 * 1000;
   std::chrono::milliseconds poll_interval{200};

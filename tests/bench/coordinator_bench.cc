@@ -23,8 +23,9 @@
 
 #include "dtrain/v1/coordinator.grpc.pb.h"
 #include "runtime/coordinator/job_store.h"
+#include "runtime/coordinator/launchers/local_mpirun.h"
 #include "runtime/coordinator/scheduler.h"
-#include "runtime/coordinator/service.h"
+#include "runtime/coordinator/supervisor.h"
 
 namespace {
 
@@ -153,7 +154,7 @@ int main(int argc, char** argv) {
   kill(coordinator, SIGTERM);
   waitpid(coordinator, nullptr, 0);
 
-  // 3. One control-loop pass of the real service (follow running jobs + schedule) with 10,000
+  // 3. One control-loop pass of the real supervisor (follow running jobs + schedule) with 10,000
   //    jobs queued and all but one of 8 slots busy, so the whole queue is considered.
   {
     const std::string db = (dir / "pass.db").string();
@@ -180,18 +181,18 @@ int main(int argc, char** argv) {
     (void)scheduler->Reserve(busy);
     dtrain::coordinator::LocalMpirunOptions launch;
     launch.mpirun = "/bin/true";
-    dtrain::coordinator::ServiceOptions options;
+    dtrain::coordinator::SupervisorOptions options;
     options.state_dir = (dir / "pass_state").string();
-    dtrain::coordinator::CoordinatorService service(
-        options, std::move(dtrain::coordinator::JobStore::Open(db)).value(), std::move(scheduler),
-        std::make_unique<dtrain::coordinator::LocalMpirunLauncher>(launch),
-        dtrain::coordinator::PathPolicy({dir.string()}, dir.string()),
-        dtrain::rpc::TokenAuthenticator(""));
-    if (!service.Recover().ok()) return 1;
+    auto store = dtrain::coordinator::JobStore::Open(db);
+    if (!store.ok()) return 1;
+    dtrain::coordinator::JobSupervisor supervisor(
+        options, store->get(), std::move(scheduler),
+        std::make_unique<dtrain::coordinator::LocalMpirunLauncher>(launch));
+    if (!supervisor.Recover().ok()) return 1;
     std::vector<double> pass_ms;
     for (int rep = 0; rep < 50; ++rep) {
       const auto t0 = Clock::now();
-      service.Tick();
+      supervisor.Tick();
       pass_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
     std::printf("control-loop pass with 10000 queued: median %.2f ms, p99 %.2f ms (50 passes)\n",

@@ -23,11 +23,14 @@ echo "e2e-secret-$(date +%s%N)" > "$work/token"
 umask 022
 export DTRAIN_TOKEN_FILE=$work/token
 
+# The launcher backend comes from the cluster file (no hosts: this machine, one slot per core).
+printf 'launcher:\n  backend: local-mpirun\n  mpirun: %s\n' "$(command -v mpirun)" > "$work/cluster.yaml"
+
 start_coordinator() {
   rm -f "$work/port"
   "$bin/dtrain" coordinator --listen 127.0.0.1:0 --port-file "$work/port" \
     --state-dir "$work/state" --token-file "$work/token" --allowed-root "$work" \
-    >> "$work/coordinator.log" 2>&1 &
+    --cluster "$work/cluster.yaml" >> "$work/coordinator.log" 2>&1 &
   coordinator_pid=$!
   for _ in $(seq 100); do [[ -s $work/port ]] && break; sleep 0.1; done
   export DTRAIN_ADDRESS=$(cat "$work/port")
@@ -56,6 +59,18 @@ YAML
 }
 job_yaml quick 2 > "$work/quick.yaml"
 job_yaml long 400 > "$work/long.yaml"
+
+# Launcher configuration mistakes stop the coordinator before it listens, naming the choices.
+out=$("$bin/dtrain" coordinator --insecure-local-only --listen 127.0.0.1:0 \
+  --state-dir "$work/state-bad" --launcher kubernetes 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--launcher: unknown launcher 'kubernetes'; registered: local-mpirun"* ]] &&
+  pass "unknown --launcher refused, registered backends listed" || fail "unknown launcher (rc=$rc): $out"
+printf 'launcher:\n  backend: local-mpirun\n  namespace: ml\n' > "$work/bad-cluster.yaml"
+out=$("$bin/dtrain" coordinator --insecure-local-only --listen 127.0.0.1:0 \
+  --state-dir "$work/state-bad" --cluster "$work/bad-cluster.yaml" 2>&1); rc=$?
+[[ $rc == 2 && $out == *"bad-cluster.yaml:3:14: launcher.namespace: not a setting of launcher 'local-mpirun'"* ]] &&
+  pass "launcher setting the backend does not take refused with its position" ||
+  fail "bad launcher setting (rc=$rc): $out"
 
 start_coordinator
 [[ -n ${DTRAIN_ADDRESS:-} ]] && pass "coordinator listening on $DTRAIN_ADDRESS" ||

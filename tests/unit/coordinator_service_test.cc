@@ -1,104 +1,55 @@
-// The coordinator's handlers and control loop called directly (no network), with a scripted
-// launcher: job state machine, retries, cancel, recovery after a restart, cluster view.
+// The coordinator's gRPC handlers called directly (no network) over a real store and supervisor
+// with a scripted launcher: submission checks, the job state machine as clients see it,
+// retries, cancel, recovery after a restart, listing, the cluster view, authentication.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "runtime/coordinator/service.h"
 #include "runtime/spec/overrides.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/scripted_launcher.h"
 
 namespace dtrain::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Launches nothing; the test decides when and how each "job" ends.
-class ScriptedLauncher final : public Launcher {
- public:
-  struct Launched {
-    LaunchRequest request;
-    std::optional<ExitReport> exit;
-    bool stopped = false;
-  };
-  const char* name() const override { return "scripted"; }
-  StatusOr<LaunchedJob> Launch(const LaunchRequest& request) override {
-    if (fail_next_launch) return FailedPrecondition("cannot start 'mpirun': scripted");
-    fs::create_directories(request.attempt_dir);
-    LaunchedJob job;
-    job.shim = {next_pid++, 1};
-    job.log_path = (fs::path(request.attempt_dir) / "output.log").string();
-    job.exit_path = (fs::path(request.attempt_dir) / "exit").string();
-    std::ofstream(job.log_path)
-        << "starting\n"
-        << R"({"event":"epoch","epoch":1,"metrics":{"accuracy":0.9},"train_loss":0.3})"
-        << "\n";
-    launched[job.shim.pid] = {request, std::nullopt, false};
-    return job;
-  }
-  StatusOr<std::optional<ExitReport>> Poll(const LaunchedJob& job) override {
-    return launched.at(job.shim.pid).exit;
-  }
-  Status Stop(const LaunchedJob& job, std::chrono::milliseconds) override {
-    auto& l = launched.at(job.shim.pid);
-    l.stopped = true;
-    ExitReport killed;
-    killed.signal = 15;
-    l.exit = killed;
-    return Status::Ok();
-  }
-  // The most recent launch of job `id`.
-  Launched& Of(int64_t id) {
-    for (auto it = launched.rbegin(); it != launched.rend(); ++it) {
-      if (it->second.request.job_id == id) return it->second;
-    }
-    throw std::runtime_error("job never launched");
-  }
-  int Launches(int64_t id) const {
-    int n = 0;
-    for (const auto& [pid, l] : launched) n += l.request.job_id == id;
-    return n;
-  }
-
-  std::map<int64_t, Launched> launched;
-  int64_t next_pid = 1000;
-  bool fail_next_launch = false;
-};
+using testing::ScriptedLauncher;
 
 class CoordinatorServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dtrain_service_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_ / "state");
     db_ = (dir_ / "state" / "jobs.db").string();
     MakeService();
   }
-  void TearDown() override {
+  void TearDown() override { DropService(); }
+
+  void DropService() {
     service_.reset();
-    fs::remove_all(dir_);
+    supervisor_.reset();
+    store_.reset();
   }
 
-  void MakeService() {
-    // The scripted "processes" outlive a coordinator, like real ones do.
-    std::map<int64_t, ScriptedLauncher::Launched> processes;
-    if (launcher_ != nullptr) processes = launcher_->launched;
-    service_.reset();
+  // A coordinator over the same state directory and the same scripted jobs, which outlive a
+  // coordinator like real ones do.
+  void MakeService(const std::string& token = "") {
+    DropService();
     auto store = JobStore::Open(db_);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
-    auto launcher = std::make_unique<ScriptedLauncher>();
-    launcher->launched = std::move(processes);
-    launcher_ = launcher.get();
-    ServiceOptions options;
+    store_ = std::move(store).value();
+    SupervisorOptions options;
     options.state_dir = (dir_ / "state").string();
     ClusterConfig cluster;
     cluster.hosts = {{"localhost", 2}};
+    supervisor_ = std::make_unique<JobSupervisor>(
+        options, store_.get(), std::make_unique<Scheduler>(cluster, SchedulerOptions()),
+        std::make_unique<ScriptedLauncher>(world_));
     service_ = std::make_unique<CoordinatorService>(
-        options, std::move(store).value(), std::make_unique<Scheduler>(cluster, SchedulerOptions()),
-        std::move(launcher), PathPolicy({dir_.string()}, dir_.string()),
-        rpc::TokenAuthenticator(""));
+        ServiceOptions(), store_.get(), supervisor_.get(),
+        PathPolicy({dir_.string()}, dir_.string()), rpc::TokenAuthenticator(token));
   }
 
   std::string Spec(const std::string& name, int ranks = 2, int attempts = 1) {
@@ -145,9 +96,13 @@ class CoordinatorServiceTest : public ::testing::Test {
     return r;
   }
 
-  fs::path dir_;
+  testing::TempDir temp_;
+  const fs::path& dir_ = temp_.path();
   std::string db_;
-  ScriptedLauncher* launcher_ = nullptr;
+  std::shared_ptr<ScriptedLauncher::World> world_ = std::make_shared<ScriptedLauncher::World>();
+  ScriptedLauncher::World* launcher_ = world_.get();
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<JobSupervisor> supervisor_;
   std::unique_ptr<CoordinatorService> service_;
 };
 
@@ -155,15 +110,15 @@ TEST_F(CoordinatorServiceTest, JobRunsToSucceededWithMetricsAndHistory) {
   int64_t id = 0;
   ASSERT_TRUE(Submit(Spec("a"), &id).ok());
   EXPECT_EQ(Get(id).state(), v1::PENDING);
-  service_->Tick();
+  supervisor_->Tick();
   v1::Job running = Get(id);
   EXPECT_EQ(running.state(), v1::RUNNING);
   EXPECT_EQ(running.attempt(), 1);
   EXPECT_EQ(running.placement(), "localhost:2");
   EXPECT_FALSE(launcher_->Of(id).request.resume);
   EXPECT_TRUE(fs::exists(launcher_->Of(id).request.spec_path));
-  launcher_->Of(id).exit = ExitReport();
-  service_->Tick();
+  launcher_->End(id, ExitReport());
+  supervisor_->Tick();
   v1::Job done = Get(id);
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
   EXPECT_DOUBLE_EQ(done.metrics().at("eval.accuracy"), 0.9);
@@ -175,7 +130,7 @@ TEST_F(CoordinatorServiceTest, GangSchedulingWaitsForAllSlots) {
   int64_t first = 0, second = 0;
   ASSERT_TRUE(Submit(Spec("a"), &first).ok());
   ASSERT_TRUE(Submit(Spec("b"), &second).ok());
-  service_->Tick();
+  supervisor_->Tick();
   EXPECT_EQ(Get(first).state(), v1::RUNNING);
   EXPECT_EQ(Get(second).state(), v1::PENDING);  // needs 2 slots; 0 free
   grpc::ServerContext context;
@@ -183,8 +138,8 @@ TEST_F(CoordinatorServiceTest, GangSchedulingWaitsForAllSlots) {
   ASSERT_TRUE(service_->GetCluster(&context, nullptr, &cluster).ok());
   EXPECT_EQ(cluster.used_slots(), 2);
   EXPECT_EQ(cluster.queue_length(), 1);
-  launcher_->Of(first).exit = ExitReport();
-  service_->Tick();  // first finishes, second starts in the same pass
+  launcher_->End(first, ExitReport());
+  supervisor_->Tick();  // first finishes, second starts in the same pass
   EXPECT_EQ(Get(first).state(), v1::SUCCEEDED);
   EXPECT_EQ(Get(second).state(), v1::RUNNING);
 }
@@ -192,16 +147,16 @@ TEST_F(CoordinatorServiceTest, GangSchedulingWaitsForAllSlots) {
 TEST_F(CoordinatorServiceTest, FailureIsRetriedFromCheckpointThenFailsWithDetails) {
   int64_t id = 0;
   ASSERT_TRUE(Submit(Spec("a", 2, /*attempts=*/2), &id).ok());
-  service_->Tick();
-  launcher_->Of(id).exit = Failed(1, 3);
-  service_->Tick();  // attempt 1 failed -> PENDING -> attempt 2 launched
+  supervisor_->Tick();
+  launcher_->End(id, Failed(1, 3));
+  supervisor_->Tick();  // attempt 1 failed -> PENDING -> attempt 2 launched
   v1::Job retried = Get(id);
   EXPECT_EQ(retried.state(), v1::RUNNING);
   EXPECT_EQ(retried.attempt(), 2);
   EXPECT_TRUE(launcher_->Of(id).request.resume);
   EXPECT_EQ(launcher_->Launches(id), 2);
-  launcher_->Of(id).exit = Failed(0, 7);
-  service_->Tick();
+  launcher_->End(id, Failed(0, 7));
+  supervisor_->Tick();
   v1::Job failed = Get(id);
   EXPECT_EQ(failed.state(), v1::FAILED);
   EXPECT_EQ(failed.reason(), "rank 0 exited with code 7");
@@ -213,7 +168,7 @@ TEST_F(CoordinatorServiceTest, CancelPendingAndRunning) {
   int64_t running = 0, pending = 0;
   ASSERT_TRUE(Submit(Spec("a"), &running).ok());
   ASSERT_TRUE(Submit(Spec("b"), &pending).ok());
-  service_->Tick();
+  supervisor_->Tick();
   v1::Job job;
   ASSERT_TRUE(Cancel(pending, &job).ok());
   EXPECT_EQ(job.state(), v1::CANCELLED);
@@ -262,31 +217,105 @@ TEST_F(CoordinatorServiceTest, RestartReattachesRunningJobsAndRecordsExitsMissed
   int64_t a = 0, b = 0;
   ASSERT_TRUE(Submit(Spec("a", 1), &a).ok());
   ASSERT_TRUE(Submit(Spec("b", 1), &b).ok());
-  service_->Tick();
+  supervisor_->Tick();
   ASSERT_EQ(Get(a).state(), v1::RUNNING);
   ASSERT_EQ(Get(b).state(), v1::RUNNING);
   // The coordinator dies; job b ends while it is down; a new coordinator starts.
-  launcher_->Of(b).exit = ExitReport();
-  std::ofstream(launcher_->Of(b).request.attempt_dir + "/exit") << "0 0\n";
+  launcher_->End(b, ExitReport());
   MakeService();
-  ASSERT_TRUE(service_->Recover().ok());
-  service_->Tick();
+  ASSERT_TRUE(supervisor_->Recover().ok());
+  supervisor_->Tick();
   EXPECT_EQ(Get(a).state(), v1::RUNNING);  // re-attached, not restarted
   EXPECT_EQ(launcher_->Launches(a), 1);
   EXPECT_EQ(Get(b).state(), v1::SUCCEEDED);
-  launcher_->Of(a).exit = ExitReport();
-  service_->Tick();
+  launcher_->End(a, ExitReport());
+  supervisor_->Tick();
   EXPECT_EQ(Get(a).state(), v1::SUCCEEDED);
 }
 
 TEST_F(CoordinatorServiceTest, LaunchFailureFailsTheJobWithTheReason) {
   int64_t id = 0;
   ASSERT_TRUE(Submit(Spec("a"), &id).ok());
-  launcher_->fail_next_launch = true;
-  service_->Tick();
+  launcher_->fail_launches = true;
+  supervisor_->Tick();
   v1::Job job = Get(id);
   EXPECT_EQ(job.state(), v1::FAILED);
   EXPECT_EQ(job.reason(), "could not start: cannot start 'mpirun': scripted");
+}
+
+TEST_F(CoordinatorServiceTest, ListPagesInIdOrderAndRefusesForeignPageTokens) {
+  int64_t ids[3];
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Submit(Spec("j" + std::to_string(i)), &ids[i]).ok());
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  request.set_page_size(2);
+  v1::ListJobsResponse page;
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &page).ok());
+  ASSERT_EQ(page.jobs_size(), 2);
+  EXPECT_EQ(page.jobs(0).job_id(), ids[0]);
+  EXPECT_TRUE(page.jobs(0).spec_yaml().empty());  // lists stay small
+  request.set_page_token(page.next_page_token());
+  v1::ListJobsResponse rest;
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &rest).ok());
+  ASSERT_EQ(rest.jobs_size(), 1);
+  EXPECT_EQ(rest.jobs(0).job_id(), ids[2]);
+  request.set_page_token("x");
+  grpc::Status bad = service_->ListJobs(&context, &request, &rest);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(), "page_token 'x' is not one we issued");
+}
+
+TEST_F(CoordinatorServiceTest, UnknownJobsAreNotFound) {
+  grpc::ServerContext context;
+  v1::GetJobRequest get;
+  get.set_job_id(42);
+  v1::Job job;
+  grpc::Status s = service_->GetJob(&context, &get, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_message(), "job 42 not found");
+  s = Cancel(42, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(CoordinatorServiceTest, ClusterShowsSlotsPerHostQueueAndRunningJobs) {
+  int64_t a = 0, b = 0;
+  ASSERT_TRUE(Submit(Spec("a", 1), &a).ok());
+  ASSERT_TRUE(Submit(Spec("b", 2), &b).ok());
+  supervisor_->Tick();
+  grpc::ServerContext context;
+  v1::Cluster cluster;
+  ASSERT_TRUE(service_->GetCluster(&context, nullptr, &cluster).ok());
+  ASSERT_EQ(cluster.hosts_size(), 1);
+  EXPECT_EQ(cluster.hosts(0).name(), "localhost");
+  EXPECT_EQ(cluster.hosts(0).total(), 2);
+  EXPECT_EQ(cluster.hosts(0).used(), 1);
+  EXPECT_EQ(cluster.hosts(0).free(), 1);
+  EXPECT_EQ(cluster.total_slots(), 2);
+  EXPECT_EQ(cluster.free_slots(), 1);
+  EXPECT_EQ(cluster.queue_length(), 1);
+  EXPECT_EQ(cluster.running_jobs(), 1);
+}
+
+TEST_F(CoordinatorServiceTest, EveryHandlerNeedsTheTokenWhenOneIsSet) {
+  MakeService("s3cret");
+  grpc::ServerContext context;  // no authorization metadata
+  v1::SubmitJobRequest submit;
+  submit.set_spec_yaml(Spec("a"));
+  v1::SubmitJobResponse submitted;
+  EXPECT_EQ(service_->SubmitJob(&context, &submit, &submitted).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  v1::ListJobsRequest list;
+  v1::ListJobsResponse jobs;
+  EXPECT_EQ(service_->ListJobs(&context, &list, &jobs).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  v1::Cluster cluster;
+  EXPECT_EQ(service_->GetCluster(&context, nullptr, &cluster).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(1);
+  v1::Job job;
+  EXPECT_EQ(service_->CancelJob(&context, &cancel, &job).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 }  // namespace

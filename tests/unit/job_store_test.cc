@@ -23,7 +23,9 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/coordinator/launchers/local_mpirun.h"
 #include "tests/support/status_matchers.h"
+#include "tests/support/temp_dir.h"
 
 namespace dtrain::coordinator {
 namespace {
@@ -47,22 +49,13 @@ std::unique_ptr<JobStore> OpenOrDie(const std::string& path) {
   return store.ok() ? std::move(store).value() : nullptr;
 }
 
-// A fresh temp directory per test, removed afterwards.
 class JobStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dtrain_job_store_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     store_ = OpenOrDie(":memory:");
     ASSERT_NE(store_, nullptr);
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { store_.reset(); }
 
   int64_t InsertOrDie(const NewJob& job) {
     StatusOr<int64_t> id = store_->Insert(job);
@@ -70,9 +63,10 @@ class JobStoreTest : public ::testing::Test {
     return id.ok() ? *id : -1;
   }
 
-  std::string DbPath() const { return (dir_ / "jobs.db").string(); }
+  std::string DbPath() const { return temp_.str("jobs.db"); }
 
-  fs::path dir_;
+  testing::TempDir temp_;  // a fresh directory per test, removed afterwards
+  const fs::path& dir_ = temp_.path();
   std::unique_ptr<JobStore> store_;
 };
 
@@ -127,10 +121,9 @@ TEST_F(JobStoreTest, InsertAndGetRoundTripEveryField) {
   EXPECT_EQ(got->started_ms, 0);
   EXPECT_EQ(got->finished_ms, 0);
   EXPECT_EQ(got->reason, "submitted");
-  EXPECT_EQ(got->launcher_pid, 0);
-  EXPECT_EQ(got->launcher_start_time, 0);
+  EXPECT_EQ(got->launcher_backend, "");
+  EXPECT_EQ(got->launcher_handle, "");
   EXPECT_EQ(got->placement, "");
-  EXPECT_EQ(got->log_path, "");
   EXPECT_EQ(got->failing_rank, -1);
   EXPECT_EQ(got->exit_code, 0);
   EXPECT_EQ(got->signal, 0);
@@ -140,10 +133,9 @@ TEST_F(JobStoreTest, InsertAndGetRoundTripEveryField) {
   TransitionUpdate run;
   run.attempt = 1;
   run.started_ms = 1700000001000;
-  run.launcher_pid = 4242;
-  run.launcher_start_time = 987654321;
+  run.launcher_backend = "kubernetes-mpijob";
+  run.launcher_handle = R"({"namespace":"ml","name":"job-1"})";
   run.placement = "node-a:4,node-b:4";
-  run.log_path = "/var/log/dtrain/1.log";
   ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "scheduled",
                                1700000001000, run));
   ASSERT_OK(store_->SetCancelRequested(id));
@@ -163,10 +155,9 @@ TEST_F(JobStoreTest, InsertAndGetRoundTripEveryField) {
   EXPECT_EQ(got->started_ms, 1700000001000);
   EXPECT_EQ(got->finished_ms, 1700000009000);
   EXPECT_EQ(got->reason, "rank 3 was killed");
-  EXPECT_EQ(got->launcher_pid, 4242);
-  EXPECT_EQ(got->launcher_start_time, 987654321);
+  EXPECT_EQ(got->launcher_backend, "kubernetes-mpijob");
+  EXPECT_EQ(got->launcher_handle, R"({"namespace":"ml","name":"job-1"})");
   EXPECT_EQ(got->placement, "node-a:4,node-b:4");
-  EXPECT_EQ(got->log_path, "/var/log/dtrain/1.log");
   EXPECT_EQ(got->failing_rank, 3);
   EXPECT_EQ(got->exit_code, 137);
   EXPECT_EQ(got->signal, 9);
@@ -414,16 +405,14 @@ TEST_F(JobStoreTest, TransitionUpdatesOnlyTheFieldsItSets) {
   TransitionUpdate run;
   run.attempt = 1;
   run.started_ms = 2000;
-  run.launcher_pid = 100;
-  run.launcher_start_time = 555;
+  run.launcher_backend = "local-mpirun";
+  run.launcher_handle = "{}";
   run.placement = "a:2";
-  run.log_path = "/tmp/1.log";
   ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "go", 2000, run));
 
-  // Back to PENDING for a retry: clear the launcher fields, keep attempt/started/log.
+  // Back to PENDING for a retry: clear the handle and placement, keep attempt/started/backend.
   TransitionUpdate requeue;
-  requeue.launcher_pid = 0;
-  requeue.launcher_start_time = 0;
+  requeue.launcher_handle = "";
   requeue.placement = "";
   requeue.exit_code = 1;
   ASSERT_OK(store_->Transition(id, JobState::kRunning, JobState::kPending, "retry", 3000, requeue));
@@ -435,10 +424,9 @@ TEST_F(JobStoreTest, TransitionUpdatesOnlyTheFieldsItSets) {
   EXPECT_EQ(got->attempt, 1);
   EXPECT_EQ(got->started_ms, 2000);
   EXPECT_EQ(got->finished_ms, 0);
-  EXPECT_EQ(got->launcher_pid, 0);
-  EXPECT_EQ(got->launcher_start_time, 0);
+  EXPECT_EQ(got->launcher_handle, "");
   EXPECT_EQ(got->placement, "");
-  EXPECT_EQ(got->log_path, "/tmp/1.log");
+  EXPECT_EQ(got->launcher_backend, "local-mpirun");
   EXPECT_EQ(got->failing_rank, -1);
   EXPECT_EQ(got->exit_code, 1);
   EXPECT_EQ(got->signal, 0);
@@ -583,7 +571,7 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
     ASSERT_NE(store, nullptr);
     ASSERT_OK(store->Insert(MakeJob("v1")));
   }  // closing checkpoints the WAL into the main file
-  EXPECT_EQ(ReadHeaderWord(path, 60), 1u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 2u);
   EXPECT_EQ(ReadHeaderWord(path, 68), 0x6474726eu);  // "dtrn"
   {
     std::unique_ptr<JobStore> again = OpenOrDie(path);  // no migration the second time
@@ -600,12 +588,203 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
   EXPECT_NE(newer.status().message().find("schema version 99"), std::string::npos)
       << newer.status().message();
 
-  WriteHeaderWord(path, 60, 1);
+  WriteHeaderWord(path, 60, 2);
   WriteHeaderWord(path, 68, 0x12345678);
   StatusOr<std::unique_ptr<JobStore>> foreign = JobStore::Open(path);
   ASSERT_FALSE(foreign.ok());
   EXPECT_NE(foreign.status().message().find("is not a dtrain job store"), std::string::npos)
       << foreign.status().message();
+}
+
+// ----------------------------------------------------------------------------- schema 1 -> 2
+
+// The schema exactly as dtrain created it at schema version 1 (its kMigrations[0]), so that the
+// migration is tested on a database written by that code, not by this one.
+constexpr char kSchemaVersion1[] = R"sql(
+CREATE TABLE jobs (
+  id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  name                TEXT    NOT NULL,
+  spec_yaml           TEXT    NOT NULL,
+  ranks               INTEGER NOT NULL,
+  priority            INTEGER NOT NULL,
+  max_attempts        INTEGER NOT NULL,
+  state               TEXT    NOT NULL,
+  attempt             INTEGER NOT NULL DEFAULT 0,
+  submitted_ms        INTEGER NOT NULL,
+  started_ms          INTEGER NOT NULL DEFAULT 0,
+  finished_ms         INTEGER NOT NULL DEFAULT 0,
+  reason              TEXT    NOT NULL DEFAULT '',
+  launcher_pid        INTEGER NOT NULL DEFAULT 0,
+  launcher_start_time INTEGER NOT NULL DEFAULT 0,
+  placement           TEXT    NOT NULL DEFAULT '',
+  log_path            TEXT    NOT NULL DEFAULT '',
+  failing_rank        INTEGER NOT NULL DEFAULT -1,
+  exit_code           INTEGER NOT NULL DEFAULT 0,
+  signal              INTEGER NOT NULL DEFAULT 0,
+  last_log_lines      TEXT    NOT NULL DEFAULT '',
+  cancel_requested    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_state ON jobs (state, id);
+CREATE TABLE transitions (
+  id         INTEGER PRIMARY KEY,
+  job_id     INTEGER NOT NULL REFERENCES jobs (id),
+  from_state TEXT    NOT NULL,
+  to_state   TEXT    NOT NULL,
+  attempt    INTEGER NOT NULL,
+  at_ms      INTEGER NOT NULL,
+  reason     TEXT    NOT NULL
+);
+CREATE INDEX transitions_by_job ON transitions (job_id, id);
+CREATE TABLE events (
+  job_id  INTEGER NOT NULL REFERENCES jobs (id),
+  seq     INTEGER NOT NULL,
+  at_ms   INTEGER NOT NULL,
+  kind    TEXT    NOT NULL,
+  payload TEXT    NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+PRAGMA application_id = 1685353070;
+PRAGMA user_version = 1;
+)sql";
+
+// Runs `sql` on a new or existing database file, as a version-1 coordinator would have.
+void ExecOnFile(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+            SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close_v2(db);
+}
+
+// SQL text of a string literal ('it''s').
+std::string Quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+TEST_F(JobStoreTest, Version1StoreMigratesToLauncherHandlesTheLocalLauncherFollows) {
+  // A job that a version-1 coordinator started and left running: a live process (standing in
+  // for the job's shim) and its attempt directory with output so far.
+  const fs::path attempt = dir_ / "state" / "jobs" / "1" / "attempt-2";
+  fs::create_directories(attempt);
+  { std::ofstream(attempt / "output.log") << "epoch 1/3\n{\"event\":\"step\",\"step\":5}\n"; }
+  SpawnOptions spawn;
+  spawn.argv = {"/bin/sleep", "30"};
+  spawn.output_path = (dir_ / "sleep.log").string();
+  StatusOr<ProcessIdentity> shim = Spawn(spawn);
+  ASSERT_OK(shim);
+  const std::string log_path = (attempt / "output.log").string();
+  // A finished job whose paths need quoting both in SQL and in JSON.
+  const std::string odd_log = "/old state/it's \"odd\"\\/jobs/3/attempt-1/output.log";
+
+  const std::string path = DbPath();
+  ExecOnFile(path,
+             std::string(kSchemaVersion1) +
+                 "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, state, "
+                 "attempt, submitted_ms, started_ms, reason, launcher_pid, launcher_start_time, "
+                 "placement, log_path) VALUES ('train', 'name: train\n', 2, 1, 3, 'RUNNING', 2, "
+                 "1000, 2000, 'started attempt 2 on localhost:2', " +
+                 std::to_string(shim->pid) + ", " + std::to_string(shim->start_time) +
+                 ", 'localhost:2', " + Quoted(log_path) +
+                 ");"
+                 "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, state, "
+                 "submitted_ms, reason) VALUES ('queued', 'name: queued\n', 1, 0, 1, 'PENDING', "
+                 "1500, 'submitted');"
+                 "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, state, "
+                 "attempt, submitted_ms, started_ms, finished_ms, reason, launcher_pid, "
+                 "launcher_start_time, placement, log_path, exit_code, last_log_lines) VALUES "
+                 "('done', 'name: done\n', 1, 0, 1, 'FAILED', 1, 500, 600, 700, "
+                 "'rank 0 exited with code 3', 777, 888, 'localhost:1', " +
+                 Quoted(odd_log) +
+                 ", 1, 'boom\n');"
+                 "INSERT INTO transitions (job_id, from_state, to_state, attempt, at_ms, reason) "
+                 "VALUES (1, 'PENDING', 'PENDING', 0, 1000, 'submitted'), "
+                 "(1, 'PENDING', 'RUNNING', 2, 2000, 'started attempt 2 on localhost:2');"
+                 "INSERT INTO events (job_id, seq, at_ms, kind, payload) VALUES "
+                 "(1, 1, 1000, 'state', 'PENDING'), (1, 2, 2000, 'state', 'RUNNING');");
+  EXPECT_EQ(ReadHeaderWord(path, 60), 1u);
+
+  {
+    std::unique_ptr<JobStore> store = OpenOrDie(path);
+    ASSERT_NE(store, nullptr);
+    StatusOr<JobRecord> running = store->Get(1);
+    ASSERT_OK(running);
+    EXPECT_EQ(running->state, JobState::kRunning);
+    EXPECT_EQ(running->attempt, 2);
+    EXPECT_EQ(running->placement, "localhost:2");
+    EXPECT_EQ(running->reason, "started attempt 2 on localhost:2");
+    EXPECT_EQ(running->launcher_backend, "local-mpirun");
+    const LaunchedJob launched{running->launcher_backend, running->launcher_handle};
+    StatusOr<LocalJobHandle> handle = LocalJobHandle::Decode(launched);
+    ASSERT_OK(handle);
+    EXPECT_EQ(handle->shim.pid, shim->pid);
+    EXPECT_EQ(handle->shim.start_time, shim->start_time);
+    EXPECT_EQ(handle->log_path, log_path);
+    EXPECT_EQ(handle->exit_path, (attempt / "exit").string());
+
+    // The local launcher follows it from the migrated handle alone, as after any restart.
+    LocalMpirunLauncher launcher(LocalMpirunOptions{});
+    StatusOr<std::optional<ExitReport>> polled = launcher.Poll(launched);
+    ASSERT_OK(polled);
+    EXPECT_FALSE(polled->has_value()) << "the job is still running";
+    StatusOr<LogChunk> output = launcher.ReadLog(launched, 0, 1 << 16);
+    ASSERT_OK(output);
+    EXPECT_EQ(output->data, "epoch 1/3\n{\"event\":\"step\",\"step\":5}\n");
+    ASSERT_OK(WriteExitFile(handle->exit_path, 0, 0));  // what its shim writes as it ends
+    polled = launcher.Poll(launched);
+    ASSERT_OK(polled);
+    ASSERT_TRUE(polled->has_value());
+    EXPECT_TRUE((*polled)->succeeded());
+    EXPECT_OK(launcher.Stop(launched, std::chrono::milliseconds(1000)));
+    EXPECT_FALSE(IsAlive(*shim));
+
+    StatusOr<JobRecord> queued = store->Get(2);
+    ASSERT_OK(queued);
+    EXPECT_EQ(queued->launcher_backend, "");  // never started: nothing to convert
+    EXPECT_EQ(queued->launcher_handle, "");
+
+    StatusOr<JobRecord> done = store->Get(3);
+    ASSERT_OK(done);
+    EXPECT_EQ(done->state, JobState::kFailed);
+    EXPECT_EQ(done->exit_code, 1);
+    EXPECT_EQ(done->last_log_lines, "boom\n");
+    handle = LocalJobHandle::Decode({done->launcher_backend, done->launcher_handle});
+    ASSERT_OK(handle);
+    EXPECT_EQ(handle->shim.pid, 777);
+    EXPECT_EQ(handle->shim.start_time, 888);
+    EXPECT_EQ(handle->log_path, odd_log);
+    EXPECT_EQ(handle->exit_path, "/old state/it's \"odd\"\\/jobs/3/attempt-1/exit");
+
+    StatusOr<std::vector<Transition>> history = store->History(1);
+    ASSERT_OK(history);
+    ASSERT_EQ(history->size(), 2u);
+    EXPECT_EQ((*history)[1].to, JobState::kRunning);
+    StatusOr<std::vector<JobEvent>> events = store->EventsAfter(1, 0, 10);
+    ASSERT_OK(events);
+    EXPECT_EQ(events->size(), 2u);
+    // The store goes on as a version-2 one: ids continue, events continue per job.
+    StatusOr<int64_t> next = store->Insert(MakeJob("after"));
+    ASSERT_OK(next);
+    EXPECT_EQ(*next, 4);
+    StatusOr<int64_t> seq = store->AppendEvent(1, "log", "epoch 2/3", 3000);
+    ASSERT_OK(seq);
+    EXPECT_EQ(*seq, 3);
+    StatusOr<std::vector<JobRecord>> active = store->Active();
+    ASSERT_OK(active);
+    EXPECT_EQ(active->size(), 3u);
+  }
+  EXPECT_EQ(ReadHeaderWord(path, 60), 2u);
+  // The pid-shaped columns are gone, so nothing can keep reading them.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_NE(sqlite3_prepare_v2(db, "SELECT launcher_pid FROM jobs", -1, &stmt, nullptr), SQLITE_OK);
+  sqlite3_finalize(stmt);
+  sqlite3_close_v2(db);
 }
 
 // Reads exactly n bytes; false on EOF or error.

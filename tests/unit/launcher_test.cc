@@ -1,8 +1,7 @@
 // The local mpirun launcher with a real mpirun and a scripted stand-in worker
-// (tests/e2e/fake_worker.sh): exit mapping, first failing rank, cancel with no orphans,
-// finding a job again from a new launcher (coordinator restart), argv without a shell.
-#include "runtime/coordinator/launcher.h"
-
+// (tests/e2e/fake_worker.sh): exit mapping, first failing rank, output read back by offset,
+// cancel with no orphans, finding a job again from its handle in a new launcher (coordinator
+// restart), argv without a shell; and the registry that builds backends from configuration.
 #include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,27 +13,50 @@
 #include <iterator>
 #include <thread>
 
+#include "runtime/coordinator/launchers/local_mpirun.h"
+#include "runtime/coordinator/launchers/registry.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/temp_dir.h"
+
 namespace dtrain::coordinator {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
+LocalMpirunOptions TestOptions() {
+  LocalMpirunOptions o;
+  o.mpirun = DTRAIN_MPIRUN_PATH;
+  o.worker = DTRAIN_FAKE_WORKER_PATH;
+  o.shim = DTRAIN_JOB_SHIM_PATH;
+  o.allow_run_as_root = ::getuid() == 0;
+  return o;
+}
+
+ProcessIdentity ShimOf(const LaunchedJob& job) {
+  StatusOr<LocalJobHandle> handle = LocalJobHandle::Decode(job);
+  EXPECT_TRUE(handle.ok()) << handle.status().ToString();
+  return handle.ok() ? handle->shim : ProcessIdentity();
+}
+
+// Everything the job has written so far, read the way the supervisor does: chunk by chunk.
+std::string ReadAll(Launcher& launcher, const LaunchedJob& job, size_t chunk_bytes = 1 << 16) {
+  std::string all;
+  int64_t offset = 0;
+  for (;;) {
+    StatusOr<LogChunk> chunk = launcher.ReadLog(job, offset, chunk_bytes);
+    EXPECT_TRUE(chunk.ok()) << chunk.status().ToString();
+    if (!chunk.ok()) return all;
+    all += chunk->data;
+    EXPECT_EQ(chunk->next_offset, offset + static_cast<int64_t>(chunk->data.size()));
+    offset = chunk->next_offset;
+    if (chunk->data.size() < chunk_bytes) return all;
+  }
+}
+
 class LauncherTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dtrain_launcher_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-    LocalMpirunOptions o;
-    o.mpirun = DTRAIN_MPIRUN_PATH;
-    o.worker = DTRAIN_FAKE_WORKER_PATH;
-    o.shim = DTRAIN_JOB_SHIM_PATH;
-    o.allow_run_as_root = ::getuid() == 0;
-    launcher_ = std::make_unique<LocalMpirunLauncher>(o);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { launcher_ = std::make_unique<LocalMpirunLauncher>(TestOptions()); }
 
   LaunchRequest Request(const std::string& mode, int ranks = 2) {
     const std::string spec = (dir_ / "spec").string();
@@ -59,18 +81,20 @@ class LauncherTest : public ::testing::Test {
     return ExitReport();
   }
 
-  fs::path dir_;
+  testing::TempDir temp_;
+  const fs::path& dir_ = temp_.path();
   std::unique_ptr<LocalMpirunLauncher> launcher_;
 };
 
 TEST_F(LauncherTest, SuccessfulJobReportsExitZeroAndKeepsOutput) {
   auto job = launcher_->Launch(Request("succeed"));
   ASSERT_TRUE(job.ok()) << job.status().ToString();
+  EXPECT_EQ(job->backend, "local-mpirun");
   ExitReport report = WaitForExit(*launcher_, *job);
   EXPECT_TRUE(report.succeeded()) << report.Describe() << "\n" << report.last_lines;
-  std::ifstream log(job->log_path);
-  std::string all((std::istreambuf_iterator<char>(log)), {});
+  const std::string all = ReadAll(*launcher_, *job);
   EXPECT_NE(all.find("rank 1 done"), std::string::npos) << all;
+  EXPECT_EQ(ReadAll(*launcher_, *job, 7), all);  // the same bytes, however it is chunked
   std::ifstream hostfile(dir_ / "attempt-1" / "hostfile");
   std::string line;
   std::getline(hostfile, line);
@@ -95,7 +119,7 @@ TEST_F(LauncherTest, StopEndsTheWholeTreeWithNoOrphans) {
   // Wait until both ranks and their `sleep` children exist.
   std::vector<int64_t> tree;
   for (int i = 0; i < 200; ++i) {
-    tree = Descendants(job->shim.pid);
+    tree = Descendants(ShimOf(*job).pid);
     if (tree.size() >= 5) break;  // mpirun, 2 ranks, 2 sleeps
     std::this_thread::sleep_for(milliseconds(50));
   }
@@ -109,7 +133,8 @@ TEST_F(LauncherTest, StopEndsTheWholeTreeWithNoOrphans) {
   ASSERT_TRUE(launcher_->Stop(*job, milliseconds(2000)).ok());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   for (const auto& m : members) EXPECT_FALSE(IsAlive(m)) << "orphan pid " << m.pid;
-  EXPECT_FALSE(IsAlive(job->shim));
+  EXPECT_FALSE(IsAlive(ShimOf(*job)));
+  EXPECT_OK(launcher_->Stop(*job, milliseconds(100)));  // stopping it again is fine
 }
 
 TEST_F(LauncherTest, ANewLauncherFindsARunningJobAndItsOutcome) {
@@ -119,17 +144,98 @@ TEST_F(LauncherTest, ANewLauncherFindsARunningJobAndItsOutcome) {
     ASSERT_TRUE(launched.ok());
     job = *launched;
   }
-  // A restarted coordinator only has what the store kept: pid, start time, paths.
-  LocalMpirunOptions o;
-  o.mpirun = DTRAIN_MPIRUN_PATH;
-  o.worker = DTRAIN_FAKE_WORKER_PATH;
-  o.shim = DTRAIN_JOB_SHIM_PATH;
-  LocalMpirunLauncher restarted(o);
-  EXPECT_TRUE(IsAlive(job.shim));
-  ExitReport report = WaitForExit(restarted, job);
+  // A restarted coordinator only has what the store kept: the backend name and the handle.
+  const LaunchedJob stored{job.backend, job.handle};
+  LocalMpirunLauncher restarted(TestOptions());
+  EXPECT_TRUE(IsAlive(ShimOf(stored)));
+  ExitReport report = WaitForExit(restarted, stored);
   EXPECT_EQ(report.failing_rank, 1);
+  EXPECT_NE(ReadAll(restarted, stored).find("something broke"), std::string::npos);
   // A reused pid with another start time is not mistaken for the job.
-  EXPECT_FALSE(IsAlive({job.shim.pid, job.shim.start_time + 1}));
+  EXPECT_FALSE(IsAlive({ShimOf(stored).pid, ShimOf(stored).start_time + 1}));
+}
+
+// The shim records every exit; a job whose shim is gone without one is reported lost, so that
+// a restarted coordinator does not mistake it for a failure of the training itself.
+TEST_F(LauncherTest, ShimGoneWithoutAnExitIsReportedLost) {
+  SpawnOptions spawn;
+  spawn.argv = {"/bin/sh", "-c", "echo partial output; exec sleep 30"};
+  spawn.output_path = (dir_ / "output.log").string();
+  StatusOr<ProcessIdentity> shim = Spawn(spawn);
+  ASSERT_OK(shim);
+  LocalJobHandle handle;
+  handle.shim = *shim;
+  handle.log_path = spawn.output_path;
+  handle.exit_path = (dir_ / "exit").string();
+  const LaunchedJob job{"local-mpirun", handle.Encode()};
+  StatusOr<std::optional<ExitReport>> polled = launcher_->Poll(job);
+  ASSERT_OK(polled);
+  EXPECT_FALSE(polled->has_value());
+  ASSERT_OK(KillTree(shim->pid, milliseconds(1000)));
+  polled = launcher_->Poll(job);
+  ASSERT_OK(polled);
+  ASSERT_TRUE(polled->has_value());
+  EXPECT_TRUE((*polled)->lost);
+  EXPECT_EQ((*polled)->exit_code, -1);
+  EXPECT_NE((*polled)->last_lines.find("is gone without recording an exit status"),
+            std::string::npos)
+      << (*polled)->last_lines;
+}
+
+TEST_F(LauncherTest, ReadLogBeforeAnyOutputAndPastTheEndIsEmpty) {
+  LocalJobHandle handle;
+  handle.shim = {1, 1};
+  handle.log_path = (dir_ / "output.log").string();
+  handle.exit_path = (dir_ / "exit").string();
+  const LaunchedJob job{"local-mpirun", handle.Encode()};
+  StatusOr<LogChunk> chunk = launcher_->ReadLog(job, 0, 100);
+  ASSERT_OK(chunk);
+  EXPECT_EQ(chunk->data, "");
+  EXPECT_EQ(chunk->next_offset, 0);
+  { std::ofstream(handle.log_path) << "line one\nline two\n"; }
+  chunk = launcher_->ReadLog(job, 5, 100);
+  ASSERT_OK(chunk);
+  EXPECT_EQ(chunk->data, "one\nline two\n");
+  EXPECT_EQ(chunk->next_offset, 18);
+  chunk = launcher_->ReadLog(job, 18, 100);
+  ASSERT_OK(chunk);
+  EXPECT_EQ(chunk->data, "");
+  EXPECT_EQ(chunk->next_offset, 18);
+}
+
+TEST_F(LauncherTest, HandlesOfAnotherBackendOrDamagedOnesAreRefused) {
+  StatusOr<std::optional<ExitReport>> other =
+      launcher_->Poll({"kubernetes-mpijob", R"({"namespace":"ml","name":"j1"})"});
+  EXPECT_EQ(other.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(other.status().message(),
+            R"(job handle '{"namespace":"ml","name":"j1"}' belongs to launcher )"
+            "'kubernetes-mpijob', not 'local-mpirun'");
+  for (const char* damaged : {"", "1234", R"({"pid":"12","start_time":3,"log":"a","exit":"b"})",
+                              R"({"pid":12,"start_time":3,"log":"a"})"}) {
+    StatusOr<LogChunk> read = launcher_->ReadLog({"local-mpirun", damaged}, 0, 10);
+    EXPECT_EQ(read.status().code(), StatusCode::kDataLoss) << damaged;
+    EXPECT_NE(read.status().message().find("is not a local-mpirun handle"), std::string::npos)
+        << read.status().message();
+  }
+  EXPECT_EQ(launcher_->Stop({"local-mpirun", "{}"}, milliseconds(10)).code(),
+            StatusCode::kDataLoss);
+}
+
+TEST_F(LauncherTest, ExitFileIsWrittenWhole) {
+  const std::string path = (dir_ / "exit").string();
+  StatusOr<std::optional<std::pair<int, int>>> none = ReadExitFile(path);
+  ASSERT_OK(none);
+  EXPECT_FALSE(none->has_value());
+  ASSERT_OK(WriteExitFile(path, 137, 9));
+  ASSERT_OK(WriteExitFile(path, 3, 0));  // replaces, never appends
+  StatusOr<std::optional<std::pair<int, int>>> read = ReadExitFile(path);
+  ASSERT_OK(read);
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ(**read, std::make_pair(3, 0));
+  // No temporary file is left beside it.
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) files += entry.is_regular_file();
+  EXPECT_EQ(files, 1);
 }
 
 TEST_F(LauncherTest, ArgvKeepsSpecValuesAsSingleArgumentsNoShell) {
@@ -210,6 +316,81 @@ TEST_F(LauncherTest, MissingWorkingDirectoryIsNamed) {
   EXPECT_NE(p.status().message().find("working directory '" + spawn.working_dir + "'"),
             std::string::npos)
       << p.status().message();
+}
+
+// ----------------------------------------------------------------------------- registry
+
+LauncherEnvironment TestEnvironment() {
+  LauncherEnvironment environment;
+  environment.tools_dir = fs::path(DTRAIN_JOB_SHIM_PATH).parent_path().string();
+  environment.hosts.hosts = {{"localhost", 3}};
+  return environment;
+}
+
+// The local backend's programs as settings, so that none depends on what this machine has.
+LauncherConfig LocalConfig() {
+  LauncherConfig config;
+  config.settings["mpirun"] = {DTRAIN_MPIRUN_PATH, "cluster.yaml:3:11"};
+  config.settings["worker"] = {DTRAIN_FAKE_WORKER_PATH, "--worker"};
+  return config;
+}
+
+TEST(LauncherRegistryTest, LocalMpirunIsRegisteredAndTheDefault) {
+  const std::vector<LauncherRegistration>& backends = RegisteredLaunchers();
+  ASSERT_FALSE(backends.empty());
+  EXPECT_STREQ(backends[0].name, "local-mpirun");
+  EXPECT_STREQ(kDefaultLauncher, "local-mpirun");
+
+  StatusOr<LauncherBackend> backend = MakeLauncher(LocalConfig(), TestEnvironment());
+  ASSERT_OK(backend);
+  EXPECT_STREQ(backend->launcher->name(), "local-mpirun");
+  // Its capacity is the configured hosts.
+  StatusOr<ClusterConfig> capacity = backend->capacity->Capacity();
+  ASSERT_OK(capacity);
+  ASSERT_EQ(capacity->hosts.size(), 1u);
+  EXPECT_EQ(capacity->hosts[0].slots, 3);
+
+  LauncherConfig named = LocalConfig();
+  named.backend = ConfigValue{"local-mpirun", "--launcher"};
+  EXPECT_OK(MakeLauncher(named, TestEnvironment()));
+}
+
+TEST(LauncherRegistryTest, UnknownBackendListsTheRegisteredOnes) {
+  LauncherConfig config = LocalConfig();
+  config.backend = ConfigValue{"kubernetes", "--launcher"};
+  StatusOr<LauncherBackend> flag = MakeLauncher(config, TestEnvironment());
+  EXPECT_EQ(flag.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(flag.status().message(),
+            "--launcher: unknown launcher 'kubernetes'; registered: local-mpirun");
+  config.backend = ConfigValue{"mpi", "cluster.yaml:5:12"};
+  EXPECT_EQ(MakeLauncher(config, TestEnvironment()).status().message(),
+            "cluster.yaml:5:12: launcher.backend: unknown launcher 'mpi'; registered: "
+            "local-mpirun");
+}
+
+TEST(LauncherRegistryTest, SettingsTheBackendDoesNotTakeAreNamedWithWhereTheyCameFrom) {
+  LauncherConfig config = LocalConfig();
+  config.settings["namespace"] = {"ml", "cluster.yaml:4:14"};
+  config.settings["image"] = {"dtrain:1", "--image"};
+  StatusOr<LauncherBackend> backend = MakeLauncher(config, TestEnvironment());
+  EXPECT_EQ(backend.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(backend.status().message(),
+            "--image: not a setting of launcher 'local-mpirun'; it takes: mpirun, worker, shim\n"
+            "cluster.yaml:4:14: launcher.namespace: not a setting of launcher 'local-mpirun'; "
+            "it takes: mpirun, worker, shim");
+}
+
+TEST(LauncherRegistryTest, LocalProgramsMustBeExecutable) {
+  LauncherConfig config = LocalConfig();
+  config.settings["mpirun"] = {"/nonexistent/mpirun", "cluster.yaml:3:11"};
+  LauncherEnvironment environment = TestEnvironment();
+  environment.tools_dir = "/nonexistent/bin";
+  StatusOr<LauncherBackend> backend = MakeLauncher(config, environment);
+  EXPECT_EQ(backend.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(backend.status().message(),
+            "'/nonexistent/mpirun' is not an executable file (mpirun, from cluster.yaml:3:11)\n"
+            "'/nonexistent/bin/dtrain-job-shim' is not an executable file (shim, the default; "
+            "set it with --shim or launcher.shim in the cluster file)");
 }
 
 TEST(ExplainFailureTest, ParsesMpirunReportWhenWorkerSaidNothing) {

@@ -1,6 +1,7 @@
-// Tests for runtime/coordinator/scheduler: cluster YAML (the exact text of every kind of error),
-// gang placement across hosts, priority, aging, FIFO, backfill, the no-starvation reservation,
-// and a seeded randomized property test of the slot accounting.
+// Tests for runtime/coordinator/scheduler and what feeds it: the cluster file (the exact text of
+// every kind of error), capacity providers, gang placement across hosts, priority, aging, FIFO,
+// backfill, the no-starvation reservation, and a seeded randomized property test of the slot
+// accounting.
 #include "runtime/coordinator/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "runtime/coordinator/cluster_file.h"
 
 namespace dtrain::coordinator {
 namespace {
@@ -63,7 +66,7 @@ std::string Started(const std::vector<Placement>& placements) {
 
 // The error message of a cluster YAML that must fail to parse.
 std::string ParseError(const std::string& yaml) {
-  auto parsed = ParseClusterConfig(yaml, "cluster.yaml");
+  auto parsed = ParseClusterFile(yaml, "cluster.yaml");
   EXPECT_FALSE(parsed.ok()) << yaml;
   if (parsed.ok()) return "";
   EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
@@ -73,7 +76,7 @@ std::string ParseError(const std::string& yaml) {
 // ----------------------------------------------------------------------------- cluster YAML
 
 TEST(ParseClusterConfigTest, ReadsHostsInOrder) {
-  auto parsed = ParseClusterConfig(
+  auto parsed = ParseClusterFile(
       "# two machines\n"
       "hosts:\n"
       "  - name: node-a.example\n"
@@ -81,12 +84,50 @@ TEST(ParseClusterConfigTest, ReadsHostsInOrder) {
       "  - {name: localhost, slots: 1}\n",
       "cluster.yaml");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  ASSERT_EQ(parsed->hosts.size(), 2u);
-  EXPECT_EQ(parsed->hosts[0].name, "node-a.example");
-  EXPECT_EQ(parsed->hosts[0].slots, 8);
-  EXPECT_EQ(parsed->hosts[1].name, "localhost");
-  EXPECT_EQ(parsed->hosts[1].slots, 1);
-  EXPECT_EQ(parsed->total_slots(), 9);
+  ASSERT_TRUE(parsed->hosts.has_value());
+  const ClusterConfig& cluster = *parsed->hosts;
+  ASSERT_EQ(cluster.hosts.size(), 2u);
+  EXPECT_EQ(cluster.hosts[0].name, "node-a.example");
+  EXPECT_EQ(cluster.hosts[0].slots, 8);
+  EXPECT_EQ(cluster.hosts[1].name, "localhost");
+  EXPECT_EQ(cluster.hosts[1].slots, 1);
+  EXPECT_EQ(cluster.total_slots(), 9);
+  EXPECT_FALSE(parsed->launcher.backend.has_value());
+  EXPECT_TRUE(parsed->launcher.settings.empty());
+}
+
+TEST(ParseClusterConfigTest, ReadsTheLauncherSectionWithWhereEachSettingWasGiven) {
+  auto parsed = ParseClusterFile(
+      "hosts: [{name: a, slots: 2}]\n"
+      "launcher:\n"
+      "  backend: local-mpirun\n"
+      "  mpirun: /opt/openmpi/bin/mpirun\n",
+      "cluster.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_TRUE(parsed->launcher.backend.has_value());
+  EXPECT_EQ(parsed->launcher.backend->value, "local-mpirun");
+  EXPECT_EQ(parsed->launcher.backend->origin, "cluster.yaml:3:12");
+  ASSERT_EQ(parsed->launcher.settings.size(), 1u);
+  EXPECT_EQ(parsed->launcher.settings.at("mpirun").value, "/opt/openmpi/bin/mpirun");
+  EXPECT_EQ(parsed->launcher.settings.at("mpirun").origin, "cluster.yaml:4:11");
+}
+
+TEST(ParseClusterConfigTest, HostsMayBeLeftToTheLauncher) {
+  auto parsed = ParseClusterFile("launcher: {backend: local-mpirun}\n", "cluster.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_FALSE(parsed->hosts.has_value());
+}
+
+TEST(ParseClusterConfigTest, LauncherSectionShape) {
+  EXPECT_EQ(ParseError("launcher: local-mpirun\n"),
+            "cluster.yaml:1:11: launcher: expected a map with 'backend' and the backend's "
+            "settings, got 'local-mpirun'");
+  EXPECT_EQ(ParseError("launcher:\n  backend: [a]\n  mpirun: {path: x}\n  shim:\n"),
+            "cluster.yaml:2:12: launcher.backend: expected a launcher name, got a list\n"
+            "cluster.yaml:3:11: launcher.mpirun: expected a non-empty string, got a map\n"
+            "cluster.yaml:4:3: launcher.shim: expected a non-empty string, got nothing (null)");
+  EXPECT_EQ(ParseError("launcher:\n  mpirun: a\n  mpirun: b\n"),
+            "cluster.yaml:3:3: launcher.mpirun: duplicate field (first given at line 2)");
 }
 
 TEST(ParseClusterConfigTest, SyntaxError) {
@@ -115,7 +156,7 @@ TEST(ParseClusterConfigTest, MissingHosts) {
 
 TEST(ParseClusterConfigTest, UnknownTopLevelField) {
   EXPECT_EQ(ParseError("hosts: [{name: a, slots: 1}]\nhost: b\n"),
-            "cluster.yaml:2:1: host: unknown field; expected one of: hosts");
+            "cluster.yaml:2:1: host: unknown field; expected one of: hosts, launcher");
 }
 
 TEST(ParseClusterConfigTest, DuplicateField) {
@@ -198,7 +239,28 @@ TEST(ParseClusterConfigTest, CollectsEveryErrorInLineOrder) {
             "cluster.yaml:2:22: hosts[0].slots: expected an integer >= 1, got 0\n"
             "cluster.yaml:3:25: hosts[1].extra: unknown field; expected one of: name, slots\n"
             "cluster.yaml:4:5: hosts[2]: expected a map with 'name' and 'slots', got 7\n"
-            "cluster.yaml:5:1: timeout: unknown field; expected one of: hosts");
+            "cluster.yaml:5:1: timeout: unknown field; expected one of: hosts, launcher");
+}
+
+TEST(CapacityTest, SchedulerTakesItsSlotsFromTheProvider) {
+  StaticHostList hosts(Cluster({{"a", 2}, {"b", 3}}));
+  auto scheduler = Scheduler::FromCapacity(hosts, SchedulerOptions());
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status().ToString();
+  EXPECT_EQ((*scheduler)->free_slots(), 5);
+  EXPECT_EQ((*scheduler)->cluster().hosts[1].name, "b");
+
+  // A provider that cannot tell, or reports nothing to run on, leaves no scheduler.
+  class Unreachable final : public CapacityProvider {
+   public:
+    StatusOr<ClusterConfig> Capacity() const override {
+      return Unavailable("cannot reach the API server at https://k8s:6443");
+    }
+  };
+  auto failed = Scheduler::FromCapacity(Unreachable(), SchedulerOptions());
+  EXPECT_EQ(failed.status().message(), "cannot reach the API server at https://k8s:6443");
+  auto empty = Scheduler::FromCapacity(StaticHostList(ClusterConfig()), SchedulerOptions());
+  EXPECT_EQ(empty.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(empty.status().message(), "the cluster has no slots ()");
 }
 
 TEST(DefaultClusterTest, IsThisMachineWithAtLeastOneSlot) {

@@ -1,7 +1,8 @@
-// Process-tree utilities for the launcher (Linux /proc). No shell is ever involved: programs
-// are started by posix_spawn with an argv list, so no value from a spec can inject a command.
-#ifndef DTRAIN_RUNTIME_COORDINATOR_PROCESS_H_
-#define DTRAIN_RUNTIME_COORDINATOR_PROCESS_H_
+// Process-tree utilities for the local mpirun launcher (Linux /proc). No shell is ever involved:
+// programs are started by posix_spawn with an argv list, so no value from a spec can inject a
+// command.
+#ifndef DTRAIN_RUNTIME_COORDINATOR_LAUNCHERS_PROCESS_H_
+#define DTRAIN_RUNTIME_COORDINATOR_LAUNCHERS_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -48,4 +49,4 @@ StatusOr<ProcessIdentity> Spawn(const SpawnOptions& options);
 
 }  // namespace dtrain::coordinator
 
-#endif  // DTRAIN_RUNTIME_COORDINATOR_PROCESS_H_
+#endif  // DTRAIN_RUNTIME_COORDINATOR_LAUNCHERS_PROCESS_H_

@@ -1,4 +1,4 @@
-#include "runtime/coordinator/process.h"
+#include "runtime/coordinator/launchers/process.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,0 +1,232 @@
+#include "runtime/coordinator/launchers/local_mpirun.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "runtime/common/atomic_file.h"
+
+namespace dtrain::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kTailBytes = 64 * 1024;  // output read to explain a failure
+constexpr char kDefaultMpirun[] = "/usr/bin/mpirun";
+
+// The last `bytes` of the file ("" when it cannot be read: the report then has no lines).
+std::string ReadTail(const std::string& path, size_t bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  const std::streamoff start = size > static_cast<std::streamoff>(bytes) ? size - bytes : 0;
+  in.seekg(start);
+  std::string data(static_cast<size_t>(size - start), '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  return data;
+}
+
+// A file descriptor closed on every path.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+StatusOr<LauncherBackend> MakeLocalMpirun(const LauncherSettings& settings,
+                                          const LauncherEnvironment& environment) {
+  LocalMpirunOptions options;
+  options.allow_run_as_root = ::getuid() == 0;
+  options.worker_args = {"--progress", "plain"};
+  const fs::path tools(environment.tools_dir);
+  struct Program {
+    const char* setting;
+    std::string* path;
+    std::string fallback;
+  };
+  const Program programs[] = {
+      {"mpirun", &options.mpirun, kDefaultMpirun},
+      {"worker", &options.worker, (tools / "dtrain-worker").string()},
+      {"shim", &options.shim, (tools / "dtrain-job-shim").string()},
+  };
+  std::string problems;
+  for (const Program& p : programs) {
+    auto given = settings.find(p.setting);
+    *p.path = given != settings.end() ? given->second.value : p.fallback;
+    if (::access(p.path->c_str(), X_OK) == 0) continue;
+    const std::string from = given != settings.end()
+                                 ? "from " + given->second.origin
+                                 : "the default; set it with --" + std::string(p.setting) +
+                                       " or launcher." + p.setting + " in the cluster file";
+    problems += (problems.empty() ? "" : "\n") + std::string("'") + *p.path +
+                "' is not an executable file (" + p.setting + ", " + from + ")";
+  }
+  if (!problems.empty()) return NotFound(problems);
+  LauncherBackend backend;
+  backend.launcher = std::make_unique<LocalMpirunLauncher>(std::move(options));
+  backend.capacity = std::make_unique<StaticHostList>(environment.hosts);
+  return backend;
+}
+
+}  // namespace
+
+std::string LocalJobHandle::Encode() const {
+  return nlohmann::json{
+      {"pid", shim.pid}, {"start_time", shim.start_time}, {"log", log_path}, {"exit", exit_path}}
+      .dump();
+}
+
+StatusOr<LocalJobHandle> LocalJobHandle::Decode(const LaunchedJob& job) {
+  const std::string what = "job handle '" + job.handle + "'";
+  if (job.backend != LocalMpirunLauncher::kName) {
+    return DataLoss(what + " belongs to launcher '" + job.backend + "', not '" +
+                    LocalMpirunLauncher::kName + "'");
+  }
+  const nlohmann::json j = nlohmann::json::parse(job.handle, nullptr, /*allow_exceptions=*/false);
+  auto integer = [&](const char* key) { return j.contains(key) && j[key].is_number_integer(); };
+  auto text = [&](const char* key) {
+    return j.contains(key) && j[key].is_string() && !j[key].get<std::string>().empty();
+  };
+  if (!j.is_object() || !integer("pid") || !integer("start_time") || !text("log") ||
+      !text("exit")) {
+    return DataLoss(what + " is not a " + LocalMpirunLauncher::kName +
+                    " handle: expected a JSON object with integers 'pid' and 'start_time' and "
+                    "paths 'log' and 'exit'");
+  }
+  LocalJobHandle h;
+  h.shim = {j["pid"].get<int64_t>(), j["start_time"].get<int64_t>()};
+  h.log_path = j["log"].get<std::string>();
+  h.exit_path = j["exit"].get<std::string>();
+  return h;
+}
+
+Status WriteExitFile(const std::string& path, int exit_code, int signal) {
+  return WriteFileAtomically(path, std::to_string(exit_code) + " " + std::to_string(signal) + "\n");
+}
+
+StatusOr<std::optional<std::pair<int, int>>> ReadExitFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::optional<std::pair<int, int>>();
+  int code = 0, signal = 0;
+  if (!(in >> code >> signal)) return DataLoss("exit file '" + path + "' is malformed");
+  return std::optional<std::pair<int, int>>(std::make_pair(code, signal));
+}
+
+std::vector<std::string> LocalMpirunLauncher::BuildArgv(const LaunchRequest& request,
+                                                        const std::string& hostfile,
+                                                        const std::string& exit_path) const {
+  int ranks = 0;
+  for (const auto& [host, slots] : request.placement.slots) ranks += slots;
+  std::vector<std::string> argv = {options_.shim, exit_path, options_.mpirun};
+  if (options_.allow_run_as_root) argv.push_back("--allow-run-as-root");
+  if (options_.oversubscribe) argv.push_back("--oversubscribe");
+  argv.insert(argv.end(), {"--bind-to", "none", "--hostfile", hostfile, "-np",
+                           std::to_string(ranks), options_.worker, request.spec_path});
+  if (request.resume) argv.push_back("--resume");
+  argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
+  return argv;
+}
+
+StatusOr<LaunchedJob> LocalMpirunLauncher::Launch(const LaunchRequest& request) {
+  std::error_code ec;
+  fs::create_directories(request.attempt_dir, ec);
+  if (ec) return Internal("cannot create '" + request.attempt_dir + "': " + ec.message());
+  const std::string hostfile = (fs::path(request.attempt_dir) / "hostfile").string();
+  std::string hosts;
+  for (const auto& [host, slots] : request.placement.slots) {
+    hosts += host + " slots=" + std::to_string(slots) + "\n";
+  }
+  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(hostfile, hosts));
+  LocalJobHandle handle;
+  handle.log_path = (fs::path(request.attempt_dir) / "output.log").string();
+  handle.exit_path = (fs::path(request.attempt_dir) / "exit").string();
+  fs::remove(handle.exit_path, ec);
+  SpawnOptions spawn;
+  spawn.argv = BuildArgv(request, hostfile, handle.exit_path);
+  spawn.output_path = handle.log_path;
+  DTRAIN_ASSIGN_OR_RETURN(handle.shim, Spawn(spawn));
+  return LaunchedJob{kName, handle.Encode()};
+}
+
+StatusOr<std::optional<ExitReport>> LocalMpirunLauncher::Poll(const LaunchedJob& job) {
+  DTRAIN_ASSIGN_OR_RETURN(LocalJobHandle h, LocalJobHandle::Decode(job));
+  // Reap the shim if this process started it (no-op for a job found again after a restart).
+  ::waitpid(static_cast<pid_t>(h.shim.pid), nullptr, WNOHANG);
+  DTRAIN_ASSIGN_OR_RETURN(auto exit, ReadExitFile(h.exit_path));
+  if (!exit) {
+    if (IsAlive(h.shim)) return std::optional<ExitReport>();
+    // Re-check: the shim writes the file just before it exits.
+    DTRAIN_ASSIGN_OR_RETURN(exit, ReadExitFile(h.exit_path));
+    if (!exit) {
+      ExitReport lost;
+      lost.exit_code = -1;
+      lost.lost = true;
+      ExplainFailure(ReadTail(h.log_path, kTailBytes), &lost);
+      lost.last_lines += "(the job's supervisor process " + std::to_string(h.shim.pid) +
+                         " is gone without recording an exit status)\n";
+      return std::optional<ExitReport>(lost);
+    }
+  }
+  ExitReport report;
+  report.exit_code = exit->first;
+  report.signal = exit->second;
+  ExplainFailure(ReadTail(h.log_path, kTailBytes), &report);
+  return std::optional<ExitReport>(report);
+}
+
+StatusOr<LogChunk> LocalMpirunLauncher::ReadLog(const LaunchedJob& job, int64_t offset,
+                                                size_t max_bytes) {
+  DTRAIN_ASSIGN_OR_RETURN(LocalJobHandle h, LocalJobHandle::Decode(job));
+  LogChunk chunk;
+  chunk.next_offset = offset;
+  Fd fd(::open(h.log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    const int err = errno;
+    if (err == ENOENT) return chunk;  // nothing written yet
+    return Internal("cannot read log '" + h.log_path + "': " + std::strerror(err));
+  }
+  chunk.data.resize(max_bytes);
+  size_t got = 0;
+  while (got < max_bytes) {
+    const ssize_t n = ::pread(fd.get(), chunk.data.data() + got, max_bytes - got,
+                              static_cast<off_t>(offset + static_cast<int64_t>(got)));
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      return Internal("cannot read log '" + h.log_path + "': " + std::strerror(err));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  chunk.data.resize(got);
+  chunk.next_offset = offset + static_cast<int64_t>(got);
+  return chunk;
+}
+
+Status LocalMpirunLauncher::Stop(const LaunchedJob& job, std::chrono::milliseconds grace) {
+  DTRAIN_ASSIGN_OR_RETURN(LocalJobHandle h, LocalJobHandle::Decode(job));
+  if (!IsAlive(h.shim)) return Status::Ok();
+  return KillTree(h.shim.pid, grace);
+}
+
+LauncherRegistration LocalMpirunRegistration() {
+  return {LocalMpirunLauncher::kName, {"mpirun", "worker", "shim"}, &MakeLocalMpirun};
+}
+
+}  // namespace dtrain::coordinator

@@ -1,0 +1,551 @@
+#include "runtime/coordinator/supervisor.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <utility>
+
+#include "runtime/common/atomic_file.h"
+
+namespace dtrain::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Where a restarted coordinator continues reading an attempt's output.
+constexpr char kTailOffsetFile[] = "tail.offset";
+// How long Cancel waits past the grace period for the loop's own record of an ending it
+// claimed first.
+constexpr std::chrono::seconds kCancelSettleTime{5};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Report(int64_t id, const std::string& what) {
+  std::fprintf(stderr, "[coordinator] job %lld: %s\n", static_cast<long long>(id), what.c_str());
+}
+
+// "localhost:2,b:1" -> placement (the format Placement::ToString writes).
+Placement ParsePlacement(int64_t id, const std::string& text) {
+  Placement p;
+  p.job_id = id;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    const size_t colon = part.rfind(':');
+    if (colon == std::string::npos) continue;
+    p.slots.emplace_back(part.substr(0, colon), std::stoi(part.substr(colon + 1)));
+  }
+  return p;
+}
+
+}  // namespace
+
+JobSupervisor::JobSupervisor(SupervisorOptions options, JobStore* store,
+                             std::unique_ptr<Scheduler> scheduler,
+                             std::unique_ptr<Launcher> launcher)
+    : options_(std::move(options)),
+      store_(store),
+      launcher_(std::move(launcher)),
+      scheduler_(std::move(scheduler)) {}
+
+JobSupervisor::~JobSupervisor() { Stop(); }
+
+std::string JobSupervisor::JobDir(int64_t id) const {
+  return (fs::path(options_.state_dir) / "jobs" / std::to_string(id)).string();
+}
+
+std::string JobSupervisor::AttemptDir(int64_t id, int attempt) const {
+  return (fs::path(JobDir(id)) / ("attempt-" + std::to_string(attempt))).string();
+}
+
+Status JobSupervisor::Start() {
+  DTRAIN_RETURN_IF_ERROR(Recover());
+  loop_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+Status JobSupervisor::Recover() {
+  DTRAIN_ASSIGN_OR_RETURN(std::vector<JobRecord> active, store_->Active());
+  for (const JobRecord& job : active) {
+    if (job.state == JobState::kRunning && !job.launcher_backend.empty() &&
+        job.launcher_backend != launcher_->name()) {
+      return FailedPrecondition(
+          "job " + std::to_string(job.id) + " is RUNNING on launcher '" + job.launcher_backend +
+          "', but this coordinator is configured with '" + launcher_->name() +
+          "'; start it with --launcher " + job.launcher_backend + " to follow the job");
+    }
+  }
+  for (const JobRecord& job : active) {
+    if (job.state == JobState::kPending) {
+      std::lock_guard<std::mutex> lock(mu_);
+      pending_[job.id] = {job.id, job.ranks, job.priority, job.submitted_ms};
+      continue;
+    }
+    if (job.state != JobState::kRunning) continue;
+    Running run;
+    run.attempt = job.attempt;
+    run.launched = {job.launcher_backend, job.launcher_handle};
+    run.attempt_dir = AttemptDir(job.id, job.attempt);
+    {
+      std::ifstream offset(fs::path(run.attempt_dir) / kTailOffsetFile);
+      if (offset >> run.log_offset) {
+        run.saved_offset = run.log_offset;
+      } else {
+        run.log_offset = 0;
+      }
+    }
+    const StatusOr<std::optional<ExitReport>> polled =
+        job.launcher_backend.empty()
+            ? StatusOr<std::optional<ExitReport>>(NotFound("no launcher handle was recorded"))
+            : launcher_->Poll(run.launched);
+    if (polled.ok() && (!polled->has_value() || !(*polled)->lost)) {
+      // Alive, or ended while we were away with its exit recorded: follow it as before.
+      std::lock_guard<std::mutex> lock(mu_);
+      Status reserved = scheduler_->Reserve(ParsePlacement(job.id, job.placement));
+      if (!reserved.ok()) Report(job.id, reserved.ToString());
+      running_[job.id] = std::move(run);
+      continue;
+    }
+    ExitReport lost = polled.ok() ? **polled : ExitReport();
+    lost.exit_code = lost.exit_code == 0 ? -1 : lost.exit_code;
+    lost.lost = true;
+    if (!polled.ok()) lost.last_lines += "(" + polled.status().message() + ")\n";
+    lost.last_lines += "(found gone after a coordinator restart)\n";
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      (void)scheduler_->Reserve(ParsePlacement(job.id, job.placement));
+    }
+    RecordEndings({PlanEnding(job.id, run.attempt, lost)});
+  }
+  return Status::Ok();
+}
+
+void JobSupervisor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+void JobSupervisor::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+void JobSupervisor::Loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, options_.poll_interval, [&] { return woken_ || stopping_; });
+      if (stopping_) return;
+      woken_ = false;
+    }
+    Tick();
+  }
+}
+
+void JobSupervisor::Tick() {
+  FollowRunning();
+  ScheduleReady();
+}
+
+// ---------------------------------------------------------------------------- following jobs
+
+void JobSupervisor::RecordProgress(int64_t id, const std::string& line) {
+  nlohmann::json event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!event.is_object()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& m = metrics_[id];
+  const std::string kind = event.value("event", "");
+  if (kind == "step") {
+    for (const char* k : {"loss", "samples_per_s", "eta_s", "lr"}) {
+      if (event.contains(k) && event[k].is_number()) m[k] = event[k].get<double>();
+    }
+    if (event.contains("step") && event["step"].is_number())
+      m["step"] = event["step"].get<double>();
+    if (event.contains("epoch") && event["epoch"].is_number())
+      m["epoch"] = event["epoch"].get<double>();
+  } else if (kind == "epoch" && event.contains("metrics") && event["metrics"].is_object()) {
+    for (auto& [k, v] : event["metrics"].items()) {
+      if (v.is_number()) m["eval." + k] = v.get<double>();
+    }
+    if (event.contains("train_loss") && event["train_loss"].is_number()) {
+      m["train_loss"] = event["train_loss"].get<double>();
+    }
+  } else if (kind == "finished" && event.contains("summary") && event["summary"].is_object()) {
+    const auto& summary = event["summary"];
+    if (summary.contains("test") && summary["test"].is_object()) {
+      for (auto& [k, v] : summary["test"].items()) {
+        if (v.is_number()) m["test." + k] = v.get<double>();
+      }
+    }
+  }
+}
+
+bool JobSupervisor::ReadOutput(int64_t id, Running& run, bool drain,
+                               std::vector<NewEvent>* events) {
+  int taken = 0;
+  while (drain || taken < options_.max_events_per_tick) {
+    StatusOr<LogChunk> chunk =
+        launcher_->ReadLog(run.launched, run.log_offset, options_.log_read_bytes);
+    if (!chunk.ok()) {
+      // Output that cannot be read must not keep a job from finishing.
+      Report(id, "cannot read output: " + chunk.status().ToString());
+      return true;
+    }
+    std::string data = std::move(run.partial_line) + chunk->data;
+    run.partial_line.clear();
+    size_t start = 0;
+    for (size_t nl; (nl = data.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string line = data.substr(start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const bool progress =
+          line.rfind("{\"", 0) == 0 && line.find("\"event\"") != std::string::npos;
+      if (progress) RecordProgress(id, line);
+      events->push_back({id, progress ? "progress" : "log", std::move(line), NowMs()});
+      ++taken;
+    }
+    run.partial_line = data.substr(start);
+    run.log_offset = chunk->next_offset;
+    if (chunk->data.size() < options_.log_read_bytes) return true;
+  }
+  return false;
+}
+
+void JobSupervisor::FollowRunning() {
+  std::vector<int64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, run] : running_) ids.push_back(id);
+  }
+  // One pass: every job's new lines, then every ended job's final state, each committed as one
+  // batch, so a pass costs two fsyncs however many jobs it follows (and shares them with
+  // concurrent submits). A job's read position advances only once its lines are stored, and it
+  // ends only once all of its output is: a terminal state implies its lines are stored.
+  struct Followed {
+    int64_t id;
+    Running run;         // the copy this pass advanced
+    size_t first_event;  // its lines are events[first_event, end_event)
+    size_t end_event;
+    bool finished;  // ended, and all of its output read
+  };
+  std::vector<Followed> followed;
+  std::vector<NewEvent> events;
+  for (int64_t id : ids) {
+    Followed f{id, Running(), events.size(), 0, false};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = running_.find(id);
+      if (it == running_.end()) continue;  // cancelled meanwhile
+      f.run = it->second;
+    }
+    bool caught_up = ReadOutput(id, f.run, /*drain=*/false, &events);
+    if (!f.run.exit) {
+      StatusOr<std::optional<ExitReport>> polled = launcher_->Poll(f.run.launched);
+      if (!polled.ok()) Report(id, "cannot poll: " + polled.status().ToString());
+      if (polled.ok() && polled->has_value()) {
+        f.run.exit = **polled;
+        // The last lines written before the exit.
+        caught_up = ReadOutput(id, f.run, /*drain=*/false, &events);
+      }
+    }
+    f.finished = f.run.exit.has_value() && caught_up;
+    if (f.finished && !f.run.partial_line.empty()) {
+      // No newline is coming after the last line of an ended job.
+      events.push_back({id, "log", std::move(f.run.partial_line), NowMs()});
+      f.run.partial_line.clear();
+    }
+    f.end_event = events.size();
+    followed.push_back(std::move(f));
+  }
+  const std::vector<StatusOr<int64_t>> stored = store_->AppendEvents(events);
+  struct Ended {
+    int64_t id;
+    int attempt;
+    ExitReport report;
+  };
+  std::vector<Ended> ended;
+  std::vector<const Followed*> to_save;  // read positions to persist
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Followed& f : followed) {
+      auto it = running_.find(f.id);
+      if (it == running_.end()) continue;
+      it->second.exit = f.run.exit;
+      bool all_stored = true;
+      for (size_t i = f.first_event; i < f.end_event; ++i)
+        all_stored = all_stored && stored[i].ok();
+      if (!all_stored) continue;  // read again from the old position next pass
+      it->second.log_offset = f.run.log_offset;
+      it->second.partial_line = f.run.partial_line;
+      if (f.finished) {
+        // Claimed here: a concurrent Cancel no longer finds it and leaves the ending to us.
+        ended.push_back({f.id, f.run.attempt, *f.run.exit});
+        running_.erase(it);
+      } else {
+        to_save.push_back(&f);
+      }
+    }
+  }
+  for (const Followed* f : to_save) {
+    // Where to continue after a coordinator restart: the start of the unfinished line, so a few
+    // lines may repeat but none are lost.
+    const int64_t resume = f->run.log_offset - static_cast<int64_t>(f->run.partial_line.size());
+    if (resume == f->run.saved_offset) continue;
+    Status saved = WriteFileAtomically((fs::path(f->run.attempt_dir) / kTailOffsetFile).string(),
+                                       std::to_string(resume));
+    if (!saved.ok()) {
+      Report(f->id, saved.ToString());
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(f->id);
+    if (it != running_.end()) it->second.saved_offset = resume;
+  }
+  std::vector<Ending> endings;
+  endings.reserve(ended.size());
+  for (const Ended& e : ended) endings.push_back(PlanEnding(e.id, e.attempt, e.report));
+  RecordEndings(endings);
+}
+
+JobSupervisor::Ending JobSupervisor::PlanEnding(int64_t id, int attempt,
+                                                const ExitReport& report) const {
+  Ending ending;
+  TransitionRequest& t = ending.transition;
+  t.id = id;
+  t.expected_from = JobState::kRunning;
+  t.at_ms = NowMs();
+  t.update.finished_ms = t.at_ms;
+  t.update.exit_code = report.exit_code;
+  t.update.signal = report.signal;
+  t.update.failing_rank = report.failing_rank;
+  t.update.last_log_lines = report.last_lines;
+  auto record = store_->Get(id);
+  if (record.ok() && record->cancel_requested) {
+    t.to = JobState::kCancelled;
+    t.reason = "cancelled by user";
+  } else if (report.succeeded()) {
+    t.to = JobState::kSucceeded;
+    t.reason = "all ranks exited with code 0";
+  } else if (record.ok() && record->attempt < record->max_attempts) {
+    t.to = JobState::kPending;
+    t.update.finished_ms.reset();
+    t.reason = "attempt " + std::to_string(attempt) + " failed: " + report.Describe() +
+               "; retrying from the newest checkpoint";
+    ending.requeue = QueuedJob{id, record->ranks, record->priority, record->submitted_ms};
+  } else {
+    t.to = JobState::kFailed;
+    t.reason = report.Describe();
+  }
+  return ending;
+}
+
+void JobSupervisor::RecordEndings(const std::vector<Ending>& endings) {
+  if (endings.empty()) return;
+  std::vector<TransitionRequest> transitions;
+  transitions.reserve(endings.size());
+  for (const Ending& e : endings) transitions.push_back(e.transition);
+  const std::vector<Status> statuses = store_->Transitions(transitions);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < endings.size(); ++i) {
+    const int64_t id = endings[i].transition.id;
+    if (!statuses[i].ok()) {
+      Report(id, statuses[i].ToString());
+    } else if (endings[i].requeue) {
+      pending_[id] = *endings[i].requeue;
+    }
+    scheduler_->Release(id);
+  }
+}
+
+// ---------------------------------------------------------------------------- scheduling
+
+void JobSupervisor::ScheduleReady() {
+  std::vector<Placement> placements;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.empty()) return;
+    std::vector<QueuedJob> queue;
+    queue.reserve(pending_.size());
+    for (const auto& [id, job] : pending_) queue.push_back(job);
+    placements = scheduler_->Schedule(queue, NowMs());
+    for (const Placement& p : placements) pending_.erase(p.job_id);
+  }
+  // Start every placed job, then record all their transitions in one commit.
+  struct Started {
+    Placement placement;
+    int attempt = 1;
+    StatusOr<LaunchedJob> launched = Internal("not launched");
+  };
+  std::vector<Started> started;
+  std::vector<TransitionRequest> transitions;
+  std::vector<int64_t> skipped;
+  for (const Placement& p : placements) {
+    auto job = store_->Get(p.job_id);
+    if (!job.ok() || job->state != JobState::kPending) {  // cancelled meanwhile
+      skipped.push_back(p.job_id);
+      continue;
+    }
+    Started s{p, job->attempt + 1, Launch(*job, p)};
+    TransitionRequest t;
+    t.id = p.job_id;
+    t.expected_from = JobState::kPending;
+    t.at_ms = NowMs();
+    if (s.launched.ok()) {
+      t.to = JobState::kRunning;
+      t.reason = "started attempt " + std::to_string(s.attempt) + " on " + p.ToString();
+      t.update.attempt = s.attempt;
+      t.update.started_ms = t.at_ms;
+      t.update.launcher_backend = s.launched->backend;
+      t.update.launcher_handle = s.launched->handle;
+      t.update.placement = p.ToString();
+    } else {
+      t.to = JobState::kFailed;
+      t.reason = "could not start: " + s.launched.status().message();
+    }
+    transitions.push_back(std::move(t));
+    started.push_back(std::move(s));
+  }
+  const std::vector<Status> statuses = store_->Transitions(transitions);
+  std::vector<LaunchedJob> to_stop;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int64_t id : skipped) scheduler_->Release(id);
+    for (size_t i = 0; i < started.size(); ++i) {
+      Started& s = started[i];
+      const int64_t id = s.placement.job_id;
+      if (s.launched.ok() && statuses[i].ok()) {
+        Running run;
+        run.launched = *s.launched;
+        run.attempt = s.attempt;
+        run.attempt_dir = AttemptDir(id, s.attempt);
+        running_[id] = std::move(run);
+        continue;
+      }
+      if (s.launched.ok()) to_stop.push_back(*s.launched);  // cancelled between schedule and launch
+      scheduler_->Release(id);
+    }
+  }
+  for (const LaunchedJob& launched : to_stop) {
+    (void)launcher_->Stop(launched, options_.cancel_grace);
+  }
+}
+
+StatusOr<LaunchedJob> JobSupervisor::Launch(const JobRecord& job, const Placement& placement) {
+  const int attempt = job.attempt + 1;
+  LaunchRequest request;
+  request.job_id = job.id;
+  request.attempt = attempt;
+  request.spec_path = (fs::path(JobDir(job.id)) / "spec.yaml").string();
+  request.placement = placement;
+  request.resume = attempt > 1;
+  request.attempt_dir = AttemptDir(job.id, attempt);
+  std::error_code ec;
+  fs::create_directories(request.attempt_dir, ec);
+  if (ec) return Internal("cannot create '" + request.attempt_dir + "': " + ec.message());
+  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(request.spec_path, job.spec_yaml));
+  return launcher_->Launch(request);
+}
+
+// ---------------------------------------------------------------------------- for the handlers
+
+Status JobSupervisor::CanEverFit(int ranks) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return scheduler_->CanEverFit(ranks);
+}
+
+void JobSupervisor::Enqueue(const QueuedJob& job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_[job.id] = job;
+  }
+  Wake();
+}
+
+StatusOr<JobRecord> JobSupervisor::Cancel(int64_t id) {
+  DTRAIN_ASSIGN_OR_RETURN(JobRecord record, store_->Get(id));
+  if (IsTerminal(record.state)) {
+    return FailedPrecondition("job " + std::to_string(id) + " is already " +
+                              ToString(record.state));
+  }
+  if (record.state == JobState::kPending) {
+    Status s = store_->Transition(id, JobState::kPending, JobState::kCancelled, "cancelled by user",
+                                  NowMs());
+    if (s.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending_.erase(id);
+      }
+      return store_->Get(id);
+    }
+  }
+  // Running (or it started while we looked): stop the whole launch, then record.
+  (void)store_->SetCancelRequested(id);
+  std::optional<Running> run;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) run = it->second;
+  }
+  if (run) {
+    DTRAIN_RETURN_IF_ERROR(launcher_->Stop(run->launched, options_.cancel_grace));
+    bool claimed = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      claimed = running_.erase(id) > 0;
+    }
+    if (claimed) {
+      ExitReport report;
+      report.signal = 15;
+      RecordEndings({PlanEnding(id, run->attempt, report)});
+    }
+  }
+  // When the control loop claimed the ending first, its commit is a moment away: answer with the
+  // recorded outcome rather than a RUNNING that is already over.
+  const auto deadline =
+      std::chrono::steady_clock::now() + options_.cancel_grace + kCancelSettleTime;
+  for (;;) {
+    DTRAIN_ASSIGN_OR_RETURN(JobRecord now, store_->Get(id));
+    if (now.state != JobState::kRunning || !run || std::chrono::steady_clock::now() > deadline) {
+      return now;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+std::map<std::string, double> JobSupervisor::Metrics(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto m = metrics_.find(id);
+  return m == metrics_.end() ? std::map<std::string, double>() : m->second;
+}
+
+ClusterView JobSupervisor::Cluster() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ClusterView view;
+  const auto free = scheduler_->FreeByHost();
+  const auto& hosts = scheduler_->cluster().hosts;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    view.hosts.push_back({hosts[i].name, hosts[i].slots, free[i].second});
+  }
+  view.total_slots = scheduler_->cluster().total_slots();
+  view.used_slots = scheduler_->used_slots();
+  view.free_slots = scheduler_->free_slots();
+  view.queue_length = static_cast<int>(pending_.size());
+  view.running_jobs = static_cast<int>(running_.size());
+  return view;
+}
+
+}  // namespace dtrain::coordinator

@@ -1,0 +1,155 @@
+// JobSupervisor: the coordinator's control loop. It recovers the jobs an earlier coordinator
+// left, starts what the scheduler places, follows running jobs' output and exits through the
+// Launcher, records how each attempt ended and requeues failed ones while attempts remain.
+// The gRPC handlers (CoordinatorService) reach it for what involves running jobs or the
+// scheduler: admission, cancellation, live metrics and the cluster view.
+//
+// It knows jobs only as the store and the Launcher interface show them: which backend runs a
+// job and what its handle holds are not its business.
+//
+// Files: it writes each job's spec to <state_dir>/jobs/<id>/spec.yaml and keeps, per attempt,
+// <state_dir>/jobs/<id>/attempt-<n>/ (handed to the backend) with its own tail.offset (how far
+// the output has been stored as events) in it.
+//
+// Thread-safety: every public method may be called from any thread; the control loop runs on
+// its own thread after Start(). mu_ guards the scheduler and the tables of pending and running
+// jobs; no store or launcher call is made under it.
+#ifndef DTRAIN_RUNTIME_COORDINATOR_SUPERVISOR_H_
+#define DTRAIN_RUNTIME_COORDINATOR_SUPERVISOR_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/common/status.h"
+#include "runtime/coordinator/job_store.h"
+#include "runtime/coordinator/launcher.h"
+#include "runtime/coordinator/scheduler.h"
+
+namespace dtrain::coordinator {
+
+struct SupervisorOptions {
+  std::string state_dir;
+  std::chrono::milliseconds poll_interval{200};
+  std::chrono::milliseconds cancel_grace{3000};
+  // Lines stored per job per pass, so one chatty job cannot stall the loop (a job that has
+  // ended is finished once all of its output is stored, over as many passes as that takes).
+  int max_events_per_tick = 500;
+  size_t log_read_bytes = 64 * 1024;  // one ReadLog call
+};
+
+// The slots and queue as GetCluster shows them.
+struct ClusterView {
+  struct HostUsage {
+    std::string name;
+    int total = 0;
+    int free = 0;
+  };
+  std::vector<HostUsage> hosts;
+  int total_slots = 0;
+  int used_slots = 0;
+  int free_slots = 0;
+  int queue_length = 0;
+  int running_jobs = 0;
+};
+
+class JobSupervisor {
+ public:
+  // `store` is not owned and must outlive the supervisor.
+  JobSupervisor(SupervisorOptions options, JobStore* store, std::unique_ptr<Scheduler> scheduler,
+                std::unique_ptr<Launcher> launcher);
+  ~JobSupervisor();  // Stop()s the loop; running jobs keep running
+  JobSupervisor(const JobSupervisor&) = delete;
+  JobSupervisor& operator=(const JobSupervisor&) = delete;
+
+  // Recover() and then the control loop on its own thread.
+  Status Start();
+  // Finds the jobs an earlier coordinator left: queues PENDING ones; re-attaches RUNNING ones
+  // whose launch is alive or whose exit was recorded while it was away; fails or retries the
+  // ones whose launch vanished. FAILED_PRECONDITION, changing nothing, when a running job was
+  // launched by a backend other than this supervisor's (a configuration mistake: following it
+  // with the wrong launcher would lose it).
+  Status Recover();
+  // Stops the control loop; running jobs keep running (a restart re-attaches them).
+  void Stop();
+  // One pass of the control loop (exposed for tests): follow running jobs, then schedule.
+  void Tick();
+
+  // For the handlers. Whether a job of `ranks` ranks can ever run here (FAILED_PRECONDITION
+  // naming the cluster's size when not).
+  Status CanEverFit(int ranks) const;
+  // Queues a job the store has just accepted as PENDING, and wakes the loop.
+  void Enqueue(const QueuedJob& job);
+  // Cancels job `id`: a PENDING one at once; a RUNNING one by stopping its launch, then
+  // recording CANCELLED. Returns the job as recorded afterwards. NOT_FOUND for an unknown id,
+  // FAILED_PRECONDITION "job 7 is already SUCCEEDED" for a finished one.
+  StatusOr<JobRecord> Cancel(int64_t id);
+  // The job's latest progress figures ("loss", "step", "eval.accuracy", "test.accuracy", ...);
+  // empty for a job not followed since this coordinator started.
+  std::map<std::string, double> Metrics(int64_t id) const;
+  ClusterView Cluster() const;
+
+ private:
+  struct Running {
+    LaunchedJob launched;
+    int attempt = 1;
+    std::string attempt_dir;
+    int64_t log_offset = 0;          // next byte of output to read
+    std::string partial_line;        // read, but its end not yet
+    int64_t saved_offset = -1;       // what tail.offset holds (-1: unknown)
+    std::optional<ExitReport> exit;  // set once the launch has ended
+  };
+
+  // How a job whose processes ended is recorded: its transition, and the queue entry when it
+  // is retried.
+  struct Ending {
+    TransitionRequest transition;
+    std::optional<QueuedJob> requeue;
+  };
+
+  void Loop();
+  void Wake();
+  void FollowRunning();
+  // Reads the job's new output (at most max_events_per_tick lines, unless `drain`) into
+  // `events`, advancing run's offset; progress lines also update metrics_. True when
+  // everything written so far has been read.
+  bool ReadOutput(int64_t id, Running& run, bool drain, std::vector<NewEvent>* events);
+  // The caller has claimed the ending (removed the job from running_, under mu_).
+  Ending PlanEnding(int64_t id, int attempt, const ExitReport& report) const;
+  // Commits the endings together, then frees their slots and requeues retried jobs.
+  void RecordEndings(const std::vector<Ending>& endings);
+  void ScheduleReady();
+  // Writes the job's spec into its directory and starts the attempt.
+  StatusOr<LaunchedJob> Launch(const JobRecord& job, const Placement& placement);
+  void RecordProgress(int64_t id, const std::string& json_line);
+  std::string JobDir(int64_t id) const;
+  std::string AttemptDir(int64_t id, int attempt) const;
+
+  const SupervisorOptions options_;
+  JobStore* const store_;
+  const std::unique_ptr<Launcher> launcher_;
+
+  mutable std::mutex mu_;
+  std::unique_ptr<Scheduler> scheduler_;  // guarded by mu_
+  std::map<int64_t, Running> running_;    // guarded by mu_
+  // PENDING jobs as the scheduler needs them, mirrored from the store so a scheduling pass does
+  // not read every queued job back from disk.
+  std::map<int64_t, QueuedJob> pending_;                      // guarded by mu_
+  std::map<int64_t, std::map<std::string, double>> metrics_;  // guarded by mu_
+  std::condition_variable wake_;
+  bool woken_ = false;     // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  std::thread loop_;
+};
+
+}  // namespace dtrain::coordinator
+
+#endif  // DTRAIN_RUNTIME_COORDINATOR_SUPERVISOR_H_

@@ -1,0 +1,306 @@
+// The control loop on its own, with a scripted launcher and a real store (no network, no
+// handlers): what it stores of a job's output and when, where it resumes after a restart, what
+// it does with jobs another coordinator left, launches and their files.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "runtime/coordinator/supervisor.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/scripted_launcher.h"
+
+namespace dtrain::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ScriptedLauncher;
+
+class JobSupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.state_dir = temp_.str("state");
+    fs::create_directories(options_.state_dir);
+    auto store = JobStore::Open(DbPath());
+    ASSERT_OK(store);
+    store_ = std::move(store).value();
+    MakeSupervisor();
+  }
+
+  std::string DbPath() const { return temp_.str("state/jobs.db"); }
+
+  // A new supervisor (a coordinator restart) over the same store and scripted jobs.
+  void MakeSupervisor() {
+    supervisor_.reset();
+    ClusterConfig cluster;
+    cluster.hosts = {{"localhost", 4}};
+    supervisor_ = std::make_unique<JobSupervisor>(
+        options_, store_.get(), std::make_unique<Scheduler>(cluster, SchedulerOptions()),
+        std::make_unique<ScriptedLauncher>(world_));
+  }
+
+  // A job accepted the way SubmitJob accepts one.
+  int64_t Submit(const std::string& name, int max_attempts = 1) {
+    NewJob job;
+    job.name = name;
+    job.spec_yaml = "name: " + name + "\n";
+    job.ranks = 1;
+    job.max_attempts = max_attempts;
+    job.submitted_ms = 1000;
+    StatusOr<int64_t> id = store_->Insert(job);
+    EXPECT_OK(id);
+    supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms});
+    return *id;
+  }
+
+  JobRecord Get(int64_t id) {
+    StatusOr<JobRecord> job = store_->Get(id);
+    EXPECT_OK(job);
+    return job.ok() ? *job : JobRecord();
+  }
+
+  // The payloads of the job's "log" and "progress" events, in order.
+  std::vector<std::string> Lines(int64_t id) {
+    std::vector<std::string> lines;
+    int64_t after = 0;
+    for (;;) {
+      StatusOr<std::vector<JobEvent>> events = store_->EventsAfter(id, after, 1000);
+      EXPECT_OK(events);
+      if (!events.ok() || events->empty()) return lines;
+      for (const JobEvent& e : *events) {
+        if (e.kind != "state") lines.push_back(e.payload);
+        after = e.seq;
+      }
+    }
+  }
+
+  testing::TempDir temp_;
+  SupervisorOptions options_;
+  std::shared_ptr<ScriptedLauncher::World> world_ = std::make_shared<ScriptedLauncher::World>();
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<JobSupervisor> supervisor_;
+};
+
+TEST_F(JobSupervisorTest, LaunchGetsItsAttemptDirectoryAndTheSpecWrittenWhole) {
+  int64_t id = Submit("a");
+  supervisor_->Tick();
+  ScriptedLauncher::Process& p = world_->Of(id);
+  EXPECT_TRUE(p.attempt_dir_existed);
+  EXPECT_EQ(p.request.attempt_dir, options_.state_dir + "/jobs/1/attempt-1");
+  EXPECT_EQ(p.request.spec_path, options_.state_dir + "/jobs/1/spec.yaml");
+  std::ifstream spec(p.request.spec_path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(spec), {}), "name: a\n");
+  // Nothing but the spec and the attempt directory: no temporary file is left behind.
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(options_.state_dir + "/jobs/1")) {
+    ++entries;
+    EXPECT_TRUE(e.path().filename() == "spec.yaml" || e.path().filename() == "attempt-1")
+        << e.path();
+  }
+  EXPECT_EQ(entries, 2);
+  JobRecord job = Get(id);
+  EXPECT_EQ(job.launcher_backend, "scripted");
+  EXPECT_EQ(job.launcher_handle, "1000");
+}
+
+// Before: an ended job was finished after two reads of at most max_events_per_tick lines, so the
+// rest of a chatty job's last output was never stored, although a terminal state promises
+// WatchJob that all of a job's lines are.
+TEST_F(JobSupervisorTest, EndedJobFinishesOnlyOnceAllItsOutputIsStored) {
+  options_.max_events_per_tick = 10;
+  options_.log_read_bytes = 64;
+  MakeSupervisor();
+  world_->first_output = "";
+  int64_t id = Submit("chatty");
+  supervisor_->Tick();
+  std::string output;
+  for (int i = 0; i < 300; ++i) output += "line " + std::to_string(i) + "\n";
+  world_->Append(id, output);
+  world_->End(id, ExitReport());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).state, JobState::kRunning) << "finished before its output was stored";
+  for (int i = 0; i < 100 && Get(id).state == JobState::kRunning; ++i) supervisor_->Tick();
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+  const std::vector<std::string> lines = Lines(id);
+  ASSERT_EQ(lines.size(), 300u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(lines[i], "line " + std::to_string(i));
+}
+
+// Before: the text after the last newline of an ended job was dropped.
+TEST_F(JobSupervisorTest, LastLineWithoutANewlineIsKept) {
+  int64_t id = Submit("a");
+  supervisor_->Tick();
+  world_->Append(id, "Segmentation fault");
+  supervisor_->Tick();
+  EXPECT_EQ(Lines(id).size(), 2u);  // the unfinished line waits for its end
+  world_->End(id, ExitReport());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+  const std::vector<std::string> lines = Lines(id);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2], "Segmentation fault");
+}
+
+// A second connection holding the store's write lock: the store's writes wait out its busy
+// timeout and fail.
+class WriteLock {
+ public:
+  explicit WriteLock(const std::string& path) {
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  ~WriteLock() {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close_v2(db_);
+  }
+  WriteLock(const WriteLock&) = delete;
+  WriteLock& operator=(const WriteLock&) = delete;
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+// Before: the read position (in memory and in tail.offset) moved past lines whether or not the
+// store took them, so lines read while the store was failing were lost for good.
+TEST_F(JobSupervisorTest, LinesTheStoreCouldNotTakeAreReadAgain) {
+  int64_t id = Submit("a");
+  supervisor_->Tick();
+  supervisor_->Tick();
+  ASSERT_EQ(Lines(id).size(), 2u);
+  const std::string offset_file = options_.state_dir + "/jobs/1/attempt-1/tail.offset";
+  std::ifstream saved(offset_file);
+  std::string before((std::istreambuf_iterator<char>(saved)), {});
+  world_->Append(id, "epoch 2\nepoch 3\n");
+  {
+    WriteLock lock(DbPath());
+    supervisor_->Tick();  // the store refuses the lines (busy) after its timeout
+  }
+  EXPECT_EQ(Lines(id).size(), 2u);
+  std::ifstream unchanged(offset_file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(unchanged), {}), before);
+  supervisor_->Tick();
+  const std::vector<std::string> lines = Lines(id);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[2], "epoch 2");
+  EXPECT_EQ(lines[3], "epoch 3");
+}
+
+TEST_F(JobSupervisorTest, RestartResumesWhereTheStoredLinesEnd) {
+  int64_t id = Submit("a");
+  supervisor_->Tick();
+  world_->Append(id, "epoch 2\nhalf a li");
+  supervisor_->Tick();
+  ASSERT_EQ(Lines(id).size(), 3u);
+  MakeSupervisor();  // the coordinator restarts; the job runs on and finishes its line
+  world_->Append(id, "ne\nepoch 3\n");
+  ASSERT_OK(supervisor_->Recover());
+  supervisor_->Tick();
+  const std::vector<std::string> lines = Lines(id);
+  ASSERT_EQ(lines.size(), 5u);  // none repeated, none lost
+  EXPECT_EQ(lines[2], "epoch 2");
+  EXPECT_EQ(lines[3], "half a line");
+  EXPECT_EQ(lines[4], "epoch 3");
+  EXPECT_EQ(world_->Launches(id), 1);
+}
+
+TEST_F(JobSupervisorTest, RecoverRefusesJobsRunningOnAnotherBackend) {
+  int64_t running = Submit("a");
+  int64_t queued = Submit("b");
+  TransitionUpdate update;
+  update.attempt = 1;
+  update.launcher_backend = "kubernetes-mpijob";
+  update.launcher_handle = R"({"name":"a-1"})";
+  update.placement = "localhost:1";
+  ASSERT_OK(
+      store_->Transition(running, JobState::kPending, JobState::kRunning, "started", 2000, update));
+  MakeSupervisor();
+  Status recovered = supervisor_->Recover();
+  EXPECT_EQ(recovered.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(recovered.message(),
+            "job 1 is RUNNING on launcher 'kubernetes-mpijob', but this coordinator is "
+            "configured with 'scripted'; start it with --launcher kubernetes-mpijob to follow "
+            "the job");
+  EXPECT_EQ(Get(running).state, JobState::kRunning);  // nothing changed
+  EXPECT_EQ(Get(running).launcher_handle, R"({"name":"a-1"})");
+  EXPECT_EQ(Get(queued).state, JobState::kPending);
+}
+
+TEST_F(JobSupervisorTest, RecoverEndsJobsWhoseLaunchWasLost) {
+  int64_t failed = Submit("a");
+  int64_t retried = Submit("b", /*max_attempts=*/2);
+  supervisor_->Tick();
+  ExitReport lost;
+  lost.exit_code = -1;
+  lost.lost = true;
+  lost.last_lines = "(the job's supervisor process 1 is gone without recording an exit status)\n";
+  world_->End(failed, lost);
+  world_->End(retried, lost);
+  MakeSupervisor();
+  ASSERT_OK(supervisor_->Recover());
+  JobRecord a = Get(failed);
+  EXPECT_EQ(a.state, JobState::kFailed);
+  EXPECT_EQ(a.exit_code, -1);
+  EXPECT_EQ(a.last_log_lines,
+            "(the job's supervisor process 1 is gone without recording an exit status)\n"
+            "(found gone after a coordinator restart)\n");
+  EXPECT_EQ(Get(retried).state, JobState::kPending);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(retried).state, JobState::kRunning);
+  EXPECT_EQ(world_->Launches(retried), 2);
+  EXPECT_TRUE(world_->Of(retried).request.resume);
+}
+
+TEST_F(JobSupervisorTest, RecoverFollowsJobsThatEndedWhileItWasAway) {
+  int64_t id = Submit("a");
+  supervisor_->Tick();
+  MakeSupervisor();
+  world_->Append(id, "last words\n");
+  world_->End(id, ExitReport());
+  ASSERT_OK(supervisor_->Recover());
+  EXPECT_EQ(Get(id).state, JobState::kRunning);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+  EXPECT_EQ(Lines(id).back(), "last words");
+  EXPECT_DOUBLE_EQ(supervisor_->Metrics(id).at("eval.accuracy"), 0.9);
+}
+
+TEST_F(JobSupervisorTest, CancelStopsTheLaunchAndRecordsCancelled) {
+  int64_t running = Submit("a");
+  supervisor_->Tick();
+  int64_t pending = Submit("b");
+  StatusOr<JobRecord> cancelled = supervisor_->Cancel(pending);
+  ASSERT_OK(cancelled);
+  EXPECT_EQ(cancelled->state, JobState::kCancelled);
+  cancelled = supervisor_->Cancel(running);
+  ASSERT_OK(cancelled);
+  EXPECT_EQ(cancelled->state, JobState::kCancelled);
+  EXPECT_EQ(cancelled->signal, 15);
+  EXPECT_TRUE(world_->Of(running).stopped);
+  EXPECT_EQ(supervisor_->Cluster().free_slots, 4);
+  StatusOr<JobRecord> again = supervisor_->Cancel(running);
+  EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(again.status().message(), "job 1 is already CANCELLED");
+}
+
+TEST_F(JobSupervisorTest, StartedLoopRunsJobsToTheEnd) {
+  options_.poll_interval = std::chrono::milliseconds(5);
+  MakeSupervisor();
+  ASSERT_OK(supervisor_->Start());
+  int64_t id = Submit("a");
+  for (int i = 0; i < 400 && Get(id).state == JobState::kPending; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(Get(id).state, JobState::kRunning);
+  world_->End(id, ExitReport());
+  for (int i = 0; i < 400 && Get(id).state == JobState::kRunning; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+  supervisor_->Stop();
+}
+
+}  // namespace
+}  // namespace dtrain::coordinator
