@@ -6,9 +6,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build}
 "$root/deploy/install-deps.sh"
+# The log lives inside the build directory, so it is ignored and removed along with it.
+mkdir -p "$build_dir"
+configure_log="$build_dir/configure.log"
 # shellcheck disable=SC2086
-cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} > "$build_dir.configure.log" 2>&1 ||
-  { cat "$build_dir.configure.log"; exit 1; }
+cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} > "$configure_log" 2>&1 ||
+  { cat "$configure_log"; exit 1; }
 targets=()
 for t in "$@"; do targets+=(--target "$t"); done
 cmake --build "$build_dir" -j "${JOBS:-2}" "${targets[@]}"
