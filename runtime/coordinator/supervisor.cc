@@ -195,10 +195,9 @@ void JobSupervisor::RecordProgress(int64_t id, const std::string& line) {
   }
 }
 
-bool JobSupervisor::ReadOutput(int64_t id, Running& run, bool drain,
-                               std::vector<NewEvent>* events) {
+bool JobSupervisor::ReadOutput(int64_t id, Running& run, std::vector<NewEvent>* events) {
   int taken = 0;
-  while (drain || taken < options_.max_events_per_tick) {
+  while (taken < options_.max_events_per_tick) {
     StatusOr<LogChunk> chunk =
         launcher_->ReadLog(run.launched, run.log_offset, options_.log_read_bytes);
     if (!chunk.ok()) {
@@ -252,14 +251,14 @@ void JobSupervisor::FollowRunning() {
       if (it == running_.end()) continue;  // cancelled meanwhile
       f.run = it->second;
     }
-    bool caught_up = ReadOutput(id, f.run, /*drain=*/false, &events);
+    bool caught_up = ReadOutput(id, f.run, &events);
     if (!f.run.exit) {
       StatusOr<std::optional<ExitReport>> polled = launcher_->Poll(f.run.launched);
       if (!polled.ok()) Report(id, "cannot poll: " + polled.status().ToString());
       if (polled.ok() && polled->has_value()) {
         f.run.exit = **polled;
         // The last lines written before the exit.
-        caught_up = ReadOutput(id, f.run, /*drain=*/false, &events);
+        caught_up = ReadOutput(id, f.run, &events);
       }
     }
     f.finished = f.run.exit.has_value() && caught_up;
@@ -300,11 +299,14 @@ void JobSupervisor::FollowRunning() {
       }
     }
   }
+  const auto now = std::chrono::steady_clock::now();
   for (const Followed* f : to_save) {
     // Where to continue after a coordinator restart: the start of the unfinished line, so a few
     // lines may repeat but none are lost.
     const int64_t resume = f->run.log_offset - static_cast<int64_t>(f->run.partial_line.size());
-    if (resume == f->run.saved_offset) continue;
+    if (resume == f->run.saved_offset || now - f->run.saved_at < options_.offset_save_interval) {
+      continue;
+    }
     Status saved = WriteFileAtomically((fs::path(f->run.attempt_dir) / kTailOffsetFile).string(),
                                        std::to_string(resume));
     if (!saved.ok()) {
@@ -313,7 +315,10 @@ void JobSupervisor::FollowRunning() {
     }
     std::lock_guard<std::mutex> lock(mu_);
     auto it = running_.find(f->id);
-    if (it != running_.end()) it->second.saved_offset = resume;
+    if (it != running_.end()) {
+      it->second.saved_offset = resume;
+      it->second.saved_at = now;
+    }
   }
   std::vector<Ending> endings;
   endings.reserve(ended.size());

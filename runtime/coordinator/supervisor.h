@@ -44,6 +44,9 @@ struct SupervisorOptions {
   // ended is finished once all of its output is stored, over as many passes as that takes).
   int max_events_per_tick = 500;
   size_t log_read_bytes = 64 * 1024;  // one ReadLog call
+  // How often a running job's read position is saved (tail.offset, two fsyncs) for a restart,
+  // which repeats the lines read since the last save.
+  std::chrono::milliseconds offset_save_interval{1000};
 };
 
 // The slots and queue as GetCluster shows them.
@@ -102,10 +105,11 @@ class JobSupervisor {
     LaunchedJob launched;
     int attempt = 1;
     std::string attempt_dir;
-    int64_t log_offset = 0;          // next byte of output to read
-    std::string partial_line;        // read, but its end not yet
-    int64_t saved_offset = -1;       // what tail.offset holds (-1: unknown)
-    std::optional<ExitReport> exit;  // set once the launch has ended
+    int64_t log_offset = 0;                          // next byte of output to read
+    std::string partial_line;                        // read, but its end not yet
+    int64_t saved_offset = -1;                       // what tail.offset holds (-1: unknown)
+    std::chrono::steady_clock::time_point saved_at;  // when it was written
+    std::optional<ExitReport> exit;                  // set once the launch has ended
   };
 
   // How a job whose processes ended is recorded: its transition, and the queue entry when it
@@ -118,10 +122,10 @@ class JobSupervisor {
   void Loop();
   void Wake();
   void FollowRunning();
-  // Reads the job's new output (at most max_events_per_tick lines, unless `drain`) into
-  // `events`, advancing run's offset; progress lines also update metrics_. True when
-  // everything written so far has been read.
-  bool ReadOutput(int64_t id, Running& run, bool drain, std::vector<NewEvent>* events);
+  // Reads the job's new output (about max_events_per_tick lines at most) into `events`,
+  // advancing run's offset; progress lines also update metrics_. True when everything written
+  // so far has been read.
+  bool ReadOutput(int64_t id, Running& run, std::vector<NewEvent>* events);
   // The caller has claimed the ending (removed the job from running_, under mu_).
   Ending PlanEnding(int64_t id, int attempt, const ExitReport& report) const;
   // Commits the endings together, then frees their slots and requeues retried jobs.
