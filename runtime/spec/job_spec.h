@@ -1,4 +1,6 @@
-// JobSpec: the typed form of a job's YAML file (schema documented in jobs/README.md).
+// JobSpec: the typed form of a job's YAML file (schema documented in jobs/README.md): the core
+// every task shares, plus the task's own sections (task_spec.h, one file per task under
+// runtime/spec/tasks/).
 // A spec is validated completely before anything runs: unknown keys, wrong types, out-of-range
 // values and missing required fields are all reported at once, each as
 // "file:line:column: field.path: what was expected".
@@ -6,6 +8,7 @@
 #define DTRAIN_RUNTIME_SPEC_JOB_SPEC_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,71 +17,25 @@
 
 namespace dtrain {
 
-enum class TaskKind { kDayNight, kMulticlass, kFaceTriplet };
-enum class DataSource { kImageFolder, kIdx };
-enum class ClassBalance { kNone, kWeightedSampling, kCap };
+class TaskSpec;
+
 enum class OptimizerKind { kSgd, kAdam };
 enum class LrScheduleKind { kConstant, kStep, kCosine };
 enum class CommBackend { kAuto, kMpi, kNccl };
 enum class DeviceKind { kCpu, kCuda };
-// face_triplet: how each anchor's positive and negative are chosen inside the batch.
-enum class TripletMining { kBatchHard, kSemiHard };
-// face_triplet: mine among the whole global batch (all ranks) or among this rank's shard only.
-enum class MiningScope { kGlobal, kLocal };
 
-// Canonical YAML spellings ("day_night", "image_folder", "weighted_sampling", ...).
-const char* ToString(TaskKind v);
-const char* ToString(DataSource v);
-const char* ToString(ClassBalance v);
+// Canonical YAML spellings ("sgd", "cosine", "nccl", ...).
 const char* ToString(OptimizerKind v);
 const char* ToString(LrScheduleKind v);
 const char* ToString(CommBackend v);
 const char* ToString(DeviceKind v);
-const char* ToString(TripletMining v);
-const char* ToString(MiningScope v);
 
+// The `data` fields every task has; a task adds its own (runtime/spec/tasks/).
 struct DataSpec {
-  DataSource source = DataSource::kImageFolder;
-  // image_folder: a directory with one sub-directory per class.
-  // idx: a directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
-  std::string path;  // required
-  // When non-empty and `path` does not exist, rank 0 writes a synthetic data set there first.
-  // Only "day_night" is known.
-  std::string generate;
-  int generate_count = 2400;  // images written by `generate` (>= 2 per class)
-  double split = 0.8;         // fraction of samples used for training, in (0, 1)
-  uint64_t seed = 0;          // seeds the split
-  ClassBalance balance = ClassBalance::kNone;
-  // Input resolution every image is resized to. Defaults: 64x64x3 (image_folder), the
-  // file's own (idx).
-  int height = 0;
-  int width = 0;
-  int channels = 0;
-  bool skip_corrupt = false;  // skip and count unreadable images instead of failing
-
-  // face_triplet only. Classes are identities, named by label index (sorted folder names for
-  // image_folder, the label values for idx).
-  std::vector<int> train_classes;  // empty: every class that is not in eval_classes
-  std::vector<int> eval_classes;   // held out (never trained on); required, >= 2 classes
-  int identities_per_batch = 8;    // P: identities in every global batch (all ranks together)
-  int images_per_identity = 4;     // K: images of each of them
-  int gallery_per_identity = 1;    // identification: the first G images of a held-out identity
-};
-
-struct ModelSpec {
-  std::vector<int> conv_channels = {16, 32};  // one 3x3 conv + ReLU + 2x2 max-pool per entry
-  int kernel_size = 3;                        // odd, >= 1
-  std::vector<int> hidden_units = {64};       // fully connected layers before the output
-  double dropout = 0.0;                       // in [0, 1)
-  bool batch_norm = false;
-  int embedding_dim = 128;  // face_triplet: size of the L2-normalised embedding (last layer)
-};
-
-// face_triplet: L = max(|f(A) - f(P)|^2 - |f(A) - f(N)|^2 + margin, 0).
-struct LossSpec {
-  double margin = 0.2;  // > 0
-  TripletMining mining = TripletMining::kBatchHard;
-  MiningScope mining_scope = MiningScope::kGlobal;
+  // Where the task's data is (a directory of images, IDX files, ...): required. A task that
+  // generates synthetic data writes it there first when it does not exist.
+  std::string path;
+  uint64_t seed = 0;  // seeds splits and generated data
 };
 
 struct OptimizerSpec {
@@ -131,17 +88,34 @@ struct RestartSpec {
 };
 
 struct JobSpec {
-  std::string name;  // required, [A-Za-z0-9_.-]+
-  TaskKind task = TaskKind::kDayNight;
+  JobSpec();
+  JobSpec(const JobSpec& other);
+  JobSpec& operator=(const JobSpec& other);
+  JobSpec(JobSpec&&) noexcept;
+  JobSpec& operator=(JobSpec&&) noexcept;
+  ~JobSpec();  // out of line, like the moves: TaskSpec is only declared here
+
+  std::string name;  // required, [A-Za-z0-9_.-]+, not "." or ".."
+  std::string task;  // required: a name registered in TaskSpecRegistry
   DataSpec data;
-  ModelSpec model;
-  LossSpec loss;  // face_triplet only
   TrainSpec train;
   DistributedSpec distributed;
   CheckpointSpec checkpoint;
   RestartSpec restart;
   std::string output_dir;  // default: runs/<name>
   std::string source;      // file the spec came from ("<string>" when parsed from text)
+  // The task's own sections (task_spec.h); set in every parsed spec. Copies of a JobSpec copy it.
+  std::unique_ptr<TaskSpec> task_spec;
+
+  // The task's sections as their type, nullptr when they are of another type (or absent).
+  template <typename T>
+  const T* TaskSpecAs() const {
+    return dynamic_cast<const T*>(task_spec.get());
+  }
+  template <typename T>
+  T* TaskSpecAs() {
+    return dynamic_cast<T*>(task_spec.get());
+  }
 };
 
 // Parses and validates a spec. `source_name` is used in error messages ("jobs/x.yaml:3:7: ...").
@@ -151,7 +125,8 @@ StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view sour
 // Reads `path` and parses it; a missing/unreadable file is NOT_FOUND naming the path.
 StatusOr<JobSpec> LoadJobSpec(const std::string& path);
 
-// A human-readable YAML rendering of the fully defaulted spec (written next to the outputs).
+// A human-readable YAML rendering of the fully defaulted spec (written next to the outputs);
+// parsing it gives the same spec.
 std::string ToYaml(const JobSpec& spec);
 
 }  // namespace dtrain

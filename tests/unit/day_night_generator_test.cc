@@ -1,5 +1,5 @@
 // Tests for runtime/data/day_night_generator.cc.
-#include "runtime/data/day_night_generator.h"
+#include "runtime/data/images/day_night_generator.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/data/image_set.h"
+#include "runtime/data/images/image_set.h"
 #include "tests/support/temp_dir.h"
 
 namespace dtrain::data {

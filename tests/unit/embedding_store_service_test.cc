@@ -17,8 +17,8 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/unit/embedding_store_fakes.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/embedding_store_fakes.h"
 #include "workers/embedding_store/index/flat_index.h"
 #include "workers/embedding_store/index/hnsw_index.h"
 #include "workers/embedding_store/service/compactor.h"

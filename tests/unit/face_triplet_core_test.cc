@@ -11,12 +11,21 @@
 
 #include "runtime/data/sampling.h"
 #include "runtime/spec/job_spec.h"
+#include "runtime/spec/tasks/face_triplet.h"
 #include "workers/trainer/verification_metrics.h"
 
 namespace dtrain {
 namespace {
 
 // ------------------------------------------------------------------------------------ spec
+
+// The face_triplet sections of a parsed spec.
+const FaceTripletSpec& FaceOf(const JobSpec& spec) {
+  static const FaceTripletSpec kNone;
+  const auto* face = spec.TaskSpecAs<FaceTripletSpec>();
+  EXPECT_NE(face, nullptr) << "task " << spec.task;
+  return face != nullptr ? *face : kNone;
+}
 
 constexpr const char* kFaceSpec = R"(name: faces
 task: face_triplet
@@ -53,29 +62,29 @@ TEST(FaceTripletSpecTest, ParsesEveryField) {
   StatusOr<JobSpec> parsed = ParseJobSpec(kFaceSpec, "faces.yaml");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   const JobSpec& s = *parsed;
-  EXPECT_EQ(s.task, TaskKind::kFaceTriplet);
-  EXPECT_EQ(s.data.train_classes, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
-  EXPECT_EQ(s.data.eval_classes, (std::vector<int>{7, 8, 9}));
-  EXPECT_EQ(s.data.identities_per_batch, 6);
-  EXPECT_EQ(s.data.images_per_identity, 16);
-  EXPECT_EQ(s.data.gallery_per_identity, 5);
-  EXPECT_EQ(s.model.embedding_dim, 64);
-  EXPECT_DOUBLE_EQ(s.loss.margin, 0.3);
-  EXPECT_EQ(s.loss.mining, TripletMining::kSemiHard);
-  EXPECT_EQ(s.loss.mining_scope, MiningScope::kLocal);
+  EXPECT_EQ(s.task, "face_triplet");
+  EXPECT_EQ(FaceOf(s).data.train_classes, (std::vector<int>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(FaceOf(s).data.eval_classes, (std::vector<int>{7, 8, 9}));
+  EXPECT_EQ(FaceOf(s).data.identities_per_batch, 6);
+  EXPECT_EQ(FaceOf(s).data.images_per_identity, 16);
+  EXPECT_EQ(FaceOf(s).data.gallery_per_identity, 5);
+  EXPECT_EQ(FaceOf(s).model.embedding_dim, 64);
+  EXPECT_DOUBLE_EQ(FaceOf(s).loss.margin, 0.3);
+  EXPECT_EQ(FaceOf(s).loss.mining, TripletMining::kSemiHard);
+  EXPECT_EQ(FaceOf(s).loss.mining_scope, MiningScope::kLocal);
 }
 
 TEST(FaceTripletSpecTest, Defaults) {
   StatusOr<JobSpec> parsed = ParseJobSpec(Face(""), "x");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  EXPECT_TRUE(parsed->data.train_classes.empty());  // all but the held-out classes
-  EXPECT_EQ(parsed->data.identities_per_batch, 8);
-  EXPECT_EQ(parsed->data.images_per_identity, 4);
-  EXPECT_EQ(parsed->data.gallery_per_identity, 1);
-  EXPECT_EQ(parsed->model.embedding_dim, 128);
-  EXPECT_DOUBLE_EQ(parsed->loss.margin, 0.2);
-  EXPECT_EQ(parsed->loss.mining, TripletMining::kBatchHard);
-  EXPECT_EQ(parsed->loss.mining_scope, MiningScope::kGlobal);
+  EXPECT_TRUE(FaceOf(*parsed).data.train_classes.empty());  // all but the held-out classes
+  EXPECT_EQ(FaceOf(*parsed).data.identities_per_batch, 8);
+  EXPECT_EQ(FaceOf(*parsed).data.images_per_identity, 4);
+  EXPECT_EQ(FaceOf(*parsed).data.gallery_per_identity, 1);
+  EXPECT_EQ(FaceOf(*parsed).model.embedding_dim, 128);
+  EXPECT_DOUBLE_EQ(FaceOf(*parsed).loss.margin, 0.2);
+  EXPECT_EQ(FaceOf(*parsed).loss.mining, TripletMining::kBatchHard);
+  EXPECT_EQ(FaceOf(*parsed).loss.mining_scope, MiningScope::kGlobal);
   EXPECT_STREQ(ToString(TripletMining::kSemiHard), "semi_hard");
   EXPECT_STREQ(ToString(MiningScope::kGlobal), "global");
 }
@@ -90,15 +99,15 @@ TEST(FaceTripletSpecTest, ToYamlRoundTripsTheFaceFields) {
   StatusOr<JobSpec> second = ParseJobSpec(yaml, "faces.yaml");
   ASSERT_TRUE(second.ok()) << second.status().ToString() << "\n" << yaml;
   EXPECT_EQ(ToYaml(*second), yaml);
-  EXPECT_EQ(second->data.train_classes, first->data.train_classes);
-  EXPECT_EQ(second->data.eval_classes, first->data.eval_classes);
-  EXPECT_EQ(second->data.identities_per_batch, 6);
-  EXPECT_EQ(second->data.images_per_identity, 16);
-  EXPECT_EQ(second->data.gallery_per_identity, 5);
-  EXPECT_EQ(second->model.embedding_dim, 64);
-  EXPECT_EQ(second->loss.margin, 0.3);
-  EXPECT_EQ(second->loss.mining, TripletMining::kSemiHard);
-  EXPECT_EQ(second->loss.mining_scope, MiningScope::kLocal);
+  EXPECT_EQ(FaceOf(*second).data.train_classes, FaceOf(*first).data.train_classes);
+  EXPECT_EQ(FaceOf(*second).data.eval_classes, FaceOf(*first).data.eval_classes);
+  EXPECT_EQ(FaceOf(*second).data.identities_per_batch, 6);
+  EXPECT_EQ(FaceOf(*second).data.images_per_identity, 16);
+  EXPECT_EQ(FaceOf(*second).data.gallery_per_identity, 5);
+  EXPECT_EQ(FaceOf(*second).model.embedding_dim, 64);
+  EXPECT_EQ(FaceOf(*second).loss.margin, 0.3);
+  EXPECT_EQ(FaceOf(*second).loss.mining, TripletMining::kSemiHard);
+  EXPECT_EQ(FaceOf(*second).loss.mining_scope, MiningScope::kLocal);
   // Defaults render too, and empty train_classes stays "all but the held-out ones".
   StatusOr<JobSpec> defaults = ParseJobSpec(Face(""), "x");
   ASSERT_TRUE(defaults.ok());
@@ -170,11 +179,11 @@ TEST(FaceTripletSpecTest, CrossFieldErrors) {
 TEST(FaceTripletSpecTest, FaceFieldsAreRejectedByOtherTasks) {
   EXPECT_EQ(ErrorOf("name: c\ntask: multiclass\ndata: {path: d, eval_classes: [1, 2]}\n"
                     "model: {embedding_dim: 64}\nloss: {margin: 0.1}\n"),
-            "job.yaml:3:31: data.eval_classes: only used by task face_triplet, got task: "
+            "job.yaml:3:17: data.eval_classes: only used by task face_triplet, got task: "
             "multiclass\n"
-            "job.yaml:4:24: model.embedding_dim: only used by task face_triplet, got task: "
+            "job.yaml:4:9: model.embedding_dim: only used by task face_triplet, got task: "
             "multiclass\n"
-            "job.yaml:5:7: loss: only used by task face_triplet, got task: multiclass");
+            "job.yaml:5:1: loss: only used by task face_triplet, got task: multiclass");
 }
 
 // ---------------------------------------------------------------------------- P x K sampler

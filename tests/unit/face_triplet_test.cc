@@ -1,7 +1,7 @@
 // Single-process tests of the face_triplet task's LibTorch parts: the triplet loss and both
 // mining modes against hand-computed cases, a finite-difference gradient check, the encoder and
 // its saved form (encoder.json + model.pt, loaded back by LoadFaceEncoder).
-#include "workers/trainer/tasks/face_triplet.h"
+#include "runtime/spec/tasks/face_triplet.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -14,6 +14,7 @@
 #include "workers/models/cnn.h"
 #include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/checkpoint.h"
+#include "workers/trainer/tasks/face_triplet.h"
 #include "workers/trainer/tasks/triplet_loss.h"
 
 namespace dtrain::trainer {
@@ -199,6 +200,17 @@ TEST(FaceTripletEncoderTest, UnitEmbeddingsAndStandardizeFirst) {
   EXPECT_TRUE(net->named_parameters().contains("1.weight"));  // the first convolution
 }
 
+// A face_triplet job whose encoder is EncoderSpec().
+JobSpec FaceJob() {
+  JobSpec spec;
+  spec.name = "faces";
+  spec.task = "face_triplet";
+  auto face = std::make_unique<FaceTripletSpec>();
+  face->model = EncoderSpec();
+  spec.task_spec = std::move(face);
+  return spec;
+}
+
 class FaceTripletEncoderFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -210,13 +222,10 @@ class FaceTripletEncoderFileTest : public ::testing::Test {
 };
 
 TEST_F(FaceTripletEncoderFileTest, SavedEncoderLoadsBackAndEmbedsIdentically) {
-  JobSpec spec;
-  spec.name = "faces";
-  spec.task = TaskKind::kFaceTriplet;
-  spec.model = EncoderSpec();
-  spec.data.eval_classes = {7, 8, 9};
+  JobSpec spec = FaceJob();
+  spec.TaskSpecAs<FaceTripletSpec>()->data.eval_classes = {7, 8, 9};
   torch::manual_seed(2);
-  auto net = BuildEmbeddingCnn(spec.model, 3, 16, 16);
+  auto net = BuildEmbeddingCnn(EncoderSpec(), 3, 16, 16);
   {
     torch::NoGradGuard no_grad;
     auto standardize = net[0]->as<StandardizeImpl>();
@@ -253,12 +262,11 @@ TEST_F(FaceTripletEncoderFileTest, SavedEncoderLoadsBackAndEmbedsIdentically) {
 }
 
 TEST_F(FaceTripletEncoderFileTest, MismatchedWeightsAreRejectedByName) {
-  JobSpec spec;
-  spec.model = EncoderSpec();
-  auto net = BuildEmbeddingCnn(spec.model, 1, 16, 16);
+  const JobSpec spec = FaceJob();
+  auto net = BuildEmbeddingCnn(EncoderSpec(), 1, 16, 16);
   ASSERT_TRUE(
       WriteFaceEncoderManifest((dir_ / "encoder.json").string(), spec, 16, 16, 1, *net, {}).ok());
-  ModelSpec other = spec.model;
+  ModelSpec other = EncoderSpec();
   other.embedding_dim = 9;
   ASSERT_TRUE(SaveModel((dir_ / "model.pt").string(), *BuildEmbeddingCnn(other, 1, 16, 16)).ok());
   auto loaded = LoadFaceEncoder(dir_.string(), nullptr);

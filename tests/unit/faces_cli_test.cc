@@ -10,8 +10,8 @@
 #include "runtime/cli/config.h"
 #include "runtime/cli/faces_commands.h"
 #include "runtime/cli/faces_output.h"
-#include "tests/unit/embedding_store_fakes.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/embedding_store_fakes.h"
 #include "workers/embedding_store/index/flat_index.h"
 #include "workers/embedding_store/service/store_service.h"
 

@@ -1,5 +1,5 @@
 // Tests for runtime/data/image_folder.cc and runtime/data/idx.cc.
-#include "runtime/data/image_set.h"
+#include "runtime/data/images/image_set.h"
 
 #include <gtest/gtest.h>
 #include <stb/stb_image_write.h>
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/unit/idx_files.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/idx_files.h"
 
 namespace dtrain::data {
 namespace {

@@ -13,8 +13,8 @@
 #include "workers/embedding_store/encoder/image.h"
 #include "workers/embedding_store/service/encoders.h"
 #include "workers/models/cnn.h"
+#include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/checkpoint.h"
-#include "workers/trainer/tasks/face_triplet.h"
 
 namespace dtrain::embed {
 namespace {
@@ -32,26 +32,29 @@ class JobEmbedderTest : public ::testing::Test {
   // Saves an encoder as a face_triplet job does: BatchNorm with non-trivial running statistics
   // and dropout, both of which behave differently outside eval mode.
   void SaveEncoder() {
-    JobSpec spec;
-    spec.name = "faces";
-    spec.task = TaskKind::kFaceTriplet;
-    spec.model.conv_channels = {8, 16};
-    spec.model.hidden_units = {32};
-    spec.model.batch_norm = true;
-    spec.model.dropout = 0.3;
-    spec.model.embedding_dim = 16;
-    spec.data.eval_classes = {7, 8, 9};
+    models::FaceEncoderInfo info;
+    info.model.conv_channels = {8, 16};
+    info.model.hidden_units = {32};
+    info.model.batch_norm = true;
+    info.model.dropout = 0.3;
+    info.model.embedding_dim = 16;
+    info.height = 16;
+    info.width = 16;
+    info.channels = 3;
+    info.threshold = 0.5;
+    models::FaceEncoderProvenance provenance;
+    provenance.job = "faces";
+    provenance.eval_classes = {7, 8, 9};
+    provenance.test_metrics = {{"auc", 0.9}, {"threshold", 0.5}};
     torch::manual_seed(5);
-    auto net = models::BuildEmbeddingCnn(spec.model, 3, 16, 16);
+    auto net = models::BuildEmbeddingCnn(info.model, 3, 16, 16);
     net->train();
     net->forward(torch::rand({8, 3, 16, 16}));
     net->eval();
-    trainer::Evaluation evaluation;
-    evaluation.metrics = {{"auc", 0.9}, {"threshold", 0.5}};
     ASSERT_TRUE(trainer::SaveModel((dir_ / "model.pt").string(), *net).ok());
-    ASSERT_TRUE(trainer::WriteFaceEncoderManifest((dir_ / "encoder.json").string(), spec, 16, 16, 3,
-                                                  *net, evaluation)
-                    .ok());
+    ASSERT_TRUE(
+        models::WriteFaceEncoderManifest((dir_ / "encoder.json").string(), info, *net, provenance)
+            .ok());
   }
 
   fs::path dir_;

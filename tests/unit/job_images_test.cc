@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "tests/unit/idx_files.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/idx_files.h"
 
 namespace dtrain::trainer {
 namespace {
@@ -16,10 +16,9 @@ using dtrain::testing::IdxLabels;
 using dtrain::testing::TempDir;
 using dtrain::testing::WriteGzip;
 
-DataSpec IdxSpec(const std::string& path) {
-  DataSpec d;
+ImageDataSpec Idx() {
+  ImageDataSpec d;
   d.source = DataSource::kIdx;
-  d.path = path;
   return d;
 }
 
@@ -29,7 +28,7 @@ TEST(LoadJobImagesTest, IdxGivesTrainAndSeparateTestSets) {
   WriteGzip(dir.str("train-labels-idx1-ubyte.gz"), IdxLabels({0, 1, 1, 0, 1}));
   WriteGzip(dir.str("t10k-images-idx3-ubyte.gz"), IdxImages(2, 3, 2));
   WriteGzip(dir.str("t10k-labels-idx1-ubyte.gz"), IdxLabels({1, 0}));
-  auto images = LoadJobImages(IdxSpec(dir.str("")));
+  auto images = LoadJobImages(dir.str(""), Idx());
   ASSERT_TRUE(images.ok()) << images.status().ToString();
   EXPECT_TRUE(images->separate_test);
   EXPECT_EQ(images->train.size(), 5u);
@@ -43,7 +42,7 @@ TEST(LoadJobImagesTest, IdxTestSetOfAnotherShapeIsRefusedNamingBoth) {
   WriteGzip(dir.str("train-labels-idx1-ubyte.gz"), IdxLabels({0, 1, 1, 0, 1}));
   WriteGzip(dir.str("t10k-images-idx3-ubyte.gz"), IdxImages(2, 4, 4));
   WriteGzip(dir.str("t10k-labels-idx1-ubyte.gz"), IdxLabels({1, 0}));
-  auto images = LoadJobImages(IdxSpec(dir.str("")));
+  auto images = LoadJobImages(dir.str(""), Idx());
   ASSERT_FALSE(images.ok());
   EXPECT_EQ(images.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(images.status().message(), "test images in '" + dir.str("") +
@@ -53,13 +52,12 @@ TEST(LoadJobImagesTest, IdxTestSetOfAnotherShapeIsRefusedNamingBoth) {
 
 TEST(LoadJobImagesTest, MissingImageFolderIsNamed) {
   TempDir dir;
-  DataSpec d;
+  ImageDataSpec d;
   d.source = DataSource::kImageFolder;
-  d.path = dir.str("no-such-folder");
-  auto images = LoadJobImages(d);
+  const std::string path = dir.str("no-such-folder");
+  auto images = LoadJobImages(path, d);
   ASSERT_FALSE(images.ok());
-  EXPECT_NE(images.status().message().find(d.path), std::string::npos)
-      << images.status().ToString();
+  EXPECT_NE(images.status().message().find(path), std::string::npos) << images.status().ToString();
 }
 
 }  // namespace

@@ -4,14 +4,27 @@
 
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "runtime/spec/task_spec.h"
+#include "runtime/spec/tasks/image_classification.h"
+
 namespace dtrain {
 namespace {
+
+// The classification task's own sections of a parsed spec.
+const ImageClassificationSpec& Classification(const JobSpec& spec) {
+  static const ImageClassificationSpec kNone(false);
+  const auto* sections = spec.TaskSpecAs<ImageClassificationSpec>();
+  EXPECT_NE(sections, nullptr) << "task " << spec.task;
+  return sections != nullptr ? *sections : kNone;
+}
 
 constexpr const char* kFullSpec = R"(name: full-run.v2
 task: multiclass
@@ -85,23 +98,23 @@ TEST(JobSpecTest, FullSpecParsesEveryField) {
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   const JobSpec& s = *parsed;
   EXPECT_EQ(s.name, "full-run.v2");
-  EXPECT_EQ(s.task, TaskKind::kMulticlass);
+  EXPECT_EQ(s.task, "multiclass");
   EXPECT_EQ(s.source, "full.yaml");
-  EXPECT_EQ(s.data.source, DataSource::kIdx);
+  EXPECT_EQ(Classification(s).data.source, DataSource::kIdx);
   EXPECT_EQ(s.data.path, "/data/fashion_mnist");
-  EXPECT_EQ(s.data.generate, "");
-  EXPECT_DOUBLE_EQ(s.data.split, 0.75);
+  EXPECT_EQ(Classification(s).data.generate, "");
+  EXPECT_DOUBLE_EQ(Classification(s).data.split, 0.75);
   EXPECT_EQ(s.data.seed, 18446744073709551615ull);
-  EXPECT_EQ(s.data.balance, ClassBalance::kWeightedSampling);
-  EXPECT_EQ(s.data.height, 28);
-  EXPECT_EQ(s.data.width, 32);
-  EXPECT_EQ(s.data.channels, 1);
-  EXPECT_TRUE(s.data.skip_corrupt);
-  EXPECT_EQ(s.model.conv_channels, (std::vector<int>{8, 16, 32}));
-  EXPECT_EQ(s.model.kernel_size, 5);
-  EXPECT_TRUE(s.model.hidden_units.empty());
-  EXPECT_DOUBLE_EQ(s.model.dropout, 0.25);
-  EXPECT_TRUE(s.model.batch_norm);
+  EXPECT_EQ(Classification(s).data.balance, ClassBalance::kWeightedSampling);
+  EXPECT_EQ(Classification(s).data.height, 28);
+  EXPECT_EQ(Classification(s).data.width, 32);
+  EXPECT_EQ(Classification(s).data.channels, 1);
+  EXPECT_TRUE(Classification(s).data.skip_corrupt);
+  EXPECT_EQ(Classification(s).model.conv_channels, (std::vector<int>{8, 16, 32}));
+  EXPECT_EQ(Classification(s).model.kernel_size, 5);
+  EXPECT_TRUE(Classification(s).model.hidden_units.empty());
+  EXPECT_DOUBLE_EQ(Classification(s).model.dropout, 0.25);
+  EXPECT_TRUE(Classification(s).model.batch_norm);
   EXPECT_EQ(s.train.epochs, 7);
   EXPECT_EQ(s.train.batch_size, 64);
   EXPECT_EQ(s.train.optimizer.kind, OptimizerKind::kAdam);
@@ -139,20 +152,20 @@ TEST(JobSpecTest, DefaultsAreApplied) {
   const JobSpec& s = *parsed;
   const JobSpec d;  // the struct defaults
   EXPECT_EQ(s.source, "<string>");
-  EXPECT_EQ(s.task, TaskKind::kDayNight);
+  EXPECT_EQ(s.task, "day_night");
   EXPECT_EQ(s.output_dir, "runs/demo");
   EXPECT_EQ(s.checkpoint.dir, "runs/demo/checkpoints");
-  EXPECT_EQ(s.data.source, DataSource::kImageFolder);
-  EXPECT_EQ(s.data.height, 64);
-  EXPECT_EQ(s.data.width, 64);
-  EXPECT_EQ(s.data.channels, 3);
-  EXPECT_EQ(s.data.generate_count, d.data.generate_count);
-  EXPECT_DOUBLE_EQ(s.data.split, d.data.split);
-  EXPECT_EQ(s.data.balance, ClassBalance::kNone);
-  EXPECT_FALSE(s.data.skip_corrupt);
-  EXPECT_EQ(s.model.conv_channels, d.model.conv_channels);
-  EXPECT_EQ(s.model.hidden_units, d.model.hidden_units);
-  EXPECT_EQ(s.model.kernel_size, 3);
+  EXPECT_EQ(Classification(s).data.source, DataSource::kImageFolder);
+  EXPECT_EQ(Classification(s).data.height, 64);
+  EXPECT_EQ(Classification(s).data.width, 64);
+  EXPECT_EQ(Classification(s).data.channels, 3);
+  EXPECT_EQ(Classification(s).data.generate_count, ImageDataSpec().generate_count);
+  EXPECT_DOUBLE_EQ(Classification(s).data.split, ImageDataSpec().split);
+  EXPECT_EQ(Classification(s).data.balance, ClassBalance::kNone);
+  EXPECT_FALSE(Classification(s).data.skip_corrupt);
+  EXPECT_EQ(Classification(s).model.conv_channels, ModelSpec().conv_channels);
+  EXPECT_EQ(Classification(s).model.hidden_units, ModelSpec().hidden_units);
+  EXPECT_EQ(Classification(s).model.kernel_size, 3);
   EXPECT_EQ(s.train.epochs, d.train.epochs);
   EXPECT_EQ(s.train.batch_size, d.train.batch_size);
   EXPECT_EQ(s.train.optimizer.kind, OptimizerKind::kSgd);
@@ -169,9 +182,9 @@ TEST(JobSpecTest, IdxKeepsNativeResolutionAndCheckpointsFollowOutputDir) {
   StatusOr<JobSpec> parsed = ParseJobSpec(
       "name: f\ntask: multiclass\noutput_dir: /tmp/out/\ndata: {source: idx, path: d}\n", "x");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  EXPECT_EQ(parsed->data.height, 0);
-  EXPECT_EQ(parsed->data.width, 0);
-  EXPECT_EQ(parsed->data.channels, 0);
+  EXPECT_EQ(Classification(*parsed).data.height, 0);
+  EXPECT_EQ(Classification(*parsed).data.width, 0);
+  EXPECT_EQ(Classification(*parsed).data.channels, 0);
   EXPECT_EQ(parsed->output_dir, "/tmp/out/");
   EXPECT_EQ(parsed->checkpoint.dir, "/tmp/out/checkpoints");
 }
@@ -180,14 +193,11 @@ TEST(JobSpecTest, GenerateDayNight) {
   StatusOr<JobSpec> parsed =
       ParseJobSpec(Minimal("  generate: day_night\n  generate_count: 100\n"), "x");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  EXPECT_EQ(parsed->data.generate, "day_night");
-  EXPECT_EQ(parsed->data.generate_count, 100);
+  EXPECT_EQ(Classification(*parsed).data.generate, "day_night");
+  EXPECT_EQ(Classification(*parsed).data.generate_count, 100);
 }
 
 TEST(JobSpecTest, EnumsPrintTheirYamlSpelling) {
-  EXPECT_STREQ(ToString(TaskKind::kDayNight), "day_night");
-  EXPECT_STREQ(ToString(TaskKind::kMulticlass), "multiclass");
-  EXPECT_STREQ(ToString(TaskKind::kFaceTriplet), "face_triplet");
   EXPECT_STREQ(ToString(DataSource::kImageFolder), "image_folder");
   EXPECT_STREQ(ToString(DataSource::kIdx), "idx");
   EXPECT_STREQ(ToString(ClassBalance::kNone), "none");
@@ -217,22 +227,25 @@ void ExpectRoundTrip(const std::string& yaml) {
   const JobSpec& b = *second;
   EXPECT_EQ(a.name, b.name);
   EXPECT_EQ(a.task, b.task);
-  EXPECT_EQ(a.data.source, b.data.source);
+  // The task's own fields (the text comparison above covers every task; this names them).
+  if (a.TaskSpecAs<ImageClassificationSpec>() != nullptr) {
+    EXPECT_EQ(Classification(a).data.source, Classification(b).data.source);
+    EXPECT_EQ(Classification(a).data.generate, Classification(b).data.generate);
+    EXPECT_EQ(Classification(a).data.generate_count, Classification(b).data.generate_count);
+    EXPECT_EQ(Classification(a).data.split, Classification(b).data.split);
+    EXPECT_EQ(Classification(a).data.balance, Classification(b).data.balance);
+    EXPECT_EQ(Classification(a).data.height, Classification(b).data.height);
+    EXPECT_EQ(Classification(a).data.width, Classification(b).data.width);
+    EXPECT_EQ(Classification(a).data.channels, Classification(b).data.channels);
+    EXPECT_EQ(Classification(a).data.skip_corrupt, Classification(b).data.skip_corrupt);
+    EXPECT_EQ(Classification(a).model.conv_channels, Classification(b).model.conv_channels);
+    EXPECT_EQ(Classification(a).model.kernel_size, Classification(b).model.kernel_size);
+    EXPECT_EQ(Classification(a).model.hidden_units, Classification(b).model.hidden_units);
+    EXPECT_EQ(Classification(a).model.dropout, Classification(b).model.dropout);
+    EXPECT_EQ(Classification(a).model.batch_norm, Classification(b).model.batch_norm);
+  }
   EXPECT_EQ(a.data.path, b.data.path);
-  EXPECT_EQ(a.data.generate, b.data.generate);
-  EXPECT_EQ(a.data.generate_count, b.data.generate_count);
-  EXPECT_EQ(a.data.split, b.data.split);
   EXPECT_EQ(a.data.seed, b.data.seed);
-  EXPECT_EQ(a.data.balance, b.data.balance);
-  EXPECT_EQ(a.data.height, b.data.height);
-  EXPECT_EQ(a.data.width, b.data.width);
-  EXPECT_EQ(a.data.channels, b.data.channels);
-  EXPECT_EQ(a.data.skip_corrupt, b.data.skip_corrupt);
-  EXPECT_EQ(a.model.conv_channels, b.model.conv_channels);
-  EXPECT_EQ(a.model.kernel_size, b.model.kernel_size);
-  EXPECT_EQ(a.model.hidden_units, b.model.hidden_units);
-  EXPECT_EQ(a.model.dropout, b.model.dropout);
-  EXPECT_EQ(a.model.batch_norm, b.model.batch_norm);
   EXPECT_EQ(a.train.epochs, b.train.epochs);
   EXPECT_EQ(a.train.batch_size, b.train.batch_size);
   EXPECT_EQ(a.train.optimizer.kind, b.train.optimizer.kind);
@@ -298,14 +311,14 @@ TEST(JobSpecErrorTest, UnknownFieldWithSuggestion) {
             "lr, momentum, weight_decay, beta1, beta2");
   // Transposed letters count as one edit.
   EXPECT_EQ(ErrorOf(Minimal("tarin: {}\n")),
-            "job.yaml:5:1: tarin: unknown field; expected one of: name, task, data, model, loss, "
-            "train, distributed, checkpoint, restart, output_dir (did you mean 'train'?)");
+            "job.yaml:5:1: tarin: unknown field; expected one of: name, task, data, model, train, "
+            "distributed, checkpoint, restart, output_dir (did you mean 'train'?)");
 }
 
 TEST(JobSpecErrorTest, UnknownFieldWithoutSuggestion) {
   EXPECT_EQ(ErrorOf(Minimal("output:\n  dir: x\n")),
             "job.yaml:5:1: output: unknown field; expected one of: name, task, data, model, "
-            "loss, train, distributed, checkpoint, restart, output_dir");
+            "train, distributed, checkpoint, restart, output_dir");
 }
 
 TEST(JobSpecErrorTest, RanksAndRestartRanges) {
@@ -372,7 +385,7 @@ TEST(JobSpecErrorTest, BadEnumValue) {
   EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer: {kind: adagrad}\n")),
             "job.yaml:6:21: train.optimizer.kind: expected one of {sgd, adam}, got 'adagrad'");
   EXPECT_EQ(ErrorOf("name: x\ntask: regression\ndata: {path: d}\n"),
-            "job.yaml:2:7: task: expected one of {day_night, multiclass, face_triplet}, got "
+            "job.yaml:2:7: task: expected one of {day_night, face_triplet, multiclass}, got "
             "'regression'");
   EXPECT_EQ(ErrorOf(Minimal("  generate: cats\n")),
             "job.yaml:5:13: data.generate: expected one of {day_night}, got 'cats'");
@@ -380,8 +393,15 @@ TEST(JobSpecErrorTest, BadEnumValue) {
 
 TEST(JobSpecErrorTest, BadName) {
   EXPECT_EQ(ErrorOf("name: my job\ntask: day_night\ndata: {path: d}\n"),
-            "job.yaml:1:7: name: expected a name of letters, digits, '_', '.' and '-', got "
-            "'my job'");
+            "job.yaml:1:7: name: expected a name of letters, digits, '_', '.' and '-' (not '.' or "
+            "'..'), got 'my job'");
+  // "runs/.." would be the coordinator's working directory.
+  EXPECT_EQ(ErrorOf("name: ..\ntask: day_night\ndata: {path: d}\n"),
+            "job.yaml:1:7: name: expected a name of letters, digits, '_', '.' and '-' (not '.' or "
+            "'..'), got '..'");
+  EXPECT_EQ(ErrorOf("name: .\ntask: day_night\ndata: {path: d}\n"),
+            "job.yaml:1:7: name: expected a name of letters, digits, '_', '.' and '-' (not '.' or "
+            "'..'), got '.'");
 }
 
 TEST(JobSpecErrorTest, MissingRequiredFields) {
@@ -430,28 +450,134 @@ TEST(JobSpecErrorTest, CrossFieldChecks) {
 
 TEST(JobSpecErrorTest, AllErrorsReportedTogetherInDocumentOrder) {
   const std::string yaml =
-      "task: daynight\n"            // 1: bad enum; `name` missing (reported at the root, 1:1)
-      "data:\n"                     // 2
-      "  path: d\n"                 // 3
-      "  balance: cap\n"            // 4
-      "model:\n"                    // 5
-      "  conv_channels: [16, 0]\n"  // 6: out of range
-      "  dropuot: 0.5\n"            // 7: unknown field, suggestion
-      "train:\n"                    // 8
-      "  epochs: 1.5\n"             // 9: float for an int
-      "distributed:\n"              // 10
-      "  backend: nccl\n";          // 11: nccl with the default cpu device
+      "task: multiclas\n"   // 1: unknown task (suggestion); `name` missing (root, 1:1)
+      "data:\n"             // 2
+      "  path: d\n"         // 3
+      "  balance: cap\n"    // 4
+      "train:\n"            // 5
+      "  epochs: 1.5\n"     // 6: float for an int
+      "distributed:\n"      // 7
+      "  backend: nccl\n";  // 8: nccl with the default cpu device
   EXPECT_EQ(ErrorOf(yaml),
             "job.yaml:1:1: name: required field is missing\n"
-            "job.yaml:1:7: task: expected one of {day_night, multiclass, face_triplet}, got "
-            "'daynight'\n"
-            "job.yaml:6:23: model.conv_channels[1]: expected an integer >= 1, got 0\n"
-            "job.yaml:7:3: model.dropuot: unknown field; expected one of: conv_channels, "
-            "kernel_size, hidden_units, dropout, batch_norm, embedding_dim (did you mean "
-            "'dropout'?)\n"
-            "job.yaml:9:11: train.epochs: expected an integer >= 1, got 1.5\n"
-            "job.yaml:11:12: distributed.backend: nccl requires distributed.device: cuda, got "
+            "job.yaml:1:7: task: expected one of {day_night, face_triplet, multiclass}, got "
+            "'multiclas' (did you mean 'multiclass'?)\n"
+            "job.yaml:6:11: train.epochs: expected an integer >= 1, got 1.5\n"
+            "job.yaml:8:12: distributed.backend: nccl requires distributed.device: cuda, got "
             "distributed.device: cpu (the default)");
+  // With a known task its own sections are checked in the same pass.
+  EXPECT_EQ(ErrorOf("name: x\ntask: day_night\ndata: {path: d}\nmodel:\n"
+                    "  conv_channels: [16, 0]\n  dropuot: 0.5\ntrain: {epochs: 0}\n"),
+            "job.yaml:5:23: model.conv_channels[1]: expected an integer >= 1, got 0\n"
+            "job.yaml:6:3: model.dropuot: unknown field; expected one of: conv_channels, "
+            "kernel_size, hidden_units, dropout, batch_norm (did you mean 'dropout'?)\n"
+            "job.yaml:7:17: train.epochs: expected an integer >= 1, got 0");
+}
+
+TEST(JobSpecErrorTest, FieldsOfAnotherTaskNameThatTask) {
+  EXPECT_EQ(ErrorOf(Minimal("  eval_classes: [1, 2]\n")),
+            "job.yaml:5:3: data.eval_classes: only used by task face_triplet, got task: day_night");
+  // A field no task knows gets the plain message.
+  EXPECT_EQ(ErrorOf(Minimal("  eval_clases: [1, 2]\n")),
+            "job.yaml:5:3: data.eval_clases: unknown field; expected one of: path, seed, source, "
+            "generate, generate_count, split, balance, resolution, skip_corrupt");
+}
+
+// --- Task registry: a task registered by a test reads its own sections. ---
+
+// A spec section of a made-up task: `data.rows` and a `curve` section.
+class CurveSpec final : public TaskSpec {
+ public:
+  int rows = 10;
+  double slope = 1.0;
+  std::unique_ptr<TaskSpec> Clone() const override { return std::make_unique<CurveSpec>(*this); }
+  std::vector<SpecReader::Field> DataFields(SpecReader& r) override {
+    return {
+        {"rows", false, [this, &r](const SpecReader::Value& v) { r.ReadInt(v, 1, 1000, &rows); }}};
+  }
+  std::vector<SpecReader::Field> Sections(SpecReader& r) override {
+    return {{"curve", true, [this, &r](const SpecReader::Value& v) {
+               r.ReadMap(v, {{"slope", true, [this, &r](const SpecReader::Value& f) {
+                                r.ReadDouble(f, DoubleRange::Positive(), &slope);
+                              }}});
+             }}};
+  }
+  void Finish(SpecReader& r, const JobSpec& spec) override {
+    if (rows > 100 && spec.train.batch_size > rows) {
+      r.ErrorAt("data.rows", "expected at least train.batch_size rows");
+    }
+  }
+  void EmitDataFields(YAML::Emitter& out) const override {
+    out << YAML::Key << "rows" << YAML::Value << rows;
+  }
+  void EmitSections(YAML::Emitter& out) const override {
+    out << YAML::Key << "curve" << YAML::Value << YAML::BeginMap << YAML::Key << "slope"
+        << YAML::Value;
+    EmitDouble(out, slope);
+    out << YAML::EndMap;
+  }
+  std::vector<std::pair<std::string, std::string>> UnusedCoreFields() const override {
+    return {{"data.seed", "the curve is exact"}};
+  }
+};
+
+void RegisterCurveOnce() {
+  static const bool registered =
+      TaskSpecRegistry::Global()
+          .Register({"curve_test", "a made-up task", [] { return std::make_unique<CurveSpec>(); }})
+          .ok();
+  ASSERT_TRUE(registered);
+}
+
+TEST(TaskSpecRegistryTest, RegisteredTaskReadsItsSectionsAndRoundTrips) {
+  RegisterCurveOnce();
+  StatusOr<JobSpec> spec = ParseJobSpec(
+      "name: c\ntask: curve_test\ndata: {path: d, rows: 7}\ncurve: {slope: 2.5}\n", "c.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  const CurveSpec* curve = spec->TaskSpecAs<CurveSpec>();
+  ASSERT_NE(curve, nullptr);
+  EXPECT_EQ(curve->rows, 7);
+  EXPECT_EQ(curve->slope, 2.5);
+  EXPECT_EQ(spec->TaskSpecAs<ImageClassificationSpec>(), nullptr);
+  const std::string yaml = ToYaml(*spec);
+  EXPECT_FALSE(YAML::Load(yaml)["data"]["seed"]) << "data.seed is left out:\n" << yaml;
+  EXPECT_NE(yaml.find("  rows: 7\n"), std::string::npos) << yaml;
+  StatusOr<JobSpec> again = ParseJobSpec(yaml, "c.yaml");
+  ASSERT_TRUE(again.ok()) << again.status().ToString() << "\n" << yaml;
+  EXPECT_EQ(ToYaml(*again), yaml);
+  // Copies of a spec carry their own copy of the task's sections.
+  JobSpec copy = *spec;
+  copy.TaskSpecAs<CurveSpec>()->rows = 9;
+  EXPECT_EQ(spec->TaskSpecAs<CurveSpec>()->rows, 7);
+}
+
+TEST(TaskSpecRegistryTest, RegisteredTaskReportsItsOwnProblems) {
+  RegisterCurveOnce();
+  EXPECT_EQ(ErrorOf("name: c\ntask: curve_test\ndata: {path: d, seed: 3, rows: 0}\n"
+                    "curve: {slop: 1}\n"),
+            "job.yaml:3:23: data.seed: not used by task curve_test: the curve is exact\n"
+            "job.yaml:3:32: data.rows: expected an integer in [1, 1000], got 0\n"
+            "job.yaml:4:8: curve.slope: required field is missing\n"
+            "job.yaml:4:9: curve.slop: unknown field; expected one of: slope (did you mean "
+            "'slope'?)");
+  EXPECT_EQ(ErrorOf("name: c\ntask: curve_test\ndata: {path: d}\n"),
+            "job.yaml:1:1: curve: required field is missing");
+}
+
+TEST(TaskSpecRegistryTest, NamesAreSortedAndDuplicatesRefused) {
+  RegisterCurveOnce();
+  const std::vector<std::string> names = TaskSpecRegistry::Global().Names();
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_NE(std::find(names.begin(), names.end(), "day_night"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "face_triplet"), names.end());
+  Status again = TaskSpecRegistry::Global().Register(
+      {"day_night", "x", [] { return std::make_unique<CurveSpec>(); }});
+  EXPECT_EQ(again.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(again.message(), "task 'day_night' is already registered");
+  Status bad = TaskSpecRegistry::Global().Register(
+      {"Bad-Name", "x", [] { return std::make_unique<CurveSpec>(); }});
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(), "task name 'Bad-Name': expected lower-case letters, digits and '_'");
 }
 
 // --- Files ---

@@ -7,7 +7,7 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
-#include "runtime/spec/job_spec.h"
+#include "runtime/spec/sections/cnn_model.h"
 
 namespace dtrain::models {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "runtime/common/status.h"
-#include "runtime/spec/job_spec.h"  // ModelSpec
+#include "runtime/spec/sections/cnn_model.h"
 
 namespace dtrain::models {
 

@@ -17,9 +17,16 @@
 
 namespace dtrain::trainer {
 
+// One batch as the task assembles it and its loss reads it. The trainer loop only carries it from
+// Task::GetBatch to Task::Loss, so each task shapes its targets as its loss needs:
+//  - a class per sample: `targets` [N] (int64) or [N, 1] (float, binary);
+//  - labels per time step: `targets` [N, T];
+//  - a variable number of items per sample (boxes per image): `ragged_targets`, one tensor per
+//    sample (e.g. [n_i, 5]: class, cx, cy, w, h), `targets` left undefined.
 struct Batch {
-  at::Tensor inputs;
-  at::Tensor targets;
+  at::Tensor inputs;                       // [N, ...]
+  at::Tensor targets;                      // dense targets, first dimension N; or undefined
+  std::vector<at::Tensor> ragged_targets;  // empty, or N tensors whose first sizes differ
 };
 
 enum class EvalSplit { kValidation, kTest };
@@ -32,8 +39,10 @@ struct Evaluation {
 
 // What the sampler needs to know about the training split.
 struct TrainingSet {
-  std::vector<size_t> indices;         // sample ids usable in GetBatch
-  const std::vector<int32_t>* labels;  // indexed by sample id, for class balancing
+  std::vector<size_t> indices;  // sample ids usable in GetBatch
+  // Class-balanced sampling (each class drawn equally often): labels indexed by sample id.
+  bool balance_classes = false;
+  const std::vector<int32_t>* labels = nullptr;
   size_t num_classes = 0;
 };
 
@@ -92,10 +101,6 @@ struct TaskContext {
   bool use_cuda = false;
   int cuda_device = 0;  // this rank's GPU (its local rank)
 };
-
-// Builds the task named by spec.task. Collective (data generation is done by rank 0 and the
-// others wait at a barrier).
-StatusOr<std::unique_ptr<Task>> MakeTask(const JobSpec& spec, const TaskContext& context);
 
 }  // namespace dtrain::trainer
 

@@ -8,11 +8,13 @@
 #include <fstream>
 #include <thread>
 
+#include "runtime/common/atomic_file.h"
 #include "runtime/data/sampling.h"
 #include "workers/trainer/checkpoint.h"
 #include "workers/trainer/lr_schedule.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/task.h"
+#include "workers/trainer/task_registry.h"
 #include "workers/trainer/tensor_comm.h"
 
 namespace dtrain::trainer {
@@ -119,9 +121,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   if (sampler == nullptr) {
     const TrainingSet& set = task->training_set();
     data::DistributedSampler shards(set.indices, rank, world, train.seed);
-    if (spec.data.balance == ClassBalance::kWeightedSampling) {
-      shards.SetClassBalanced(*set.labels, set.num_classes);
-    }
+    if (set.balance_classes) shards.SetClassBalanced(*set.labels, set.num_classes);
     default_sampler =
         std::make_unique<data::ShardedBatchSampler>(std::move(shards), train.batch_size);
     sampler = default_sampler.get();
@@ -143,7 +143,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
                 std::to_string(world * batch * accum) + "; " + std::to_string(steps_per_epoch) +
                 " steps/epoch; gradients over " + tensor_comm.backend_name() + ", " +
                 std::to_string(threads) + " thread(s)/rank");
-  progress.Started({{"task", ToString(spec.task)},
+  progress.Started({{"task", spec.task},
                     {"parameters", num_params},
                     {"buckets", reducer->buckets().size()},
                     {"steps_per_epoch", steps_per_epoch},
@@ -158,7 +158,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     fs::create_directories(output_dir, ec);
     if (ec) return Internal("cannot create output_dir '" + output_dir + "': " + ec.message());
     // The fully defaulted spec, so a run's outputs say exactly what produced them.
-    std::ofstream(fs::path(output_dir) / "spec.yaml") << ToYaml(spec);
+    DTRAIN_RETURN_IF_ERROR(
+        WriteFileAtomically((fs::path(output_dir) / "spec.yaml").string(), ToYaml(spec)));
   }
 
   auto save_checkpoint = [&](const LoopPosition& at) -> Status {
@@ -325,7 +326,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   TrainOutcome outcome;
   nlohmann::json& summary = outcome.summary;
   summary["job"] = spec.name;
-  summary["task"] = ToString(spec.task);
+  summary["task"] = spec.task;
   summary["world_size"] = world;
   summary["global_steps"] = position.global_step;
   summary["completed"] = !stopped_early;
@@ -351,13 +352,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     }
   }
   if (rank0) {
-    std::ofstream out(fs::path(output_dir) / "summary.json.tmp");
-    out << summary.dump(2) << "\n";
-    out.close();
-    std::error_code ec;
-    fs::rename(fs::path(output_dir) / "summary.json.tmp", fs::path(output_dir) / "summary.json",
-               ec);
-    if (!out || ec) return Internal("cannot write " + output_dir + "/summary.json");
+    DTRAIN_RETURN_IF_ERROR(WriteFileAtomically((fs::path(output_dir) / "summary.json").string(),
+                                               summary.dump(2) + "\n"));
   }
   return outcome;
 }

@@ -8,8 +8,9 @@
 #include <map>
 #include <random>
 
-#include "runtime/data/image_set.h"
+#include "runtime/data/images/image_set.h"
 #include "runtime/data/sampling.h"
+#include "runtime/spec/tasks/face_triplet.h"
 #include "workers/models/cnn.h"
 #include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/tasks/job_images.h"
@@ -53,8 +54,8 @@ struct EvalSet {
 
 class FaceTripletTask final : public Task {
  public:
-  FaceTripletTask(const JobSpec& spec, const TaskContext& context)
-      : spec_(spec), context_(context) {}
+  FaceTripletTask(const JobSpec& spec, const FaceTripletSpec& face, const TaskContext& context)
+      : spec_(spec), face_(face), context_(context) {}
 
   Status Init();
 
@@ -70,7 +71,7 @@ class FaceTripletTask final : public Task {
 
   at::Tensor Loss(const Batch& batch) override {
     TripletBatchLoss loss = DistributedTripletLoss(context_.comm, model_->forward(batch.inputs),
-                                                   batch.targets, spec_.loss);
+                                                   batch.targets, face_.loss);
     active_ += static_cast<double>(loss.active);
     triplets_ += static_cast<double>(loss.triplets);
     return loss.loss;
@@ -99,6 +100,7 @@ class FaceTripletTask final : public Task {
   StatusOr<at::Tensor> Embed(comm::Communicator& comm, const at::Tensor& images);
 
   const JobSpec spec_;
+  const FaceTripletSpec face_;  // the task's own sections of spec_
   const TaskContext context_;
   int height_ = 0, width_ = 0, channels_ = 0;
   std::vector<std::string> class_names_;
@@ -113,8 +115,9 @@ class FaceTripletTask final : public Task {
 };
 
 Status FaceTripletTask::Init() {
-  const DataSpec& d = spec_.data;
-  DTRAIN_ASSIGN_OR_RETURN(JobImages images, LoadJobImages(d));
+  const IdentityDataSpec& d = face_.data;
+  const std::string& path = spec_.data.path;
+  DTRAIN_ASSIGN_OR_RETURN(JobImages images, LoadJobImages(path, d));
   const data::ImageSet& file = images.train;
   const data::ImageSet& test_file = images.test;
   const bool separate_test = images.separate_test;
@@ -129,7 +132,7 @@ Status FaceTripletTask::Init() {
     for (int c : classes) {
       if (c >= num_classes) {
         return InvalidArgument(std::string(field) + ": class " + std::to_string(c) +
-                               " does not exist: '" + d.path + "' has " +
+                               " does not exist: '" + path + "' has " +
                                std::to_string(num_classes) + " classes (0-" +
                                std::to_string(num_classes - 1) + ")");
       }
@@ -148,12 +151,12 @@ Status FaceTripletTask::Init() {
   }
   for (int c : train_classes) is_train[c] = 1;
   if (train_classes.size() < 2) {
-    return InvalidArgument("face_triplet needs at least 2 training identities, '" + d.path +
+    return InvalidArgument("face_triplet needs at least 2 training identities, '" + path +
                            "' leaves " + std::to_string(train_classes.size()) +
                            " besides data.eval_classes");
   }
   const int world = context_.world_size;
-  if (spec_.loss.mining_scope == MiningScope::kLocal && world > 1 &&
+  if (face_.loss.mining_scope == MiningScope::kLocal && world > 1 &&
       d.identities_per_batch / world < 2) {
     return InvalidArgument(
         "loss.mining_scope local mines inside each rank's shard, which needs at least 2 "
@@ -198,7 +201,7 @@ Status FaceTripletTask::Init() {
   validation_ = make_eval(file, validation_ids);
   test_ = make_eval(test_source, test_ids);
 
-  model_ = models::BuildEmbeddingCnn(spec_.model, channels_, height_, width_);
+  model_ = models::BuildEmbeddingCnn(face_.model, channels_, height_, width_);
   {
     // The encoder's input normalisation: per-channel statistics of the training images.
     torch::NoGradGuard no_grad;
@@ -219,7 +222,7 @@ Status FaceTripletTask::Init() {
   if (!sampler.ok()) return sampler.status().WithContext("data.identities_per_batch");
   sampler_ = std::move(sampler).value();
 
-  report_.push_back("data: " + d.path + " (" + ToString(d.source) + "), " +
+  report_.push_back("data: " + path + " (" + ToString(d.source) + "), " +
                     std::to_string(file.size()) + " images " + std::to_string(height_) + "x" +
                     std::to_string(width_) + "x" + std::to_string(channels_));
   if (file.skipped > 0) {
@@ -235,14 +238,14 @@ Status FaceTripletTask::Init() {
       std::to_string(test_ids.size()) + " images" + (separate_test ? " (test file)" : ""));
   char loss[160];
   std::snprintf(loss, sizeof(loss), "loss: triplet, margin %g, %s mining, %s scope",
-                spec_.loss.margin, ToString(spec_.loss.mining), ToString(spec_.loss.mining_scope));
+                face_.loss.margin, ToString(face_.loss.mining), ToString(face_.loss.mining_scope));
   report_.push_back("batches: " + std::to_string(d.identities_per_batch) + " identities x " +
                     std::to_string(d.images_per_identity) + " images (" +
                     std::to_string(d.identities_per_batch / world) + " identities per rank); " +
-                    loss + "; embedding " + std::to_string(spec_.model.embedding_dim) + "-d");
+                    loss + "; embedding " + std::to_string(face_.model.embedding_dim) + "-d");
   if (validation_ids.empty() || test_ids.empty()) {
     return InvalidArgument("data.eval_classes " + ClassList(d.eval_classes, class_names_) +
-                           " have no images in '" + d.path + "'");
+                           " have no images in '" + path + "'");
   }
   return Status::Ok();
 }
@@ -253,7 +256,7 @@ StatusOr<at::Tensor> FaceTripletTask::Embed(comm::Communicator& comm, const at::
   const int64_t per_rank = (n + world - 1) / world;
   const int64_t begin = std::min(n, comm.rank() * per_rank);
   const int64_t end = std::min(n, begin + per_rank);
-  const int64_t dim = spec_.model.embedding_dim;
+  const int64_t dim = face_.model.embedding_dim;
   // Every rank sends per_rank rows (the last shard padded) since all-gather needs equal counts.
   at::Tensor mine = torch::zeros({per_rank, dim}, torch::kFloat32);
   const bool was_training = model_->is_training();
@@ -320,7 +323,7 @@ StatusOr<Evaluation> FaceTripletTask::Evaluate(comm::Communicator& comm, EvalSpl
   std::vector<int64_t> gallery_rows, probe_rows, gallery_labels, probe_labels;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t label = set.labels[i];
-    if (seen[label]++ < spec_.data.gallery_per_identity) {
+    if (seen[label]++ < face_.data.gallery_per_identity) {
       gallery_rows.push_back(i);
       gallery_labels.push_back(label);
     } else {
@@ -391,7 +394,9 @@ StatusOr<Evaluation> FaceTripletTask::Evaluate(comm::Communicator& comm, EvalSpl
 
 StatusOr<std::unique_ptr<Task>> MakeFaceTripletTask(const JobSpec& spec,
                                                     const TaskContext& context) {
-  auto task = std::make_unique<FaceTripletTask>(spec, context);
+  const auto* face = spec.TaskSpecAs<FaceTripletSpec>();
+  if (face == nullptr) return InvalidArgument("job '" + spec.name + "' is not a face_triplet job");
+  auto task = std::make_unique<FaceTripletTask>(spec, *face, context);
   DTRAIN_RETURN_IF_ERROR(task->Init());
   return std::unique_ptr<Task>(std::move(task));
 }
@@ -399,8 +404,10 @@ StatusOr<std::unique_ptr<Task>> MakeFaceTripletTask(const JobSpec& spec,
 Status WriteFaceEncoderManifest(const std::string& path, const JobSpec& spec, int height, int width,
                                 int channels, const torch::nn::Module& model,
                                 const Evaluation& test) {
+  const auto* face = spec.TaskSpecAs<FaceTripletSpec>();
+  if (face == nullptr) return InvalidArgument("job '" + spec.name + "' is not a face_triplet job");
   models::FaceEncoderInfo info;
-  info.model = spec.model;
+  info.model = face->model;
   info.height = height;
   info.width = width;
   info.channels = channels;
@@ -408,7 +415,7 @@ Status WriteFaceEncoderManifest(const std::string& path, const JobSpec& spec, in
   info.threshold = threshold == test.metrics.end() ? 0.0 : threshold->second;
   models::FaceEncoderProvenance provenance;
   provenance.job = spec.name;
-  provenance.eval_classes = spec.data.eval_classes;
+  provenance.eval_classes = face->data.eval_classes;
   provenance.test_metrics = test.metrics;
   return models::WriteFaceEncoderManifest(path, info, model, provenance);
 }

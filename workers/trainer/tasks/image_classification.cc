@@ -4,9 +4,10 @@
 
 #include <filesystem>
 
-#include "runtime/data/day_night_generator.h"
-#include "runtime/data/image_set.h"
+#include "runtime/data/images/day_night_generator.h"
+#include "runtime/data/images/image_set.h"
 #include "runtime/data/sampling.h"
+#include "runtime/spec/tasks/image_classification.h"
 #include "workers/models/cnn.h"
 #include "workers/trainer/metrics.h"
 #include "workers/trainer/tasks/job_images.h"
@@ -18,22 +19,23 @@ namespace {
 namespace fs = std::filesystem;
 
 // Rank 0 writes the synthetic set when the spec asks for it and it is missing; the others wait.
-Status EnsureGenerated(const DataSpec& data, const TaskContext& context) {
+Status EnsureGenerated(const DataSpec& core, const ImageDataSpec& data,
+                       const TaskContext& context) {
   if (data.generate.empty()) return Status::Ok();
   Status local = Status::Ok();
-  if (context.rank == 0 && !fs::exists(data.path)) {
+  if (context.rank == 0 && !fs::exists(core.path)) {
     data::DayNightOptions options;
-    options.out_dir = data.path;
+    options.out_dir = core.path;
     options.count = data.generate_count;
-    options.seed = data.seed + 1;
+    options.seed = core.seed + 1;
     auto report = data::GenerateDayNight(options);
     if (!report.ok()) {
-      local = report.status().WithContext("data.generate: writing '" + data.path + "'");
+      local = report.status().WithContext("data.generate: writing '" + core.path + "'");
     } else {
       std::fprintf(stderr,
                    "[dtrain] generated day/night set in %s: %d day, %d night (%d dawn/dusk), "
                    "%d real photos used\n",
-                   data.path.c_str(), report->day, report->night, report->hard_cases,
+                   core.path.c_str(), report->day, report->night, report->hard_cases,
                    report->photos_used);
     }
   }
@@ -41,7 +43,7 @@ Status EnsureGenerated(const DataSpec& data, const TaskContext& context) {
     int32_t failed = local.ok() ? 0 : 1;
     DTRAIN_RETURN_IF_ERROR(
         context.comm->AllReduce({&failed, 1, comm::DataType::kInt32}, comm::ReduceOp::kMax));
-    if (failed && local.ok()) return Aborted("rank 0 failed to generate '" + data.path + "'");
+    if (failed && local.ok()) return Aborted("rank 0 failed to generate '" + core.path + "'");
   }
   return local;
 }
@@ -57,38 +59,41 @@ at::Tensor ToTensor(const data::ImageSet& set) {
 
 class ImageClassificationTask final : public Task {
  public:
-  ImageClassificationTask(const JobSpec& spec, const TaskContext& context)
-      : spec_(spec), context_(context), binary_(spec.task == TaskKind::kDayNight) {}
+  ImageClassificationTask(const JobSpec& spec, const ImageClassificationSpec& sections,
+                          const TaskContext& context)
+      : spec_(spec), sections_(sections), context_(context), binary_(sections.binary) {}
 
   Status Init() {
-    const DataSpec& d = spec_.data;
-    DTRAIN_RETURN_IF_ERROR(EnsureGenerated(d, context_));
-    DTRAIN_ASSIGN_OR_RETURN(JobImages images, LoadJobImages(d));
+    const ImageDataSpec& d = sections_.data;
+    const std::string& path = spec_.data.path;
+    const uint64_t seed = spec_.data.seed;
+    DTRAIN_RETURN_IF_ERROR(EnsureGenerated(spec_.data, d, context_));
+    DTRAIN_ASSIGN_OR_RETURN(JobImages images, LoadJobImages(path, d));
     const data::ImageSet& train_file = images.train;
     const data::ImageSet& test_file = images.test;
     const bool separate_test = images.separate_test;
     num_classes_ = train_file.class_names.size();
     class_names_ = train_file.class_names;
     if (binary_ && num_classes_ != 2) {
-      return InvalidArgument("task day_night needs exactly 2 classes in '" + d.path + "', found " +
+      return InvalidArgument("task day_night needs exactly 2 classes in '" + path + "', found " +
                              std::to_string(num_classes_));
     }
     if (num_classes_ < 2) {
-      return InvalidArgument("'" + d.path + "' has " + std::to_string(num_classes_) +
+      return InvalidArgument("'" + path + "' has " + std::to_string(num_classes_) +
                              " class(es); classification needs at least 2");
     }
-    const data::Split split = data::StratifiedSplit(train_file.labels, d.split, d.seed);
+    const data::Split split = data::StratifiedSplit(train_file.labels, d.split, seed);
     train_.indices = split.train;
     if (d.balance == ClassBalance::kCap) {
-      train_.indices =
-          data::CapToSmallestClass(train_file.labels, split.train, num_classes_, d.seed);
+      train_.indices = data::CapToSmallestClass(train_file.labels, split.train, num_classes_, seed);
     }
     labels_ = train_file.labels;
+    train_.balance_classes = d.balance == ClassBalance::kWeightedSampling;
     train_.labels = &labels_;
     train_.num_classes = num_classes_;
     validation_ = split.test;
 
-    report_.push_back("data: " + d.path + " (" + ToString(d.source) + "), " +
+    report_.push_back("data: " + path + " (" + ToString(d.source) + "), " +
                       std::to_string(train_file.size()) + " images " +
                       std::to_string(train_file.height) + "x" + std::to_string(train_file.width) +
                       "x" + std::to_string(train_file.channels));
@@ -128,8 +133,8 @@ class ImageClassificationTask final : public Task {
               data::ClassCounts(test_file.labels, AllIndices(test_file.size()), num_classes_),
               class_names_));
     }
-    model_ = models::BuildCnn(spec_.model, train_file.channels, train_file.height, train_file.width,
-                              binary_ ? 1 : static_cast<int>(num_classes_));
+    model_ = models::BuildCnn(sections_.model, train_file.channels, train_file.height,
+                              train_file.width, binary_ ? 1 : static_cast<int>(num_classes_));
     model_->to(device);
     return Status::Ok();
   }
@@ -223,6 +228,7 @@ class ImageClassificationTask final : public Task {
   }
 
   const JobSpec spec_;
+  const ImageClassificationSpec sections_;  // the task's own sections of spec_
   const TaskContext context_;
   const bool binary_;
   size_t num_classes_ = 0;
@@ -245,7 +251,11 @@ at::Tensor BinaryLogLikelihoodLoss(const at::Tensor& logits, const at::Tensor& t
 
 StatusOr<std::unique_ptr<Task>> MakeImageClassificationTask(const JobSpec& spec,
                                                             const TaskContext& context) {
-  auto task = std::make_unique<ImageClassificationTask>(spec, context);
+  const auto* sections = spec.TaskSpecAs<ImageClassificationSpec>();
+  if (sections == nullptr) {
+    return InvalidArgument("job '" + spec.name + "' is not an image classification job");
+  }
+  auto task = std::make_unique<ImageClassificationTask>(spec, *sections, context);
   DTRAIN_RETURN_IF_ERROR(task->Init());
   return std::unique_ptr<Task>(std::move(task));
 }

@@ -4,11 +4,11 @@
 
 namespace dtrain::trainer {
 
-StatusOr<JobImages> LoadJobImages(const DataSpec& d) {
+StatusOr<JobImages> LoadJobImages(const std::string& path, const ImageDataSpec& d) {
   JobImages images;
   if (d.source == DataSource::kImageFolder) {
     data::ImageFolderOptions options;
-    options.root = d.path;
+    options.root = path;
     options.height = d.height;
     options.width = d.width;
     options.channels = d.channels;
@@ -16,13 +16,13 @@ StatusOr<JobImages> LoadJobImages(const DataSpec& d) {
     DTRAIN_ASSIGN_OR_RETURN(images.train, data::LoadImageFolder(options));
     return images;
   }
-  DTRAIN_ASSIGN_OR_RETURN(images.train, data::LoadIdxDir(d.path, "train"));
-  DTRAIN_ASSIGN_OR_RETURN(images.test, data::LoadIdxDir(d.path, "t10k"));
+  DTRAIN_ASSIGN_OR_RETURN(images.train, data::LoadIdxDir(path, "train"));
+  DTRAIN_ASSIGN_OR_RETURN(images.test, data::LoadIdxDir(path, "t10k"));
   images.separate_test = true;
   const data::ImageSet& a = images.train;
   const data::ImageSet& b = images.test;
   if (b.height != a.height || b.width != a.width || b.channels != a.channels) {
-    return InvalidArgument("test images in '" + d.path + "' are " + std::to_string(b.height) + "x" +
+    return InvalidArgument("test images in '" + path + "' are " + std::to_string(b.height) + "x" +
                            std::to_string(b.width) + "x" + std::to_string(b.channels) +
                            ", the train images " + std::to_string(a.height) + "x" +
                            std::to_string(a.width) + "x" + std::to_string(a.channels) +

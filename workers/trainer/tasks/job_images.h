@@ -3,8 +3,8 @@
 #define DTRAIN_WORKERS_TRAINER_TASKS_JOB_IMAGES_H_
 
 #include "runtime/common/status.h"
-#include "runtime/data/image_set.h"
-#include "runtime/spec/job_spec.h"
+#include "runtime/data/images/image_set.h"
+#include "runtime/spec/sections/image_data.h"
 
 namespace dtrain::trainer {
 
@@ -14,9 +14,9 @@ struct JobImages {
   bool separate_test = false;  // true for IDX: the task need not split a test set off `train`
 };
 
-// Loads d.path as d.source says. Errors name the path; an IDX test set whose images differ in
-// shape from the training images is refused.
-StatusOr<JobImages> LoadJobImages(const DataSpec& d);
+// Loads `path` (the job's data.path) as d.source says. Errors name the path; an IDX test set
+// whose images differ in shape from the training images is refused.
+StatusOr<JobImages> LoadJobImages(const std::string& path, const ImageDataSpec& d);
 
 }  // namespace dtrain::trainer
 

@@ -19,7 +19,7 @@
 #include <cstdint>
 
 #include "runtime/comm/communicator.h"
-#include "runtime/spec/job_spec.h"
+#include "runtime/spec/tasks/face_triplet.h"
 
 namespace dtrain::trainer {
 

@@ -2,8 +2,8 @@
 // synthesised: sky colour and gradient, sun or moon, stars, lit windows, noise, dawn/dusk hard
 // cases, over real photos from Debian's opencv-doc when present. Day and night must differ in
 // more than mean brightness: a classifier on brightness alone does clearly worse.
-#ifndef DTRAIN_RUNTIME_DATA_DAY_NIGHT_GENERATOR_H_
-#define DTRAIN_RUNTIME_DATA_DAY_NIGHT_GENERATOR_H_
+#ifndef DTRAIN_RUNTIME_DATA_IMAGES_DAY_NIGHT_GENERATOR_H_
+#define DTRAIN_RUNTIME_DATA_IMAGES_DAY_NIGHT_GENERATOR_H_
 
 #include <cstdint>
 #include <string>
@@ -34,4 +34,4 @@ StatusOr<DayNightReport> GenerateDayNight(const DayNightOptions& options);
 
 }  // namespace dtrain::data
 
-#endif  // DTRAIN_RUNTIME_DATA_DAY_NIGHT_GENERATOR_H_
+#endif  // DTRAIN_RUNTIME_DATA_IMAGES_DAY_NIGHT_GENERATOR_H_

@@ -1,7 +1,7 @@
 // In-memory labelled image sets and the loaders that fill them. Torch-free on purpose: the
 // trainer turns an ImageSet into a tensor once; everything here is testable without LibTorch.
-#ifndef DTRAIN_RUNTIME_DATA_IMAGE_SET_H_
-#define DTRAIN_RUNTIME_DATA_IMAGE_SET_H_
+#ifndef DTRAIN_RUNTIME_DATA_IMAGES_IMAGE_SET_H_
+#define DTRAIN_RUNTIME_DATA_IMAGES_IMAGE_SET_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -63,4 +63,4 @@ std::vector<uint8_t> ResizeBilinear(const uint8_t* src, int src_h, int src_w, in
 
 }  // namespace dtrain::data
 
-#endif  // DTRAIN_RUNTIME_DATA_IMAGE_SET_H_
+#endif  // DTRAIN_RUNTIME_DATA_IMAGES_IMAGE_SET_H_

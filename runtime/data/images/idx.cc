@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/data/image_set.h"
+#include "runtime/data/images/image_set.h"
 
 namespace dtrain::data {
 namespace {

@@ -14,7 +14,7 @@
 //
 // Mean brightness overlaps between dim days and bright nights on purpose; what separates the
 // classes is colour and structure (sky hue and saturation, sun, stars, moon, windows).
-#include "runtime/data/day_night_generator.h"
+#include "runtime/data/images/day_night_generator.h"
 
 #include <fcntl.h>  // AT_FDCWD
 #include <stb_image.h>
@@ -33,7 +33,7 @@
 #include <system_error>
 #include <vector>
 
-#include "runtime/data/image_set.h"
+#include "runtime/data/images/image_set.h"
 
 namespace dtrain::data {
 namespace {

@@ -10,7 +10,7 @@
 #include <system_error>
 #include <vector>
 
-#include "runtime/data/image_set.h"
+#include "runtime/data/images/image_set.h"
 
 namespace dtrain::data {
 namespace {

@@ -1,0 +1,13 @@
+// The tasks every dtrain binary knows: one registration line per task.
+#include "runtime/spec/task_spec.h"
+#include "runtime/spec/tasks/face_triplet.h"
+#include "runtime/spec/tasks/image_classification.h"
+
+namespace dtrain {
+
+void RegisterBuiltinTaskSpecs(TaskSpecRegistry& registry) {
+  RegisterImageClassificationSpecs(registry);
+  RegisterFaceTripletSpec(registry);
+}
+
+}  // namespace dtrain
