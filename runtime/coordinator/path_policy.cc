@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/spec/task_spec.h"
+
 namespace dtrain::coordinator {
 namespace {
 
@@ -109,14 +111,18 @@ Status PathPolicy::Check(const std::string& field, const std::string& path) cons
 }
 
 Status PathPolicy::CheckSpec(const JobSpec& spec) const {
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"data.path", &spec.data.path},
-      {"output_dir", &spec.output_dir},
-      {"checkpoint.dir", &spec.checkpoint.dir},
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"data.path", spec.data.path},
+      {"output_dir", spec.output_dir},
+      {"checkpoint.dir", spec.checkpoint.dir},
   };
+  // Paths only the task knows about (e.g. a style image) are held to the same roots.
+  if (spec.task_spec != nullptr) {
+    for (auto& field : spec.task_spec->Paths()) fields.push_back(std::move(field));
+  }
   std::string problems;
   for (const auto& [field, path] : fields) {
-    Status status = Check(field, *path);
+    Status status = Check(field, path);
     if (status.ok()) continue;
     if (!problems.empty()) problems += "\n";
     problems += status.message();

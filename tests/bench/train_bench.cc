@@ -33,7 +33,7 @@
 #include "workers/models/cnn.h"
 #include "workers/trainer/allocator_tuning.h"
 #include "workers/trainer/reducer.h"
-#include "workers/trainer/tasks/image_classification.h"
+#include "workers/trainer/tasks/image_classification/image_classification.h"
 
 namespace {
 

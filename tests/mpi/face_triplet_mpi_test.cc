@@ -33,7 +33,7 @@
 #include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
-#include "workers/trainer/tasks/triplet_loss.h"
+#include "workers/trainer/tasks/face_triplet/triplet_loss.h"
 #include "workers/trainer/tensor_comm.h"
 #include "workers/trainer/trainer.h"
 

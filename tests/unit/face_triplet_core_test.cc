@@ -1,6 +1,6 @@
 // Torch-free parts of the face_triplet task: its spec fields and their validation, the P x K
 // batch sampler (runtime/data/sampling.h) and the verification metrics
-// (workers/trainer/verification_metrics.h) against hand-computed ROC/AUC cases.
+// (workers/trainer/tasks/face_triplet/verification_metrics.h) against hand-computed ROC/AUC cases.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,7 +12,7 @@
 #include "runtime/data/sampling.h"
 #include "runtime/spec/job_spec.h"
 #include "runtime/spec/tasks/face_triplet.h"
-#include "workers/trainer/verification_metrics.h"
+#include "workers/trainer/tasks/face_triplet/verification_metrics.h"
 
 namespace dtrain {
 namespace {

@@ -14,8 +14,8 @@
 #include "workers/models/cnn.h"
 #include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/checkpoint.h"
-#include "workers/trainer/tasks/face_triplet.h"
-#include "workers/trainer/tasks/triplet_loss.h"
+#include "workers/trainer/tasks/face_triplet/face_triplet.h"
+#include "workers/trainer/tasks/face_triplet/triplet_loss.h"
 
 namespace dtrain::trainer {
 namespace {

@@ -1,5 +1,5 @@
 // LoadJobImages: the one place image tasks load a job's data section.
-#include "workers/trainer/tasks/job_images.h"
+#include "workers/trainer/tasks/common/job_images.h"
 
 #include <gtest/gtest.h>
 

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/spec/task_spec.h"
+
 namespace dtrain::coordinator {
 namespace {
 
@@ -170,6 +172,31 @@ TEST_F(PathPolicyTest, CheckSpecReportsEveryField) {
   spec.data.path = P("data");
   spec.checkpoint.dir = P("runs/c");
   EXPECT_EQ(Policy().CheckSpec(spec).message(), Outside("output_dir", "../outside"));
+}
+
+// A task's own paths (TaskSpec::Paths) are held to the same roots as data.path.
+class TwoImagesSpec final : public TaskSpec {
+ public:
+  std::string style_image;
+  std::unique_ptr<TaskSpec> Clone() const override {
+    return std::make_unique<TwoImagesSpec>(*this);
+  }
+  std::vector<std::pair<std::string, std::string>> Paths() const override {
+    return {{"data.style_image", style_image}};
+  }
+};
+
+TEST_F(PathPolicyTest, CheckSpecIncludesTheTasksOwnPaths) {
+  JobSpec spec;
+  spec.data.path = P("data");
+  spec.output_dir = "job";
+  spec.checkpoint.dir = "job/checkpoints";
+  auto task = std::make_unique<TwoImagesSpec>();
+  task->style_image = P("data/style.png");
+  spec.task_spec = std::move(task);
+  EXPECT_TRUE(Policy().CheckSpec(spec).ok());
+  spec.TaskSpecAs<TwoImagesSpec>()->style_image = "/etc/passwd";
+  EXPECT_EQ(Policy().CheckSpec(spec).message(), Outside("data.style_image", "/etc/passwd"));
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 
 #include "workers/models/cnn.h"
 #include "workers/trainer/checkpoint.h"
-#include "workers/trainer/tasks/image_classification.h"
+#include "workers/trainer/tasks/image_classification/image_classification.h"
 
 namespace dtrain::trainer {
 namespace {

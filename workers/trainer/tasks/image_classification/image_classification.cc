@@ -1,4 +1,4 @@
-#include "workers/trainer/tasks/image_classification.h"
+#include "workers/trainer/tasks/image_classification/image_classification.h"
 
 #include <torch/torch.h>
 
@@ -10,7 +10,7 @@
 #include "runtime/spec/tasks/image_classification.h"
 #include "workers/models/cnn.h"
 #include "workers/trainer/metrics.h"
-#include "workers/trainer/tasks/job_images.h"
+#include "workers/trainer/tasks/common/job_images.h"
 #include "workers/trainer/tensor_comm.h"
 
 namespace dtrain::trainer {
@@ -258,6 +258,11 @@ StatusOr<std::unique_ptr<Task>> MakeImageClassificationTask(const JobSpec& spec,
   auto task = std::make_unique<ImageClassificationTask>(spec, *sections, context);
   DTRAIN_RETURN_IF_ERROR(task->Init());
   return std::unique_ptr<Task>(std::move(task));
+}
+
+void RegisterImageClassificationTasks(TaskRegistry& registry) {
+  (void)registry.Register("day_night", MakeImageClassificationTask);
+  (void)registry.Register("multiclass", MakeImageClassificationTask);
 }
 
 }  // namespace dtrain::trainer

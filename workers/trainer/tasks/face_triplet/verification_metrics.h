@@ -5,8 +5,8 @@
 // similar they are (higher = more alike, e.g. the cosine similarity of their embeddings) and a
 // pair is accepted when score >= threshold. Tied scores are never split: every threshold lies
 // between two distinct scores, so a ROC point accepts all pairs of a score or none of them.
-#ifndef DTRAIN_WORKERS_TRAINER_VERIFICATION_METRICS_H_
-#define DTRAIN_WORKERS_TRAINER_VERIFICATION_METRICS_H_
+#ifndef DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_VERIFICATION_METRICS_H_
+#define DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_VERIFICATION_METRICS_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -72,4 +72,4 @@ double Top1IdentificationAccuracy(const std::vector<float>& distances,
 
 }  // namespace dtrain::trainer
 
-#endif  // DTRAIN_WORKERS_TRAINER_VERIFICATION_METRICS_H_
+#endif  // DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_VERIFICATION_METRICS_H_

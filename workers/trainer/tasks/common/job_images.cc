@@ -1,4 +1,4 @@
-#include "workers/trainer/tasks/job_images.h"
+#include "workers/trainer/tasks/common/job_images.h"
 
 #include <string>
 

@@ -1,6 +1,6 @@
 // The images a job's `data` section names, loaded the same way for every image task.
-#ifndef DTRAIN_WORKERS_TRAINER_TASKS_JOB_IMAGES_H_
-#define DTRAIN_WORKERS_TRAINER_TASKS_JOB_IMAGES_H_
+#ifndef DTRAIN_WORKERS_TRAINER_TASKS_COMMON_JOB_IMAGES_H_
+#define DTRAIN_WORKERS_TRAINER_TASKS_COMMON_JOB_IMAGES_H_
 
 #include "runtime/common/status.h"
 #include "runtime/data/images/image_set.h"
@@ -20,4 +20,4 @@ StatusOr<JobImages> LoadJobImages(const std::string& path, const ImageDataSpec& 
 
 }  // namespace dtrain::trainer
 
-#endif  // DTRAIN_WORKERS_TRAINER_TASKS_JOB_IMAGES_H_
+#endif  // DTRAIN_WORKERS_TRAINER_TASKS_COMMON_JOB_IMAGES_H_

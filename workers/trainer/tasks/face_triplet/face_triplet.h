@@ -17,13 +17,14 @@
 // The encoder is saved as model.pt (a torch::nn::Sequential archive) plus encoder.json, which
 // describes how to rebuild and feed it (workers/models/face_encoder_artifact.h, whose
 // LoadFaceEncoder does both).
-#ifndef DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_H_
-#define DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_H_
+#ifndef DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_FACE_TRIPLET_H_
+#define DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_FACE_TRIPLET_H_
 
 #include <memory>
 #include <string>
 
 #include "workers/trainer/task.h"
+#include "workers/trainer/task_registry.h"
 
 namespace dtrain::trainer {
 
@@ -45,6 +46,9 @@ Status WriteFaceEncoderManifest(const std::string& path, const JobSpec& spec, in
                                 int channels, const torch::nn::Module& model,
                                 const Evaluation& test);
 
+// Registers the trainer side of face_triplet.
+void RegisterFaceTripletTask(TaskRegistry& registry);
+
 }  // namespace dtrain::trainer
 
-#endif  // DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_H_
+#endif  // DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_FACE_TRIPLET_H_

@@ -1,4 +1,4 @@
-#include "workers/trainer/verification_metrics.h"
+#include "workers/trainer/tasks/face_triplet/verification_metrics.h"
 
 #include <algorithm>
 #include <limits>

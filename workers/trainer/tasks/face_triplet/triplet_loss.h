@@ -11,8 +11,8 @@
 // the mean over all its triplets (active or not: easy triplets count as zeros, so the loss
 // shrinks as the batch gets easy); the fraction of triplets with a positive term is reported as
 // "active". Mining is a selection: gradients flow through the chosen distances only.
-#ifndef DTRAIN_WORKERS_TRAINER_TASKS_TRIPLET_LOSS_H_
-#define DTRAIN_WORKERS_TRAINER_TASKS_TRIPLET_LOSS_H_
+#ifndef DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_TRIPLET_LOSS_H_
+#define DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_TRIPLET_LOSS_H_
 
 #include <ATen/core/Tensor.h>
 
@@ -78,4 +78,4 @@ TripletBatchLoss DistributedTripletLoss(comm::Communicator* comm, const at::Tens
 
 }  // namespace dtrain::trainer
 
-#endif  // DTRAIN_WORKERS_TRAINER_TASKS_TRIPLET_LOSS_H_
+#endif  // DTRAIN_WORKERS_TRAINER_TASKS_FACE_TRIPLET_TRIPLET_LOSS_H_

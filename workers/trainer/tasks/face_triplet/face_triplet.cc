@@ -1,4 +1,4 @@
-#include "workers/trainer/tasks/face_triplet.h"
+#include "workers/trainer/tasks/face_triplet/face_triplet.h"
 
 #include <torch/torch.h>
 
@@ -13,10 +13,10 @@
 #include "runtime/spec/tasks/face_triplet.h"
 #include "workers/models/cnn.h"
 #include "workers/models/face_encoder_artifact.h"
-#include "workers/trainer/tasks/job_images.h"
-#include "workers/trainer/tasks/triplet_loss.h"
+#include "workers/trainer/tasks/common/job_images.h"
+#include "workers/trainer/tasks/face_triplet/triplet_loss.h"
+#include "workers/trainer/tasks/face_triplet/verification_metrics.h"
 #include "workers/trainer/tensor_comm.h"
-#include "workers/trainer/verification_metrics.h"
 
 namespace dtrain::trainer {
 namespace {
@@ -418,6 +418,10 @@ Status WriteFaceEncoderManifest(const std::string& path, const JobSpec& spec, in
   provenance.eval_classes = face->data.eval_classes;
   provenance.test_metrics = test.metrics;
   return models::WriteFaceEncoderManifest(path, info, model, provenance);
+}
+
+void RegisterFaceTripletTask(TaskRegistry& registry) {
+  (void)registry.Register("face_triplet", MakeFaceTripletTask);
 }
 
 }  // namespace dtrain::trainer

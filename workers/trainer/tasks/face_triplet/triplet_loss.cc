@@ -1,4 +1,4 @@
-#include "workers/trainer/tasks/triplet_loss.h"
+#include "workers/trainer/tasks/face_triplet/triplet_loss.h"
 
 #include <torch/torch.h>
 

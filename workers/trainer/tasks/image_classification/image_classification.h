@@ -5,12 +5,13 @@
 //  - multiclass: K softmax outputs with cross-entropy.
 // Data: an ImageFolder (split train/test by data.split; validation = test) or IDX files
 // (train file split into train/validation by data.split; test = the t10k files).
-#ifndef DTRAIN_WORKERS_TRAINER_TASKS_IMAGE_CLASSIFICATION_H_
-#define DTRAIN_WORKERS_TRAINER_TASKS_IMAGE_CLASSIFICATION_H_
+#ifndef DTRAIN_WORKERS_TRAINER_TASKS_IMAGE_CLASSIFICATION_IMAGE_CLASSIFICATION_H_
+#define DTRAIN_WORKERS_TRAINER_TASKS_IMAGE_CLASSIFICATION_IMAGE_CLASSIFICATION_H_
 
 #include <memory>
 
 #include "workers/trainer/task.h"
+#include "workers/trainer/task_registry.h"
 
 namespace dtrain::trainer {
 
@@ -20,6 +21,9 @@ at::Tensor BinaryLogLikelihoodLoss(const at::Tensor& logits, const at::Tensor& t
 StatusOr<std::unique_ptr<Task>> MakeImageClassificationTask(const JobSpec& spec,
                                                             const TaskContext& context);
 
+// Registers the trainer side of day_night and multiclass.
+void RegisterImageClassificationTasks(TaskRegistry& registry);
+
 }  // namespace dtrain::trainer
 
-#endif  // DTRAIN_WORKERS_TRAINER_TASKS_IMAGE_CLASSIFICATION_H_
+#endif  // DTRAIN_WORKERS_TRAINER_TASKS_IMAGE_CLASSIFICATION_IMAGE_CLASSIFICATION_H_
