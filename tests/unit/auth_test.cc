@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 
+#include "tests/support/temp_dir.h"
+
 namespace dtrain::rpc {
 namespace {
 
@@ -23,15 +25,6 @@ namespace fs = std::filesystem;
 
 class AuthTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dtrain_auth_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string Write(const std::string& name, const std::string& content, mode_t mode = 0600) {
     const std::string path = (dir_ / name).string();
     std::ofstream(path) << content;
@@ -39,7 +32,8 @@ class AuthTest : public ::testing::Test {
     return path;
   }
 
-  fs::path dir_;
+  dtrain::testing::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 // --- LoadToken -----------------------------------------------------------------------------

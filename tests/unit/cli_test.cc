@@ -21,6 +21,7 @@
 #include "runtime/cli/client_commands.h"
 #include "runtime/cli/config.h"
 #include "runtime/cli/output.h"
+#include "tests/support/temp_dir.h"
 
 namespace dtrain::cli {
 namespace {
@@ -198,16 +199,8 @@ TEST(LocateConfigFileTest, NothingWithoutConfigOrHome) {
 
 class LoadConfigFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dtrain_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path dir_;
+  dtrain::testing::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(LoadConfigFileTest, RelativeTokenFileIsResolvedAgainstTheFilesDirectory) {

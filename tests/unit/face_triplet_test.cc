@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/temp_dir.h"
 #include "workers/models/cnn.h"
 #include "workers/models/face_encoder_artifact.h"
 #include "workers/trainer/checkpoint.h"
@@ -213,12 +214,8 @@ JobSpec FaceJob() {
 
 class FaceTripletEncoderFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("dtrain_face_encoder_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  dtrain::testing::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(FaceTripletEncoderFileTest, SavedEncoderLoadsBackAndEmbedsIdentically) {

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/temp_dir.h"
 #include "workers/embedding_store/encoder/image.h"
 #include "workers/embedding_store/service/encoders.h"
 #include "workers/models/cnn.h"
@@ -23,12 +24,6 @@ namespace fs = std::filesystem;
 
 class JobEmbedderTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("dtrain_job_embedder_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Saves an encoder as a face_triplet job does: BatchNorm with non-trivial running statistics
   // and dropout, both of which behave differently outside eval mode.
   void SaveEncoder() {
@@ -57,7 +52,8 @@ class JobEmbedderTest : public ::testing::Test {
             .ok());
   }
 
-  fs::path dir_;
+  dtrain::testing::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 std::vector<face::Image> RandomCrops(size_t n) {

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "runtime/spec/task_spec.h"
+#include "tests/support/temp_dir.h"
 
 namespace dtrain::coordinator {
 namespace {
@@ -18,19 +19,13 @@ namespace fs = std::filesystem;
 class PathPolicyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const fs::path dir = fs::temp_directory_path() /
-                         ("dtrain_path_policy_" + std::to_string(::getpid()) + "_" +
-                          ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    dir_ = fs::canonical(dir);  // the temp directory itself may sit behind a symlink
+    dir_ = fs::canonical(temp_.path());  // the temp directory itself may sit behind a symlink
     for (const char* sub : {"data", "data/sub", "data2", "runs", "outside", "outside/dir"}) {
       fs::create_directories(dir_ / sub);
     }
     std::ofstream(dir_ / "data" / "file") << "x";
     std::ofstream(dir_ / "outside" / "secret") << "x";
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string P(const std::string& relative) const { return (dir_ / relative).string(); }
 
@@ -41,6 +36,7 @@ class PathPolicyTest : public ::testing::Test {
            P("runs") + ")";
   }
 
+  dtrain::testing::TempDir temp_;
   fs::path dir_;
 };
 

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/temp_dir.h"
 #include "workers/trainer/bucket_layout.h"
 #include "workers/trainer/lr_schedule.h"
 #include "workers/trainer/metrics.h"
@@ -122,9 +123,8 @@ TEST(ProgressTest, FormatDuration) {
 }
 
 TEST(ProgressTest, MetricsFileGetsOneJsonObjectPerStepAndEpoch) {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("dtrain_progress_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  dtrain::testing::TempDir temp;
+  const auto dir = temp.path();
   const std::string path = (dir / "metrics.jsonl").string();
   {
     ProgressOptions o;
@@ -153,7 +153,6 @@ TEST(ProgressTest, MetricsFileGetsOneJsonObjectPerStepAndEpoch) {
   EXPECT_EQ(rows[1]["loss"], "NaN");  // still valid JSON
   EXPECT_EQ(rows[2]["type"], "epoch");
   EXPECT_EQ(rows[2]["eval"]["accuracy"], 0.9);
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

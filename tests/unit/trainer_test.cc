@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/temp_dir.h"
 #include "workers/models/cnn.h"
 #include "workers/trainer/checkpoint.h"
 #include "workers/trainer/tasks/image_classification/image_classification.h"
@@ -68,14 +69,8 @@ TEST(CnnTest, OutputShapesForBinaryAndMulticlass) {
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dtrain_ckpt_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  dtrain::testing::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(CheckpointTest, RoundTripKeepsLastKAndLeavesNoTempFiles) {
