@@ -13,15 +13,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-py() { /usr/bin/python3 -c "$@"; }
+# shellcheck source=../support/e2e.sh
+source "$(dirname "$0")/../support/e2e.sh"
 
-umask 077
-echo "e2e-secret-$(date +%s%N)" > "$work/token"
-umask 022
-export DTRAIN_TOKEN_FILE=$work/token
+e2e_token "$work/token"
 
 # The launcher backend comes from the cluster file (no hosts: this machine, one slot per core).
 printf 'launcher:\n  backend: local-mpirun\n  mpirun: %s\n' "$(command -v mpirun)" > "$work/cluster.yaml"
@@ -151,5 +146,4 @@ assert 'data_missing' in j.get('last_log_lines', ''), j.get('last_log_lines')
 " && pass "failed job retried, then FAILED naming the rank and last lines" || fail "retry/failure details"
 
 "$bin/dtrain" cluster > /dev/null && pass "dtrain cluster" || fail "dtrain cluster"
-if (( failures > 0 )); then echo "coordinator e2e: $failures failure(s)"; exit 1; fi
-echo "coordinator e2e: all checks passed"
+e2e_finish "coordinator e2e"

@@ -28,16 +28,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-py() { /usr/bin/python3 -c "$@"; }
+# shellcheck source=../support/e2e.sh
+source "$(dirname "$0")/../support/e2e.sh"
 faces() { "$bin/dtrain" faces "$@"; }
 
-umask 077
-echo "store-e2e-secret-$(date +%s%N)" > "$work/token"
-umask 022
-export DTRAIN_TOKEN_FILE=$work/token
+e2e_token "$work/token"
 # Unlikely to occur by chance in the binary data files, so that grep finds only real copies.
 alice=alice-e2e-5c1d bob=bob-e2e-80d4 carol=carol-e2e-9b2e dave=dave-e2e-3f7a erin=erin-e2e-61c0
 

@@ -23,10 +23,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-py() { /usr/bin/python3 -c "$@"; }
+# shellcheck source=../support/e2e.sh
+source "$(dirname "$0")/../support/e2e.sh"
 
 # 1. Train on 7 classes, hold out Trouser (1), Bag (8) and Ankle boot (9); one epoch.
 cat > "$work/job.yaml" <<YAML

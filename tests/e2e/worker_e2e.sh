@@ -6,11 +6,8 @@ worker=$(realpath "$1")
 mpirun=${MPIRUN:-mpirun}
 work=$(mktemp -d /tmp/dtrain_e2e.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-failures=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-py() { /usr/bin/python3 -c "$@"; }
+# shellcheck source=../support/e2e.sh
+source "$(dirname "$0")/../support/e2e.sh"
 
 # 1. Day/night on 2 ranks reaches >= 0.95 test accuracy, with metrics, summary, checkpoints and
 #    JSON progress lines.
@@ -189,5 +186,4 @@ else
   fail "face_triplet"; tail -5 "$work/faces.err"
 fi
 
-if (( failures > 0 )); then echo "worker e2e: $failures failure(s)"; exit 1; fi
-echo "worker e2e: all checks passed"
+e2e_finish "worker e2e"

@@ -11,19 +11,22 @@ declare -A result
 torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
+# Logs go inside the (ignored) build directory, never beside it in the repository root.
+logs=$build/logs
+mkdir -p "$logs"
 t0=$(date +%s)
 if cmake -S "$root" -B "$build" -DDTRAIN_WITH_GRPC=OFF -DDTRAIN_WITH_CUDA=ON \
-     -DCMAKE_PREFIX_PATH="$torch_prefix" -DCMAKE_BUILD_TYPE=Release > "$build.configure.log" 2>&1 &&
+     -DCMAKE_PREFIX_PATH="$torch_prefix" -DCMAKE_BUILD_TYPE=Release > "$logs/configure.log" 2>&1 &&
    cmake --build "$build" -j "$(nproc)" --target dtrain-worker nccl_test comm_test trainer_test \
-     > "$build.build.log" 2>&1; then
+     > "$logs/build.log" 2>&1; then
   result[build]="ok ($(( $(date +%s) - t0 )) s)"
 else
-  result[build]="FAILED"; tail -40 "$build.configure.log" "$build.build.log"
+  result[build]="FAILED"; tail -40 "$logs/configure.log" "$logs/build.log"
 fi
 
 run() {  # run NAME command...
   local name=$1; shift
-  if "$@" > "$build.$name.log" 2>&1; then result[$name]=ok; else result[$name]="FAILED"; tail -30 "$build.$name.log"; fi
+  if "$@" > "$logs/$name.log" 2>&1; then result[$name]=ok; else result[$name]="FAILED"; tail -30 "$logs/$name.log"; fi
 }
 cd "$root"
 run comm_test mpirun --oversubscribe -np 2 "$build/tests/comm_test"
@@ -42,7 +45,7 @@ checkpoint: {every_epochs: 1}
 output_dir: $work/run
 YAML
 run cuda_training mpirun -np 1 "$build/bin/dtrain-worker" "$work/cuda.yaml" --progress plain --no-json-progress
-grep -E "gradients over|test:" "$build.cuda_training.log" || true
+grep -E "gradients over|test:" "$logs/cuda_training.log" || true
 acc=$(python3 -c "import json;d=json.load(open('$work/run/summary.json'));print('%.4f acc, %.0f samples/s' % (d['test']['accuracy'], d['samples_per_s']))" 2>/dev/null || echo "n/a")
 
 echo

@@ -15,10 +15,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-failures=0
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-py() { /usr/bin/python3 -c "$@"; }
+# shellcheck source=../../support/e2e.sh
+source "$(dirname "$0")/../../support/e2e.sh"
 
 job_yaml() {  # job_yaml NAME
   cat <<YAML
@@ -56,10 +54,7 @@ out=$("$bin/dtrain-worker" --validate "$work/by_hand.yaml" 2>&1); rc=$?
 
 # 3. Through the coordinator.
 if [[ -x $bin/dtrain-lr ]]; then
-  umask 077
-  echo "lr-secret-$(date +%s%N)" > "$work/token"
-  umask 022
-  export DTRAIN_TOKEN_FILE=$work/token
+  e2e_token "$work/token"
   "$bin/dtrain-lr" coordinator --listen 127.0.0.1:0 --port-file "$work/port" \
     --state-dir "$work/state" --token-file "$work/token" --allowed-root "$work" \
     --worker "$bin/dtrain-worker-lr" --shim "$bin/dtrain-job-shim" >> "$work/coordinator.log" 2>&1 &
@@ -80,5 +75,4 @@ else
   echo "SKIP: coordinator part (built without gRPC)"
 fi
 
-if (( failures > 0 )); then echo "linear_regression e2e: $failures failure(s)"; exit 1; fi
-echo "linear_regression e2e: all checks passed"
+e2e_finish "linear_regression e2e"
