@@ -156,7 +156,8 @@ TEST(ParseClusterConfigTest, MissingHosts) {
 
 TEST(ParseClusterConfigTest, UnknownTopLevelField) {
   EXPECT_EQ(ParseError("hosts: [{name: a, slots: 1}]\nhost: b\n"),
-            "cluster.yaml:2:1: host: unknown field; expected one of: hosts, launcher");
+            "cluster.yaml:2:1: host: unknown field; expected one of: hosts, launcher (did you "
+            "mean 'hosts'?)");
 }
 
 TEST(ParseClusterConfigTest, DuplicateField) {
