@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "runtime/common/directory_lock.h"
 #include "runtime/coordinator/cluster_file.h"
 #include "runtime/coordinator/launchers/registry.h"
 #include "runtime/coordinator/service.h"
@@ -59,6 +60,9 @@ int RunCoordinator(const CoordinatorConfig& config) {
   if (ec)
     return Fail(Internal("cannot create state dir '" + config.state_dir + "': " + ec.message()));
   const std::string state_dir = fs::canonical(config.state_dir).string();
+  // One coordinator per state dir: two would launch the same queue onto the same slots.
+  auto state_lock = DirectoryLock::Acquire(state_dir, "coordinator state dir");
+  if (!state_lock.ok()) return Fail(state_lock.status());
   const std::string working_dir =
       config.working_dir.empty() ? fs::current_path().string() : config.working_dir;
 

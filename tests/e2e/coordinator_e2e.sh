@@ -83,6 +83,14 @@ out=$("$bin/grpc_probe" "$DTRAIN_ADDRESS" services 2>&1) &&
   pass "reflection lists dtrain.v1.Coordinator and grpc.health.v1.Health" ||
   fail "reflection: $out"
 
+# 0b. One coordinator per state dir: a second one on the same --state-dir refuses to start,
+#     naming the first (two would launch the same queue onto the same slots).
+out=$(timeout 20 "$bin/dtrain" coordinator --listen 127.0.0.1:0 --state-dir "$work/state" \
+        --token-file "$work/token" --allowed-root "$work" 2>&1); rc=$?
+[[ $rc == 2 && $out == *"coordinator state dir '$(realpath "$work/state")' is in use (pid $coordinator_pid holds"* ]] &&
+  pass "a second coordinator on the same state dir is refused, naming pid $coordinator_pid" ||
+  fail "second coordinator on the same state dir (rc=$rc): $out"
+
 # 1. Security and validation.
 out=$(DTRAIN_TOKEN_FILE= "$bin/dtrain" list 2>&1); rc=$?
 [[ $rc == 3 && $out == *UNAUTHENTICATED* ]] && pass "no token: UNAUTHENTICATED (rc=$rc)" ||

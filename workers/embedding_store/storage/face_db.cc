@@ -20,7 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kLockFileName[] = "LOCK";
 constexpr char kWalPrefix[] = "wal-";
 constexpr char kWalSuffix[] = ".log";
 
@@ -94,25 +93,10 @@ Status ValidateVectors(const std::vector<std::vector<float>>& vectors, int dim) 
   return Status::Ok();
 }
 
-// Takes an exclusive, non-blocking flock on dir/LOCK for the life of the FaceDb; the kernel
-// drops it when the process dies, so a crashed owner never leaves the directory locked.
-StatusOr<ScopedFd> LockDirectory(const std::string& dir) {
-  const std::string path = (fs::path(dir) / kLockFileName).string();
-  DTRAIN_ASSIGN_OR_RETURN(ScopedFd fd, OpenFile(path, O_RDWR | O_CREAT));
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) {
-      return FailedPrecondition("face database " + dir +
-                                " is already open (another FaceDb or process holds " + path + ")");
-    }
-    return ErrnoStatus("cannot lock", path, errno);
-  }
-  return fd;
-}
-
 }  // namespace
 
-FaceDb::FaceDb(std::string dir, const FaceDbOptions& options, ScopedFd lock_fd)
-    : dir_(std::move(dir)), options_(options), lock_fd_(std::move(lock_fd)) {}
+FaceDb::FaceDb(std::string dir, const FaceDbOptions& options, DirectoryLock lock)
+    : dir_(std::move(dir)), options_(options), lock_(std::move(lock)) {}
 
 FaceDb::~FaceDb() = default;
 
@@ -137,8 +121,8 @@ StatusOr<std::unique_ptr<FaceDb>> FaceDb::Open(const std::string& dir,
     const std::string parent = fs::absolute(dir, ec).parent_path().string();
     if (!parent.empty()) DTRAIN_RETURN_IF_ERROR(SyncDirectory(parent));
   }
-  DTRAIN_ASSIGN_OR_RETURN(ScopedFd lock_fd, LockDirectory(dir));
-  std::unique_ptr<FaceDb> db(new FaceDb(dir, options, std::move(lock_fd)));
+  DTRAIN_ASSIGN_OR_RETURN(DirectoryLock lock, DirectoryLock::Acquire(dir, "face database"));
+  std::unique_ptr<FaceDb> db(new FaceDb(dir, options, std::move(lock)));
   DTRAIN_RETURN_IF_ERROR(db->Recover().WithContext("opening face database " + dir));
   return db;
 }

@@ -36,6 +36,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "runtime/common/directory_lock.h"
 #include "runtime/common/status.h"
 #include "workers/embedding_store/storage/face.h"
 #include "workers/embedding_store/storage/file_util.h"
@@ -127,7 +128,7 @@ class FaceDb {
   const std::string& dir() const { return dir_; }
 
  private:
-  FaceDb(std::string dir, const FaceDbOptions& options, ScopedFd lock_fd);
+  FaceDb(std::string dir, const FaceDbOptions& options, DirectoryLock lock);
 
   Status Recover();
   std::string WalPath(uint64_t generation) const;
@@ -152,7 +153,7 @@ class FaceDb {
 
   const std::string dir_;
   const FaceDbOptions options_;
-  ScopedFd lock_fd_;
+  DirectoryLock lock_;  // one FaceDb per directory, across processes
   std::vector<std::string> warnings_;
   std::unique_ptr<WalWriter> wal_;
 
