@@ -15,6 +15,13 @@ StatusOr<ServerAuth> PrepareServerAuth(const ServerSecurity& security,
           "a token file is required (--token-file) unless --insecure-local-only");
     }
     DTRAIN_ASSIGN_OR_RETURN(auth.token, LoadToken(security.token_file));
+    // A short secret is guessable; clients only read it, so the server is where to refuse it.
+    if (auth.token.size() < kMinServerTokenLength) {
+      return InvalidArgument("token file '" + security.token_file + "': the token has " +
+                             std::to_string(auth.token.size()) + " characters; a server needs " +
+                             "at least " + std::to_string(kMinServerTokenLength) +
+                             " (e.g. head -c 32 /dev/urandom | base64 > token)");
+    }
   }
   DTRAIN_ASSIGN_OR_RETURN(auth.credentials, MakeServerCredentials(security, listen_address));
   return auth;

@@ -20,6 +20,9 @@ struct ServerAuth {
   std::string token;  // "" in insecure local-only mode: TokenAuthenticator then allows every call
 };
 
+// The shortest bearer token a server accepts (16 characters of base64 are 96 bits).
+inline constexpr size_t kMinServerTokenLength = 16;
+
 // Validates `security` for `listen_address`, reads the token file (unless insecure_local_only)
 // and builds the credentials. Errors name the flag or file (see MakeServerCredentials).
 StatusOr<ServerAuth> PrepareServerAuth(const ServerSecurity& security,

@@ -29,6 +29,8 @@ using Value = SpecReader::Value;
 using Field = SpecReader::Field;
 
 constexpr int kMaxRanks = 65536;
+// Names become directory names (runs/<name>) and travel in gRPC metadata: keep them short.
+constexpr size_t kMaxNameLength = 128;
 constexpr int kMaxAttempts = 100;
 
 constexpr EnumName<OptimizerKind> kOptimizerNames[] = {{"sgd", OptimizerKind::kSgd},
@@ -249,6 +251,12 @@ StatusOr<JobSpec> CoreReader::Parse(std::string_view text) {
          [&](const Value& f) {
            std::string name;
            if (!r_.ReadString(f, &name)) return;
+           if (name.size() > kMaxNameLength) {
+             r_.Error(f.mark, f.path,
+                      "expected a name of at most " + std::to_string(kMaxNameLength) +
+                          " characters, got " + std::to_string(name.size()) + " characters");
+             return;
+           }
            if (!IsValidName(name)) {
              r_.Expected(f, "a name of letters, digits, '_', '.' and '-' (not '.' or '..')");
              return;

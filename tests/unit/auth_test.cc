@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "runtime/rpc/server_util.h"
 #include "tests/support/temp_dir.h"
 
 namespace dtrain::rpc {
@@ -310,7 +311,7 @@ TEST_F(AuthTest, ServerCredentialCombinations) {
             "a token file is required (--token-file) unless "
             "--insecure-local-only");
 
-  const std::string token = Write("token", "s3cret");
+  const std::string token = Write("token", "s3cret-of-16-chars");
   EXPECT_TRUE(ServerError(ServerSecurity{token, false, "", ""}, "0.0.0.0:7070").ok());
 
   ServerSecurity insecure_tls = insecure;
@@ -383,6 +384,25 @@ TEST(IsLoopbackAddressTest, Table) {
                               "unix:/tmp/socket"}) {
     EXPECT_FALSE(IsLoopbackAddress(address)) << address;
   }
+}
+
+// Issue 10: a 3-character token was accepted by the servers.
+TEST_F(AuthTest, ServersRefuseTokensShorterThanSixteenCharacters) {
+  ServerSecurity security;
+  security.token_file = Write("short", "abc\n");
+  auto auth = PrepareServerAuth(security, "127.0.0.1:0");
+  ASSERT_FALSE(auth.ok());
+  EXPECT_EQ(auth.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(auth.status().message(),
+            "token file '" + security.token_file +
+                "': the token has 3 characters; a server needs at least 16 (e.g. head -c 32 "
+                "/dev/urandom | base64 > token)");
+  security.token_file = Write("fifteen", std::string(15, 'x'));
+  EXPECT_FALSE(PrepareServerAuth(security, "127.0.0.1:0").ok());
+  security.token_file = Write("sixteen", std::string(16, 'x'));
+  auto ok = PrepareServerAuth(security, "127.0.0.1:0");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->token, std::string(16, 'x'));
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ const ImageClassificationSpec& Classification(const JobSpec& spec) {
 constexpr const char* kFullSpec = R"(name: full-run.v2
 task: multiclass
 data:
-  source: idx
+  source: image_folder
   path: /data/fashion_mnist
   split: 0.75
   seed: 18446744073709551615
@@ -100,7 +100,7 @@ TEST(JobSpecTest, FullSpecParsesEveryField) {
   EXPECT_EQ(s.name, "full-run.v2");
   EXPECT_EQ(s.task, "multiclass");
   EXPECT_EQ(s.source, "full.yaml");
-  EXPECT_EQ(Classification(s).data.source, DataSource::kIdx);
+  EXPECT_EQ(Classification(s).data.source, DataSource::kImageFolder);
   EXPECT_EQ(s.data.path, "/data/fashion_mnist");
   EXPECT_EQ(Classification(s).data.generate, "");
   EXPECT_DOUBLE_EQ(Classification(s).data.split, 0.75);
@@ -402,6 +402,23 @@ TEST(JobSpecErrorTest, BadName) {
   EXPECT_EQ(ErrorOf("name: .\ntask: day_night\ndata: {path: d}\n"),
             "job.yaml:1:7: name: expected a name of letters, digits, '_', '.' and '-' (not '.' or "
             "'..'), got '.'");
+}
+
+// Issue 10: a 5,000-character name gave a gRPC metadata-size error instead of this.
+TEST(JobSpecErrorTest, NameTooLong) {
+  EXPECT_EQ(ErrorOf("name: " + std::string(5000, 'a') + "\ntask: day_night\ndata: {path: d}\n"),
+            "job.yaml:1:7: name: expected a name of at most 128 characters, got 5000 characters");
+  EXPECT_TRUE(
+      ParseJobSpec("name: " + std::string(128, 'a') + "\ntask: day_night\ndata: {path: d}\n", "x")
+          .ok());
+}
+
+// Issue 10: data.resolution was silently ignored for idx data.
+TEST(JobSpecErrorTest, ResolutionWithIdxIsRefused) {
+  EXPECT_EQ(
+      ErrorOf("name: f\ntask: multiclass\ndata: {source: idx, path: d, resolution: [8, 8, 1]}\n"),
+      "job.yaml:3:42: data.resolution: not used with data.source: idx (the files' own "
+      "resolution is used); leave it out");
 }
 
 TEST(JobSpecErrorTest, MissingRequiredFields) {

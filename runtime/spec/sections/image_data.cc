@@ -96,6 +96,12 @@ void ImageDataSpec::Finish(SpecReader& r) {
     width = kDefaultImageFolderWidth;
     channels = kDefaultImageFolderChannels;
   }
+  // IDX images are used at the files' own resolution; a resolution given for them would be
+  // silently ignored.
+  if (r.Given("data.resolution") && source == DataSource::kIdx) {
+    r.ErrorAt("data.resolution",
+              "not used with data.source: idx (the files' own resolution is used); leave it out");
+  }
   if (!generate.empty() && source != DataSource::kImageFolder) {
     r.ErrorAt(
         "data.generate",
