@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -504,6 +506,20 @@ int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
     *env.out << RenderCluster(cluster);
   }
   return kExitOk;
+}
+
+std::string CheckJobId(const std::string& text) {
+  int64_t id = 0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  const bool digits =
+      !text.empty() && std::all_of(first, last, [](char c) { return c >= '0' && c <= '9'; });
+  const auto [end, ec] = std::from_chars(first, last, id);
+  if (!digits || ec != std::errc() || end != last || id < 1) {
+    return "'" + OneLine(text, 40) + "' is not a job id (a whole number from 1 to " +
+           std::to_string(std::numeric_limits<int64_t>::max()) + ")";
+  }
+  return "";
 }
 
 }  // namespace dtrain::cli

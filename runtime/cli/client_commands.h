@@ -48,6 +48,12 @@ constexpr std::chrono::milliseconds kMaxReconnectBackoff{4000};
 constexpr int kMaxListPageSize = 1000;
 constexpr int kDefaultListLimit = 100;
 
+// Checks a job id as typed on the command line: "" when it is a decimal integer in
+// [1, INT64_MAX], else what is wrong ("'99999999999999999999' is not a job id (a whole
+// number from 1 to 9223372036854775807)"). Used as a CLI11 validator, so it sees the text before
+// any conversion could saturate it.
+std::string CheckJobId(const std::string& text);
+
 // What every client command shares. The streams are not owned and must outlive the command.
 struct CommandEnv {
   ClientSettings settings;

@@ -110,7 +110,8 @@ int ExecEmbedStore(const std::vector<std::string>& args) {
 }
 
 CLI::Option* AddJobId(CLI::App* command, int64_t* job_id) {
-  return command->add_option("id", *job_id, "job id")->check(CLI::PositiveNumber);
+  return command->add_option("id", *job_id, "job id")
+      ->check(CLI::Validator(cli::CheckJobId, "ID", "job id"));
 }
 
 CLI::App* AddCoordinator(CLI::App* app, dtrain::coordinator::CoordinatorConfig* config) {

@@ -504,6 +504,20 @@ TEST(ResolveClientSettingsTest, NonPositiveTimeoutIsAnError) {
   EXPECT_EQ(s.status().message(), "--timeout must be a positive number of seconds, got nan");
 }
 
+// Issue 10: a 20-digit job id silently became INT64_MAX.
+TEST(CheckJobIdTest, AcceptsPositiveInt64AndNamesEverythingElse) {
+  EXPECT_EQ(CheckJobId("1"), "");
+  EXPECT_EQ(CheckJobId("9223372036854775807"), "");
+  const std::string range = " is not a job id (a whole number from 1 to 9223372036854775807)";
+  EXPECT_EQ(CheckJobId("99999999999999999999"), "'99999999999999999999'" + range);
+  EXPECT_EQ(CheckJobId("9223372036854775808"), "'9223372036854775808'" + range);
+  EXPECT_EQ(CheckJobId("0"), "'0'" + range);
+  EXPECT_EQ(CheckJobId("-3"), "'-3'" + range);
+  EXPECT_EQ(CheckJobId("+3"), "'+3'" + range);
+  EXPECT_EQ(CheckJobId("3x"), "'3x'" + range);
+  EXPECT_EQ(CheckJobId(""), "''" + range);
+}
+
 TEST(DescribeTokenSourceTest, NamesEachSource) {
   const ConfigFile config = AllConfig();
   ClientSettings settings;
