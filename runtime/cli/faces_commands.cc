@@ -1,5 +1,9 @@
 #include "runtime/cli/faces_commands.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -75,21 +79,40 @@ StatusOr<StoreConnection> ConnectStore(const ClientSettings& settings, const Con
 }
 
 StatusOr<std::string> ReadImageBytes(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below like any other
+  // file that is not a regular one.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return NotFound("cannot read image '" + path + "': " + std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    return NotFound("cannot read image '" + path + "': " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
     return InvalidArgument("cannot read image '" + path + "': it is a directory");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read image '" + path + "': " + std::strerror(errno));
-  const auto size = std::filesystem::file_size(path, ec);
-  if (!ec && size > kMaxImageFileBytes) {
-    return InvalidArgument("image '" + path + "' is " + std::to_string(size) +
+  if (!S_ISREG(st.st_mode)) {
+    return InvalidArgument("cannot read image '" + path +
+                           "': not a regular file (a FIFO, socket or device)");
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxImageFileBytes) {
+    return InvalidArgument("image '" + path + "' is " + std::to_string(st.st_size) +
                            " bytes, more than " + std::to_string(kMaxImageFileBytes));
   }
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) return DataLoss("cannot read image '" + path + "': " + std::strerror(errno));
-  return bytes.str();
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return DataLoss("cannot read image '" + path + "': " + std::strerror(errno));
+    if (n == 0) break;  // shrank while reading: take what is there
+    done += static_cast<size_t>(n);
+  }
+  bytes.resize(done);
+  return bytes;
 }
 
 int RunFacesEnroll(const FacesEnrollOptions& options, v1::EmbeddingStore::StubInterface* stub,

@@ -1,11 +1,18 @@
 // `dtrain faces ...` against a real EmbeddingStoreService (fake encoder) over gRPC's in-process
 // channel: what each command prints, its exit code, how it names files in errors; and the
 // store's client settings (address precedence, config key).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "runtime/cli/config.h"
 #include "runtime/cli/faces_commands.h"
@@ -135,6 +142,40 @@ TEST_F(FacesCliTest, EnrollErrorsNameTheFile) {
   const std::string black = WriteImage("black.png", 0, 0, 0);
   EXPECT_EQ(Enroll("alice", {black}), kExitUsage);
   EXPECT_TRUE(Contains(Err(), "no face found in any image"));
+}
+
+// Issue 10: `faces enroll` on a FIFO blocked forever (waiting for a writer). A watchdog opens the
+// FIFO's write end after 5 s, so that the old behaviour fails the test instead of hanging it.
+TEST(ReadImageBytesTest, FifoIsRefusedAtOnce) {
+  dtrain::testing::TempDir dir;
+  const std::string fifo = dir.str("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::mutex mu;
+  std::condition_variable returned_cv;
+  bool returned = false, unblocked = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (returned_cv.wait_for(lock, std::chrono::seconds(5), [&] { return returned; })) return;
+    unblocked = true;
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);  // the blocked reader now sees an empty file
+  });
+  auto bytes = ReadImageBytes(fifo);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    returned = true;
+  }
+  returned_cv.notify_one();
+  watchdog.join();
+  EXPECT_FALSE(unblocked) << "reading a FIFO blocked until the watchdog opened it";
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_EQ(bytes.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bytes.status().message(),
+            "cannot read image '" + fifo + "': not a regular file (a FIFO, socket or device)");
+  // Directories and missing files keep their messages.
+  EXPECT_EQ(ReadImageBytes(dir.str("")).status().message(),
+            "cannot read image '" + dir.str("") + "': it is a directory");
+  EXPECT_EQ(ReadImageBytes(dir.str("none")).status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(FacesCliTest, VerifyAndIdentifyExitCodes) {
