@@ -2,6 +2,7 @@
 #include "runtime/data/images/day_night_generator.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -226,6 +228,41 @@ TEST(DayNightGeneratorTest, BrightnessAloneIsNotEnough) {
   }
   EXPECT_LT(acc_brightness, 0.9) << "day and night must differ in more than mean brightness";
   EXPECT_GT(acc_brightness, 0.55) << "day should still tend to be brighter than night";
+}
+
+// Issue 10: generate_count 2147483647 overflowed (count + 1) / 2 and wrote 1 image.
+TEST(DayNightGeneratorTest, SplitIsExactUpToIntMax) {
+  const int max = std::numeric_limits<int>::max();
+  EXPECT_EQ(SplitDayNight(max).day, max / 2 + 1);
+  EXPECT_EQ(SplitDayNight(max).night, max / 2);
+  EXPECT_EQ(SplitDayNight(5).day, 3);
+  EXPECT_EQ(SplitDayNight(5).night, 2);
+  EXPECT_EQ(SplitDayNight(4).day, 2);
+}
+
+// Issue 10: a killed generation left "<out>.tmp-<pid>/" behind for good.
+TEST(DayNightGeneratorTest, TempDirsOfKilledRunsAreRemovedAndLiveOnesKept) {
+  TempDir dir;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // its pid is now dead
+  const std::string dead = dir.str("set.tmp-" + std::to_string(child));
+  const std::string live = dir.str("set.tmp-" + std::to_string(::getppid()));
+  const std::string other = dir.str("other.tmp-" + std::to_string(child));
+  for (const std::string& d : {dead, live, other}) {
+    std::filesystem::create_directories(d + "/day");
+    std::ofstream(d + "/day/x.png") << "half-written";
+  }
+  DayNightOptions options;
+  options.out_dir = dir.str("set");
+  options.count = 4;
+  options.size = 16;
+  auto report = GenerateDayNight(options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(dead));
+  EXPECT_TRUE(std::filesystem::exists(live)) << "a live pid's run may be in progress";
+  EXPECT_TRUE(std::filesystem::exists(other)) << "another output's temp dir is not ours";
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "runtime/data/images/day_night_generator.h"
 
 #include <fcntl.h>  // AT_FDCWD
+#include <signal.h>
 #include <stb_image.h>
 #include <stb_image_write.h>
 #include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc with _GNU_SOURCE)
@@ -662,7 +663,36 @@ Status RenameNoReplace(const fs::path& from, const fs::path& to) {
   return Status::Ok();
 }
 
+// Removes "<out>.tmp-<pid>" directories left by generator runs that were killed: their pid is no
+// longer alive. A live pid's directory may be another run in progress and is left alone.
+void RemoveStaleTempDirs(const fs::path& out) {
+  const std::string prefix = out.filename().string() + ".tmp-";
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.size() > 10 ||
+        !std::all_of(pid_text.begin(), pid_text.end(),
+                     [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    const long pid = std::stol(pid_text);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or unknown)
+    std::error_code remove_ec;
+    fs::remove_all(it->path(), remove_ec);
+  }
+}
+
 }  // namespace
+
+DayNightCounts SplitDayNight(int count) {
+  // count - count / 2, not (count + 1) / 2: the latter overflows at INT_MAX.
+  const int day = count - count / 2;
+  return {day, count - day};
+}
 
 StatusOr<DayNightReport> GenerateDayNight(const DayNightOptions& options) {
   if (options.out_dir.empty()) return InvalidArgument("day/night generator: out_dir is empty");
@@ -689,6 +719,7 @@ StatusOr<DayNightReport> GenerateDayNight(const DayNightOptions& options) {
       return Internal("cannot create the parent of '" + options.out_dir + "': " + ec.message());
     }
   }
+  RemoveStaleTempDirs(out);
   const fs::path tmp = out.string() + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp, ec);  // a stale leftover of a crashed run with our pid
   TempDirGuard guard(tmp);
@@ -700,8 +731,7 @@ StatusOr<DayNightReport> GenerateDayNight(const DayNightOptions& options) {
   const std::vector<Photo> photos = LoadPhotos(options.photo_dir);
   std::vector<bool> photo_used(photos.size(), false);
   DayNightReport report;
-  const int n_day = (options.count + 1) / 2;
-  const int n_night = options.count - n_day;
+  const auto [n_day, n_night] = SplitDayNight(options.count);
   const int digits = std::max(5, static_cast<int>(std::to_string(options.count).size()));
   for (int cls = 0; cls < 2; ++cls) {
     const bool night = cls == 1;

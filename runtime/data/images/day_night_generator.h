@@ -28,8 +28,16 @@ struct DayNightReport {
   int photos_used = 0;  // distinct real photos found and used
 };
 
+// How `count` images divide between the classes: day gets the odd one. Exact for every int.
+struct DayNightCounts {
+  int day = 0;
+  int night = 0;
+};
+DayNightCounts SplitDayNight(int count);
+
 // Writes atomically: into "<out_dir>.tmp-<pid>", renamed to out_dir when complete, so a crash
-// never leaves a half-written set that later looks complete. Fails if out_dir exists.
+// never leaves a half-written set that later looks complete. Fails if out_dir exists. Temporary
+// directories of killed runs (their pid is gone) are removed first.
 StatusOr<DayNightReport> GenerateDayNight(const DayNightOptions& options);
 
 }  // namespace dtrain::data
