@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "runtime/cli/output.h"
+#include "runtime/common/utf8.h"
 #include "runtime/rpc/auth.h"
 
 namespace dtrain::cli {
@@ -231,6 +232,10 @@ int ExitCodeForJobState(v1::JobState state) {
 StatusOr<std::map<std::string, std::string>> ParseOverrides(const std::vector<std::string>& sets) {
   std::map<std::string, std::string> overrides;
   for (const std::string& set : sets) {
+    // Overrides travel in protocol buffer strings, which must be UTF-8.
+    if (const std::string bad = DescribeInvalidUtf8(set); !bad.empty()) {
+      return InvalidArgument("--set: " + bad);
+    }
     const size_t eq = set.find('=');
     if (eq == std::string::npos) {
       return InvalidArgument("--set '" + set + "': expected key=value (e.g. train.epochs=3)");
@@ -332,6 +337,10 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
               const CommandEnv& env) {
   auto spec = ReadFile(options.job_file);
   if (!spec.ok()) return Usage(env, spec.status().message());
+  // Refused here, naming the byte: gRPC could not even send it (INTERNAL, no message).
+  if (const std::string bad = DescribeInvalidUtf8(*spec); !bad.empty()) {
+    return Usage(env, "job spec '" + options.job_file + "': " + bad);
+  }
   auto overrides = ParseOverrides(options.sets);
   if (!overrides.ok()) return Usage(env, overrides.status().message());
 

@@ -20,6 +20,7 @@
 #include "runtime/cli/client_commands.h"
 #include "runtime/cli/config.h"
 #include "runtime/cli/faces_commands.h"
+#include "runtime/common/utf8.h"
 #include "runtime/coordinator/server.h"
 
 #ifndef DTRAIN_VERSION
@@ -108,6 +109,10 @@ int ExecEmbedStore(const std::vector<std::string>& args) {
                program.c_str(), std::strerror(errno));
   return cli::kExitUsage;
 }
+
+// Person ids travel in protocol buffer strings, which must be UTF-8.
+const CLI::Validator kUtf8Text([](std::string& text) { return dtrain::DescribeInvalidUtf8(text); },
+                               "TEXT", "UTF-8 text");
 
 CLI::Option* AddJobId(CLI::App* command, int64_t* job_id) {
   return command->add_option("id", *job_id, "job id")
@@ -230,7 +235,7 @@ int DtrainMain(int argc, char** argv) {
   cli::FacesEnrollOptions enroll;
   CLI::App* enroll_cmd =
       faces_cmd->add_subcommand("enroll", "add the largest face of each image to a person");
-  enroll_cmd->add_option("person", enroll.person_id, "person id")->required();
+  enroll_cmd->add_option("person", enroll.person_id, "person id")->required()->check(kUtf8Text);
   enroll_cmd->add_option("images", enroll.images, "JPEG or PNG files")->required();
   enroll_cmd->add_flag("--no-detect", enroll.no_detect,
                        "the images are face crops: embed them whole");
@@ -240,7 +245,7 @@ int DtrainMain(int argc, char** argv) {
   cli::FacesVerifyOptions verify;
   CLI::App* verify_cmd = faces_cmd->add_subcommand(
       "verify", "is the face in the image this person? (exit 0 yes, 1 no)");
-  verify_cmd->add_option("person", verify.person_id, "person id")->required();
+  verify_cmd->add_option("person", verify.person_id, "person id")->required()->check(kUtf8Text);
   verify_cmd->add_option("image", verify.image, "JPEG or PNG file")->required();
   verify_cmd->add_flag("--no-detect", verify.no_detect, "the image is a face crop");
   AddStoreClientOptions(verify_cmd, &flags);
@@ -260,7 +265,8 @@ int DtrainMain(int argc, char** argv) {
   cli::FacesDeleteOptions remove;
   CLI::App* delete_cmd = faces_cmd->add_subcommand(
       "delete", "delete a person (or one face) and erase them from the data files");
-  auto* delete_person = delete_cmd->add_option("person", remove.person_id, "person id");
+  auto* delete_person =
+      delete_cmd->add_option("person", remove.person_id, "person id")->check(kUtf8Text);
   auto* delete_face = delete_cmd->add_option("--face", remove.face_id, "delete only this face id")
                           ->check(CLI::PositiveNumber);
   delete_person->excludes(delete_face);
@@ -282,8 +288,10 @@ int DtrainMain(int argc, char** argv) {
   faces_cluster_cmd
       ->add_option("--choose", cluster_faces.choose, "choose K: elbow or xmeans (default xmeans)")
       ->check(CLI::IsMember({"elbow", "xmeans"}));
-  faces_cluster_cmd->add_option("--persons", cluster_faces.persons,
-                                "cluster these persons' faces (default: every face)");
+  faces_cluster_cmd
+      ->add_option("--persons", cluster_faces.persons,
+                   "cluster these persons' faces (default: every face)")
+      ->check(kUtf8Text);
   faces_cluster_cmd->add_option("--faces", cluster_faces.face_ids, "... and these face ids");
   faces_cluster_cmd->add_option("--k-min", cluster_faces.k_min, "smallest K tried (default 1)")
       ->check(CLI::PositiveNumber);

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "runtime/common/utf8.h"
 #include "runtime/spec/spec_reader.h"
 #include "runtime/spec/task_spec.h"
 #include "runtime/spec/yaml_values.h"
@@ -241,6 +242,19 @@ void CoreReader::CheckAcrossFields() {
 }
 
 StatusOr<JobSpec> CoreReader::Parse(std::string_view text) {
+  // Specs travel in protocol buffer strings, which must be UTF-8; yaml-cpp would take the bytes.
+  if (const size_t bad = FirstInvalidUtf8(text); bad != std::string::npos) {
+    YAML::Mark mark = YAML::Mark::null_mark();
+    mark.line = static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
+    const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    mark.column = static_cast<int>(
+        bad - (line_start == std::string_view::npos || bad == 0 ? 0 : line_start + 1));
+    char byte[8];
+    std::snprintf(byte, sizeof(byte), "0x%02x", static_cast<unsigned char>(text[bad]));
+    r_.problems().Add(mark,
+                      std::string("not UTF-8 text (byte ") + byte + "); save the spec as UTF-8");
+    return r_.problems().ToStatus();
+  }
   const std::optional<YAML::Node> root_node = yaml_values::LoadSingleMap(
       std::string(text), "expected a map with at least 'name' and 'task'", &r_.problems());
   if (root_node) {

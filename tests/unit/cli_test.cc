@@ -1088,6 +1088,19 @@ TEST_F(CommandTest, SubmitBadOverrideIsUsageErrorWithoutCallingTheCoordinator) {
   EXPECT_EQ(service_.submit_calls(), 0);
 }
 
+// Issue 10: invalid UTF-8 in a spec gave "INTERNAL: (no message)": gRPC cannot send it.
+TEST_F(CommandTest, SubmitOfASpecThatIsNotUtf8NamesTheByteWithoutCallingTheCoordinator) {
+  std::ofstream(job_file_) << "name: mnist\ndata: {path: caf\xe9}\n";  // Latin-1
+  EXPECT_EQ(Submit(), 2);
+  EXPECT_EQ(err_.str(), "dtrain: job spec '" + job_file_ +
+                            "': not UTF-8 text (byte 0xe9 at line 2, column 17)\n");
+  err_.str("");
+  std::ofstream(job_file_) << "name: mnist\n";
+  EXPECT_EQ(Submit({"data.path=caf\xe9"}), 2);
+  EXPECT_EQ(err_.str(), "dtrain: --set: not UTF-8 text (byte 0xe9 at line 1, column 14)\n");
+  EXPECT_EQ(service_.submit_calls(), 0);
+}
+
 TEST_F(CommandTest, SubmitUnreadableSpecIsUsageError) {
   job_file_ = (dir_ / "missing.yaml").string();
   EXPECT_EQ(Submit(), 2);

@@ -421,6 +421,17 @@ TEST(JobSpecErrorTest, ResolutionWithIdxIsRefused) {
       "resolution is used); leave it out");
 }
 
+// Issue 10: invalid UTF-8 in a spec ended as "INTERNAL: (no message)" at submit.
+TEST(JobSpecErrorTest, InvalidUtf8IsNamedWithItsPosition) {
+  EXPECT_EQ(ErrorOf("name: x\ntask: day_night\ndata: {path: \"d\xff\"}\n"),
+            "job.yaml:3:16: not UTF-8 text (byte 0xff); save the spec as UTF-8");
+  EXPECT_EQ(ErrorOf("\xc3(name: x\n"),
+            "job.yaml:1:1: not UTF-8 text (byte 0xc3); save the spec as "
+            "UTF-8");
+  // Valid multi-byte text is fine.
+  EXPECT_TRUE(ParseJobSpec("name: x\ntask: day_night\ndata: {path: \"données/été\"}\n", "x").ok());
+}
+
 TEST(JobSpecErrorTest, MissingRequiredFields) {
   EXPECT_EQ(ErrorOf("task: day_night\ndata:\n  path: d\n"),
             "job.yaml:1:1: name: required field is missing");
