@@ -16,6 +16,9 @@
 
 namespace dtrain {
 
+// For state only its owner may read (coordinator state, biometric data).
+inline constexpr mode_t kOwnerOnlyFileMode = 0600;
+
 // Writes `contents` to `path` atomically with permission bits `mode` (applied exactly, whatever
 // the umask). On failure the target is untouched and the temporary file is removed. Errors name
 // the path and the failing step; ENOSPC/EDQUOT come back as RESOURCE_EXHAUSTED.

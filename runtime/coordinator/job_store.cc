@@ -2,9 +2,12 @@
 #include "runtime/coordinator/job_store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <string>
@@ -587,6 +590,11 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path) {
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   DbHandle db(raw);  // owns the handle even when the open failed
   if (rc != SQLITE_OK) return SqliteError(db.get(), rc, "cannot open job store " + label);
+  // Owner-only whatever the umask: specs and logs of every job are in it. SQLite creates its
+  // -wal and -shm files with the database file's mode.
+  if (!in_memory && ::chmod(path.c_str(), 0600) != 0) {
+    return Internal("cannot make job store " + label + " owner-only: " + std::strerror(errno));
+  }
   DTRAIN_RETURN_IF_ERROR(Configure(db.get(), label, in_memory));
   DbHandle reader;
   if (!in_memory) {

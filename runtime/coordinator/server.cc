@@ -60,6 +60,10 @@ int RunCoordinator(const CoordinatorConfig& config) {
   if (ec)
     return Fail(Internal("cannot create state dir '" + config.state_dir + "': " + ec.message()));
   const std::string state_dir = fs::canonical(config.state_dir).string();
+  // Owner-only: job specs, logs and the queue are in it (token mode or not).
+  fs::permissions(state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec)
+    return Fail(Internal("cannot make state dir '" + state_dir + "' owner-only: " + ec.message()));
   // One coordinator per state dir: two would launch the same queue onto the same slots.
   auto state_lock = DirectoryLock::Acquire(state_dir, "coordinator state dir");
   if (!state_lock.ok()) return Fail(state_lock.status());

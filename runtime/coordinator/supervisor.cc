@@ -308,7 +308,7 @@ void JobSupervisor::FollowRunning() {
       continue;
     }
     Status saved = WriteFileAtomically((fs::path(f->run.attempt_dir) / kTailOffsetFile).string(),
-                                       std::to_string(resume));
+                                       std::to_string(resume), kOwnerOnlyFileMode);
     if (!saved.ok()) {
       Report(f->id, saved.ToString());
       continue;
@@ -461,7 +461,7 @@ StatusOr<LaunchedJob> JobSupervisor::Launch(const JobRecord& job, const Placemen
   std::error_code ec;
   fs::create_directories(request.attempt_dir, ec);
   if (ec) return Internal("cannot create '" + request.attempt_dir + "': " + ec.message());
-  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(request.spec_path, job.spec_yaml));
+  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(request.spec_path, job.spec_yaml, kOwnerOnlyFileMode));
   return launcher_->Launch(request);
 }
 

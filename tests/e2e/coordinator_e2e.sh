@@ -117,6 +117,12 @@ import json,sys; j=json.load(sys.stdin); m=j.get('metrics',{})
 assert 'test.accuracy' in m, m
 " && pass "job metrics reported (test.accuracy)" || fail "job metrics"
 "$bin/dtrain" logs "$id" | grep -q "epoch 2/2" && pass "dtrain logs shows the job's output" || fail "logs"
+# Issue 10: the state was world-readable (0644 files in a 0755 directory) even in token mode.
+modes=$(stat -c '%a %n' "$work/state" "$work/state/jobs.db" "$work/state/jobs/$id/spec.yaml" \
+          "$work/state/jobs/$id"/attempt-1/output.log "$work/state/jobs/$id"/attempt-1/hostfile \
+          "$work/state/jobs/$id"/attempt-1/exit 2>&1)
+[[ $(head -1 <<<"$modes") == "700 "* && $(tail -n +2 <<<"$modes" | grep -vc '^600 ') == 0 ]] &&
+  pass "state dir 0700, jobs.db, spec, log, hostfile and exit file 0600" || fail "state modes: $modes"
 
 # 3. Cancel a running job: whole tree gone within a few seconds.
 id=$(submit "$work/long.yaml")

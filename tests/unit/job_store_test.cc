@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -185,6 +186,22 @@ TEST_F(JobStoreTest, InsertRejectsNonsenseCounts) {
   job = MakeJob("bad");
   job.max_attempts = 0;
   EXPECT_EQ(store_->Insert(job).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Issue 10: jobs.db* were 0644 (world-readable) even in token mode.
+TEST_F(JobStoreTest, DatabaseFilesAreOwnerOnlyWhateverTheUmask) {
+  const mode_t old_umask = ::umask(0);
+  {
+    std::unique_ptr<JobStore> store = OpenOrDie(DbPath());
+    ASSERT_NE(store, nullptr);
+    ASSERT_OK(store->Insert(MakeJob("a")));
+    for (const std::string suffix : {"", "-wal", "-shm"}) {
+      struct stat st;
+      if (::stat((DbPath() + suffix).c_str(), &st) != 0) continue;  // -wal/-shm come and go
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << "jobs.db" << suffix;
+    }
+  }
+  ::umask(old_umask);
 }
 
 TEST_F(JobStoreTest, IdsIncreaseAcrossReopen) {

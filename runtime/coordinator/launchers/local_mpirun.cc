@@ -117,7 +117,8 @@ StatusOr<LocalJobHandle> LocalJobHandle::Decode(const LaunchedJob& job) {
 }
 
 Status WriteExitFile(const std::string& path, int exit_code, int signal) {
-  return WriteFileAtomically(path, std::to_string(exit_code) + " " + std::to_string(signal) + "\n");
+  return WriteFileAtomically(path, std::to_string(exit_code) + " " + std::to_string(signal) + "\n",
+                             kOwnerOnlyFileMode);
 }
 
 StatusOr<std::optional<std::pair<int, int>>> ReadExitFile(const std::string& path) {
@@ -152,7 +153,7 @@ StatusOr<LaunchedJob> LocalMpirunLauncher::Launch(const LaunchRequest& request) 
   for (const auto& [host, slots] : request.placement.slots) {
     hosts += host + " slots=" + std::to_string(slots) + "\n";
   }
-  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(hostfile, hosts));
+  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(hostfile, hosts, kOwnerOnlyFileMode));
   LocalJobHandle handle;
   handle.log_path = (fs::path(request.attempt_dir) / "output.log").string();
   handle.exit_path = (fs::path(request.attempt_dir) / "exit").string();

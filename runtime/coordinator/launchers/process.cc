@@ -181,7 +181,7 @@ class SpawnSetup {
 StatusOr<ProcessIdentity> Spawn(const SpawnOptions& options) {
   if (options.argv.empty()) return InvalidArgument("spawn: empty argv");
   const int out_fd =
-      ::open(options.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      ::open(options.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (out_fd < 0) {
     return Internal("cannot open log '" + options.output_path + "': " + std::strerror(errno));
   }
