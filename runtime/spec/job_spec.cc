@@ -3,6 +3,7 @@
 // problem of the file.
 #include "runtime/spec/job_spec.h"
 
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -372,9 +373,22 @@ StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
   std::string text;
   char buf[1 << 14];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), file.get())) > 0) text.append(buf, n);
+  // Read at most one byte past the limit: ParseJobSpec refuses what is over it, and a 50 MB
+  // file is never held whole.
+  while (text.size() <= yaml_values::kMaxDocumentBytes &&
+         (n = std::fread(buf, 1, sizeof(buf), file.get())) > 0) {
+    text.append(buf, n);
+  }
   // A directory opens fine and fails on read (EISDIR).
   if (std::ferror(file.get())) return fail(errno);
+  if (text.size() > yaml_values::kMaxDocumentBytes) {
+    struct stat st;
+    const std::string size = ::fstat(::fileno(file.get()), &st) == 0
+                                 ? std::to_string(st.st_size)
+                                 : "more than " + std::to_string(text.size());
+    return InvalidArgument(path + ":1:1: (root): the file is " + size + " bytes; at most " +
+                           std::to_string(yaml_values::kMaxDocumentBytes) + " are read");
+  }
   return ParseJobSpec(text, path);
 }
 

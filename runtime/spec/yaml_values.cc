@@ -1,9 +1,12 @@
 #include "runtime/spec/yaml_values.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -124,8 +127,68 @@ Status Problems::ToStatus() const {
   return InvalidArgument(std::move(message));
 }
 
+namespace {
+
+// Counts the nodes of a document as the parser streams them, without building the tree, and
+// stops at the first one past the limit.
+class NodeCounter final : public YAML::EventHandler {
+ public:
+  struct TooMany {
+    YAML::Mark mark;
+  };
+  explicit NodeCounter(size_t limit) : limit_(limit) {}
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Count(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Count(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Count(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Count(const YAML::Mark& mark) {
+    if (++count_ > limit_) throw TooMany{mark};
+  }
+  size_t limit_;
+  size_t count_ = 0;
+};
+
+}  // namespace
+
 std::optional<YAML::Node> LoadSingleMap(const std::string& text,
                                         const std::string& root_expectation, Problems* problems) {
+  // Bounded before the tree is built: a 50 MB list would take gigabytes as yaml-cpp nodes.
+  if (text.size() > kMaxDocumentBytes) {
+    problems->AddAt(YAML::Mark::null_mark(), "",
+                    "the file is " + std::to_string(text.size()) + " bytes; at most " +
+                        std::to_string(kMaxDocumentBytes) + " are read");
+    return std::nullopt;
+  }
+  try {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    NodeCounter counter(kMaxDocumentNodes);
+    while (parser.HandleNextDocument(counter)) {
+    }
+  } catch (const NodeCounter::TooMany& too_many) {
+    problems->AddAt(too_many.mark, "",
+                    "more than " + std::to_string(kMaxDocumentNodes) +
+                        " YAML values in the file (stopped counting here)");
+    return std::nullopt;
+  } catch (const YAML::Exception&) {
+    // A syntax error: reported with its position by the load below.
+  }
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(text);

@@ -14,6 +14,10 @@
 
 namespace dtrain::yaml_values {
 
+// What one YAML file may hold (job specs, cluster files): checked before the node tree is built.
+constexpr size_t kMaxDocumentBytes = 1 << 20;
+constexpr size_t kMaxDocumentNodes = 10000;
+
 // Longer values are cut ("...") when quoted in messages.
 constexpr size_t kMaxQuotedLength = 40;
 
@@ -57,7 +61,8 @@ class Problems {
   std::vector<Problem> problems_;
 };
 
-// The root of a file that must hold exactly one YAML document whose root is a map. A syntax
+// The root of a file that must hold exactly one YAML document whose root is a map. A file over
+// kMaxDocumentBytes or kMaxDocumentNodes is refused before its tree is built. A syntax
 // error, an empty file or a root that is not a map is added to `problems` (a root that is not a
 // map as "expected <root_expectation>, got ...") and gives nullopt; extra documents are added
 // too, and the first one is still returned so that its fields get checked.

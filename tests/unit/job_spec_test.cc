@@ -14,6 +14,7 @@
 
 #include "runtime/spec/task_spec.h"
 #include "runtime/spec/tasks/image_classification.h"
+#include "runtime/spec/yaml_values.h"
 
 namespace dtrain {
 namespace {
@@ -432,6 +433,20 @@ TEST(JobSpecErrorTest, InvalidUtf8IsNamedWithItsPosition) {
   EXPECT_TRUE(ParseJobSpec("name: x\ntask: day_night\ndata: {path: \"données/été\"}\n", "x").ok());
 }
 
+// Issue 10 item 8: a 50 MB spec (a 25-million-entry list) ran past 60 s at 10 GB RSS.
+TEST(JobSpecErrorTest, HugeSpecsAreRefusedBeforeTheTreeIsBuilt) {
+  std::string list = "[1";
+  for (int i = 1; i < 10001; ++i) list += ",1";
+  EXPECT_EQ(
+      ErrorOf("name: x\ntask: day_night\ndata: {path: d}\nmodel: {hidden_units: " + list + "]}\n"),
+      "job.yaml:4:19998: (root): more than 10000 YAML values in the file (stopped counting "
+      "here)");
+  const std::string big = "name: x\ntask: day_night\ndata: {path: d}\n#" +
+                          std::string(yaml_values::kMaxDocumentBytes, 'x') + "\n";
+  EXPECT_EQ(ErrorOf(big), "job.yaml:1:1: (root): the file is " + std::to_string(big.size()) +
+                              " bytes; at most 1048576 are read");
+}
+
 TEST(JobSpecErrorTest, MissingRequiredFields) {
   EXPECT_EQ(ErrorOf("task: day_night\ndata:\n  path: d\n"),
             "job.yaml:1:1: name: required field is missing");
@@ -624,6 +639,21 @@ TEST(JobSpecFileTest, DirectoryIsNotFound) {
   EXPECT_EQ(spec.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(spec.status().message(),
             "cannot read job spec '" + testing::TempDir() + "': Is a directory");
+}
+
+TEST(JobSpecFileTest, HugeFileIsNamedWithItsSizeWithoutReadingItAll) {
+  const std::string path =
+      ::testing::TempDir() + "job_spec_huge_" + std::to_string(getpid()) + ".yaml";
+  {
+    std::ofstream out(path);
+    out << "name: x\n#" << std::string(3 * yaml_values::kMaxDocumentBytes, 'x') << "\n";
+  }
+  StatusOr<JobSpec> spec = LoadJobSpec(path);
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().message(), path + ":1:1: (root): the file is " +
+                                         std::to_string(3 * yaml_values::kMaxDocumentBytes + 10) +
+                                         " bytes; at most 1048576 are read");
+  std::remove(path.c_str());
 }
 
 TEST(JobSpecFileTest, LoadSetsSourceAndNamesFileInErrors) {
