@@ -11,6 +11,9 @@
 //    expiry it returns DEADLINE_EXCEEDED naming the rank, operation and sequence number, and the
 //    communicator is poisoned (later calls fail fast) since a half-done collective cannot be
 //    cancelled portably. Callers then abort the job instead of hanging.
+//  - Once poisoned (a deadline passed, or the liveness monitor found a rank that stopped
+//    answering, runtime/comm/liveness.h), every pending Wait() returns at once with the reason,
+//    and blamed_rank() names the rank at fault, not the one that noticed.
 #ifndef DTRAIN_RUNTIME_COMM_COMMUNICATOR_H_
 #define DTRAIN_RUNTIME_COMM_COMMUNICATOR_H_
 
@@ -60,6 +63,8 @@ class Communicator {
   virtual int size() const = 0;
   virtual const char* backend_name() const = 0;
   virtual std::chrono::milliseconds timeout() const = 0;
+  // The rank the communicator's failure is blamed on; -1 while it works or when it cannot be told.
+  virtual int blamed_rank() const = 0;
 
   // In place: every rank's buffer ends holding the reduction over all ranks.
   virtual std::unique_ptr<CollectiveHandle> AllReduceAsync(BufferRef buffer, ReduceOp op) = 0;

@@ -1,6 +1,8 @@
 #include "runtime/comm/mpi_communicator.h"
 
+#include <array>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <type_traits>
 #include <utility>
@@ -10,6 +12,9 @@ namespace {
 
 // How long a waiting thread polls before it blocks on a condition variable.
 constexpr std::chrono::microseconds kSpinBeforeBlocking(100);
+// How long a poisoned communicator's destructor waits for its progress thread, which may be
+// stuck inside MPI for good.
+constexpr std::chrono::milliseconds kPoisonedShutdownGrace(200);
 
 std::string MpiErrorString(int code) {
   char text[MPI_MAX_ERROR_STRING];
@@ -144,52 +149,111 @@ void MpiEnvironment::Abort(int exit_code) {
 // ----------------------------------------------------------------------------- handles
 
 struct MpiCommunicator::OpState {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
+  bool done = false;                  // guarded by the communicator's CommHealth
   std::atomic<bool> finished{false};  // mirrors `done` for the lock-free spin in Wait()
   Status status;
-  std::string description;  // "rank 1: allreduce #12 of 1024 float32 (4096 bytes)"
+  uint64_t seq = 0;         // issue order (shared with the liveness monitor's count)
+  std::string description;  // "rank 1: collective #12 (allreduce of 1024 float32 (4096 bytes))"
 };
 
 namespace {
 
+std::string FormatSeconds(std::chrono::milliseconds d) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1f", d.count() / 1000.0);
+  return text;
+}
+
 class MpiHandle final : public CollectiveHandle {
  public:
-  MpiHandle(std::shared_ptr<MpiCommunicator::OpState> state,
-            std::shared_ptr<std::atomic<bool>> poisoned, std::chrono::milliseconds timeout)
-      : state_(std::move(state)), poisoned_(std::move(poisoned)), timeout_(timeout) {}
+  MpiHandle(std::shared_ptr<MpiCommunicator::OpState> state, std::shared_ptr<CommHealth> health,
+            std::shared_ptr<LivenessMonitor> liveness, std::chrono::milliseconds timeout)
+      : state_(std::move(state)),
+        health_(std::move(health)),
+        liveness_(std::move(liveness)),
+        timeout_(timeout) {}
+  // Waits only while the communicator works: once it is poisoned the process is about to end,
+  // and a buffer the stuck transport may still write to is then left alone, not freed.
   ~MpiHandle() override { (void)Wait(); }
 
   Status Wait() override {
     // A short spin first: most collectives of a training step finish within microseconds of
     // the wait, and waking from a condition variable costs tens of them.
     const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeBlocking;
-    while (!state_->finished.load(std::memory_order_acquire) &&
+    while (!state_->finished.load(std::memory_order_acquire) && !health_->poisoned() &&
            std::chrono::steady_clock::now() < spin_until) {
       std::this_thread::yield();
     }
-    std::unique_lock<std::mutex> lock(state_->mu);
-    if (!state_->cv.wait_for(lock, timeout_, [&] { return state_->done; })) {
-      poisoned_->store(true);
-      return DeadlineExceeded(state_->description + " did not complete within " +
-                              std::to_string(timeout_.count() / 1000.0) +
-                              " s: a peer rank may have died, stalled, or issued a different "
-                              "collective (see distributed.timeout_s)");
+    if (health_->WaitUntil(std::chrono::steady_clock::now() + timeout_,
+                           [&] { return state_->done; })) {
+      return state_->status;
     }
-    return state_->status;
+    if (!health_->poisoned()) {
+      std::string why = "a peer rank may have died, stalled, or issued a different collective";
+      const int blamed = liveness_ ? liveness_->BlameForDeadline(state_->seq, &why) : -1;
+      health_->Poison(
+          DeadlineExceeded(state_->description + " did not complete within " +
+                           FormatSeconds(timeout_) + " s: " + why + " (see distributed.timeout_s)"),
+          blamed);
+    }
+    const Status reason = health_->reason();
+    // This collective's own deadline: the reason as is; another failure: say which one waited.
+    if (reason.message().rfind(state_->description, 0) == 0) return reason;
+    return reason.WithContext(state_->description + " abandoned");
   }
 
-  bool IsCompleted() override {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    return state_->done;
-  }
+  bool IsCompleted() override { return state_->finished.load(std::memory_order_acquire); }
 
  private:
   std::shared_ptr<MpiCommunicator::OpState> state_;
-  std::shared_ptr<std::atomic<bool>> poisoned_;
+  std::shared_ptr<CommHealth> health_;
+  std::shared_ptr<LivenessMonitor> liveness_;
   std::chrono::milliseconds timeout_;
 };
+
+// Rank 0 starts the hub and broadcasts how to reach it; the others connect. Every rank learns
+// whether all connected, so either all run with the monitor or none does.
+std::shared_ptr<LivenessMonitor> StartLiveness(MPI_Comm comm, int rank, int size,
+                                               std::chrono::milliseconds timeout) {
+  std::unique_ptr<LivenessMonitor> monitor;
+  Status status;
+  std::array<char, LivenessEndpoint::kEncodedBytes> encoded{};
+  if (rank == 0) {
+    LivenessEndpoint endpoint;
+    auto hub = LivenessMonitor::StartHub(size, timeout, &endpoint);
+    if (hub.ok()) {
+      monitor = std::move(hub).value();
+      encoded = endpoint.Encode();
+    } else {
+      status = hub.status();  // an all-zero endpoint tells the others
+    }
+  }
+  MPI_Bcast(encoded.data(), static_cast<int>(encoded.size()), MPI_CHAR, 0, comm);
+  if (rank != 0) {
+    auto endpoint = LivenessEndpoint::Decode(encoded);
+    if (!endpoint.ok()) {
+      status = endpoint.status();
+    } else {
+      auto spoke = LivenessMonitor::StartSpoke(*endpoint, rank, size, timeout);
+      if (spoke.ok()) {
+        monitor = std::move(spoke).value();
+      } else {
+        status = spoke.status();
+      }
+    }
+  }
+  int failed = status.ok() ? 0 : 1;
+  int any_failed = 0;
+  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, comm);
+  if (!status.ok()) {
+    std::fprintf(stderr,
+                 "rank %d: warning: %s; running without the liveness monitor: a stalled rank is "
+                 "found only by collective deadlines and cannot be named\n",
+                 rank, status.ToString().c_str());
+  }
+  if (any_failed) return nullptr;
+  return std::shared_ptr<LivenessMonitor>(std::move(monitor));
+}
 
 }  // namespace
 
@@ -204,18 +268,24 @@ StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(
   int rank = 0, size = 1;
   MPI_Comm_rank(dup, &rank);
   MPI_Comm_size(dup, &size);
-  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(dup, rank, size, timeout));
+  std::shared_ptr<LivenessMonitor> liveness =
+      size > 1 ? StartLiveness(dup, rank, size, timeout) : nullptr;
+  return std::unique_ptr<MpiCommunicator>(
+      new MpiCommunicator(dup, rank, size, timeout, std::move(liveness)));
 }
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, int rank, int size,
-                                 std::chrono::milliseconds timeout)
+                                 std::chrono::milliseconds timeout,
+                                 std::shared_ptr<LivenessMonitor> liveness)
     : comm_(comm),
       rank_(rank),
       size_(size),
       timeout_(timeout),
       queue_(std::make_shared<Queue>()),
-      poisoned_(std::make_shared<std::atomic<bool>>(false)) {
-  progress_thread_ = std::thread(ProgressLoop, comm_, queue_, poisoned_);
+      health_(std::make_shared<CommHealth>()),
+      liveness_(std::move(liveness)) {
+  if (liveness_) liveness_->Attach(health_);
+  progress_thread_ = std::thread(ProgressLoop, comm_, queue_, health_, liveness_);
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -224,9 +294,10 @@ MpiCommunicator::~MpiCommunicator() {
     std::unique_lock<std::mutex> lock(queue_->mu);
     queue_->stopping = true;
     queue_->cv.notify_all();
-    // After a timeout the thread may be stuck inside MPI for good: give it one more timeout.
-    exited = queue_->cv.wait_for(lock, poisoned_->load() ? timeout_ : std::chrono::hours(24 * 365),
-                                 [&] { return queue_->exited; });
+    // Once poisoned the thread may be stuck inside MPI for good: a short grace, not a timeout.
+    exited = queue_->cv.wait_for(
+        lock, health_->poisoned() ? kPoisonedShutdownGrace : std::chrono::hours(24 * 365),
+        [&] { return queue_->exited; });
   }
   if (!exited) {
     progress_thread_.detach();  // it only holds shared state; the process is about to abort
@@ -235,11 +306,12 @@ MpiCommunicator::~MpiCommunicator() {
   progress_thread_.join();
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized && !poisoned_->load()) MPI_Comm_free(&comm_);
+  if (!finalized && !health_->poisoned()) MPI_Comm_free(&comm_);
 }
 
 void MpiCommunicator::ProgressLoop(MPI_Comm comm, std::shared_ptr<Queue> queue,
-                                   std::shared_ptr<std::atomic<bool>> poisoned) {
+                                   std::shared_ptr<CommHealth> health,
+                                   std::shared_ptr<LivenessMonitor> liveness) {
   for (;;) {
     Op op;
     // Spin briefly for the next collective (buckets arrive in bursts) before sleeping.
@@ -261,8 +333,8 @@ void MpiCommunicator::ProgressLoop(MPI_Comm comm, std::shared_ptr<Queue> queue,
       queue->queued.fetch_sub(1, std::memory_order_relaxed);
     }
     Status status;
-    if (poisoned->load()) {
-      status = Aborted(op.state->description + " not started: an earlier collective timed out");
+    if (health->poisoned()) {
+      status = Aborted(op.state->description + " not started: " + health->reason().message());
     } else {
       int rc = op.run(comm);
       if (rc != MPI_SUCCESS) {
@@ -271,13 +343,12 @@ void MpiCommunicator::ProgressLoop(MPI_Comm comm, std::shared_ptr<Queue> queue,
         op.after();
       }
     }
-    {
-      std::lock_guard<std::mutex> lock(op.state->mu);
+    if (liveness) liveness->NoteCompleted();
+    health->Complete([&] {
       op.state->status = std::move(status);
       op.state->done = true;
       op.state->finished.store(true, std::memory_order_release);
-    }
-    op.state->cv.notify_all();
+    });
   }
 }
 
@@ -287,17 +358,18 @@ std::unique_ptr<CollectiveHandle> MpiCommunicator::Enqueue(std::string descripti
   auto state = std::make_shared<OpState>();
   {
     std::lock_guard<std::mutex> lock(queue_->mu);
+    state->seq = liveness_ ? liveness_->NoteIssued() : queue_->next_seq++;
     state->description = "rank " + std::to_string(rank_) + ": collective #" +
-                         std::to_string(queue_->next_seq++) + " (" + description + ")";
-    if (poisoned_->load()) {
+                         std::to_string(state->seq) + " (" + description + ")";
+    if (health_->poisoned()) {
       return MakeCompletedHandle(
-          Aborted(state->description + " refused: an earlier collective timed out"));
+          Aborted(state->description + " refused: " + health_->reason().message()));
     }
     queue_->ops.push_back(Op{std::move(run), std::move(after), state});
     queue_->queued.fetch_add(1, std::memory_order_release);
   }
   queue_->cv.notify_all();
-  return std::make_unique<MpiHandle>(std::move(state), poisoned_, timeout_);
+  return std::make_unique<MpiHandle>(std::move(state), health_, liveness_, timeout_);
 }
 
 std::unique_ptr<CollectiveHandle> MpiCommunicator::AllReduceAsync(BufferRef buffer, ReduceOp op) {

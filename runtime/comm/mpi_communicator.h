@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "runtime/comm/communicator.h"
+#include "runtime/comm/health.h"
+#include "runtime/comm/liveness.h"
 
 namespace dtrain::comm {
 
@@ -51,7 +53,10 @@ class MpiEnvironment {
 
 class MpiCommunicator final : public Communicator {
  public:
-  // Duplicates `comm` (collective over it) so dtrain traffic never matches anyone else's.
+  // Duplicates `comm` (collective over it) so dtrain traffic never matches anyone else's, and
+  // with more than one rank starts the liveness monitor (rank 0 broadcasts its endpoint). Where
+  // the monitor cannot connect, every rank runs without it (a warning on stderr) and a stall is
+  // found by the collective deadlines alone.
   static StatusOr<std::unique_ptr<MpiCommunicator>> Create(MPI_Comm comm,
                                                            std::chrono::milliseconds timeout);
   ~MpiCommunicator() override;
@@ -60,6 +65,9 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   const char* backend_name() const override { return "mpi"; }
   std::chrono::milliseconds timeout() const override { return timeout_; }
+  int blamed_rank() const override { return health_->blamed_rank(); }
+  // Shared with communicators built over this one (NCCL); null with one rank or without it.
+  const std::shared_ptr<LivenessMonitor>& liveness() const { return liveness_; }
 
   std::unique_ptr<CollectiveHandle> AllReduceAsync(BufferRef buffer, ReduceOp op) override;
   std::unique_ptr<CollectiveHandle> BroadcastAsync(BufferRef buffer, int root) override;
@@ -69,7 +77,8 @@ class MpiCommunicator final : public Communicator {
   struct OpState;  // shared between a handle and the progress thread
 
  private:
-  MpiCommunicator(MPI_Comm comm, int rank, int size, std::chrono::milliseconds timeout);
+  MpiCommunicator(MPI_Comm comm, int rank, int size, std::chrono::milliseconds timeout,
+                  std::shared_ptr<LivenessMonitor> liveness);
   std::unique_ptr<CollectiveHandle> Enqueue(std::string description,
                                             std::function<int(MPI_Comm)> run,
                                             std::function<void()> after = nullptr);
@@ -97,8 +106,10 @@ class MpiCommunicator final : public Communicator {
   };
   std::shared_ptr<Queue> queue_;
   static void ProgressLoop(MPI_Comm comm, std::shared_ptr<Queue> queue,
-                           std::shared_ptr<std::atomic<bool>> poisoned);
-  std::shared_ptr<std::atomic<bool>> poisoned_;  // set once a wait timed out
+                           std::shared_ptr<CommHealth> health,
+                           std::shared_ptr<LivenessMonitor> liveness);
+  std::shared_ptr<CommHealth> health_;
+  std::shared_ptr<LivenessMonitor> liveness_;
   std::thread progress_thread_;
 };
 

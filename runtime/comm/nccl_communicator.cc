@@ -63,11 +63,11 @@ struct NcclCommunicator::Impl {
   ncclComm_t comm = nullptr;
   cudaStream_t stream = nullptr;
   int* barrier_word = nullptr;  // device scratch for Barrier
-  std::shared_ptr<std::atomic<bool>> poisoned = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<CommHealth> health = std::make_shared<CommHealth>();
 
   ~Impl() {
     if (comm != nullptr) {
-      if (poisoned->load()) {
+      if (health->poisoned()) {
         ncclCommAbort(comm);  // outstanding work may never finish
       } else {
         ncclCommDestroy(comm);
@@ -83,14 +83,16 @@ namespace {
 // Completion = a CUDA event recorded after the NCCL call on the communicator's stream.
 class NcclHandle final : public CollectiveHandle {
  public:
-  NcclHandle(std::string description, cudaEvent_t done, ncclComm_t comm,
-             cudaStream_t compute_stream, std::shared_ptr<std::atomic<bool>> poisoned,
-             std::chrono::milliseconds timeout)
+  NcclHandle(std::string description, uint64_t seq, cudaEvent_t done, ncclComm_t comm,
+             cudaStream_t compute_stream, std::shared_ptr<CommHealth> health,
+             std::shared_ptr<LivenessMonitor> liveness, std::chrono::milliseconds timeout)
       : description_(std::move(description)),
+        seq_(seq),
         done_(done),
         comm_(comm),
         compute_stream_(compute_stream),
-        poisoned_(std::move(poisoned)),
+        health_(std::move(health)),
+        liveness_(std::move(liveness)),
         timeout_(timeout) {}
 
   ~NcclHandle() override {
@@ -109,25 +111,26 @@ class NcclHandle final : public CollectiveHandle {
         status_ = e == cudaSuccess
                       ? Status::Ok()
                       : Internal(description_ + ": cudaStreamWaitEvent: " + CudaError(e));
+        if (liveness_) liveness_->NoteCompleted();
         break;
       }
       if (e != cudaErrorNotReady) {
         status_ = Internal(description_ + " failed: " + CudaError(e));
         break;
       }
+      if (health_->poisoned()) {  // found elsewhere: a peer stopped answering, a deadline
+        status_ = health_->reason().WithContext(description_ + " abandoned");
+        break;
+      }
       ncclResult_t async_error = ncclSuccess;
       ncclCommGetAsyncError(comm_, &async_error);
       if (async_error != ncclSuccess && async_error != ncclInProgress) {
-        poisoned_->store(true);
-        status_ = Unavailable(description_ + " failed: " + NcclError(async_error));
+        status_ = Fail(Unavailable(description_ + " failed: " + NcclError(async_error)));
         break;
       }
       if (std::chrono::steady_clock::now() > deadline) {
-        poisoned_->store(true);
-        status_ = DeadlineExceeded(description_ + " did not complete within " +
-                                   std::to_string(timeout_.count() / 1000.0) +
-                                   " s: a peer rank may have died, stalled, or issued a "
-                                   "different collective (see distributed.timeout_s)");
+        status_ = Fail(DeadlineExceeded(description_ + " did not complete within " +
+                                        std::to_string(timeout_.count() / 1000.0) + " s"));
         break;
       }
       std::this_thread::yield();
@@ -139,11 +142,22 @@ class NcclHandle final : public CollectiveHandle {
   bool IsCompleted() override { return finished_ || cudaEventQuery(done_) != cudaErrorNotReady; }
 
  private:
+  // Poisons the communicator, blaming the rank the liveness table points at.
+  Status Fail(Status error) {
+    std::string why = "a peer rank may have died, stalled, or issued a different collective";
+    const int blamed = liveness_ ? liveness_->BlameForDeadline(seq_, &why) : -1;
+    Status status(error.code(), error.message() + ": " + why + " (see distributed.timeout_s)");
+    health_->Poison(status, blamed);
+    return status;
+  }
+
   std::string description_;
+  uint64_t seq_;
   cudaEvent_t done_;
   ncclComm_t comm_;
   cudaStream_t compute_stream_;
-  std::shared_ptr<std::atomic<bool>> poisoned_;
+  std::shared_ptr<CommHealth> health_;
+  std::shared_ptr<LivenessMonitor> liveness_;
   std::chrono::milliseconds timeout_;
   bool finished_ = false;
   Status status_;
@@ -152,7 +166,8 @@ class NcclHandle final : public CollectiveHandle {
 }  // namespace
 
 StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
-    Communicator& bootstrap, int device, std::chrono::milliseconds timeout) {
+    Communicator& bootstrap, int device, std::chrono::milliseconds timeout,
+    std::shared_ptr<LivenessMonitor> liveness) {
   const int rank = bootstrap.rank();
   const int size = bootstrap.size();
   const std::string who = "rank " + std::to_string(rank) + ": ";
@@ -191,22 +206,33 @@ StatusOr<std::unique_ptr<NcclCommunicator>> NcclCommunicator::Create(
                        "): " + NcclError(r));
   }
   return std::unique_ptr<NcclCommunicator>(
-      new NcclCommunicator(std::move(impl), rank, size, device, timeout));
+      new NcclCommunicator(std::move(impl), rank, size, device, timeout, std::move(liveness)));
 }
 
 NcclCommunicator::NcclCommunicator(std::unique_ptr<Impl> impl, int rank, int size, int device,
-                                   std::chrono::milliseconds timeout)
-    : impl_(std::move(impl)), rank_(rank), size_(size), device_(device), timeout_(timeout) {}
+                                   std::chrono::milliseconds timeout,
+                                   std::shared_ptr<LivenessMonitor> liveness)
+    : impl_(std::move(impl)),
+      rank_(rank),
+      size_(size),
+      device_(device),
+      timeout_(timeout),
+      liveness_(std::move(liveness)) {
+  if (liveness_) liveness_->Attach(impl_->health);
+}
+
+int NcclCommunicator::blamed_rank() const { return impl_->health->blamed_rank(); }
 
 NcclCommunicator::~NcclCommunicator() = default;
 
 template <typename LaunchFn>
 std::unique_ptr<CollectiveHandle> NcclCommunicator::Launch(const std::string& description,
                                                            LaunchFn launch) {
+  const uint64_t seq = liveness_ ? liveness_->NoteIssued() : next_seq_++;
   const std::string what = "rank " + std::to_string(rank_) + ": collective #" +
-                           std::to_string(next_seq_++) + " (" + description + ")";
-  if (impl_->poisoned->load()) {
-    return MakeCompletedHandle(Aborted(what + " refused: an earlier collective failed"));
+                           std::to_string(seq) + " (" + description + ")";
+  if (impl_->health->poisoned()) {
+    return MakeCompletedHandle(Aborted(what + " refused: " + impl_->health->reason().message()));
   }
   auto compute = static_cast<cudaStream_t>(compute_stream_);
   cudaEvent_t ready = nullptr;
@@ -224,15 +250,17 @@ std::unique_ptr<CollectiveHandle> NcclCommunicator::Launch(const std::string& de
   ncclResult_t r = launch(impl_->comm, impl_->stream);
   if (r != ncclSuccess) {
     cudaEventDestroy(done);
-    impl_->poisoned->store(true);
-    return MakeCompletedHandle(Unavailable(what + " failed: " + NcclError(r)));
+    Status failed = Unavailable(what + " failed: " + NcclError(r));
+    impl_->health->Poison(failed, -1);
+    return MakeCompletedHandle(failed);
   }
   e = cudaEventRecord(done, impl_->stream);
   if (e != cudaSuccess) {
     cudaEventDestroy(done);
     return MakeCompletedHandle(Internal(what + ": cudaEventRecord: " + CudaError(e)));
   }
-  return std::make_unique<NcclHandle>(what, done, impl_->comm, compute, impl_->poisoned, timeout_);
+  return std::make_unique<NcclHandle>(what, seq, done, impl_->comm, compute, impl_->health,
+                                      liveness_, timeout_);
 }
 
 std::unique_ptr<CollectiveHandle> NcclCommunicator::AllReduceAsync(BufferRef buffer, ReduceOp op) {

@@ -13,6 +13,8 @@
 #include <memory>
 
 #include "runtime/comm/communicator.h"
+#include "runtime/comm/health.h"
+#include "runtime/comm/liveness.h"
 
 namespace dtrain::comm {
 
@@ -23,14 +25,18 @@ class NcclCommunicator final : public Communicator {
  public:
   // Collective over `bootstrap` (any backend; MPI in practice): rank 0 creates the NCCL unique
   // id and broadcasts it. `device` is the CUDA device this rank uses (usually its local rank).
-  static StatusOr<std::unique_ptr<NcclCommunicator>> Create(Communicator& bootstrap, int device,
-                                                            std::chrono::milliseconds timeout);
+  // `liveness` is the bootstrap's monitor (MpiCommunicator::liveness()), shared so that a rank
+  // that stops answering fails this communicator's waits too and is named; null: none.
+  static StatusOr<std::unique_ptr<NcclCommunicator>> Create(
+      Communicator& bootstrap, int device, std::chrono::milliseconds timeout,
+      std::shared_ptr<LivenessMonitor> liveness = nullptr);
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   const char* backend_name() const override { return "nccl"; }
   std::chrono::milliseconds timeout() const override { return timeout_; }
+  int blamed_rank() const override;
   int device() const { return device_; }
 
   // cudaStream_t of the caller's compute work; nullptr = legacy default stream.
@@ -45,7 +51,7 @@ class NcclCommunicator final : public Communicator {
 
  private:
   NcclCommunicator(std::unique_ptr<Impl> impl, int rank, int size, int device,
-                   std::chrono::milliseconds timeout);
+                   std::chrono::milliseconds timeout, std::shared_ptr<LivenessMonitor> liveness);
   template <typename Launch>
   std::unique_ptr<CollectiveHandle> Launch(const std::string& description, Launch launch);
 
@@ -54,8 +60,9 @@ class NcclCommunicator final : public Communicator {
   const int size_;
   const int device_;
   const std::chrono::milliseconds timeout_;
+  std::shared_ptr<LivenessMonitor> liveness_;
   void* compute_stream_ = nullptr;
-  uint64_t next_seq_ = 0;
+  uint64_t next_seq_ = 0;  // without a liveness monitor (which then counts)
 };
 
 }  // namespace dtrain::comm
