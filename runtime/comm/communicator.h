@@ -63,6 +63,8 @@ class Communicator {
   virtual int size() const = 0;
   virtual const char* backend_name() const = 0;
   virtual std::chrono::milliseconds timeout() const = 0;
+  // true once the communicator is poisoned (see the contract above).
+  virtual bool failed() const = 0;
   // The rank the communicator's failure is blamed on; -1 while it works or when it cannot be told.
   virtual int blamed_rank() const = 0;
 

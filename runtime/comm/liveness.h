@@ -104,6 +104,7 @@ class LivenessMonitor {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  // How long a rank may stay silent: the communicator timeout, at least 1 s.
   std::chrono::milliseconds timeout() const { return timeout_; }
   // How often heartbeats and tables are sent.
   std::chrono::milliseconds period() const { return period_; }

@@ -65,6 +65,7 @@ class MpiCommunicator final : public Communicator {
   int size() const override { return size_; }
   const char* backend_name() const override { return "mpi"; }
   std::chrono::milliseconds timeout() const override { return timeout_; }
+  bool failed() const override { return health_->poisoned(); }
   int blamed_rank() const override { return health_->blamed_rank(); }
   // Shared with communicators built over this one (NCCL); null with one rank or without it.
   const std::shared_ptr<LivenessMonitor>& liveness() const { return liveness_; }

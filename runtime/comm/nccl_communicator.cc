@@ -221,6 +221,7 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<Impl> impl, int rank, int siz
   if (liveness_) liveness_->Attach(impl_->health);
 }
 
+bool NcclCommunicator::failed() const { return impl_->health->poisoned(); }
 int NcclCommunicator::blamed_rank() const { return impl_->health->blamed_rank(); }
 
 NcclCommunicator::~NcclCommunicator() = default;

@@ -36,6 +36,7 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return size_; }
   const char* backend_name() const override { return "nccl"; }
   std::chrono::milliseconds timeout() const override { return timeout_; }
+  bool failed() const override;
   int blamed_rank() const override;
   int device() const { return device_; }
 

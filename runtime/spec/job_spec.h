@@ -71,7 +71,9 @@ struct DistributedSpec {
   DeviceKind device = DeviceKind::kCpu;
   double bucket_mb = 25.0;       // gradient bucket cap, > 0
   double first_bucket_mb = 1.0;  // smaller first bucket so reduction starts early
-  int timeout_s = 300;           // a collective that takes longer fails the job
+  // A collective that takes longer, or a rank silent that long (no heartbeat), fails the job,
+  // naming the rank at fault; a warning names silent ranks at half of it.
+  int timeout_s = 120;
   int ranks = 1;  // processes the coordinator gang-schedules (mpirun -np); by hand, -np rules
 };
 

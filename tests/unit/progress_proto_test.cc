@@ -42,7 +42,8 @@ std::vector<std::string> EmitAllEvents() {
     p.Checkpoint("runs/x/checkpoints/ckpt-0000000060.pt", 60);
     p.Finished(
         {{"test", {{"accuracy", 0.98}}}, {"test_details", {{"confusion_matrix", {1, 2, 3, 4}}}}});
-    p.Failed("loss became NaN at step 41", 3);
+    p.Warning("no heartbeat for over half of distributed.timeout_s from: rank 2", {2});
+    p.Failed("collective #12 abandoned: rank 2 stopped answering", 1, 2);
   }
   std::rewind(out);
   std::vector<std::string> lines;
@@ -54,7 +55,7 @@ std::vector<std::string> EmitAllEvents() {
 
 TEST(ProgressProtoTest, EveryLineParsesAsProgressEvent) {
   std::vector<std::string> lines = EmitAllEvents();
-  ASSERT_EQ(lines.size(), 7u);
+  ASSERT_EQ(lines.size(), 8u);
   std::vector<dtrain::v1::ProgressEvent> events;
   for (const std::string& line : lines) {
     dtrain::v1::ProgressEvent event;
@@ -82,8 +83,12 @@ TEST(ProgressProtoTest, EveryLineParsesAsProgressEvent) {
   EXPECT_EQ(
       events[5].summary().fields().at("test").struct_value().fields().at("accuracy").number_value(),
       0.98);
-  EXPECT_EQ(events[6].event(), "failed");
-  EXPECT_EQ(events[6].exit_code(), 3);
+  EXPECT_EQ(events[6].event(), "warning");
+  EXPECT_EQ(events[6].ranks_size(), 1);
+  EXPECT_EQ(events[6].ranks(0), 2);
+  EXPECT_EQ(events[7].event(), "failed");
+  EXPECT_EQ(events[7].exit_code(), 1);
+  EXPECT_EQ(events[7].blamed_rank(), 2);  // the rank at fault, not rank 0 that reported it
 }
 
 }  // namespace

@@ -70,6 +70,7 @@ ProgressReporter::~ProgressReporter() {
 }
 
 void ProgressReporter::Emit(nlohmann::json event) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (!options_.json_lines) return;
   event["time"] = NowIso8601();
   event["job"] = options_.job;
@@ -89,6 +90,7 @@ void ProgressReporter::ClearLiveLine() {
 }
 
 void ProgressReporter::Human(const std::string& line) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (options_.rank != 0 || options_.human == HumanProgress::kNone) return;
   ClearLiveLine();
   std::fprintf(stderr, "%s\n", line.c_str());
@@ -147,6 +149,7 @@ void ProgressReporter::Step(const StepReport& s, bool print) {
     std::snprintf(metric, sizeof(metric), "  %s %.3g", name.c_str(), value);
     text += metric;
   }
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   if (live_) {
     std::fprintf(stderr, "\r\033[K%s", text.c_str());
     std::fflush(stderr);
@@ -190,11 +193,25 @@ void ProgressReporter::Finished(const nlohmann::json& summary) {
   Emit({{"event", "finished"}, {"summary", options_.rank == 0 ? summary : nlohmann::json()}});
 }
 
-void ProgressReporter::Failed(const std::string& message, int exit_code) {
-  Emit({{"event", "failed"}, {"message", message}, {"exit_code", exit_code}});
+void ProgressReporter::Failed(const std::string& message, int exit_code, int blamed_rank) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Emit({{"event", "failed"},
+        {"message", message},
+        {"exit_code", exit_code},
+        {"blamed_rank", blamed_rank}});
   ClearLiveLine();
   // Errors are printed by every rank: the failing one may not be rank 0.
   std::fprintf(stderr, "[%s] rank %d: error: %s\n", options_.job.c_str(), options_.rank,
+               message.c_str());
+  std::fflush(stderr);
+}
+
+void ProgressReporter::Warning(const std::string& message, const std::vector<int>& ranks) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Emit({{"event", "warning"}, {"message", message}, {"ranks", ranks}});
+  ClearLiveLine();
+  // Printed by every rank that sees it, like errors: rank 0 may be the silent one.
+  std::fprintf(stderr, "[%s] rank %d: warning: %s\n", options_.job.c_str(), options_.rank,
                message.c_str());
   std::fflush(stderr);
 }

@@ -1,7 +1,7 @@
 // Progress reporting of a training run, in three forms:
 //  - machine-readable JSON lines on stdout (schema: proto/dtrain/v1/progress.proto,
 //    ProgressEvent in proto3 JSON form), for the coordinator; every rank reports its own start,
-//    finish and failure, rank 0 also steps and epochs;
+//    finish, failure (blaming a rank) and warnings, rank 0 also steps and epochs;
 //  - a human view on stderr from rank 0: a live status line on a terminal, plain lines otherwise;
 //  - metrics.jsonl in the output directory (rank 0): one object per step and per epoch.
 #ifndef DTRAIN_WORKERS_TRAINER_PROGRESS_H_
@@ -10,8 +10,10 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace dtrain::trainer {
 
@@ -59,7 +61,12 @@ class ProgressReporter {
              const nlohmann::json& metrics, const std::string& summary);
   void Checkpoint(const std::string& path, int64_t global_step);
   void Finished(const nlohmann::json& summary);
-  void Failed(const std::string& message, int exit_code);
+  // `blamed_rank`: the rank the failure is blamed on: this rank when it failed by itself, the
+  // rank that stopped answering when a collective could not complete, -1 when it cannot be told.
+  void Failed(const std::string& message, int exit_code, int blamed_rank);
+  // Something may be wrong with `ranks` (e.g. no heartbeat for half the timeout). Thread-safe
+  // against the other methods: the liveness monitor calls it from its own thread.
+  void Warning(const std::string& message, const std::vector<int>& ranks);
 
  private:
   void Emit(nlohmann::json event);  // JSON line on stdout
@@ -67,7 +74,8 @@ class ProgressReporter {
   void ClearLiveLine();
 
   ProgressOptions options_;
-  bool live_ = false;  // rank 0 with a terminal on stderr
+  std::recursive_mutex mu_;  // output of the trainer's thread and the liveness monitor's
+  bool live_ = false;        // rank 0 with a terminal on stderr
   bool live_line_shown_ = false;
   std::FILE* metrics_ = nullptr;
 };

@@ -266,9 +266,11 @@ Status Reducer::FinishBackward() {
   }
   const double wait_start = NowSeconds();
   Status first_error = launch_error_;
-  for (size_t b = 0; b < handles.size(); ++b) {
+  // The first failed bucket ends the step: the communicator is then poisoned, so the other
+  // buckets cannot complete, and their handles return at once when `handles` is destroyed.
+  for (size_t b = 0; b < handles.size() && first_error.ok(); ++b) {
     Status s = handles[b]->Wait();
-    if (!s.ok() && first_error.ok()) {
+    if (!s.ok()) {
       first_error = s.WithContext("gradient bucket " + std::to_string(b) + " (first variable '" +
                                   parameters_[buckets_[b].variables.front()].name + "')");
     }

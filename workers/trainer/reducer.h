@@ -69,6 +69,8 @@ class Reducer {
 
   // sync=false: accumulate gradients locally without communication (gradient accumulation).
   void PrepareForBackward(bool sync);
+  // Launches the remaining buckets and waits for all; returns the first failed bucket's error as
+  // soon as it fails (a poisoned communicator fails the other buckets at once).
   Status FinishBackward();
   void ZeroGrad();
   // Copies rank 0's buffers (e.g. BatchNorm running stats) to all ranks.

@@ -6,10 +6,13 @@
 #include "workers/trainer/worker_main.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/data/images/day_night_generator.h"
@@ -66,12 +69,24 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   }
   trainer::ProgressReporter progress(progress_options);
 
+  // The communicators in use, so a failure is blamed on the rank their liveness monitor names
+  // rather than on this rank, which only noticed.
+  std::vector<const comm::Communicator*> communicators;
   auto fail = [&](const Status& status) {
     const int code =
         status.code() == StatusCode::kAborted && status.message().rfind("loss became", 0) == 0
             ? kExitNonFinite
             : (status.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed);
-    progress.Failed(status.ToString(), code);
+    // Failed by itself, unless a communicator failed: then whom it names (-1: cannot tell).
+    bool communicator_failed = false;
+    int named = -1;
+    for (const comm::Communicator* c : communicators) {
+      if (!c->failed()) continue;
+      communicator_failed = true;
+      named = std::max(named, c->blamed_rank());
+    }
+    const int blamed = communicator_failed ? named : env->world_rank();
+    progress.Failed(status.ToString(), code, blamed);
     // A failure seen by one rank only would leave the others blocked in a collective: end the
     // whole job. With one rank a plain exit is enough.
     if (world > 1) comm::MpiEnvironment::Abort(code);
@@ -83,6 +98,13 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   auto mpi_or = comm::MpiCommunicator::Create(MPI_COMM_WORLD, timeout);
   if (!mpi_or.ok()) return fail(mpi_or.status());
   std::unique_ptr<comm::MpiCommunicator> mpi = std::move(mpi_or).value();
+  communicators.push_back(mpi.get());
+  if (mpi->liveness()) {
+    mpi->liveness()->SetWarningHandler(
+        [&progress](const std::string& message, const std::vector<int>& ranks) {
+          progress.Warning(message, ranks);
+        });
+  }
 
   comm::Communicator* communicator = mpi.get();
   const bool cuda = spec.distributed.device == DeviceKind::kCuda;
@@ -91,9 +113,11 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
 #ifdef DTRAIN_HAVE_NCCL
   std::unique_ptr<comm::NcclCommunicator> nccl;
   if (want_nccl) {
-    auto nccl_or = comm::NcclCommunicator::Create(*mpi, env->local_rank(), timeout);
+    auto nccl_or =
+        comm::NcclCommunicator::Create(*mpi, env->local_rank(), timeout, mpi->liveness());
     if (!nccl_or.ok()) return fail(nccl_or.status());
     nccl = std::move(nccl_or).value();
+    communicators.push_back(nccl.get());
     communicator = nccl.get();
   }
 #else
