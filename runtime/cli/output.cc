@@ -287,7 +287,11 @@ std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms) {
 std::string RenderFailure(const v1::Job& job) {
   std::string who = job.failing_rank() >= 0 ? "rank " + Int(job.failing_rank()) : "the job";
   std::string out;
-  if (job.signal() > 0) {
+  if (job.rank_signal() > 0 && job.failing_rank() >= 0) {
+    const char* name = SignalName(job.rank_signal());
+    out = who + " was killed by signal " + Int(job.rank_signal()) +
+          (name != nullptr ? std::string(" (") + name + ")" : "") + "\n";
+  } else if (job.signal() > 0) {
     const char* name = SignalName(job.signal());
     out = who + " was killed by signal " + Int(job.signal()) +
           (name != nullptr ? std::string(" (") + name + ")" : "") + "\n";
@@ -402,6 +406,7 @@ nlohmann::ordered_json JobToJson(const v1::Job& job) {
       {"failing_rank", job.failing_rank()},
       {"exit_code", job.exit_code()},
       {"signal", job.signal()},
+      {"rank_signal", job.rank_signal()},
       {"last_log_lines", job.last_log_lines()},
   };
   nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
@@ -516,6 +521,9 @@ std::string FormatProgress(const v1::ProgressEvent& e) {
   if (e.event() == "finished") {
     const std::vector<std::string> numbers = NumericFields(e.summary());
     return "finished" + (numbers.empty() ? "" : ": " + Join(numbers, ", "));
+  }
+  if (e.event() == "warning") {
+    return "rank " + Int(e.rank()) + " warning: " + OneLine(e.message(), 500);
   }
   if (e.event() == "failed") {
     return "rank " + Int(e.rank()) + " failed" +

@@ -94,6 +94,11 @@ ALTER TABLE jobs DROP COLUMN launcher_pid;
 ALTER TABLE jobs DROP COLUMN launcher_start_time;
 ALTER TABLE jobs DROP COLUMN log_path;
 )sql",
+    // 2 -> 3: the signal that killed the failing rank, as mpirun reports it (issue 10 item 2: a
+    // rank killed by SIGKILL was reported only as "mpirun exited with code 137").
+    R"sql(
+ALTER TABLE jobs ADD COLUMN rank_signal INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -101,7 +106,7 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 constexpr char kJobColumns[] =
     "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
     "started_ms, finished_ms, reason, launcher_backend, launcher_handle, placement, "
-    "failing_rank, exit_code, signal, last_log_lines, cancel_requested";
+    "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal";
 
 StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
@@ -290,6 +295,7 @@ StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.signal = static_cast<int>(stmt.Int(17));
   job.last_log_lines = stmt.Text(18);
   job.cancel_requested = stmt.Int(19) != 0;
+  job.rank_signal = static_cast<int>(stmt.Int(20));
   return job;
 }
 
@@ -420,7 +426,8 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
                                                "failing_rank = COALESCE(?9, failing_rank), "
                                                "exit_code = COALESCE(?10, exit_code), "
                                                "signal = COALESCE(?11, signal), "
-                                               "last_log_lines = COALESCE(?12, last_log_lines) "
+                                               "last_log_lines = COALESCE(?12, last_log_lines), "
+                                               "rank_signal = COALESCE(?15, rank_signal) "
                                                "WHERE id = ?13 AND state = ?14 RETURNING attempt",
                                                context));
     const TransitionUpdate& u = t.update;
@@ -437,7 +444,8 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
         .BindOptionalInt(11, u.signal)
         .BindOptionalText(12, u.last_log_lines)
         .BindInt(13, t.id)
-        .BindText(14, ToString(t.expected_from));
+        .BindText(14, ToString(t.expected_from))
+        .BindOptionalInt(15, u.rank_signal);
     DTRAIN_ASSIGN_OR_RETURN(changed, stmt.Step());
     if (changed) attempt = stmt.Int(0);
     DTRAIN_RETURN_IF_ERROR(stmt.Run());

@@ -69,7 +69,8 @@ struct JobRecord {
   // Failure details (Horovod/Kubeflow users ask for these).
   int failing_rank = -1;
   int exit_code = 0;
-  int signal = 0;
+  int signal = 0;       // that killed mpirun
+  int rank_signal = 0;  // that killed the failing rank (mpirun's report)
   std::string last_log_lines;
   bool cancel_requested = false;
 };
@@ -115,6 +116,7 @@ struct TransitionUpdate {
   std::optional<int> failing_rank;
   std::optional<int> exit_code;
   std::optional<int> signal;
+  std::optional<int> rank_signal;
   std::optional<std::string> last_log_lines;
 };
 

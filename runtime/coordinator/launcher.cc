@@ -1,5 +1,6 @@
 #include "runtime/coordinator/launcher.h"
 
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <vector>
@@ -8,14 +9,97 @@ namespace dtrain::coordinator {
 namespace {
 
 constexpr size_t kLastLines = 20;
+constexpr size_t kMaxMessageInReason = 400;
+
+// A worker's "failed" progress event.
+struct FailedEvent {
+  int rank = -1;
+  int exit_code = 0;
+  int blamed_rank = -1;
+  bool has_blame = false;  // workers before issue 10 did not write blamed_rank
+  std::string message;
+};
+
+bool ParseFailedEvent(const std::string& line, FailedEvent* out) {
+  const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || j.value("event", "") != "failed") return false;
+  auto integer = [&](const char* key, int* value) {
+    if (!j.contains(key) || !j[key].is_number_integer()) return false;
+    *value = j[key].get<int>();
+    return true;
+  };
+  if (!integer("rank", &out->rank)) return false;
+  integer("exit_code", &out->exit_code);
+  out->has_blame = integer("blamed_rank", &out->blamed_rank);
+  if (j.contains("message") && j["message"].is_string()) out->message = j["message"];
+  return true;
+}
+
+// What mpirun itself said about the first rank it saw fail.
+struct MpirunReport {
+  int rank = -1;
+  int exit_code = 0;
+  int signal = 0;
+  std::string host;
+};
+
+MpirunReport ParseMpirunText(const std::string& text) {
+  // OpenMPI 4.1 (see tests/unit/launcher_test.cc for the texts, captured from real runs).
+  static const std::regex kSignal(
+      R"re(process rank (\d+) with PID \d+ on\s+node (\S+) exited on signal (\d+))re");
+  static const std::regex kImproper(
+      R"re(process rank (\d+) with PID \d+ on\s+node (\S+) exiting improperly)re");
+  static const std::regex kProcess(
+      R"re(Process name:\s*\[\[\d+,\d+\],(\d+)\]\s*Exit code:\s*(-?\d+))re");
+  static const std::regex kAbort(
+      R"re(MPI_ABORT was invoked on rank (\d+) in communicator \S+\s+with errorcode (-?\d+))re");
+  MpirunReport r;
+  std::smatch m;
+  if (std::regex_search(text, m, kSignal)) {
+    r.rank = std::stoi(m[1]);
+    r.host = m[2];
+    r.signal = std::stoi(m[3]);
+  } else if (std::regex_search(text, m, kImproper)) {
+    r.rank = std::stoi(m[1]);
+    r.host = m[2];
+  } else if (std::regex_search(text, m, kProcess)) {
+    r.rank = std::stoi(m[1]);
+    r.exit_code = std::stoi(m[2]);
+  } else if (std::regex_search(text, m, kAbort)) {
+    r.rank = std::stoi(m[1]);
+    r.exit_code = std::stoi(m[2]);
+  }
+  return r;
+}
+
+// "rank 2 (vm pid 1234)" in a liveness message: where the blamed rank ran.
+std::string HostNamedFor(const std::string& message, int rank) {
+  static const std::regex kRankHost(R"re(rank (\d+) \((\S+) pid \d+\))re");
+  for (auto it = std::sregex_iterator(message.begin(), message.end(), kRankHost);
+       it != std::sregex_iterator(); ++it) {
+    if (std::stoi((*it)[1]) == rank) return (*it)[2];
+  }
+  return "";
+}
 
 }  // namespace
 
 std::string ExitReport::Describe() const {
   std::string s;
   if (failing_rank >= 0) {
-    s = "rank " + std::to_string(failing_rank) + " exited with code " +
-        std::to_string(rank_exit_code);
+    const std::string on = failing_host.empty() ? "" : " on host " + failing_host;
+    if (rank_signal != 0) {
+      s = "rank " + std::to_string(failing_rank) + on + " was killed by signal " +
+          std::to_string(rank_signal);
+    } else if (reported_by >= 0 && reported_by != failing_rank) {
+      std::string message = failure_message.substr(0, kMaxMessageInReason);
+      if (message.size() < failure_message.size()) message += "...";
+      s = "rank " + std::to_string(failing_rank) + on + " failed, reported by rank " +
+          std::to_string(reported_by) + ": " + message;
+    } else {
+      s = "rank " + std::to_string(failing_rank) + " exited with code " +
+          std::to_string(rank_exit_code);
+    }
     if (signal != 0) s += "; mpirun killed by signal " + std::to_string(signal);
     return s;
   }
@@ -27,35 +111,48 @@ void ExplainFailure(const std::string& output_tail, ExitReport* report) {
   std::istringstream in(output_tail);
   std::string line;
   std::vector<std::string> plain;
-  static const std::regex kWorkerFailed(
-      R"re("event":"failed".*"exit_code":(-?\d+).*"rank":(\d+))re");
-  static const std::regex kMpiProcess(R"re(Process name:\s*\[\[\d+,\d+\],(\d+)\])re");
-  static const std::regex kMpiExit(R"re(Exit code:\s*(-?\d+))re");
-  int mpi_rank = -1, mpi_exit = 0;
-  bool from_worker = false;
-  std::smatch m;
+  std::string text;  // everything but progress lines: mpirun's report may span lines
+  FailedEvent first, blaming;
+  bool have_first = false, have_blaming = false;
   while (std::getline(in, line)) {
     if (!line.empty() && line.front() == '{') {
-      if (!from_worker && std::regex_search(line, m, kWorkerFailed)) {
-        report->rank_exit_code = std::stoi(m[1]);
-        report->failing_rank = std::stoi(m[2]);
-        from_worker = true;
+      FailedEvent e;
+      if (ParseFailedEvent(line, &e)) {
+        if (!have_first) {
+          first = e;
+          have_first = true;
+        }
+        if (!have_blaming && e.has_blame && e.blamed_rank >= 0) {
+          blaming = e;
+          have_blaming = true;
+        }
       }
       continue;
     }
     plain.push_back(line);
-    if (mpi_rank < 0 && std::regex_search(line, m, kMpiProcess)) mpi_rank = std::stoi(m[1]);
-    if (mpi_rank >= 0 && mpi_exit == 0 && std::regex_search(line, m, kMpiExit)) {
-      mpi_exit = std::stoi(m[1]);
-    }
+    text += line + "\n";
   }
-  if (!from_worker && mpi_rank >= 0) {
-    report->failing_rank = mpi_rank;
-    report->rank_exit_code = mpi_exit;
+  const MpirunReport mpirun = ParseMpirunText(text);
+  if (have_blaming) {
+    report->failing_rank = blaming.blamed_rank;
+    report->reported_by = blaming.rank;
+    report->failure_message = blaming.message;
+    report->rank_exit_code = blaming.blamed_rank == blaming.rank ? blaming.exit_code : 0;
+    report->failing_host = HostNamedFor(blaming.message, blaming.blamed_rank);
+  } else if (mpirun.rank >= 0) {
+    report->failing_rank = mpirun.rank;
+    report->rank_exit_code = mpirun.exit_code;
+  } else if (have_first && !first.has_blame) {  // a worker from before blamed_rank
+    report->failing_rank = first.rank;
+    report->rank_exit_code = first.exit_code;
   }
-  const size_t first = plain.size() > kLastLines ? plain.size() - kLastLines : 0;
+  if (mpirun.rank >= 0 && mpirun.rank == report->failing_rank) {
+    report->rank_signal = mpirun.signal;
+    if (!mpirun.host.empty()) report->failing_host = mpirun.host;
+  }
+  const size_t begin = plain.size() > kLastLines ? plain.size() - kLastLines : 0;
   report->last_lines.clear();
-  for (size_t i = first; i < plain.size(); ++i) report->last_lines += plain[i] + "\n";
+  for (size_t i = begin; i < plain.size(); ++i) report->last_lines += plain[i] + "\n";
 }
 
 }  // namespace dtrain::coordinator

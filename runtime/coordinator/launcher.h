@@ -39,15 +39,22 @@ struct LaunchedJob {
 
 struct ExitReport {
   int exit_code = 0;
-  int signal = 0;          // non-zero when mpirun was killed by a signal
-  int failing_rank = -1;   // first rank that failed, when it can be told
-  int rank_exit_code = 0;  // that rank's exit code
-  std::string last_lines;  // last lines of output (not JSON progress)
+  int signal = 0;  // non-zero when mpirun was killed by a signal
+  // The rank at fault, when it can be told: the rank a worker's liveness monitor blamed (one
+  // that stopped answering or died), the rank mpirun saw die, or the first rank that failed.
+  int failing_rank = -1;
+  int rank_exit_code = 0;       // that rank's exit code
+  int rank_signal = 0;          // the signal that killed that rank (mpirun's report), 0: none
+  std::string failing_host;     // where that rank ran, when the output says
+  int reported_by = -1;         // the rank whose "failed" event blamed failing_rank, -1: none
+  std::string failure_message;  // that event's message
+  std::string last_lines;       // last lines of output (not JSON progress)
   // The backend cannot tell how the job ended: whatever watched it vanished without recording
   // an outcome (exit_code is then -1). A restarted coordinator treats such a job as lost.
   bool lost = false;
   bool succeeded() const { return exit_code == 0 && signal == 0; }
-  // "rank 1 exited with code 3" / "mpirun killed by signal 9" / "exited with code 1".
+  // "rank 1 exited with code 3" / "rank 2 on host vm was killed by signal 9 (Killed)" /
+  // "rank 2 failed, reported by rank 0: ..." / "mpirun killed by signal 9" / "exited with code 1".
   std::string Describe() const;
 };
 
@@ -77,9 +84,13 @@ class Launcher {
   virtual Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) = 0;
 };
 
-// Reads the failing rank, its exit code and the last lines from a job's output: the worker's
-// own "failed" progress events first, mpirun's "Process name: [[x,y],R] ... Exit code: N"
-// report otherwise. For backends that see the ranks' output.
+// Reads the failing rank, its exit code or signal, its host and the last lines from a job's
+// output. In order: a worker's "failed" progress event that blames a rank (its liveness monitor
+// names the rank that stopped answering or died, not the one that noticed); mpirun's own report
+// ("process rank R with PID P on node H exited on signal N (Killed)", "... exiting
+// improperly", "Process name: [[x,y],R] ... Exit code: N", "MPI_ABORT was invoked on rank R");
+// then the first "failed" event. mpirun's signal and host are kept when they are about the same
+// rank. For backends that see the ranks' output.
 void ExplainFailure(const std::string& output_tail, ExitReport* report);
 
 }  // namespace dtrain::coordinator

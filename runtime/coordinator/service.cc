@@ -106,6 +106,7 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out) const {
   out->set_failing_rank(r.failing_rank);
   out->set_exit_code(r.exit_code);
   out->set_signal(r.signal);
+  out->set_rank_signal(r.rank_signal);
   out->set_last_log_lines(r.last_log_lines);
   out->set_spec_yaml(r.spec_yaml);
   auto history = store_->History(r.id);

@@ -337,6 +337,7 @@ JobSupervisor::Ending JobSupervisor::PlanEnding(int64_t id, int attempt,
   t.update.exit_code = report.exit_code;
   t.update.signal = report.signal;
   t.update.failing_rank = report.failing_rank;
+  t.update.rank_signal = report.rank_signal;
   t.update.last_log_lines = report.last_lines;
   auto record = store_->Get(id);
   if (record.ok() && record->cancel_requested) {

@@ -809,8 +809,24 @@ TEST(JobToJsonTest, NanMetricAndZeroTimesAreNull) {
       R"({"job_id":12,"name":"mnist","state":"FAILED","ranks":2,"priority":1,"attempt":1,)"
       R"("max_attempts":3,"submitted_ms":1714566896789,"submitted":"2024-05-01T12:34:56.789Z",)"
       R"("started_ms":0,"started":null,"finished_ms":0,"finished":null,"reason":"",)"
-      R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"last_log_lines":"",)"
+      R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"rank_signal":0,)"
+      R"("last_log_lines":"",)"
       R"("metrics":{"acc":0.5,"gain":null,"loss":null},"history":[]})");
+}
+
+// Issue 10 item 2: a rank killed by a signal is named with it (the store keeps rank_signal).
+TEST(RenderFailureTest, RankKilledBySignalIsNamedWithTheSignal) {
+  v1::Job job;
+  job.set_state(v1::FAILED);
+  job.set_failing_rank(2);
+  job.set_exit_code(137);
+  job.set_rank_signal(9);
+  job.set_last_log_lines("mpirun noticed that process rank 2 ... exited on signal 9 (Killed).\n");
+  EXPECT_EQ(RenderFailure(job),
+            "rank 2 was killed by signal 9 (SIGKILL)\n"
+            "last log lines:\n"
+            "  mpirun noticed that process rank 2 ... exited on signal 9 (Killed).\n");
+  EXPECT_EQ(JobToJson(job)["rank_signal"], 9);
 }
 
 TEST(JobToJsonTest, HistoryAndSpec) {

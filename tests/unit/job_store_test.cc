@@ -588,7 +588,7 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
     ASSERT_NE(store, nullptr);
     ASSERT_OK(store->Insert(MakeJob("v1")));
   }  // closing checkpoints the WAL into the main file
-  EXPECT_EQ(ReadHeaderWord(path, 60), 2u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 3u);
   EXPECT_EQ(ReadHeaderWord(path, 68), 0x6474726eu);  // "dtrn"
   {
     std::unique_ptr<JobStore> again = OpenOrDie(path);  // no migration the second time
@@ -605,7 +605,7 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
   EXPECT_NE(newer.status().message().find("schema version 99"), std::string::npos)
       << newer.status().message();
 
-  WriteHeaderWord(path, 60, 2);
+  WriteHeaderWord(path, 60, 3);
   WriteHeaderWord(path, 68, 0x12345678);
   StatusOr<std::unique_ptr<JobStore>> foreign = JobStore::Open(path);
   ASSERT_FALSE(foreign.ok());
@@ -794,7 +794,7 @@ TEST_F(JobStoreTest, Version1StoreMigratesToLauncherHandlesTheLocalLauncherFollo
     ASSERT_OK(active);
     EXPECT_EQ(active->size(), 3u);
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 2u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 3u);
   // The pid-shaped columns are gone, so nothing can keep reading them.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -802,6 +802,69 @@ TEST_F(JobStoreTest, Version1StoreMigratesToLauncherHandlesTheLocalLauncherFollo
   EXPECT_NE(sqlite3_prepare_v2(db, "SELECT launcher_pid FROM jobs", -1, &stmt, nullptr), SQLITE_OK);
   sqlite3_finalize(stmt);
   sqlite3_close_v2(db);
+}
+
+// ----------------------------------------------------------------------------- schema 2 -> 3
+
+// The 1 -> 2 step exactly as shipped (kMigrations[1]): with kSchemaVersion1 it makes the schema
+// a version-2 coordinator created.
+constexpr char kMigration1To2[] = R"sql(
+ALTER TABLE jobs ADD COLUMN launcher_backend TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN launcher_handle  TEXT NOT NULL DEFAULT '';
+UPDATE jobs
+   SET launcher_backend = 'local-mpirun',
+       launcher_handle = json_object(
+           'pid', launcher_pid,
+           'start_time', launcher_start_time,
+           'log', log_path,
+           'exit', rtrim(log_path, replace(log_path, '/', '')) || 'exit')
+ WHERE log_path != '';
+ALTER TABLE jobs DROP COLUMN launcher_pid;
+ALTER TABLE jobs DROP COLUMN launcher_start_time;
+ALTER TABLE jobs DROP COLUMN log_path;
+PRAGMA user_version = 2;
+)sql";
+
+// Issue 10 item 2: the signal that killed the failing rank is kept (version 3 adds rank_signal).
+TEST_F(JobStoreTest, Version2StoreMigratesAndKeepsTheSignalThatKilledTheFailingRank) {
+  const std::string path = DbPath();
+  ExecOnFile(path, std::string(kSchemaVersion1) + kMigration1To2 +
+                       "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, state, "
+                       "attempt, submitted_ms, started_ms, finished_ms, reason, placement, "
+                       "failing_rank, exit_code, signal, last_log_lines) VALUES ('old', "
+                       "'name: old\n', 2, 0, 1, 'FAILED', 1, 500, 600, 700, "
+                       "'mpirun exited with code 137', 'localhost:2', -1, 137, 0, 'boom\n');"
+                       "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, state, "
+                       "submitted_ms, reason) VALUES ('running', 'name: running\n', 2, 0, 1, "
+                       "'RUNNING', 800, 'started');");
+  ASSERT_EQ(ReadHeaderWord(path, 60), 2u);
+  {
+    std::unique_ptr<JobStore> store = OpenOrDie(path);
+    ASSERT_NE(store, nullptr);
+    StatusOr<JobRecord> old = store->Get(1);
+    ASSERT_OK(old);
+    EXPECT_EQ(old->state, JobState::kFailed);
+    EXPECT_EQ(old->reason, "mpirun exited with code 137");
+    EXPECT_EQ(old->exit_code, 137);
+    EXPECT_EQ(old->last_log_lines, "boom\n");
+    EXPECT_EQ(old->rank_signal, 0);  // not known for jobs that ended before
+
+    TransitionUpdate update;
+    update.failing_rank = 1;
+    update.exit_code = 137;
+    update.rank_signal = 9;
+    ASSERT_OK(store->Transition(2, JobState::kRunning, JobState::kFailed,
+                                "rank 1 on host vm was killed by signal 9", 900, update));
+  }
+  EXPECT_EQ(ReadHeaderWord(path, 60), 3u);
+  std::unique_ptr<JobStore> reopened = OpenOrDie(path);
+  ASSERT_NE(reopened, nullptr);
+  StatusOr<JobRecord> killed = reopened->Get(2);
+  ASSERT_OK(killed);
+  EXPECT_EQ(killed->failing_rank, 1);
+  EXPECT_EQ(killed->rank_signal, 9);
+  EXPECT_EQ(killed->exit_code, 137);
+  EXPECT_EQ(killed->reason, "rank 1 on host vm was killed by signal 9");
 }
 
 // Reads exactly n bytes; false on EOF or error.

@@ -406,5 +406,112 @@ TEST(ExplainFailureTest, ParsesMpirunReportWhenWorkerSaidNothing) {
   EXPECT_EQ(r.Describe(), "rank 0 exited with code 7");
 }
 
+// The texts below are OpenMPI 4.1.4's own, captured from real runs of `mpirun -np 3` where
+// rank 1 raised a signal, exited without MPI_Finalize, or exited with code 3 (issue 10 item 2:
+// a kill -9 was reported as failing_rank -1, signal 0, "mpirun exited with code 137").
+constexpr char kMpirunRankKilled[] =
+    "--------------------------------------------------------------------------\n"
+    "Primary job  terminated normally, but 1 process returned\n"
+    "a non-zero exit code. Per user-direction, the job has been aborted.\n"
+    "--------------------------------------------------------------------------\n"
+    "--------------------------------------------------------------------------\n"
+    "mpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 (Killed).\n"
+    "--------------------------------------------------------------------------\n";
+
+TEST(ExplainFailureTest, RankKilledBySignalIsNamedWithItsSignalAndHost) {
+  ExitReport r;
+  r.exit_code = 137;
+  ExplainFailure(std::string("epoch 1/3 [=====>    ] step 10/30\n") + kMpirunRankKilled, &r);
+  EXPECT_EQ(r.failing_rank, 1);
+  EXPECT_EQ(r.rank_signal, 9);
+  EXPECT_EQ(r.failing_host, "vm");
+  EXPECT_EQ(r.Describe(), "rank 1 on host vm was killed by signal 9");
+}
+
+TEST(ExplainFailureTest, SegfaultOfARankIsNamed) {
+  ExitReport r;
+  r.exit_code = 139;
+  ExplainFailure(
+      "[vm:20545] *** Process received signal ***\n"
+      "[vm:20545] Signal: Segmentation fault (11)\n"
+      "--------------------------------------------------------------------------\n"
+      "mpirun noticed that process rank 1 with PID 0 on node vm exited on signal 11 "
+      "(Segmentation fault).\n"
+      "--------------------------------------------------------------------------\n",
+      &r);
+  EXPECT_EQ(r.failing_rank, 1);
+  EXPECT_EQ(r.rank_signal, 11);
+}
+
+TEST(ExplainFailureTest, RankExitingWithoutFinalizeIsNamedWithItsHost) {
+  ExitReport r;
+  r.exit_code = 1;
+  ExplainFailure(
+      "--------------------------------------------------------------------------\n"
+      "mpirun has exited due to process rank 1 with PID 0 on\n"
+      "node vm exiting improperly. There are three reasons this could occur:\n"
+      "\n"
+      "1. this process did not call \"init\" before exiting, but others in\n",
+      &r);
+  EXPECT_EQ(r.failing_rank, 1);
+  EXPECT_EQ(r.rank_signal, 0);
+  EXPECT_EQ(r.failing_host, "vm");
+}
+
+// A stalled rank: the healthy ranks' liveness monitor blames it; mpirun only saw rank 0 abort.
+TEST(ExplainFailureTest, RankBlamedByTheWorkersIsTheFailingRankNotTheOneThatNoticed) {
+  ExitReport r;
+  r.exit_code = 1;
+  ExplainFailure(
+      R"({"blamed_rank":2,"event":"failed","exit_code":1,"job":"j","message":"UNAVAILABLE: )"
+      R"(rank 0: collective #40 (allreduce of 10 float32 (40 bytes), sum) abandoned: rank 2 )"
+      R"((node7 pid 4242) stopped answering: no heartbeat for 10.0 s","rank":0,"time":"t",)"
+      R"("world_size":3})"
+      "\n"
+      R"({"blamed_rank":2,"event":"failed","exit_code":1,"job":"j","message":"x","rank":1,)"
+      R"("time":"t","world_size":3})"
+      "\n"
+      "--------------------------------------------------------------------------\n"
+      "MPI_ABORT was invoked on rank 0 in communicator MPI_COMM_WORLD\n"
+      "with errorcode 1.\n",
+      &r);
+  EXPECT_EQ(r.failing_rank, 2);
+  EXPECT_EQ(r.reported_by, 0);
+  EXPECT_EQ(r.failing_host, "node7");
+  EXPECT_EQ(r.rank_signal, 0);
+  EXPECT_EQ(r.Describe().rfind("rank 2 on host node7 failed, reported by rank 0: UNAVAILABLE:", 0),
+            0u)
+      << r.Describe();
+}
+
+// A killed rank: the others blame it (its connection closed) and mpirun names its signal.
+TEST(ExplainFailureTest, BlamedRankGetsTheSignalMpirunReportsForIt) {
+  ExitReport r;
+  r.exit_code = 137;
+  ExplainFailure(
+      std::string(
+          R"({"blamed_rank":1,"event":"failed","exit_code":1,"job":"j","message":"rank 1 (vm )"
+          R"(pid 9) closed its liveness connection","rank":0,"time":"t","world_size":3})") +
+          "\n" + kMpirunRankKilled,
+      &r);
+  EXPECT_EQ(r.failing_rank, 1);
+  EXPECT_EQ(r.rank_signal, 9);
+  EXPECT_EQ(r.failing_host, "vm");
+  EXPECT_EQ(r.Describe(), "rank 1 on host vm was killed by signal 9");
+}
+
+TEST(ExplainFailureTest, RankThatFailedByItselfKeepsItsExitCode) {
+  ExitReport r;
+  r.exit_code = 3;
+  ExplainFailure(
+      R"({"blamed_rank":1,"event":"failed","exit_code":3,"job":"j","message":"loss became NaN",)"
+      R"("rank":1,"time":"t","world_size":2})"
+      "\n",
+      &r);
+  EXPECT_EQ(r.failing_rank, 1);
+  EXPECT_EQ(r.rank_exit_code, 3);
+  EXPECT_EQ(r.Describe(), "rank 1 exited with code 3");
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator
