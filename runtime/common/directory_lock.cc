@@ -13,11 +13,18 @@ namespace dtrain {
 
 StatusOr<DirectoryLock> DirectoryLock::Acquire(const std::string& dir, const std::string& owner) {
   const std::string path = (std::filesystem::path(dir) / kFileName).string();
-  // Owner-only: the file sits among state only its owner may read.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // Owner-only: the file sits among state only its owner may read. O_NOFOLLOW: a LOCK that is
+  // a symlink (planted by whoever can write the directory) would make the holder truncate and
+  // write its pid into the file the link names.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
-    return Status(errno == EACCES ? StatusCode::kPermissionDenied : StatusCode::kInternal,
-                  "cannot open '" + path + "': " + std::strerror(errno));
+    const int err = errno;
+    if (err == ELOOP) {
+      return FailedPrecondition("cannot lock " + owner + " '" + dir + "': " + path +
+                                " is a symbolic link; remove it (a lock file is never a link)");
+    }
+    return Status(err == EACCES ? StatusCode::kPermissionDenied : StatusCode::kInternal,
+                  "cannot open '" + path + "': " + std::strerror(err));
   }
   DirectoryLock lock(fd);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {

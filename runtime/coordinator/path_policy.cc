@@ -100,11 +100,15 @@ PathPolicy::PathPolicy(std::vector<std::string> roots, std::string working_dir) 
 }
 
 Status PathPolicy::Check(const std::string& field, const std::string& path) const {
+  return Confine(field, path).status();
+}
+
+StatusOr<std::string> PathPolicy::Confine(const std::string& field, const std::string& path) const {
   const fs::path absolute = fs::path(working_dir_) / path;  // `path` wins when absolute
   StatusOr<fs::path> resolved = Resolve(absolute);
   if (!resolved.ok()) return InvalidArgument(field + ": " + resolved.status().message());
   for (const std::string& root : roots_) {
-    if (IsWithin(*resolved, root)) return Status::Ok();
+    if (IsWithin(*resolved, root)) return resolved->string();
   }
   return InvalidArgument(field + ": '" + path + "' is outside the allowed roots (" +
                          RootList(roots_) + ")");

@@ -100,19 +100,23 @@ int RunCoordinator(const CoordinatorConfig& config) {
   auto store = JobStore::Open((fs::path(state_dir) / "jobs.db").string());
   if (!store.ok()) return Fail(store.status());
 
+  std::vector<std::string> roots = config.allowed_roots;
+  if (roots.empty()) roots = {working_dir, state_dir};
+  // Checked at submit by the service and again at each launch by the supervisor.
+  const PathPolicy paths(roots, working_dir);
+
   SupervisorOptions supervising;
   supervising.state_dir = state_dir;
   supervising.poll_interval = config.poll_interval;
   supervising.cancel_grace = config.cancel_grace;
+  supervising.paths = &paths;
   JobSupervisor supervisor(supervising, store->get(), std::move(scheduler).value(),
                            std::move(backend->launcher));
 
-  std::vector<std::string> roots = config.allowed_roots;
-  if (roots.empty()) roots = {working_dir, state_dir};
   ServiceOptions serving;
   serving.max_spec_bytes = config.max_request_bytes;
   serving.watch_poll_interval = config.poll_interval;
-  CoordinatorService service(serving, store->get(), &supervisor, PathPolicy(roots, working_dir),
+  CoordinatorService service(serving, store->get(), &supervisor, paths,
                              rpc::TokenAuthenticator(token));
   if (Status started = supervisor.Start(); !started.ok()) return Fail(started);
 

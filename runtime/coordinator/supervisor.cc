@@ -1,7 +1,10 @@
 #include "runtime/coordinator/supervisor.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,6 +12,9 @@
 #include <utility>
 
 #include "runtime/common/atomic_file.h"
+#include "runtime/spec/job_spec.h"
+#include "runtime/spec/overrides.h"
+#include "runtime/spec/task_spec.h"
 
 namespace dtrain::coordinator {
 namespace {
@@ -43,6 +49,26 @@ Placement ParsePlacement(int64_t id, const std::string& text) {
     p.slots.emplace_back(part.substr(0, colon), std::stoi(part.substr(colon + 1)));
   }
   return p;
+}
+
+// A YAML double-quoted scalar: a path stays one string whatever characters it holds.
+std::string QuotedYaml(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// "job-<id>-<UTC submit time>": one directory per job, the same for all of its attempts.
+std::string JobRunDirName(const JobRecord& job) {
+  const std::time_t seconds = static_cast<std::time_t>(job.submitted_ms / 1000);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &utc);
+  return "job-" + std::to_string(job.id) + "-" + stamp;
 }
 
 }  // namespace
@@ -405,7 +431,8 @@ void JobSupervisor::ScheduleReady() {
       skipped.push_back(p.job_id);
       continue;
     }
-    Started s{p, job->attempt + 1, Launch(*job, p)};
+    std::string output_dir;
+    Started s{p, job->attempt + 1, Launch(*job, p, &output_dir)};
     TransitionRequest t;
     t.id = p.job_id;
     t.expected_from = JobState::kPending;
@@ -413,8 +440,15 @@ void JobSupervisor::ScheduleReady() {
     if (s.launched.ok()) {
       t.to = JobState::kRunning;
       t.reason = "started attempt " + std::to_string(s.attempt) + " on " + p.ToString();
+      if (!output_dir.empty()) t.reason += "; output_dir " + output_dir;
       t.update.attempt = s.attempt;
       t.update.started_ms = t.at_ms;
+      // What `status` shows of an attempt is this attempt's: an earlier one's exit and last
+      // lines must not linger while it runs, nor after it ends.
+      t.update.exit_code = 0;
+      t.update.signal = 0;
+      t.update.failing_rank = -1;
+      t.update.last_log_lines = "";
       t.update.launcher_backend = s.launched->backend;
       t.update.launcher_handle = s.launched->handle;
       t.update.placement = p.ToString();
@@ -434,6 +468,7 @@ void JobSupervisor::ScheduleReady() {
       Started& s = started[i];
       const int64_t id = s.placement.job_id;
       if (s.launched.ok() && statuses[i].ok()) {
+        metrics_.erase(id);  // figures of an earlier attempt are not this one's
         Running run;
         run.launched = *s.launched;
         run.attempt = s.attempt;
@@ -450,7 +485,57 @@ void JobSupervisor::ScheduleReady() {
   }
 }
 
-StatusOr<LaunchedJob> JobSupervisor::Launch(const JobRecord& job, const Placement& placement) {
+StatusOr<std::string> JobSupervisor::PrepareSpec(const JobRecord& job,
+                                                 std::string* output_dir) const {
+  if (options_.paths == nullptr) return job.spec_yaml;
+  const std::string source = "<job " + std::to_string(job.id) + " spec>";
+  std::map<std::string, std::string> defaults;
+  bool gives_output_dir = false;
+  try {
+    const YAML::Node root = YAML::Load(job.spec_yaml);
+    gives_output_dir = root.IsMap() && root["output_dir"].IsDefined();
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(source + ": " + e.what());
+  }
+  if (!gives_output_dir) {
+    defaults["output_dir"] = QuotedYaml("runs/" + job.name + "/" + JobRunDirName(job));
+  }
+  DTRAIN_ASSIGN_OR_RETURN(std::string text, ApplyOverrides(job.spec_yaml, defaults));
+  DTRAIN_ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(text, source));
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"data.path", spec.data.path},
+      {"output_dir", spec.output_dir},
+      {"checkpoint.dir", spec.checkpoint.dir},
+  };
+  if (spec.task_spec != nullptr) {
+    for (auto& field : spec.task_spec->Paths()) fields.push_back(std::move(field));
+  }
+  std::map<std::string, std::string> resolved;
+  std::string problems;
+  for (const auto& [field, path] : fields) {
+    if (path.empty()) continue;
+    StatusOr<std::string> confined = options_.paths->Confine(field, path);
+    if (!confined.ok()) {
+      problems += (problems.empty() ? "" : "; ") + confined.status().message();
+      continue;
+    }
+    resolved[field] = QuotedYaml(*confined);
+    if (field == "output_dir") *output_dir = *confined;
+  }
+  if (!problems.empty()) {
+    return FailedPrecondition(
+        "paths no longer pass the allowed-roots check made at submit (a "
+        "symlink changed while the job waited?): " +
+        problems);
+  }
+  DTRAIN_ASSIGN_OR_RETURN(std::string prepared, ApplyOverrides(text, resolved));
+  DTRAIN_RETURN_IF_ERROR(ParseJobSpec(prepared, source).status());
+  return prepared;
+}
+
+StatusOr<LaunchedJob> JobSupervisor::Launch(const JobRecord& job, const Placement& placement,
+                                            std::string* output_dir) {
+  DTRAIN_ASSIGN_OR_RETURN(const std::string spec_yaml, PrepareSpec(job, output_dir));
   const int attempt = job.attempt + 1;
   LaunchRequest request;
   request.job_id = job.id;
@@ -462,7 +547,7 @@ StatusOr<LaunchedJob> JobSupervisor::Launch(const JobRecord& job, const Placemen
   std::error_code ec;
   fs::create_directories(request.attempt_dir, ec);
   if (ec) return Internal("cannot create '" + request.attempt_dir + "': " + ec.message());
-  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(request.spec_path, job.spec_yaml, kOwnerOnlyFileMode));
+  DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(request.spec_path, spec_yaml, kOwnerOnlyFileMode));
   return launcher_->Launch(request);
 }
 

@@ -32,6 +32,7 @@
 #include "runtime/common/status.h"
 #include "runtime/coordinator/job_store.h"
 #include "runtime/coordinator/launcher.h"
+#include "runtime/coordinator/path_policy.h"
 #include "runtime/coordinator/scheduler.h"
 
 namespace dtrain::coordinator {
@@ -47,6 +48,13 @@ struct SupervisorOptions {
   // How often a running job's read position is saved (tail.offset, two fsyncs) for a restart,
   // which repeats the lines read since the last save.
   std::chrono::milliseconds offset_save_interval{1000};
+  // When set (the server always sets it; not owned, must outlive the supervisor), each launch
+  // prepares the spec it hands the worker: a job whose spec names no output_dir gets its own,
+  // runs/<name>/job-<id>-<UTC submit time YYYYMMDD-HHMMSS> (the same for every attempt, so a
+  // retry resumes its own checkpoints), and every path is checked against the allowed roots
+  // again and replaced by what it resolves to now: a symlink swapped in while the job waited
+  // cannot send its writes outside, and the worker writes where the check was made.
+  const PathPolicy* paths = nullptr;
 };
 
 // The slots and queue as GetCluster shows them.
@@ -131,8 +139,13 @@ class JobSupervisor {
   // Commits the endings together, then frees their slots and requeues retried jobs.
   void RecordEndings(const std::vector<Ending>& endings);
   void ScheduleReady();
-  // Writes the job's spec into its directory and starts the attempt.
-  StatusOr<LaunchedJob> Launch(const JobRecord& job, const Placement& placement);
+  // Writes the job's spec (as PrepareSpec makes it) into its directory and starts the attempt;
+  // `output_dir` receives where the attempt writes when the spec was prepared.
+  StatusOr<LaunchedJob> Launch(const JobRecord& job, const Placement& placement,
+                               std::string* output_dir);
+  // The spec text a launch hands the worker (see SupervisorOptions::paths). FAILED_PRECONDITION
+  // naming each field when a path now resolves outside the allowed roots.
+  StatusOr<std::string> PrepareSpec(const JobRecord& job, std::string* output_dir) const;
   void RecordProgress(int64_t id, const std::string& json_line);
   std::string JobDir(int64_t id) const;
   std::string AttemptDir(int64_t id, int attempt) const;

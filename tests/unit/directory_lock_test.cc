@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "tests/support/status_matchers.h"
@@ -67,6 +68,23 @@ TEST(DirectoryLockTest, LockFileIsOwnerOnlyAndMissingDirIsAnError) {
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find(dir.str("no/such/LOCK")), std::string::npos)
       << missing.status().ToString();
+}
+
+// Before: LOCK was opened following links, so a LOCK planted as a symlink made the holder
+// truncate the file it named and write its pid there.
+TEST(DirectoryLockTest, ASymlinkedLockFileIsRefusedAndItsTargetUntouched) {
+  TempDir dir;
+  { std::ofstream(dir.str("victim")) << "precious\n"; }
+  ASSERT_EQ(::symlink(dir.str("victim").c_str(), dir.str("LOCK").c_str()), 0);
+  auto lock = DirectoryLock::Acquire(dir.str(""), "output_dir");
+  ASSERT_FALSE(lock.ok());
+  EXPECT_EQ(lock.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(lock.status().message().find(dir.str("LOCK") + " is a symbolic link"),
+            std::string::npos)
+      << lock.status().ToString();
+  std::ifstream victim(dir.str("victim"));
+  std::string contents((std::istreambuf_iterator<char>(victim)), {});
+  EXPECT_EQ(contents, "precious\n");
 }
 
 }  // namespace

@@ -3,12 +3,14 @@
 // it does with jobs another coordinator left, launches and their files.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "runtime/coordinator/supervisor.h"
+#include "runtime/spec/job_spec.h"
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/scripted_launcher.h"
@@ -329,6 +331,122 @@ TEST_F(JobSupervisorTest, StartedLoopRunsJobsToTheEnd) {
   }
   EXPECT_EQ(Get(id).state, JobState::kSucceeded);
   supervisor_->Stop();
+}
+
+// A supervisor whose launches prepare the spec the way the server's do (roots: runs/, data/).
+class PreparedLaunchTest : public JobSupervisorTest {
+ protected:
+  void SetUp() override {
+    work_ = fs::canonical(temp_.path());
+    for (const char* sub : {"runs", "data", "outside"}) fs::create_directories(work_ / sub);
+    policy_ = std::make_unique<PathPolicy>(
+        std::vector<std::string>{(work_ / "runs").string(), (work_ / "data").string()},
+        work_.string());
+    options_.paths = policy_.get();
+    JobSupervisorTest::SetUp();
+  }
+
+  int64_t SubmitSpec(const std::string& name, const std::string& extra, int max_attempts = 1) {
+    NewJob job;
+    job.name = name;
+    job.spec_yaml =
+        "name: " + name + "\ntask: multiclass\ndata: {source: image_folder, path: data}\n" + extra;
+    job.ranks = 1;
+    job.max_attempts = max_attempts;
+    job.submitted_ms = 1764892800123;  // 2025-12-05 00:00:00.123 UTC
+    StatusOr<int64_t> id = store_->Insert(job);
+    EXPECT_OK(id);
+    supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms});
+    return *id;
+  }
+
+  StatusOr<JobSpec> LaunchedSpec(int64_t id) {
+    std::ifstream in(world_->Of(id).request.spec_path);
+    return ParseJobSpec(std::string(std::istreambuf_iterator<char>(in), {}), "launched");
+  }
+
+  fs::path work_;
+  std::unique_ptr<PathPolicy> policy_;
+};
+
+// Before: every submission of a spec without output_dir wrote into runs/<name>, so two jobs of
+// one spec shared a directory.
+TEST_F(PreparedLaunchTest, AJobWithoutOutputDirGetsItsOwnResolvedOneForEveryAttempt) {
+  const int64_t first = SubmitSpec("same", "", /*max_attempts=*/2);
+  const int64_t second = SubmitSpec("same", "");
+  supervisor_->Tick();
+  StatusOr<JobSpec> a = LaunchedSpec(first), b = LaunchedSpec(second);
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  const std::string dir = (work_ / "runs/same/job-1-20251205-000000").string();
+  EXPECT_EQ(a->output_dir, dir);
+  EXPECT_EQ(a->checkpoint.dir, dir + "/checkpoints");
+  EXPECT_EQ(a->data.path, (work_ / "data").string());
+  EXPECT_EQ(b->output_dir, (work_ / "runs/same/job-2-20251205-000000").string());
+  EXPECT_NE(Get(first).reason.find("output_dir " + dir), std::string::npos) << Get(first).reason;
+  // A retry resumes in the same directory.
+  ExitReport failed;
+  failed.exit_code = 1;
+  world_->End(first, failed);
+  supervisor_->Tick();
+  supervisor_->Tick();
+  ASSERT_EQ(world_->Launches(first), 2);
+  StatusOr<JobSpec> retry = LaunchedSpec(first);
+  ASSERT_OK(retry);
+  EXPECT_EQ(retry->output_dir, dir);
+}
+
+TEST_F(PreparedLaunchTest, AnOutputDirTheSpecGivesIsKept) {
+  const int64_t id = SubmitSpec("given", "output_dir: runs/mine\n");
+  supervisor_->Tick();
+  StatusOr<JobSpec> spec = LaunchedSpec(id);
+  ASSERT_OK(spec);
+  EXPECT_EQ(spec->output_dir, (work_ / "runs/mine").string());
+}
+
+// Before: output_dir was checked at submit only; a symlink created while the job waited sent
+// model.pt and the checkpoints outside every allowed root.
+TEST_F(PreparedLaunchTest, ASymlinkSwappedInWhileQueuedIsRefusedAtLaunch) {
+  const int64_t id = SubmitSpec("swap", "output_dir: runs/swap\n");
+  ASSERT_EQ(::symlink((work_ / "outside").c_str(), (work_ / "runs/swap").c_str()), 0);
+  supervisor_->Tick();
+  EXPECT_EQ(world_->Launches(id), 0);
+  const JobRecord job = Get(id);
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.reason,
+            "could not start: paths no longer pass the allowed-roots check made at submit (a "
+            "symlink changed while the job waited?): output_dir: 'runs/swap' is outside the "
+            "allowed roots (" +
+                (work_ / "runs").string() + ", " + (work_ / "data").string() +
+                "); checkpoint.dir: 'runs/swap/checkpoints' is outside the allowed roots (" +
+                (work_ / "runs").string() + ", " + (work_ / "data").string() + ")");
+  EXPECT_TRUE(fs::is_empty(work_ / "outside"));
+}
+
+// Before: the failed attempt's exit code and last lines stayed on the job while the retry ran
+// and after it SUCCEEDED, so `dtrain status` showed another attempt's failure.
+TEST_F(JobSupervisorTest, AnAttemptShowsOnlyItsOwnExitAndLastLines) {
+  const int64_t id = Submit("retried", /*max_attempts=*/2);
+  supervisor_->Tick();
+  ExitReport failed;
+  failed.exit_code = 1;
+  failed.failing_rank = 1;
+  failed.last_lines = "boom on rank 1\n";
+  world_->End(id, failed);
+  supervisor_->Tick();  // records the failure, then starts attempt 2
+  JobRecord running = Get(id);
+  EXPECT_EQ(running.state, JobState::kRunning);
+  EXPECT_EQ(running.attempt, 2);
+  EXPECT_EQ(running.last_log_lines, "");
+  EXPECT_EQ(running.exit_code, 0);
+  EXPECT_EQ(running.failing_rank, -1);
+  EXPECT_EQ(supervisor_->Metrics(id).count("eval.accuracy"), 0u);
+  world_->End(id, ExitReport());
+  supervisor_->Tick();
+  JobRecord done = Get(id);
+  EXPECT_EQ(done.state, JobState::kSucceeded);
+  EXPECT_EQ(done.last_log_lines, "");
+  EXPECT_EQ(done.failing_rank, -1);
 }
 
 }  // namespace

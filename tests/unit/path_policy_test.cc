@@ -195,5 +195,18 @@ TEST_F(PathPolicyTest, CheckSpecIncludesTheTasksOwnPaths) {
   EXPECT_EQ(Policy().CheckSpec(spec).message(), Outside("data.style_image", "/etc/passwd"));
 }
 
+// What a launch hands the worker: the path as it resolves now, so the worker writes where the
+// check was made.
+TEST_F(PathPolicyTest, ConfineReturnsTheResolvedPath) {
+  fs::create_symlink(dir_ / "data" / "sub", dir_ / "runs" / "to-sub");
+  StatusOr<std::string> resolved = Policy().Confine("output_dir", "to-sub/../sub/new");
+  ASSERT_TRUE(resolved.ok()) << resolved.status().ToString();
+  EXPECT_EQ(*resolved, P("data/sub/new"));
+  EXPECT_EQ(*Policy().Confine("output_dir", "job/./x"), P("runs/job/x"));
+  StatusOr<std::string> outside = Policy().Confine("output_dir", "/etc");
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.status().message(), Outside("output_dir", "/etc"));
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator

@@ -69,6 +69,14 @@ TEST(CnnTest, OutputShapesForBinaryAndMulticlass) {
 
 class CheckpointTest : public ::testing::Test {
  protected:
+  static SpecFingerprint Fingerprint(const std::string& lr = "0.01") {
+    SpecFingerprint fingerprint;
+    fingerprint.fields = {{"task", "image_classification"},
+                          {"model.conv_channels[0]", "4"},
+                          {"train.optimizer.lr", lr}};
+    return fingerprint;
+  }
+
   dtrain::testing::TempDir temp_;
   const fs::path dir_ = temp_.path();
 };
@@ -84,7 +92,7 @@ TEST_F(CheckpointTest, RoundTripKeepsLastKAndLeavesNoTempFiles) {
   optimizer.step();
   for (int64_t step : {10, 20, 30, 40}) {
     LoopPosition at{step / 20, step % 20, step};
-    ASSERT_TRUE(SaveCheckpoint(dir_.string(), at, *model, optimizer, 2).ok());
+    ASSERT_TRUE(SaveCheckpoint(dir_.string(), at, *model, optimizer, Fingerprint(), 2).ok());
   }
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
@@ -97,7 +105,7 @@ TEST_F(CheckpointTest, RoundTripKeepsLastKAndLeavesNoTempFiles) {
   auto copy = BuildCnn(spec, 1, 8, 8, 3);
   torch::optim::Adam copy_optimizer(copy->parameters(), torch::optim::AdamOptions(0.01));
   LoopPosition position;
-  ASSERT_TRUE(LoadCheckpoint(*latest, *copy, copy_optimizer, &position).ok());
+  ASSERT_TRUE(LoadCheckpoint(*latest, *copy, copy_optimizer, Fingerprint(), &position).ok());
   EXPECT_EQ(position.epoch, 2);
   EXPECT_EQ(position.micro_step, 0);
   EXPECT_EQ(position.global_step, 40);
@@ -114,11 +122,12 @@ TEST_F(CheckpointTest, TempFilesAreIgnoredAndCorruptFilesNamed) {
   auto model = BuildCnn(spec, 1, 8, 8, 2);
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1));
   LoopPosition position;
-  Status s = LoadCheckpoint((dir_ / "ckpt-0000000005.pt").string(), *model, optimizer, &position);
+  Status s = LoadCheckpoint((dir_ / "ckpt-0000000005.pt").string(), *model, optimizer,
+                            Fingerprint(), &position);
   EXPECT_EQ(s.code(), StatusCode::kDataLoss);
-  EXPECT_NE(
-      s.message().find("cannot load checkpoint '" + (dir_ / "ckpt-0000000005.pt").string() + "'"),
-      std::string::npos)
+  EXPECT_NE(s.message().find("checkpoint '" + (dir_ / "ckpt-0000000005.pt").string() +
+                             "' is corrupt: no dtrain checkpoint trailer"),
+            std::string::npos)
       << s.message();
 }
 
@@ -127,18 +136,106 @@ TEST_F(CheckpointTest, ModelOfAnotherShapeIsRejectedByName) {
   spec.conv_channels = {4};
   auto model = BuildCnn(spec, 1, 8, 8, 2);
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1));
-  ASSERT_TRUE(SaveCheckpoint(dir_.string(), {0, 1, 1}, *model, optimizer, 1).ok());
+  ASSERT_TRUE(SaveCheckpoint(dir_.string(), {0, 1, 1}, *model, optimizer, Fingerprint(), 1).ok());
   spec.conv_channels = {6};
   auto other = BuildCnn(spec, 1, 8, 8, 2);
   torch::optim::SGD other_optimizer(other->parameters(), torch::optim::SGDOptions(0.1));
   LoopPosition position;
-  Status s =
-      LoadCheckpoint(*FindLatestCheckpoint(dir_.string()), *other, other_optimizer, &position);
+  Status s = LoadCheckpoint(*FindLatestCheckpoint(dir_.string()), *other, other_optimizer,
+                            Fingerprint(), &position);
   EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
   EXPECT_NE(s.message().find("does not match this job's model: '0.weight' has shape [4, 1, 3, 3] "
                              "in the checkpoint, the model built from the spec has [6, 1, 3, 3]"),
             std::string::npos)
       << s.message();
+}
+
+// Before: --resume loaded whatever checkpoint was newest in checkpoint.dir, another job's
+// included, and exited 0 having continued that job's state.
+TEST_F(CheckpointTest, CheckpointOfAnotherSpecIsRefusedNamingTheFields) {
+  ModelSpec spec;
+  spec.conv_channels = {4};
+  auto model = BuildCnn(spec, 1, 8, 8, 2);
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1));
+  ASSERT_TRUE(
+      SaveCheckpoint(dir_.string(), {0, 1, 1}, *model, optimizer, Fingerprint("0.5"), 1).ok());
+  auto copy = BuildCnn(spec, 1, 8, 8, 2);
+  const torch::Tensor before = copy->parameters()[0].clone();
+  torch::optim::SGD copy_optimizer(copy->parameters(), torch::optim::SGDOptions(0.1));
+  LoopPosition position;
+  Status s = LoadCheckpoint(*FindLatestCheckpoint(dir_.string()), *copy, copy_optimizer,
+                            Fingerprint("0.01"), &position);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("was written by a different spec (train.optimizer.lr: '0.5' in the "
+                             "checkpoint, '0.01' in this spec)"),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(torch::equal(copy->parameters()[0], before)) << "nothing may be loaded";
+  EXPECT_EQ(position.global_step, 0);
+}
+
+// Before: a corrupt newest checkpoint failed every resume (or, torn in the right place, loaded
+// garbage). Now its checksum gives it away and the previous one is used, with a warning.
+TEST_F(CheckpointTest, CorruptNewestCheckpointFallsBackToThePreviousOne) {
+  ModelSpec spec;
+  spec.conv_channels = {4};
+  auto model = BuildCnn(spec, 1, 8, 8, 2);
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1));
+  ASSERT_TRUE(SaveCheckpoint(dir_.string(), {0, 5, 5}, *model, optimizer, Fingerprint(), 3).ok());
+  const torch::Tensor at_step_5 = model->parameters()[0].clone();
+  torch::NoGradGuard no_grad;
+  model->parameters()[0].add_(1.0);
+  ASSERT_TRUE(SaveCheckpoint(dir_.string(), {1, 0, 10}, *model, optimizer, Fingerprint(), 3).ok());
+  const std::string newest = *FindLatestCheckpoint(dir_.string());
+  {  // flip one byte in the middle of the newest file
+    std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    const std::streamoff middle = f.tellg() / 2;
+    f.seekg(middle);
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(middle);
+    c = static_cast<char>(c ^ 0x40);
+    f.write(&c, 1);
+  }
+  auto copy = BuildCnn(spec, 1, 8, 8, 2);
+  torch::optim::SGD copy_optimizer(copy->parameters(), torch::optim::SGDOptions(0.1));
+  LoopPosition position;
+  std::vector<std::string> warnings;
+  auto loaded =
+      ResumeFromNewestIntact(dir_.string(), *copy, copy_optimizer, Fingerprint(), &position,
+                             [&](const std::string& w) { warnings.push_back(w); });
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ(fs::path(**loaded).filename(), "ckpt-0000000005.pt");
+  EXPECT_EQ(position.global_step, 5);
+  EXPECT_EQ(position.micro_step, 5);
+  EXPECT_TRUE(torch::equal(copy->parameters()[0], at_step_5));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0], "warning: skipping checkpoint '" + newest +
+                             "' is corrupt: checksum mismatch; falling back to the previous "
+                             "checkpoint");
+
+  // A truncated (torn) file is caught the same way; with nothing intact left, resume refuses.
+  fs::resize_file(dir_ / "ckpt-0000000005.pt", 100);
+  auto none = ResumeFromNewestIntact(dir_.string(), *copy, copy_optimizer, Fingerprint(), &position,
+                                     [](const std::string&) {});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(none.status().message().find("no intact checkpoint in '" + dir_.string() + "'"),
+            std::string::npos)
+      << none.status().ToString();
+}
+
+TEST_F(CheckpointTest, EmptyDirectoryMeansStartFromScratch) {
+  ModelSpec spec;
+  auto model = BuildCnn(spec, 1, 8, 8, 2);
+  torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.1));
+  LoopPosition position;
+  auto loaded = ResumeFromNewestIntact(dir_.string(), *model, optimizer, Fingerprint(), &position,
+                                       [](const std::string&) {});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_FALSE(loaded->has_value());
 }
 
 }  // namespace

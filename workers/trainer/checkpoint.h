@@ -1,14 +1,23 @@
-// Checkpoints: model + optimizer + loop position, written by rank 0 atomically (temp file,
-// fsync, rename, fsync of the directory), keeping the newest `keep_last`. Files are named
+// Checkpoints: model + optimizer + loop position + the spec fingerprint of the run that wrote
+// them, serialised in memory and written by rank 0 with WriteFileAtomically (temp file, fsync,
+// rename, fsync of the directory), keeping the newest `keep_last`. Files are named
 // ckpt-<global step, 10 digits>.pt so lexical order is step order.
+//
+// File format: torch's archive followed by a 24-byte trailer ("dtckpt01", the archive's length
+// and its FNV-1a 64 checksum, little-endian), so a torn or bit-flipped file is found before
+// anything of it is loaded. A full disk fails the write (RESOURCE_EXHAUSTED naming the file)
+// and leaves the previous checkpoints as they were.
 #ifndef DTRAIN_WORKERS_TRAINER_CHECKPOINT_H_
 #define DTRAIN_WORKERS_TRAINER_CHECKPOINT_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "runtime/common/status.h"
+#include "workers/trainer/spec_fingerprint.h"
 
 namespace torch::nn {
 class Module;
@@ -27,16 +36,31 @@ struct LoopPosition {
 };
 
 Status SaveCheckpoint(const std::string& dir, const LoopPosition& position,
-                      torch::nn::Module& model, torch::optim::Optimizer& optimizer, int keep_last);
+                      torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                      const SpecFingerprint& fingerprint, int keep_last);
 
-// Newest complete checkpoint in dir (temp files are ignored), or nullopt when there is none.
+// The complete checkpoints in dir, oldest first (temp files are ignored).
+std::vector<std::string> ListCheckpoints(const std::string& dir);
+// Newest complete checkpoint in dir, or nullopt when there is none.
 std::optional<std::string> FindLatestCheckpoint(const std::string& dir);
 
-// Loads into existing model/optimizer (shapes must match); errors name the file.
+// Loads into existing model/optimizer (shapes must match). Errors name the file:
+// DATA_LOSS for a file that is torn, corrupt or not a checkpoint (nothing was loaded);
+// FAILED_PRECONDITION for a checkpoint another spec wrote, naming the fields that differ.
 Status LoadCheckpoint(const std::string& path, torch::nn::Module& model,
-                      torch::optim::Optimizer& optimizer, LoopPosition* position);
+                      torch::optim::Optimizer& optimizer, const SpecFingerprint& expected,
+                      LoopPosition* position);
 
-// Saves the model alone (the job's final artifact).
+// What --resume does: loads the newest checkpoint in dir that is intact. A corrupt newer one is
+// skipped with a warning through `warn` (the run continues from the previous one, repeating a
+// few steps); a checkpoint of another spec is an error, never skipped. nullopt when dir holds
+// no checkpoint; DATA_LOSS when it holds some and none is intact.
+StatusOr<std::optional<std::string>> ResumeFromNewestIntact(
+    const std::string& dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+    const SpecFingerprint& expected, LoopPosition* position,
+    const std::function<void(const std::string&)>& warn);
+
+// Saves the model alone (the job's final artifact): a plain torch archive, no trailer.
 Status SaveModel(const std::string& path, torch::nn::Module& model);
 
 }  // namespace dtrain::trainer

@@ -95,10 +95,14 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
 
   LoopPosition position;
   const std::string checkpoint_dir = spec.checkpoint.dir;
+  // Every checkpoint records the spec that wrote it; a resume refuses another spec's.
+  const SpecFingerprint fingerprint = SpecFingerprint::Of(spec);
   if (options.resume) {
-    std::optional<std::string> latest = FindLatestCheckpoint(checkpoint_dir);
+    DTRAIN_ASSIGN_OR_RETURN(
+        std::optional<std::string> latest,
+        ResumeFromNewestIntact(checkpoint_dir, *model, *optimizer, fingerprint, &position,
+                               [&](const std::string& warning) { progress.Info(warning); }));
     if (latest) {
-      DTRAIN_RETURN_IF_ERROR(LoadCheckpoint(*latest, *model, *optimizer, &position));
       progress.Info("resuming from " + *latest + " (epoch " + std::to_string(position.epoch + 1) +
                     ", step " + std::to_string(position.global_step) + ")");
     } else {
@@ -166,7 +170,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     DTRAIN_RETURN_IF_ERROR(reducer->SyncBuffers());
     Status s = Status::Ok();
     if (rank0) {
-      s = SaveCheckpoint(checkpoint_dir, at, *model, *optimizer, spec.checkpoint.keep_last);
+      s = SaveCheckpoint(checkpoint_dir, at, *model, *optimizer, fingerprint,
+                         spec.checkpoint.keep_last);
       if (s.ok()) {
         progress.Checkpoint(FindLatestCheckpoint(checkpoint_dir).value_or(""), at.global_step);
       }
@@ -327,6 +332,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   nlohmann::json& summary = outcome.summary;
   summary["job"] = spec.name;
   summary["task"] = spec.task;
+  summary["spec_fingerprint"] = fingerprint.Hash();
   summary["world_size"] = world;
   summary["global_steps"] = position.global_step;
   summary["completed"] = !stopped_early;

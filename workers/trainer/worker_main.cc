@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "runtime/spec/job_spec.h"
 #include "workers/trainer/allocator_tuning.h"
 #include "workers/trainer/progress.h"
+#include "workers/trainer/run_directories.h"
 #include "workers/trainer/task_registry.h"
 #include "workers/trainer/trainer.h"
 
@@ -62,10 +64,19 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   progress_options.world_size = world;
   progress_options.human = human;
   progress_options.json_lines = json_lines;
+  // Rank 0 writes the run's files: it claims their directories (locks them for this run, and a
+  // fresh run clears what an earlier one left) before metrics.jsonl is opened.
+  std::optional<trainer::RunDirectories> directories;
+  Status claimed = Status::Ok();
   if (env->world_rank() == 0) {
-    std::error_code ec;
-    std::filesystem::create_directories(spec.output_dir, ec);
-    progress_options.metrics_path = spec.output_dir + "/metrics.jsonl";
+    StatusOr<trainer::RunDirectories> claim =
+        trainer::RunDirectories::Claim(spec.output_dir, spec.checkpoint.dir, resume);
+    if (claim.ok()) {
+      directories.emplace(std::move(claim).value());
+      progress_options.metrics_path = spec.output_dir + "/metrics.jsonl";
+    } else {
+      claimed = claim.status();
+    }
   }
   trainer::ProgressReporter progress(progress_options);
 
@@ -92,6 +103,8 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
     if (world > 1) comm::MpiEnvironment::Abort(code);
     return code;
   };
+
+  if (!claimed.ok()) return fail(claimed);
 
   const auto timeout =
       std::chrono::milliseconds(static_cast<int64_t>(spec.distributed.timeout_s) * 1000);
