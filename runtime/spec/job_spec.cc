@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "runtime/common/utf8.h"
+#include "runtime/spec/resource_limits.h"
 #include "runtime/spec/spec_reader.h"
 #include "runtime/spec/task_spec.h"
 #include "runtime/spec/yaml_values.h"
@@ -34,6 +35,13 @@ constexpr int kMaxRanks = 65536;
 // Names become directory names (runs/<name>) and travel in gRPC metadata: keep them short.
 constexpr size_t kMaxNameLength = 128;
 constexpr int kMaxAttempts = 100;
+// Every value is bounded by what a worker can do with it (issue 10 item 7): lr 1e308 overflowed
+// float in the optimizer and aborted the worker.
+constexpr DoubleRange kLearningRateRange{1e-30, true, 1e30, true};
+constexpr DoubleRange kWeightDecayRange{0.0, true, 1000.0, true};
+constexpr DoubleRange kBucketMbRange{0.0, false, 65536.0, true};  // 64 GiB
+constexpr int kMaxTimeoutSeconds = 7 * 86400;                     // a week
+constexpr int kMaxIntraOpThreads = 1024;
 
 constexpr EnumName<OptimizerKind> kOptimizerNames[] = {{"sgd", OptimizerKind::kSgd},
                                                        {"adam", OptimizerKind::kAdam}};
@@ -58,8 +66,9 @@ class CoreReader {
  public:
   // `forced_task`: read the document as that task's, whatever `task:` says (used to find out
   // which task a field belongs to).
-  explicit CoreReader(std::string_view source, const TaskSpecDefinition* forced_task = nullptr)
-      : source_(source), r_(source_), forced_task_(forced_task) {}
+  explicit CoreReader(std::string_view source, const TaskSpecDefinition* forced_task = nullptr,
+                      ResourceLimits limits = StaticResourceLimits())
+      : source_(source), r_(source_), forced_task_(forced_task), limits_(std::move(limits)) {}
   CoreReader(const CoreReader&) = delete;
   CoreReader& operator=(const CoreReader&) = delete;
 
@@ -86,6 +95,7 @@ class CoreReader {
   // Set when `task:` names a registered task; without it the task's sections are not checked.
   std::unique_ptr<TaskSpec> task_;
   const TaskSpecDefinition* forced_task_;
+  ResourceLimits limits_;
 };
 
 void CoreReader::ReadTask(const YAML::Node& root) {
@@ -125,13 +135,13 @@ void CoreReader::ReadOptimizer(const Value& v) {
       v,
       {
           {"kind", false, [&](const Value& f) { r_.ReadEnum(f, kOptimizerNames, &o.kind); }},
-          {"lr", false, [&](const Value& f) { r_.ReadDouble(f, DoubleRange::Positive(), &o.lr); }},
+          {"lr", false, [&](const Value& f) { r_.ReadDouble(f, kLearningRateRange, &o.lr); }},
           {"momentum", false,
            [&](const Value& f) {
              r_.ReadDouble(f, DoubleRange::ZeroToOneExclusive(), &o.momentum);
            }},
           {"weight_decay", false,
-           [&](const Value& f) { r_.ReadDouble(f, DoubleRange::NonNegative(), &o.weight_decay); }},
+           [&](const Value& f) { r_.ReadDouble(f, kWeightDecayRange, &o.weight_decay); }},
           {"beta1", false,
            [&](const Value& f) { r_.ReadDouble(f, DoubleRange::ZeroToOneExclusive(), &o.beta1); }},
           {"beta2", false,
@@ -153,7 +163,9 @@ void CoreReader::ReadLrSchedule(const Value& v) {
            }},
           {"warmup_steps", false, [&](const Value& f) { r_.ReadInt(f, 0, kMax, &s.warmup_steps); }},
           {"min_lr", false,
-           [&](const Value& f) { r_.ReadDouble(f, DoubleRange::NonNegative(), &s.min_lr); }},
+           [&](const Value& f) {
+             r_.ReadDouble(f, {0.0, true, kLearningRateRange.hi, true}, &s.min_lr);
+           }},
       });
 }
 
@@ -172,25 +184,24 @@ void CoreReader::ReadTrain(const Value& v) {
              {"log_every_steps", false,
               [&](const Value& f) { r_.ReadInt(f, 1, kMax, &t.log_every_steps); }},
              {"intra_op_threads", false,
-              [&](const Value& f) { r_.ReadInt(f, 0, kMax, &t.intra_op_threads); }},
+              [&](const Value& f) { r_.ReadInt(f, 0, kMaxIntraOpThreads, &t.intra_op_threads); }},
          });
 }
 
 void CoreReader::ReadDistributed(const Value& v) {
   DistributedSpec& d = spec_.distributed;
   r_.ReadMap(
-      v,
-      {
-          {"backend", false, [&](const Value& f) { r_.ReadEnum(f, kBackendNames, &d.backend); }},
-          {"device", false, [&](const Value& f) { r_.ReadEnum(f, kDeviceNames, &d.device); }},
-          {"bucket_mb", false,
-           [&](const Value& f) { r_.ReadDouble(f, DoubleRange::Positive(), &d.bucket_mb); }},
-          {"first_bucket_mb", false,
-           [&](const Value& f) { r_.ReadDouble(f, DoubleRange::Positive(), &d.first_bucket_mb); }},
-          {"timeout_s", false,
-           [&](const Value& f) { r_.ReadInt(f, 1, SpecReader::kMaxInt, &d.timeout_s); }},
-          {"ranks", false, [&](const Value& f) { r_.ReadInt(f, 1, kMaxRanks, &d.ranks); }},
-      });
+      v, {
+             {"backend", false, [&](const Value& f) { r_.ReadEnum(f, kBackendNames, &d.backend); }},
+             {"device", false, [&](const Value& f) { r_.ReadEnum(f, kDeviceNames, &d.device); }},
+             {"bucket_mb", false,
+              [&](const Value& f) { r_.ReadDouble(f, kBucketMbRange, &d.bucket_mb); }},
+             {"first_bucket_mb", false,
+              [&](const Value& f) { r_.ReadDouble(f, kBucketMbRange, &d.first_bucket_mb); }},
+             {"timeout_s", false,
+              [&](const Value& f) { r_.ReadInt(f, 1, kMaxTimeoutSeconds, &d.timeout_s); }},
+             {"ranks", false, [&](const Value& f) { r_.ReadInt(f, 1, kMaxRanks, &d.ranks); }},
+         });
 }
 
 void CoreReader::ReadRestart(const Value& v) {
@@ -299,6 +310,10 @@ StatusOr<JobSpec> CoreReader::Parse(std::string_view text) {
     ApplyDefaults();
     CheckAcrossFields();
     if (task_) task_->Finish(r_, spec_);
+    // What the job would need, once every value is known to be valid on its own.
+    if (task_ && r_.problems().empty()) {
+      ReportExceededLimits(task_->EstimateNeeds(spec_), limits_, r_);
+    }
     if (task_ && forced_task_ == nullptr) {
       const std::string document(text);
       r_.ReportUnknownFields(
@@ -359,11 +374,20 @@ const char* ToString(CommBackend v) { return NameOf(kBackendNames, v); }
 const char* ToString(DeviceKind v) { return NameOf(kDeviceNames, v); }
 
 StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view source_name) {
-  CoreReader reader(source_name);
+  return ParseJobSpec(yaml_text, source_name, StaticResourceLimits());
+}
+
+StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view source_name,
+                               const ResourceLimits& limits) {
+  CoreReader reader(source_name, nullptr, limits);
   return reader.Parse(yaml_text);
 }
 
 StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
+  return LoadJobSpec(path, StaticResourceLimits());
+}
+
+StatusOr<JobSpec> LoadJobSpec(const std::string& path, const ResourceLimits& limits) {
   auto fail = [&](int err) {
     return NotFound("cannot read job spec '" + path + "': " + std::strerror(err));
   };
@@ -389,7 +413,7 @@ StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
     return InvalidArgument(path + ":1:1: (root): the file is " + size + " bytes; at most " +
                            std::to_string(yaml_values::kMaxDocumentBytes) + " are read");
   }
-  return ParseJobSpec(text, path);
+  return ParseJobSpec(text, path, limits);
 }
 
 std::string ToYaml(const JobSpec& spec) {

@@ -18,6 +18,7 @@
 namespace dtrain {
 
 class TaskSpec;
+struct ResourceLimits;
 
 enum class OptimizerKind { kSgd, kAdam };
 enum class LrScheduleKind { kConstant, kStep, kCosine };
@@ -40,9 +41,9 @@ struct DataSpec {
 
 struct OptimizerSpec {
   OptimizerKind kind = OptimizerKind::kSgd;
-  double lr = 0.01;           // > 0
+  double lr = 0.01;           // [1e-30, 1e30]: fits float in the optimizer
   double momentum = 0.9;      // [0, 1), sgd only
-  double weight_decay = 0.0;  // >= 0
+  double weight_decay = 0.0;  // [0, 1000]
   double beta1 = 0.9;         // adam
   double beta2 = 0.999;       // adam
 };
@@ -52,7 +53,7 @@ struct LrScheduleSpec {
   int step_epochs = 1;   // step: multiply lr by gamma every step_epochs epochs
   double gamma = 0.1;    // step
   int warmup_steps = 0;  // linear warm-up: step k uses lr * (k + 1) / warmup_steps
-  double min_lr = 0.0;   // cosine floor
+  double min_lr = 0.0;   // cosine floor, [0, 1e30]
 };
 
 struct TrainSpec {
@@ -63,16 +64,16 @@ struct TrainSpec {
   int grad_accumulation = 1;  // micro-steps per optimizer step
   uint64_t seed = 0;          // seeds initialisation, shuffling and dropout
   int log_every_steps = 10;   // progress/metrics cadence, >= 1
-  int intra_op_threads = 0;   // torch threads per rank; 0 = cores / local ranks
+  int intra_op_threads = 0;   // torch threads per rank, <= 1024; 0 = cores / local ranks
 };
 
 struct DistributedSpec {
   CommBackend backend = CommBackend::kAuto;  // auto: nccl for cuda, mpi for cpu
   DeviceKind device = DeviceKind::kCpu;
-  double bucket_mb = 25.0;       // gradient bucket cap, > 0
-  double first_bucket_mb = 1.0;  // smaller first bucket so reduction starts early
+  double bucket_mb = 25.0;       // gradient bucket cap, in (0, 65536]
+  double first_bucket_mb = 1.0;  // smaller first bucket so reduction starts early; same range
   // A collective that takes longer, or a rank silent that long (no heartbeat), fails the job,
-  // naming the rank at fault; a warning names silent ranks at half of it.
+  // naming the rank at fault; a warning names silent ranks at half of it. At most a week.
   int timeout_s = 120;
   int ranks = 1;  // processes the coordinator gang-schedules (mpirun -np); by hand, -np rules
 };
@@ -122,10 +123,15 @@ struct JobSpec {
 
 // Parses and validates a spec. `source_name` is used in error messages ("jobs/x.yaml:3:7: ...").
 // On failure the status is INVALID_ARGUMENT and its message lists every problem, one per line.
+// What the job would need (its task's TaskSpec::EstimateNeeds) is held to `limits`
+// (resource_limits.h): the static caps unless given, the host's own in the worker at start.
 StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view source_name);
+StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view source_name,
+                               const ResourceLimits& limits);
 
 // Reads `path` and parses it; a missing/unreadable file is NOT_FOUND naming the path.
 StatusOr<JobSpec> LoadJobSpec(const std::string& path);
+StatusOr<JobSpec> LoadJobSpec(const std::string& path, const ResourceLimits& limits);
 
 // A human-readable YAML rendering of the fully defaulted spec (written next to the outputs);
 // parsing it gives the same spec.

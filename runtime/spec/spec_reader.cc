@@ -198,10 +198,25 @@ bool SpecReader::ReadPath(const Value& v, std::string* out) {
 }
 
 bool SpecReader::ReadIntList(const Value& v, int min, bool allow_empty, std::vector<int>* out) {
-  const std::string expectation = std::string(allow_empty ? "a list" : "a non-empty list") +
-                                  " of integers >= " + std::to_string(min);
+  return ReadIntList(v, min, std::numeric_limits<int>::max(), allow_empty,
+                     std::numeric_limits<size_t>::max(), out);
+}
+
+bool SpecReader::ReadIntList(const Value& v, int min, int max, bool allow_empty, size_t max_items,
+                             std::vector<int>* out) {
+  const std::string items =
+      max == std::numeric_limits<int>::max()
+          ? " of integers >= " + std::to_string(min)
+          : " of integers in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  const std::string expectation = std::string(allow_empty ? "a list" : "a non-empty list") + items;
   if (!v.node.IsSequence() || (!allow_empty && v.node.size() == 0)) {
     Expected(v, expectation);
+    return false;
+  }
+  if (v.node.size() > max_items) {
+    Error(v.mark, v.path,
+          "expected at most " + std::to_string(max_items) + " items, got " +
+              std::to_string(v.node.size()));
     return false;
   }
   std::vector<int> values;
@@ -211,7 +226,7 @@ bool SpecReader::ReadIntList(const Value& v, int min, bool allow_empty, std::vec
     int value = 0;
     Value element{item, item.IsNull() ? v.mark : item.Mark(),
                   v.path + "[" + std::to_string(i) + "]"};
-    if (ReadInt(element, min, std::numeric_limits<int>::max(), &value)) {
+    if (ReadInt(element, min, max, &value)) {
       values.push_back(value);
     } else {
       ok = false;

@@ -86,6 +86,9 @@ class SpecReader {
   bool ReadString(const Value& v, std::string* out);
   bool ReadPath(const Value& v, std::string* out);
   bool ReadIntList(const Value& v, int min, bool allow_empty, std::vector<int>* out);
+  // Each item in [min, max], at most `max_items` of them.
+  bool ReadIntList(const Value& v, int min, int max, bool allow_empty, size_t max_items,
+                   std::vector<int>* out);
   // A non-empty list of distinct class indices (>= 0).
   bool ReadClassList(const Value& v, std::vector<int>* out);
   template <typename E, size_t N>

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "runtime/common/status.h"
+#include "runtime/spec/resource_estimate.h"
 #include "runtime/spec/spec_reader.h"
 
 namespace dtrain {
@@ -49,6 +50,12 @@ class TaskSpec {
   // Core fields the task does not read, each with why (e.g. {"train.batch_size", "a batch holds
   // P x K images"}): giving one is an error naming the reason, and ToYaml leaves it out.
   virtual std::vector<std::pair<std::string, std::string>> UnusedCoreFields() const { return {}; }
+
+  // What the job would need (resource_estimate.h), from the spec alone: its model's parameters
+  // and activations, the data it holds in memory, what it generates. The parser holds it to the
+  // resource limits and refuses the spec at the fields it names. Called only on a valid spec.
+  // A task that builds a model or writes data overrides it; the default needs nothing.
+  virtual ResourceEstimate EstimateNeeds(const JobSpec& spec) const { return {}; }
 
   // Paths the task reads or writes besides data.path, output_dir and checkpoint.dir, as
   // {field, path} (the coordinator keeps them inside its allowed roots).

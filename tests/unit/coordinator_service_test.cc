@@ -164,6 +164,23 @@ TEST_F(CoordinatorServiceTest, FailureIsRetriedFromCheckpointThenFailsWithDetail
   EXPECT_EQ(failed.last_log_lines(), "rank 0: error: boom\n");
 }
 
+// Issue 10 item 7: the coordinator validates with the worker's own limits, so a job that would
+// crash a worker or fill a disk is refused at submit, naming the field.
+TEST_F(CoordinatorServiceTest, SpecsBeyondTheResourceLimitsAreInvalid) {
+  const std::string head = "name: x\ntask: day_night\ndata: {path: " + (dir_ / "d").string();
+  int64_t id = 0;
+  grpc::Status s = Submit(head + "}\ntrain: {optimizer: {lr: 1e308}}\n", &id);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("train.optimizer.lr: expected a number in [1e-30, 1e+30]"),
+            std::string::npos)
+      << s.error_message();
+  s = Submit(head + ", generate: day_night, generate_count: 1000000000}\n", &id);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("data.generate_count: the generator would write up to 25 TiB"),
+            std::string::npos)
+      << s.error_message();
+}
+
 TEST_F(CoordinatorServiceTest, CancelPendingAndRunning) {
   int64_t running = 0, pending = 0;
   ASSERT_TRUE(Submit(Spec("a"), &running).ok());

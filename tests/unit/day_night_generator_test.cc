@@ -265,5 +265,37 @@ TEST(DayNightGeneratorTest, TempDirsOfKilledRunsAreRemovedAndLiveOnesKept) {
   EXPECT_TRUE(std::filesystem::exists(other)) << "another output's temp dir is not ours";
 }
 
+// Issue 10 item 7: generate_count 1000000000 wrote about 340 images/s until the disk was full.
+TEST(DayNightGeneratorTest, RefusesMoreThanTheFreeDiskBeforeWritingAnything) {
+  TempDir dir;
+  DayNightOptions options;
+  options.out_dir = dir.str("set");
+  options.count = 2000000000;
+  options.size = 4096;  // up to 50 MB each: 10^17 bytes in all, more than any disk here
+  auto report = GenerateDayNight(options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(report.status().message().find("2000000000 images of 4096x4096 may take up to "),
+            std::string::npos)
+      << report.status().message();
+  EXPECT_NE(report.status().message().find("bytes free where '" + options.out_dir + "'"),
+            std::string::npos)
+      << report.status().message();
+  EXPECT_TRUE(SortedFiles(dir.str("")).empty()) << "nothing written, no temporary directory";
+}
+
+// The bound the generator (and the spec's estimate) uses holds for what it really writes.
+TEST(DayNightGeneratorTest, BytesUpperBoundCoversTheFilesWritten) {
+  TempDir dir;
+  const std::string out = dir.str("set");
+  ASSERT_TRUE(GenerateDayNight(SmallSet(out)).ok());
+  uintmax_t written = 0;
+  for (const auto& e : fs::recursive_directory_iterator(out)) {
+    if (e.is_regular_file()) written += e.file_size();
+  }
+  EXPECT_GT(written, 0u);
+  EXPECT_LE(static_cast<double>(written), DayNightBytesUpperBound(kCount, kSize));
+}
+
 }  // namespace
 }  // namespace dtrain::data

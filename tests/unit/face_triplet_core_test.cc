@@ -122,20 +122,20 @@ TEST(FaceTripletSpecTest, ToYamlRoundTripsTheFaceFields) {
 
 TEST(FaceTripletSpecTest, FieldErrors) {
   EXPECT_EQ(ErrorOf(Face("  identities_per_batch: 1\n")),
-            "job.yaml:6:25: data.identities_per_batch: expected an integer >= 2, got 1");
+            "job.yaml:6:25: data.identities_per_batch: expected an integer in [2, 4096], got 1");
   EXPECT_EQ(ErrorOf(Face("  images_per_identity: 1\n")),
-            "job.yaml:6:24: data.images_per_identity: expected an integer >= 2, got 1");
+            "job.yaml:6:24: data.images_per_identity: expected an integer in [2, 4096], got 1");
   EXPECT_EQ(ErrorOf(Face("  gallery_per_identity: 0\n")),
-            "job.yaml:6:25: data.gallery_per_identity: expected an integer >= 1, got 0");
+            "job.yaml:6:25: data.gallery_per_identity: expected an integer in [1, 1048576], got 0");
   EXPECT_EQ(ErrorOf(Face("  train_classes: [0, -1]\n")),
             "job.yaml:6:22: data.train_classes[1]: expected an integer >= 0, got -1");
   EXPECT_EQ(ErrorOf(Face("  train_classes: [0, 1, 0]\n")),
             "job.yaml:6:18: data.train_classes: expected distinct class indices, got 0 twice "
             "(items 0 and 2)");
   EXPECT_EQ(ErrorOf(Face("", "model: {embedding_dim: 0}\n")),
-            "job.yaml:6:24: model.embedding_dim: expected an integer >= 1, got 0");
+            "job.yaml:6:24: model.embedding_dim: expected an integer in [1, 16777216], got 0");
   EXPECT_EQ(ErrorOf(Face("", "loss: {margin: 0}\n")),
-            "job.yaml:6:16: loss.margin: expected a number > 0, got 0");
+            "job.yaml:6:16: loss.margin: expected a number in (0, 1000], got 0");
   EXPECT_EQ(ErrorOf(Face("", "loss: {mining: hardest}\n")),
             "job.yaml:6:16: loss.mining: expected one of {batch_hard, semi_hard}, got 'hardest'");
   EXPECT_EQ(ErrorOf(Face("", "loss: {mining_scope: world}\n")),

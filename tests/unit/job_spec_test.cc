@@ -336,15 +336,17 @@ TEST(JobSpecErrorTest, WrongTypes) {
             "job.yaml:6:15: train.batch_size: expected an integer >= 1, got 1.5");
   EXPECT_EQ(ErrorOf(Minimal("train:\n  epochs: \"3\"\n")),
             "job.yaml:6:11: train.epochs: expected an integer >= 1, got '3'");
-  EXPECT_EQ(ErrorOf(Minimal("model:\n  conv_channels: {a: 1}\n")),
-            "job.yaml:6:18: model.conv_channels: expected a non-empty list of integers >= 1, got "
-            "a map");
+  EXPECT_EQ(
+      ErrorOf(Minimal("model:\n  conv_channels: {a: 1}\n")),
+      "job.yaml:6:18: model.conv_channels: expected a non-empty list of integers in [1, 65536], "
+      "got "
+      "a map");
   EXPECT_EQ(ErrorOf(Minimal("model:\n  hidden_units: [64, x]\n")),
-            "job.yaml:6:22: model.hidden_units[1]: expected an integer >= 1, got 'x'");
+            "job.yaml:6:22: model.hidden_units[1]: expected an integer in [1, 16777216], got 'x'");
   EXPECT_EQ(ErrorOf(Minimal("model:\n  batch_norm: yes\n")),
             "job.yaml:6:15: model.batch_norm: expected true or false, got 'yes'");
   EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer:\n    lr: fast\n")),
-            "job.yaml:7:9: train.optimizer.lr: expected a number > 0, got 'fast'");
+            "job.yaml:7:9: train.optimizer.lr: expected a number in [1e-30, 1e+30], got 'fast'");
   EXPECT_EQ(ErrorOf(Minimal("train: [1, 2]\n")), "job.yaml:5:8: train: expected a map, got a list");
   EXPECT_EQ(ErrorOf(Minimal("train:\n")),
             "job.yaml:5:1: train: expected a map, got nothing (null)");
@@ -366,7 +368,7 @@ TEST(JobSpecErrorTest, OutOfRange) {
   EXPECT_EQ(ErrorOf(Minimal("model:\n  dropout: 1.0\n")),
             "job.yaml:6:12: model.dropout: expected a number in [0, 1), got 1.0");
   EXPECT_EQ(ErrorOf(Minimal("model:\n  kernel_size: 4\n")),
-            "job.yaml:6:16: model.kernel_size: expected an odd integer >= 1, got 4");
+            "job.yaml:6:16: model.kernel_size: expected an odd integer in [1, 255], got 4");
   EXPECT_EQ(ErrorOf(Minimal("  split: 1\n")),
             "job.yaml:5:10: data.split: expected a number in (0, 1), got 1");
   EXPECT_EQ(ErrorOf(Minimal("  resolution: [32, 32, 2]\n")),
@@ -511,7 +513,7 @@ TEST(JobSpecErrorTest, AllErrorsReportedTogetherInDocumentOrder) {
   // With a known task its own sections are checked in the same pass.
   EXPECT_EQ(ErrorOf("name: x\ntask: day_night\ndata: {path: d}\nmodel:\n"
                     "  conv_channels: [16, 0]\n  dropuot: 0.5\ntrain: {epochs: 0}\n"),
-            "job.yaml:5:23: model.conv_channels[1]: expected an integer >= 1, got 0\n"
+            "job.yaml:5:23: model.conv_channels[1]: expected an integer in [1, 65536], got 0\n"
             "job.yaml:6:3: model.dropuot: unknown field; expected one of: conv_channels, "
             "kernel_size, hidden_units, dropout, batch_norm (did you mean 'dropout'?)\n"
             "job.yaml:7:17: train.epochs: expected an integer >= 1, got 0");

@@ -48,6 +48,17 @@ void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
+// A torch or standard exception thrown while `what` ran, as a failed run's status: a worker
+// never aborts on a user's value (issue 10 item 7: lr 1e308 ended in SIGABRT).
+Status FromException(const std::string& what, const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+    return Status(StatusCode::kResourceExhausted,
+                  what + ": out of memory; lower train.batch_size, data.resolution or the model");
+  }
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  return Internal(what + ": " + (torch_error ? torch_error->what_without_backtrace() : e.what()));
+}
+
 nlohmann::json ToJson(const std::map<std::string, double>& m) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [k, v] : m) j[k] = v;
@@ -80,7 +91,13 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   // Same seed everywhere so initial weights agree even before rank 0's broadcast.
   torch::manual_seed(train.seed);
   TaskContext context{rank, world, &comm, use_cuda, options.local_rank};
-  DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, MakeTask(spec, context));
+  StatusOr<std::unique_ptr<Task>> made_task = Internal("the task was not built");
+  try {
+    made_task = MakeTask(spec, context);
+  } catch (const std::exception& e) {
+    return FromException("building the task's model and data", e);
+  }
+  DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, std::move(made_task));
   for (const std::string& line : task->DataReport()) progress.Info(line);
   std::shared_ptr<torch::nn::Module> model = task->model();
 
@@ -91,7 +108,12 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     if (p.value().requires_grad()) trainable.push_back(p.value());
   }
   for (const auto& b : model->named_buffers()) buffers.push_back({b.key(), b.value()});
-  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(train.optimizer, trainable);
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  try {
+    optimizer = MakeOptimizer(train.optimizer, trainable);
+  } catch (const std::exception& e) {
+    return FromException("creating the optimizer", e);
+  }
 
   LoopPosition position;
   const std::string checkpoint_dir = spec.checkpoint.dir;
@@ -257,7 +279,11 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       }
       const double lr = LearningRateAt(train, position.global_step, steps_per_epoch);
       SetLearningRate(*optimizer, lr);
-      optimizer->step();
+      try {
+        optimizer->step();
+      } catch (const std::exception& e) {
+        return FromException("optimizer step " + std::to_string(position.global_step + 1), e);
+      }
       reducer->ZeroGrad();
       ++position.global_step;
       ++steps_this_run;
@@ -315,7 +341,13 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     const double train_seconds = Now() - epoch_start;
     total_train_seconds += train_seconds;
     DTRAIN_RETURN_IF_ERROR(reducer->SyncBuffers());
-    DTRAIN_ASSIGN_OR_RETURN(Evaluation eval, task->Evaluate(comm, EvalSplit::kValidation));
+    StatusOr<Evaluation> evaluated = Internal("validation did not run");
+    try {
+      evaluated = task->Evaluate(comm, EvalSplit::kValidation);
+    } catch (const std::exception& e) {
+      return FromException("validation after epoch " + std::to_string(epoch + 1), e);
+    }
+    DTRAIN_ASSIGN_OR_RETURN(Evaluation eval, std::move(evaluated));
     last_eval = eval.metrics;
     progress.Epoch(epoch, train.epochs, epoch_loss_sum / std::max<int64_t>(1, epoch_loss_count),
                    Now() - epoch_start, ToJson(eval.metrics), eval.summary);
@@ -343,7 +375,13 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       total_train_seconds > 0 ? total_samples / total_train_seconds / world : 0.0;
   if (!stopped_early) {
     DTRAIN_RETURN_IF_ERROR(reducer->SyncBuffers());
-    DTRAIN_ASSIGN_OR_RETURN(Evaluation test, task->Evaluate(comm, EvalSplit::kTest));
+    StatusOr<Evaluation> tested = Internal("the test evaluation did not run");
+    try {
+      tested = task->Evaluate(comm, EvalSplit::kTest);
+    } catch (const std::exception& e) {
+      return FromException("test evaluation", e);
+    }
+    DTRAIN_ASSIGN_OR_RETURN(Evaluation test, std::move(tested));
     summary["test"] = ToJson(test.metrics);
     summary["test_details"] = test.details;
     summary["validation"] = ToJson(last_eval);

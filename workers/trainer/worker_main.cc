@@ -9,8 +9,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <iostream>
+#include <limits>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/data/images/day_night_generator.h"
 #include "runtime/spec/job_spec.h"
+#include "runtime/spec/resource_limits.h"
 #include "workers/trainer/allocator_tuning.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/run_directories.h"
@@ -46,8 +50,9 @@ int RunDayNightGenerator(const dtrain::data::DayNightOptions& options) {
   return 0;
 }
 
-int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgress human,
-          bool json_lines, int64_t stop_after, int* argc, char*** argv) {
+int Train(const std::string& job_file, const dtrain::JobSpec& spec, bool resume,
+          dtrain::trainer::HumanProgress human, bool json_lines, int64_t stop_after, int* argc,
+          char*** argv) {
   using namespace dtrain;
   trainer::KeepFreedMemoryForReuse();
   auto env_or = comm::MpiEnvironment::Init(argc, argv);
@@ -57,6 +62,13 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   }
   std::unique_ptr<comm::MpiEnvironment> env = std::move(env_or).value();
   const int world = env->world_size();
+
+  // The spec was held to the static caps; now to this host: its memory shared by the ranks on
+  // it and, on rank 0 (which generates the data), the free disk where data.path is written.
+  // Checked before anything is written.
+  const ResourceLimits host_limits = HostResourceLimits(
+      env->local_size(), env->world_rank() == 0 ? spec.data.path : std::string());
+  const Status fits_host = LoadJobSpec(job_file, host_limits).status();
 
   trainer::ProgressOptions progress_options;
   progress_options.job = spec.name;
@@ -68,7 +80,7 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   // fresh run clears what an earlier one left) before metrics.jsonl is opened.
   std::optional<trainer::RunDirectories> directories;
   Status claimed = Status::Ok();
-  if (env->world_rank() == 0) {
+  if (env->world_rank() == 0 && fits_host.ok()) {
     StatusOr<trainer::RunDirectories> claim =
         trainer::RunDirectories::Claim(spec.output_dir, spec.checkpoint.dir, resume);
     if (claim.ok()) {
@@ -104,6 +116,7 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
     return code;
   };
 
+  if (!fits_host.ok()) return fail(fits_host);
   if (!claimed.ok()) return fail(claimed);
 
   const auto timeout =
@@ -151,7 +164,17 @@ int Train(const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgre
   options.local_rank = env->local_rank();
   options.local_size = env->local_size();
   options.stop_after_steps = stop_after;
-  auto outcome = trainer::RunTraining(spec, *mpi, *communicator, options, progress);
+  // A worker never aborts on a user's value: whatever escapes the trainer becomes a failed run.
+  StatusOr<trainer::TrainOutcome> outcome = Internal("training did not run");
+  try {
+    outcome = trainer::RunTraining(spec, *mpi, *communicator, options, progress);
+  } catch (const std::bad_alloc&) {
+    outcome = Status(StatusCode::kResourceExhausted,
+                     "out of memory while training; lower train.batch_size, data.resolution or "
+                     "the model's size");
+  } catch (const std::exception& e) {
+    outcome = Internal(std::string("training failed: ") + e.what());
+  }
   if (!outcome.ok()) return fail(outcome.status());
   progress.Finished(outcome->summary);
   if (env->world_rank() == 0) {
@@ -182,7 +205,8 @@ int WorkerMain(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "tty", "plain", "none"}));
   app.add_flag("--no-json-progress", no_json, "do not print JSON progress lines on stdout");
   app.add_option("--stop-after-steps", stop_after,
-                 "stop (checkpointing if configured) after this many optimizer steps in total");
+                 "stop (checkpointing if configured) after this many optimizer steps in total")
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
 
   dtrain::data::DayNightOptions gen;
   CLI::App* gen_cmd = app.add_subcommand(
@@ -190,7 +214,14 @@ int WorkerMain(int argc, char** argv) {
   gen_cmd->add_option("--out", gen.out_dir, "output directory (must not exist)")->required();
   gen_cmd->add_option("--count", gen.count, "number of images")->check(CLI::Range(2, 10000000));
   gen_cmd->add_option("--size", gen.size, "image side in pixels")->check(CLI::Range(16, 4096));
-  gen_cmd->add_option("--seed", gen.seed, "random seed");
+  // CLI11 would wrap "-1" around to 2^64 - 1: only digits are a seed.
+  const CLI::Validator kDigits(
+      [](std::string& text) {
+        const bool digits = !text.empty() && text.find_first_not_of("0123456789") == text.npos;
+        return digits ? std::string() : "expected a non-negative integer, got '" + text + "'";
+      },
+      "UINT64");
+  gen_cmd->add_option("--seed", gen.seed, "random seed")->check(kDigits);
   gen_cmd->add_option("--photos", gen.photo_dir, "folder of real photos used as landscapes");
 
   CLI11_PARSE(app, argc, argv);
@@ -218,7 +249,7 @@ int WorkerMain(int argc, char** argv) {
                      : progress == "plain" ? dtrain::trainer::HumanProgress::kPlain
                      : progress == "none"  ? dtrain::trainer::HumanProgress::kNone
                                            : dtrain::trainer::HumanProgress::kAuto;
-  return Train(*spec, resume, human, !no_json, stop_after, &argc, &argv);
+  return Train(job_file, *spec, resume, human, !no_json, stop_after, &argc, &argv);
 }
 
 }  // namespace dtrain::trainer

@@ -21,6 +21,7 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 #include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc with _GNU_SOURCE)
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -688,6 +689,13 @@ void RemoveStaleTempDirs(const fs::path& out) {
 
 }  // namespace
 
+double DayNightBytesUpperBound(int count, int size) {
+  // Raw rows with a filter byte each, deflate's 5 bytes per stored block of 65535, zlib's 6 and
+  // the PNG signature and chunks' 57 (the same bound as runtime/spec/resource_estimate.cc).
+  const double raw = static_cast<double>(size) * (static_cast<double>(size) * 3 + 1);
+  return static_cast<double>(count) * (raw + std::ceil(raw / 65535) * 5 + 6 + 57);
+}
+
 DayNightCounts SplitDayNight(int count) {
   // count - count / 2, not (count + 1) / 2: the latter overflows at INT_MAX.
   const int day = count - count / 2;
@@ -717,6 +725,21 @@ StatusOr<DayNightReport> GenerateDayNight(const DayNightOptions& options) {
     fs::create_directories(out.parent_path(), ec);
     if (ec) {
       return Internal("cannot create the parent of '" + options.out_dir + "': " + ec.message());
+    }
+  }
+  // Refuse up front rather than fill the disk at a few hundred images a second.
+  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  struct statvfs disk;
+  if (::statvfs(parent.c_str(), &disk) == 0) {
+    const double free = static_cast<double>(disk.f_bavail) * static_cast<double>(disk.f_frsize);
+    const double needed = DayNightBytesUpperBound(options.count, options.size);
+    if (needed > free) {
+      return Status(StatusCode::kResourceExhausted,
+                    "day/night generator: " + std::to_string(options.count) + " images of " +
+                        std::to_string(options.size) + "x" + std::to_string(options.size) +
+                        " may take up to " + std::to_string(static_cast<uint64_t>(needed)) +
+                        " bytes, more than the " + std::to_string(static_cast<uint64_t>(free)) +
+                        " bytes free where '" + options.out_dir + "' is written; lower the count");
     }
   }
   RemoveStaleTempDirs(out);

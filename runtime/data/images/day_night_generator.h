@@ -35,9 +35,14 @@ struct DayNightCounts {
 };
 DayNightCounts SplitDayNight(int count);
 
+// The most bytes `count` images of `size` x `size` take as PNGs (nothing compressing): the
+// generator refuses to start when this exceeds the free space where it writes.
+double DayNightBytesUpperBound(int count, int size);
+
 // Writes atomically: into "<out_dir>.tmp-<pid>", renamed to out_dir when complete, so a crash
 // never leaves a half-written set that later looks complete. Fails if out_dir exists. Temporary
-// directories of killed runs (their pid is gone) are removed first.
+// directories of killed runs (their pid is gone) are removed first. RESOURCE_EXHAUSTED, with
+// nothing written, when the images might not fit in the file system's free space.
 StatusOr<DayNightReport> GenerateDayNight(const DayNightOptions& options);
 
 }  // namespace dtrain::data

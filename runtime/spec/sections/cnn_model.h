@@ -5,8 +5,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <string>
 #include <vector>
 
+#include "runtime/spec/resource_estimate.h"
 #include "runtime/spec/spec_reader.h"
 
 namespace dtrain {
@@ -25,6 +27,29 @@ void ReadCnnModel(SpecReader& reader, const SpecReader::Value& v, bool with_embe
                   ModelSpec* model);
 // The section's fields as YAML (inside the model map).
 void EmitCnnModel(YAML::Emitter& out, const ModelSpec& model, bool with_embedding);
+
+// Field bounds: enough for any model this trainer can hold, small enough that no product of
+// them overflows the int arithmetic of the network builder before the estimate refuses it.
+constexpr int kMaxConvLayers = 32;
+constexpr int kMaxHiddenLayers = 64;
+constexpr int kMaxChannels = 65536;  // per conv layer
+constexpr int kMaxKernelSize = 255;  // odd
+constexpr int kMaxUnits = 1 << 24;   // per hidden layer, and embedding_dim
+
+// The input a CNN of the spec gets and the fields that set its parts, for EstimateCnn.
+struct CnnInput {
+  double channels = 1;
+  double height = 1;
+  double width = 1;
+  double outputs = 1;
+  std::string input_field;   // sets height x width ("data.resolution")
+  std::string output_field;  // sets the outputs ("model.embedding_dim"; "" when fixed)
+  bool embedding = false;    // BuildEmbeddingCnn: standardised input, L2-normalised output
+};
+
+// Adds what workers/models/cnn.cc builds from `model` to *estimate: its parameters (with the
+// largest layer and the field that drives it) and its activations per sample.
+void EstimateCnn(const ModelSpec& model, const CnnInput& input, ResourceEstimate* estimate);
 
 }  // namespace dtrain
 

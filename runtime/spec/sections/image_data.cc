@@ -48,8 +48,9 @@ void ReadResolution(SpecReader& r, const Value& v, ImageDataSpec* d) {
     bool overflow = false;
     bool is_int = IsPlain(item) && ParseInt64(item.Scalar(), &value, &overflow) && !overflow;
     if (i < 2) {
-      if (!is_int || value < 1 || value > SpecReader::kMaxInt) {
-        r.Expected(element, std::string("an integer >= 1 (") + kParts[i] + ")");
+      if (!is_int || value < 1 || value > kMaxImageSide) {
+        r.Expected(element,
+                   "an integer in [1, " + std::to_string(kMaxImageSide) + "] (" + kParts[i] + ")");
         ok = false;
         continue;
       }
@@ -107,6 +108,15 @@ void ImageDataSpec::Finish(SpecReader& r) {
         "data.generate",
         std::string("requires data.source: image_folder, got data.source: ") + ToString(source));
   }
+}
+
+void ImageDataSpec::Estimate(ResourceEstimate* e) const {
+  if (generate.empty()) return;
+  const double count = generate_count;
+  e->generated_bytes += count * PngBytesUpperBound(kGeneratedImageSide, kGeneratedImageSide, 3);
+  e->generated_field = "data.generate_count";
+  // Every rank decodes the whole set (one byte per value) and holds it as float32.
+  e->data_bytes += count * height * width * channels * (1 + kFloatBytes);
 }
 
 void ImageDataSpec::Emit(YAML::Emitter& out, const std::set<std::string>& omit) const {

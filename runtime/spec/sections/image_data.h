@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/spec/resource_estimate.h"
 #include "runtime/spec/spec_reader.h"
 
 namespace dtrain {
@@ -21,6 +22,11 @@ enum class ClassBalance { kNone, kWeightedSampling, kCap };
 // Canonical YAML spellings ("image_folder", "weighted_sampling", ...).
 const char* ToString(DataSource v);
 const char* ToString(ClassBalance v);
+
+// Largest data.resolution side: a 16384 x 16384 x 3 image still indexes within an int.
+constexpr int kMaxImageSide = 16384;
+// data.generate writes square RGB images of this side (DayNightOptions::size).
+constexpr int kGeneratedImageSide = 96;
 
 struct ImageDataSpec {
   // image_folder: a directory with one sub-directory per class.
@@ -43,6 +49,9 @@ struct ImageDataSpec {
   std::vector<SpecReader::Field> Fields(SpecReader& reader);
   // Defaults that depend on other fields, and rules across them; `reader` knows what was given.
   void Finish(SpecReader& reader);
+  // Adds the data's share to *estimate: what `generate` writes, and the images held in memory
+  // (decoded, then as float32) when the spec says how many there are (a generated set).
+  void Estimate(ResourceEstimate* estimate) const;
   // The fields as YAML (inside the data map), except those named in `omit` ("split", ...).
   void Emit(YAML::Emitter& out, const std::set<std::string>& omit = {}) const;
 };

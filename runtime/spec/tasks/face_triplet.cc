@@ -1,11 +1,20 @@
 #include "runtime/spec/tasks/face_triplet.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "runtime/spec/job_spec.h"
 
 namespace dtrain {
 namespace {
 
 using Value = SpecReader::Value;
+
+// P x K must stay well inside an int (a global batch); 4096 x 4096 does.
+constexpr int kMaxIdentitiesPerBatch = 4096;
+constexpr int kMaxImagesPerIdentity = 4096;
+constexpr int kMaxGalleryPerIdentity = 1 << 20;
+constexpr double kMaxMargin = 1000;
 
 constexpr EnumName<TripletMining> kMiningNames[] = {{"batch_hard", TripletMining::kBatchHard},
                                                     {"semi_hard", TripletMining::kSemiHard}};
@@ -33,11 +42,17 @@ std::vector<SpecReader::Field> FaceTripletSpec::DataFields(SpecReader& r) {
       {"train_classes", false, [&r, &d](const Value& f) { r.ReadClassList(f, &d.train_classes); }},
       {"eval_classes", false, [&r, &d](const Value& f) { r.ReadClassList(f, &d.eval_classes); }},
       {"identities_per_batch", false,
-       [&r, &d](const Value& f) { r.ReadInt(f, 2, SpecReader::kMaxInt, &d.identities_per_batch); }},
+       [&r, &d](const Value& f) {
+         r.ReadInt(f, 2, kMaxIdentitiesPerBatch, &d.identities_per_batch);
+       }},
       {"images_per_identity", false,
-       [&r, &d](const Value& f) { r.ReadInt(f, 2, SpecReader::kMaxInt, &d.images_per_identity); }},
+       [&r, &d](const Value& f) {
+         r.ReadInt(f, 2, kMaxImagesPerIdentity, &d.images_per_identity);
+       }},
       {"gallery_per_identity", false,
-       [&r, &d](const Value& f) { r.ReadInt(f, 1, SpecReader::kMaxInt, &d.gallery_per_identity); }},
+       [&r, &d](const Value& f) {
+         r.ReadInt(f, 1, kMaxGalleryPerIdentity, &d.gallery_per_identity);
+       }},
   };
   fields.insert(fields.end(), identity_fields.begin(), identity_fields.end());
   return fields;
@@ -49,16 +64,16 @@ std::vector<SpecReader::Field> FaceTripletSpec::Sections(SpecReader& r) {
        [this, &r](const Value& v) { ReadCnnModel(r, v, /*with_embedding=*/true, &model); }},
       {"loss", false,
        [this, &r](const Value& v) {
-         r.ReadMap(
-             v,
-             {
-                 {"margin", false,
-                  [&](const Value& f) { r.ReadDouble(f, DoubleRange::Positive(), &loss.margin); }},
-                 {"mining", false,
-                  [&](const Value& f) { r.ReadEnum(f, kMiningNames, &loss.mining); }},
-                 {"mining_scope", false,
-                  [&](const Value& f) { r.ReadEnum(f, kScopeNames, &loss.mining_scope); }},
-             });
+         r.ReadMap(v, {
+                          {"margin", false,
+                           [&](const Value& f) {
+                             r.ReadDouble(f, {0.0, false, kMaxMargin, true}, &loss.margin);
+                           }},
+                          {"mining", false,
+                           [&](const Value& f) { r.ReadEnum(f, kMiningNames, &loss.mining); }},
+                          {"mining_scope", false,
+                           [&](const Value& f) { r.ReadEnum(f, kScopeNames, &loss.mining_scope); }},
+                      });
        }},
   };
 }
@@ -131,6 +146,28 @@ void FaceTripletSpec::EmitSections(YAML::Emitter& out) const {
   out << YAML::Key << "mining" << YAML::Value << ToString(loss.mining);
   out << YAML::Key << "mining_scope" << YAML::Value << ToString(loss.mining_scope);
   out << YAML::EndMap;
+}
+
+ResourceEstimate FaceTripletSpec::EstimateNeeds(const JobSpec& spec) const {
+  ResourceEstimate e;
+  CnnInput in;
+  // IDX images come at the files' own size (see ImageClassificationSpec::EstimateNeeds).
+  in.channels = std::max(1, data.channels);
+  in.height = std::max(1, data.height);
+  in.width = std::max(1, data.width);
+  in.outputs = model.embedding_dim;
+  in.input_field = "data.resolution";
+  in.output_field = "model.embedding_dim";
+  in.embedding = true;
+  EstimateCnn(model, in, &e);
+  e.bytes_per_parameter = BytesPerParameter(spec.train.optimizer);
+  // P x K images per global batch, shared by the ranks.
+  const double global_batch =
+      static_cast<double>(data.identities_per_batch) * data.images_per_identity;
+  e.batch_per_rank = std::ceil(global_batch / std::max(1, spec.distributed.ranks));
+  data.Estimate(&e);
+  ChooseMemoryField("data.images_per_identity", "data.resolution", &e);
+  return e;
 }
 
 void RegisterFaceTripletSpec(TaskSpecRegistry& registry) {

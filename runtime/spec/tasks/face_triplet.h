@@ -56,6 +56,7 @@ class FaceTripletSpec final : public TaskSpec {
   void EmitDataFields(YAML::Emitter& out) const override;
   void EmitSections(YAML::Emitter& out) const override;
   std::vector<std::pair<std::string, std::string>> UnusedCoreFields() const override;
+  ResourceEstimate EstimateNeeds(const JobSpec& spec) const override;
 };
 
 void RegisterFaceTripletSpec(TaskSpecRegistry& registry);

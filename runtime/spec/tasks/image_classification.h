@@ -30,6 +30,7 @@ class ImageClassificationSpec final : public TaskSpec {
   void Finish(SpecReader& reader, const JobSpec& spec) override;
   void EmitDataFields(YAML::Emitter& out) const override;
   void EmitSections(YAML::Emitter& out) const override;
+  ResourceEstimate EstimateNeeds(const JobSpec& spec) const override;
 };
 
 void RegisterImageClassificationSpecs(TaskSpecRegistry& registry);

@@ -10,13 +10,18 @@ using Value = SpecReader::Value;
 
 constexpr int kMaxRows = 1 << 20;
 constexpr int kMaxFeatures = 1024;
+constexpr double kMaxNoise = 1e6;
+// A generated CSV value: sign, 17 significant digits, exponent and separator.
+constexpr double kBytesPerCsvValue = 26;
 
 std::vector<SpecReader::Field> LinearRegressionSpec::DataFields(SpecReader& r) {
   return {
       {"rows", false, [this, &r](const Value& v) { r.ReadInt(v, 4, kMaxRows, &rows); }},
       {"features", false, [this, &r](const Value& v) { r.ReadInt(v, 1, kMaxFeatures, &features); }},
       {"noise", false,
-       [this, &r](const Value& v) { r.ReadDouble(v, DoubleRange::NonNegative(), &noise); }},
+       [this, &r](const Value& v) {
+         r.ReadDouble(v, {0.0, true, kMaxNoise, true}, &noise);
+       }},
       {"split", false,
        [this, &r](const Value& v) {
          r.ReadDouble(v, {0.0, false, 1.0, false}, &split);
@@ -50,6 +55,22 @@ void LinearRegressionSpec::EmitSections(YAML::Emitter& out) const {
   out << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "bias" << YAML::Value << bias;
   out << YAML::EndMap;
+}
+
+ResourceEstimate LinearRegressionSpec::EstimateNeeds(const JobSpec& spec) const {
+  ResourceEstimate e;
+  e.parameters = features + (bias ? 1 : 0);
+  e.parameters_field = "data.features";
+  e.parameters_detail = "one weight per feature";
+  e.bytes_per_parameter = BytesPerParameter(spec.train.optimizer);
+  // Inputs, prediction and their gradients.
+  e.activation_bytes_per_sample = (features + 1.0) * kFloatBytes * kActivationCopiesInTraining;
+  e.batch_per_rank = spec.train.batch_size;
+  e.data_bytes = static_cast<double>(rows) * (features + 1) * kFloatBytes;
+  e.generated_bytes = static_cast<double>(rows) * (features + 1) * kBytesPerCsvValue;
+  e.generated_field = "data.rows";
+  ChooseMemoryField("train.batch_size", "data.features", &e);
+  return e;
 }
 
 void RegisterLinearRegressionSpec(TaskSpecRegistry& registry) {

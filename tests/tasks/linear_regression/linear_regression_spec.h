@@ -34,6 +34,7 @@ class LinearRegressionSpec final : public TaskSpec {
   void Finish(SpecReader& reader, const JobSpec& spec) override;
   void EmitDataFields(YAML::Emitter& out) const override;
   void EmitSections(YAML::Emitter& out) const override;
+  ResourceEstimate EstimateNeeds(const JobSpec& spec) const override;
 };
 
 // The spec section (for the coordinator and the worker).
