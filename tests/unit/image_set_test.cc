@@ -281,8 +281,9 @@ TEST(ImageFolderTest, OversizedImageIsAnErrorNamingItOrSkipped) {
   options.width = 4;
   auto failed = LoadImageFolder(options);
   ASSERT_FALSE(failed.ok());
-  EXPECT_EQ(failed.status().message().rfind("cannot decode image '" + huge + "': it is 65536x65536", 0),
-            0u)
+  EXPECT_EQ(
+      failed.status().message().rfind("cannot decode image '" + huge + "': it is 65536x65536", 0),
+      0u)
       << failed.status().message();
   options.skip_corrupt = true;
   auto skipped = LoadImageFolder(options);
@@ -438,7 +439,8 @@ TEST(IdxTest, HeaderAnnouncingMoreThanTheFileHoldsIsRefusedBeforeAllocating) {
   EXPECT_EQ(gz.status().message(),
             "IDX file '" + dir.str("images.gz") +
                 "' is truncated: expected 1073741824 bytes of pixel data, more than a gzip file "
-                "of " + std::to_string(gz_bytes) + " bytes can hold");
+                "of " +
+                std::to_string(gz_bytes) + " bytes can hold");
 
   WriteBytes(dir.str("images"), header);
   auto plain = LoadIdx(dir.str("images"), dir.str("labels"));

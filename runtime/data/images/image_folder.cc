@@ -93,7 +93,6 @@ AxisFilter MakeAxisFilter(int src, int dst) {
   return f;
 }
 
-
 uint32_t LoadBe32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
@@ -128,9 +127,8 @@ HeaderCheck CheckPng(const uint8_t* data, size_t size) {
     const uint32_t length = LoadBe32(data + at);
     const std::string type(reinterpret_cast<const char*>(data + at + 4), 4);
     if (length > size - at - 12) {
-      h.error = "PNG chunk at byte " + std::to_string(at) + " announces " +
-                std::to_string(length) + " bytes, but only " + std::to_string(size - at - 12) +
-                " are left in the file";
+      h.error = "PNG chunk at byte " + std::to_string(at) + " announces " + std::to_string(length) +
+                " bytes, but only " + std::to_string(size - at - 12) + " are left in the file";
       return h;
     }
     if (first) {
@@ -158,7 +156,8 @@ HeaderCheck CheckJpeg(const uint8_t* data, size_t size) {
   while (true) {
     while (at + 1 < size && data[at] == 0xFF && data[at + 1] == 0xFF) ++at;  // fill bytes
     if (size - at < 2) {
-      if (!have_frame) h.error = "JPEG ends at byte " + std::to_string(size) + " before its frame header";
+      if (!have_frame)
+        h.error = "JPEG ends at byte " + std::to_string(size) + " before its frame header";
       return h;  // a missing EOI is left to the decoder, which tolerates it
     }
     if (data[at] != 0xFF) {
@@ -226,8 +225,8 @@ HeaderCheck CheckJpeg(const uint8_t* data, size_t size) {
       }
       // In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte), a restart marker or
       // 0xFF (fill); anything else is the next marker.
-      while (at + 1 < size && !(data[at] == 0xFF && data[at + 1] != 0x00 &&
-                                 data[at + 1] != 0xFF && !(data[at + 1] >= 0xD0 && data[at + 1] <= 0xD7))) {
+      while (at + 1 < size && !(data[at] == 0xFF && data[at + 1] != 0x00 && data[at + 1] != 0xFF &&
+                                !(data[at + 1] >= 0xD0 && data[at + 1] <= 0xD7))) {
         ++at;
       }
     }
@@ -278,13 +277,13 @@ StatusOr<DecodedImage> DecodeImage(const uint8_t* data, size_t size, int channel
   const uint64_t pixels = uint64_t{header.width} * header.height;
   if (header.width == 0 || header.height == 0 || pixels > uint64_t(kMaxImagePixels)) {
     return DataLoss("cannot decode image '" + name + "': it is " + std::to_string(header.width) +
-                    "x" + std::to_string(header.height) + " pixels; expected at least 1x1 and at most " +
+                    "x" + std::to_string(header.height) +
+                    " pixels; expected at least 1x1 and at most " +
                     std::to_string(kMaxImagePixels) + " pixels");
   }
   int w = 0, h = 0, n = 0;
   // stb converts grey <-> RGB and drops alpha when asked for `channels` components.
-  StbiPixels decoded(
-      stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &n, channels));
+  StbiPixels decoded(stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &n, channels));
   if (!decoded) {
     const char* why = stbi_failure_reason();
     return DataLoss("cannot decode image '" + name + "': " + (why ? why : "unknown error"));
@@ -401,9 +400,9 @@ StatusOr<ImageSet> LoadImageFolder(const ImageFolderOptions& options) {
         }
         return image.status();
       }
-      std::vector<uint8_t> resized = ResizeBilinear(image->pixels.data(), image->height,
-                                                    image->width, options.channels,
-                                                    options.height, options.width);
+      std::vector<uint8_t> resized =
+          ResizeBilinear(image->pixels.data(), image->height, image->width, options.channels,
+                         options.height, options.width);
       set.pixels.insert(set.pixels.end(), resized.begin(), resized.end());
       set.labels.push_back(static_cast<int32_t>(label));
     }
