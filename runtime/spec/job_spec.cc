@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,8 +78,10 @@ class CoreReader {
  private:
   // Reads `task:` before anything else, since it decides which fields the other sections have.
   void ReadTask(const YAML::Node& root);
-  // For a field the task does not know, the tasks that do know it ("" when none does).
-  std::string ExplainUnknown(const std::string& text, const std::string& path) const;
+  // For a field the task does not know, the tasks that do know it ("" when none does). The
+  // other tasks read the document once, on the first call, however many fields are unknown
+  // (re-reading it per field made a document of many unknown fields quadratic).
+  std::string ExplainUnknown(const std::string& text, const std::string& path);
   void ReadData(const Value& v);
   void ReadTrain(const Value& v);
   void ReadOptimizer(const Value& v);
@@ -96,6 +99,8 @@ class CoreReader {
   std::unique_ptr<TaskSpec> task_;
   const TaskSpecDefinition* forced_task_;
   ResourceLimits limits_;
+  // Filled by the first ExplainUnknown: every other task's name and the paths it knew.
+  std::optional<std::vector<std::pair<std::string, std::set<std::string>>>> other_tasks_given_;
 };
 
 void CoreReader::ReadTask(const YAML::Node& root) {
@@ -328,17 +333,21 @@ StatusOr<JobSpec> CoreReader::Parse(std::string_view text) {
   return std::move(spec_);
 }
 
-std::string CoreReader::ExplainUnknown(const std::string& text, const std::string& path) const {
-  const TaskSpecRegistry& registry = TaskSpecRegistry::Global();
-  std::string owners;
-  for (const std::string& name : registry.Names()) {
-    if (name == spec_.task) continue;
-    CoreReader other(source_, registry.Find(name));
-    (void)other.Parse(text);
-    const std::vector<std::string> given = other.r_.GivenPaths();
-    if (std::find(given.begin(), given.end(), path) != given.end()) {
-      owners += (owners.empty() ? "" : ", ") + name;
+std::string CoreReader::ExplainUnknown(const std::string& text, const std::string& path) {
+  if (!other_tasks_given_) {
+    other_tasks_given_.emplace();
+    const TaskSpecRegistry& registry = TaskSpecRegistry::Global();
+    for (const std::string& name : registry.Names()) {
+      if (name == spec_.task) continue;
+      CoreReader other(source_, registry.Find(name));
+      (void)other.Parse(text);
+      const std::vector<std::string> given = other.r_.GivenPaths();
+      other_tasks_given_->emplace_back(name, std::set<std::string>(given.begin(), given.end()));
     }
+  }
+  std::string owners;
+  for (const auto& [name, given] : *other_tasks_given_) {
+    if (given.count(path) != 0) owners += (owners.empty() ? "" : ", ") + name;
   }
   if (owners.empty()) return "";
   return "only used by task " + owners + ", got task: " + spec_.task;

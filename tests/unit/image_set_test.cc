@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -191,6 +192,105 @@ TEST(ImageFolderTest, CorruptFileIsAnErrorNamingItOrSkippedAndCounted) {
   EXPECT_EQ(skipped->skipped_files, std::vector<std::string>{corrupt});
 }
 
+// Headers the decoder must never see, found by tests/fuzz/fuzz_image_folder. They are refused
+// before stb_image runs, with an error naming the file and what was wrong.
+std::string Be32(uint32_t v) { return dtrain::testing::Be32(v); }
+
+std::string PngChunk(const std::string& type, const std::string& data) {
+  const std::string body = type + data;
+  const uint32_t crc =
+      static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size()));
+  return Be32(static_cast<uint32_t>(data.size())) + body + Be32(crc);
+}
+
+std::string PngHeader(uint32_t width, uint32_t height) {
+  return std::string("\x89PNG\r\n\x1a\n", 8) +
+         PngChunk("IHDR", Be32(width) + Be32(height) + std::string("\x08\x02\x00\x00\x00", 5));
+}
+
+StatusOr<DecodedImage> Decode(const std::string& bytes, int channels = 3) {
+  return DecodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), channels,
+                     "x.png");
+}
+
+TEST(DecodeImageTest, DecodesPngAndJpegFromMemory) {
+  TempDir dir;
+  WritePng(dir.str("a.png"), 3, 5, 3, Solid(3, 5, 3, {10, 20, 30}));
+  WriteJpg(dir.str("a.jpg"), 8, 8, 3, Solid(8, 8, 3, {200, 100, 50}));
+  for (const char* name : {"a.png", "a.jpg"}) {
+    std::ifstream in(dir.str(name), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto image = Decode(bytes, 1);
+    ASSERT_TRUE(image.ok()) << name << ": " << image.status().ToString();
+    EXPECT_EQ(image->channels, 1);
+    EXPECT_EQ(image->pixels.size(), static_cast<size_t>(image->height) * image->width);
+  }
+}
+
+TEST(DecodeImageTest, ImageOverThePixelCapIsRefusedBeforeDecoding) {
+  const std::string png = PngHeader(100000, 100000) + PngChunk("IDAT", "x") + PngChunk("IEND", "");
+  auto image = Decode(png);
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(image.status().message(),
+            "cannot decode image 'x.png': it is 100000x100000 pixels; expected at least 1x1 and "
+            "at most 33554432 pixels");
+}
+
+TEST(DecodeImageTest, PngChunkPastTheEndOfTheFileIsRefused) {
+  const std::string png = PngHeader(2, 2) + Be32(0x7fff0000) + "IDAT" + "short";
+  auto image = Decode(png);
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().message(),
+            "cannot decode image 'x.png': PNG chunk at byte 33 announces 2147418112 bytes, but "
+            "only 1 are left in the file");
+}
+
+TEST(DecodeImageTest, JpegHuffmanTableOfMoreThan256CodesIsRefused) {
+  // SOI, a baseline 8x8 grey frame, then a DHT whose 16 counts sum to 272 (stb 2.27 writes past
+  // its 257-entry size table for this).
+  std::string jpeg("\xFF\xD8", 2);
+  jpeg += std::string("\xFF\xC0\x00\x0B\x08\x00\x08\x00\x08\x01\x01\x11\x00", 13);
+  std::string dht(1, '\x00');
+  dht += std::string(16, '\x11');
+  dht += std::string(272, '\x01');
+  const size_t length = dht.size() + 2;
+  jpeg += std::string("\xFF\xC4", 2) + static_cast<char>(length >> 8) + static_cast<char>(length);
+  jpeg += dht + std::string("\xFF\xD9", 2);
+  auto image = Decode(jpeg);
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().message(),
+            "cannot decode image 'x.png': JPEG Huffman table at byte 15 declares 272 codes, "
+            "expected at most 256 within its segment");
+}
+
+TEST(DecodeImageTest, OtherFormatsAreRefusedWhateverTheExtension) {
+  auto gif = Decode("GIF89a\x01\x00\x01\x00\x00\x00\x00;");
+  ASSERT_FALSE(gif.ok());
+  EXPECT_EQ(gif.status().message(), "cannot decode image 'x.png': not a PNG or JPEG file");
+}
+
+TEST(ImageFolderTest, OversizedImageIsAnErrorNamingItOrSkipped) {
+  TempDir dir;
+  WritePng(dir.str("ok/good.png"), 4, 4, 3, Solid(4, 4, 3, {1, 2, 3}));
+  const std::string huge = dir.str("ok/huge.png");
+  WriteBytes(huge, PngHeader(65536, 65536) + PngChunk("IDAT", "x") + PngChunk("IEND", ""));
+  ImageFolderOptions options;
+  options.root = dir.path().string();
+  options.height = 4;
+  options.width = 4;
+  auto failed = LoadImageFolder(options);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(
+      failed.status().message().rfind("cannot decode image '" + huge + "': it is 65536x65536", 0),
+      0u)
+      << failed.status().message();
+  options.skip_corrupt = true;
+  auto skipped = LoadImageFolder(options);
+  ASSERT_TRUE(skipped.ok()) << skipped.status().ToString();
+  EXPECT_EQ(skipped->skipped_files, std::vector<std::string>{huge});
+}
+
 TEST(ImageFolderTest, EmptyOrMissingRootIsAnErrorNamingTheRoot) {
   TempDir dir;
   ImageFolderOptions options;
@@ -321,6 +421,40 @@ TEST(IdxTest, TruncatedDataAndOutOfRangeLabelsAreErrors) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message(), "cannot open IDX file '" + dir.str("nope") + "'");
+}
+
+// Found by tests/fuzz/fuzz_idx: a 16-byte header announcing 2^18 images of 64x64 made the
+// loader allocate (and zero) 1 GiB before finding the file short. The file's size bounds what
+// the header may announce, checked before any allocation.
+TEST(IdxTest, HeaderAnnouncingMoreThanTheFileHoldsIsRefusedBeforeAllocating) {
+  TempDir dir;
+  const std::string header = IdxImages(0, 64, 64).substr(0, 4) + dtrain::testing::Be32(1u << 18) +
+                             dtrain::testing::Be32(64) + dtrain::testing::Be32(64);
+  WriteBytes(dir.str("labels"), IdxLabels({}));
+  WriteGzip(dir.str("images.gz"), header);
+  const uintmax_t gz_bytes = fs::file_size(dir.str("images.gz"));
+  auto gz = LoadIdx(dir.str("images.gz"), dir.str("labels"));
+  ASSERT_FALSE(gz.ok());
+  EXPECT_EQ(gz.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(gz.status().message(),
+            "IDX file '" + dir.str("images.gz") +
+                "' is truncated: expected 1073741824 bytes of pixel data, more than a gzip file "
+                "of " +
+                std::to_string(gz_bytes) + " bytes can hold");
+
+  WriteBytes(dir.str("images"), header);
+  auto plain = LoadIdx(dir.str("images"), dir.str("labels"));
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.status().message(), "IDX file '" + dir.str("images") +
+                                          "' is truncated: expected 1073741824 bytes of pixel "
+                                          "data, found 0");
+
+  WriteBytes(dir.str("images"), IdxImages(2, 1, 1));
+  WriteBytes(dir.str("labels"), dtrain::testing::Be32(0x801) + dtrain::testing::Be32(2));
+  auto labels = LoadIdx(dir.str("images"), dir.str("labels"));
+  ASSERT_FALSE(labels.ok());
+  EXPECT_EQ(labels.status().message(), "IDX file '" + dir.str("labels") +
+                                           "' is truncated: expected 2 bytes of labels, found 0");
 }
 
 TEST(IdxTest, RealFashionMnistTrainSet) {

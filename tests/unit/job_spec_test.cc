@@ -528,6 +528,18 @@ TEST(JobSpecErrorTest, FieldsOfAnotherTaskNameThatTask) {
             "generate, generate_count, split, balance, resolution, skip_corrupt");
 }
 
+// The other tasks read the document once for all its unknown fields (once per field made a
+// document of many unknown fields quadratic; tests/fuzz/regressions/fuzz_job_spec/ holds one
+// that took minutes): every field still gets its own explanation.
+TEST(JobSpecErrorTest, EveryUnknownFieldIsExplainedFromOneReadPerTask) {
+  EXPECT_EQ(ErrorOf(Minimal("  eval_classes: [1, 2]\n  eval_clases: 1\n  train_classes: [0]\n")),
+            "job.yaml:5:3: data.eval_classes: only used by task face_triplet, got task: day_night\n"
+            "job.yaml:6:3: data.eval_clases: unknown field; expected one of: path, seed, source, "
+            "generate, generate_count, split, balance, resolution, skip_corrupt\n"
+            "job.yaml:7:3: data.train_classes: only used by task face_triplet, got task: "
+            "day_night");
+}
+
 // --- Task registry: a task registered by a test reads its own sections. ---
 
 // A spec section of a made-up task: `data.rows` and a `curve` section.

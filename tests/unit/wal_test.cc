@@ -120,6 +120,25 @@ TEST(WalTest, EncodeReplayRoundTrip) {
   EXPECT_EQ(r.report.end_offset, fs::file_size(path));
 }
 
+// Found by tests/fuzz/fuzz_wal under UBSan: decoding a zero-length vector passed a null pointer
+// to memcpy (undefined even for 0 bytes). Empty strings and vectors must round-trip.
+TEST(WalTest, EmptyVectorAndStringsRoundTrip) {
+  testing::TempDir dir;
+  const std::string path = dir.str("wal.log");
+  WalEntry empty = Enroll(7, "", /*dim=*/0);
+  std::get<EnrollFaceRecord>(empty).face.metadata.source.clear();
+  WriteAll(path, EncodeWalRecord(1, empty) + EncodeWalRecord(2, DeletePersonRecord{""}));
+  Replayed r = Replay(path);
+  ASSERT_EQ(r.records.size(), 2u);
+  EXPECT_TRUE(r.report.warnings.empty());
+  const Face& face = std::get<EnrollFaceRecord>(r.records[0].entry).face;
+  EXPECT_EQ(face.face_id, 7);
+  EXPECT_TRUE(face.vector.empty());
+  EXPECT_TRUE(face.person_id.empty());
+  EXPECT_TRUE(face.metadata.source.empty());
+  EXPECT_EQ(std::get<DeletePersonRecord>(r.records[1].entry).person_id, "");
+}
+
 TEST(WalTest, TornTailCutMidRecordIsTruncated) {
   testing::TempDir dir;
   const std::string path = dir.str("wal.log");

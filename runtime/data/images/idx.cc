@@ -20,6 +20,7 @@ constexpr uint32_t kIdxImagesMagic = 0x00000803;  // unsigned byte, 3 dimensions
 constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // unsigned byte, 1 dimension
 // Refuse absurd headers (a corrupt count would otherwise try to allocate terabytes).
 constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 34;
+constexpr uint64_t kMaxDeflateRatio = 1032;
 
 std::string Hex32(uint32_t v) {
   char buf[16];
@@ -38,10 +39,32 @@ class IdxReader {
   explicit IdxReader(std::string path) : path_(std::move(path)) {}
 
   Status Open() {
+    std::error_code ec;
+    file_bytes_ = std::filesystem::file_size(path_, ec);
+    if (ec) return NotFound("cannot open IDX file '" + path_ + "'");
     file_.reset(gzopen(path_.c_str(), "rb"));
     if (!file_) return NotFound("cannot open IDX file '" + path_ + "'");
     gzbuffer(file_.get(), 1 << 17);
     return Status::Ok();
+  }
+
+  // Checks, before anything is allocated for them, that the `bytes` of `what` a header
+  // announces can be in the file: at most what is left of a plain file, at most deflate's best
+  // ratio (1032:1) times the size of a gzip file. A 16-byte header would otherwise have the
+  // loader allocate gigabytes only to find the file short.
+  Status CheckAnnounced(uint64_t bytes, const std::string& what) {
+    const bool plain = gzdirect(file_.get()) != 0;
+    const uint64_t offset = static_cast<uint64_t>(gztell(file_.get()));
+    const uint64_t can_hold =
+        plain ? (file_bytes_ > offset ? file_bytes_ - offset : 0) : file_bytes_ * kMaxDeflateRatio;
+    if (bytes <= can_hold) return Status::Ok();
+    if (plain) {
+      return DataLoss("IDX file '" + path_ + "' is truncated: expected " + std::to_string(bytes) +
+                      " bytes of " + what + ", found " + std::to_string(can_hold));
+    }
+    return DataLoss("IDX file '" + path_ + "' is truncated: expected " + std::to_string(bytes) +
+                    " bytes of " + what + ", more than a gzip file of " +
+                    std::to_string(file_bytes_) + " bytes can hold");
   }
 
   // Reads exactly n bytes; `what` names them in the error.
@@ -97,6 +120,7 @@ class IdxReader {
 
  private:
   std::string path_;
+  uint64_t file_bytes_ = 0;
   GzFile file_;
 };
 
@@ -165,6 +189,7 @@ StatusOr<ImageSet> LoadIdx(const std::string& images_path, const std::string& la
     set.height = static_cast<int>(rows);
     set.width = static_cast<int>(cols);
     set.channels = 1;
+    DTRAIN_RETURN_IF_ERROR(r.CheckAnnounced(bytes, "pixel data"));
     set.pixels.resize(bytes);
     DTRAIN_RETURN_IF_ERROR(r.Read(set.pixels.data(), bytes, "pixel data"));
     DTRAIN_RETURN_IF_ERROR(r.ExpectEnd());
@@ -183,6 +208,7 @@ StatusOr<ImageSet> LoadIdx(const std::string& images_path, const std::string& la
                              std::to_string(num_images) + " (the image count of '" + images_path +
                              "')");
     }
+    DTRAIN_RETURN_IF_ERROR(r.CheckAnnounced(num_labels, "labels"));
     raw_labels.resize(num_labels);
     DTRAIN_RETURN_IF_ERROR(r.Read(raw_labels.data(), raw_labels.size(), "labels"));
     DTRAIN_RETURN_IF_ERROR(r.ExpectEnd());

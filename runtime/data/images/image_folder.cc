@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -91,7 +93,208 @@ AxisFilter MakeAxisFilter(int src, int dst) {
   return f;
 }
 
+uint32_t LoadBe32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+uint32_t LoadBe16(const uint8_t* p) { return (uint32_t{p[0]} << 8) | p[1]; }
+
+std::string Hex8(unsigned v) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "0x%02x", v & 0xFF);
+  return buf;
+}
+
+// What the header checks found: the image's size, or why it is refused (`error` non-empty).
+struct HeaderCheck {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  std::string error;
+};
+
+constexpr uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+
+// Walks every chunk up to IEND: each must lie inside the file (stb trusts chunk lengths up to
+// 2^30 and reads past a short buffer's end with some of them), IHDR must come first.
+HeaderCheck CheckPng(const uint8_t* data, size_t size) {
+  HeaderCheck h;
+  size_t at = sizeof(kPngSignature);
+  bool first = true;
+  while (true) {
+    if (size - at < 12) {
+      h.error = "PNG ends at byte " + std::to_string(size) + " before its IEND chunk";
+      return h;
+    }
+    const uint32_t length = LoadBe32(data + at);
+    const std::string type(reinterpret_cast<const char*>(data + at + 4), 4);
+    if (length > size - at - 12) {
+      h.error = "PNG chunk at byte " + std::to_string(at) + " announces " + std::to_string(length) +
+                " bytes, but only " + std::to_string(size - at - 12) + " are left in the file";
+      return h;
+    }
+    if (first) {
+      if (type != "IHDR" || length != 13) {
+        h.error = "PNG does not start with a 13-byte IHDR chunk";
+        return h;
+      }
+      h.width = LoadBe32(data + at + 8);
+      h.height = LoadBe32(data + at + 12);
+      first = false;
+    }
+    at += 12 + size_t{length};
+    if (type == "IEND") return h;
+  }
+}
+
+// Walks every JPEG segment, skipping the entropy-coded data after each scan: each segment must
+// lie inside the file, a frame header (SOFn) must give the size before the first scan, and every
+// Huffman table must hold at most 256 codes (stb 2.27 writes one byte past a 257-entry array
+// with more; progressive files define tables between scans, hence the walk to the end).
+HeaderCheck CheckJpeg(const uint8_t* data, size_t size) {
+  HeaderCheck h;
+  size_t at = 2;
+  bool have_frame = false;
+  while (true) {
+    while (at + 1 < size && data[at] == 0xFF && data[at + 1] == 0xFF) ++at;  // fill bytes
+    if (size - at < 2) {
+      if (!have_frame)
+        h.error = "JPEG ends at byte " + std::to_string(size) + " before its frame header";
+      return h;  // a missing EOI is left to the decoder, which tolerates it
+    }
+    if (data[at] != 0xFF) {
+      h.error = "JPEG has no marker at byte " + std::to_string(at);
+      return h;
+    }
+    const uint8_t marker = data[at + 1];
+    const size_t marker_at = at;
+    at += 2;
+    if (marker == 0xD9) {  // EOI
+      if (!have_frame) h.error = "JPEG ends (EOI) before its frame header";
+      return h;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no payload
+    if (marker == 0xD8 || marker == 0x00) {
+      h.error = "JPEG has marker " + Hex8(marker) + " at byte " + std::to_string(marker_at);
+      return h;
+    }
+    if (size - at < 2) {
+      h.error = "JPEG segment " + Hex8(marker) + " at byte " + std::to_string(marker_at) +
+                " is cut short";
+      return h;
+    }
+    const uint32_t length = LoadBe16(data + at);
+    if (length < 2 || length > size - at) {
+      h.error = "JPEG segment " + Hex8(marker) + " at byte " + std::to_string(marker_at) +
+                " announces " + std::to_string(length) + " bytes, but only " +
+                std::to_string(size - at) + " are left in the file";
+      return h;
+    }
+    const uint8_t* seg = data + at + 2;
+    const size_t seg_len = length - 2;
+    at += length;
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      if (seg_len < 6) {
+        h.error = "JPEG frame header (SOF) at byte " + std::to_string(marker_at) + " is cut short";
+        return h;
+      }
+      if (!have_frame) {
+        h.height = LoadBe16(seg + 1);
+        h.width = LoadBe16(seg + 3);
+      }
+      have_frame = true;
+    } else if (marker == 0xC4) {  // DHT: one or more tables
+      size_t t = 0;
+      while (t < seg_len) {
+        if (seg_len - t < 17) {
+          h.error = "JPEG Huffman table at byte " + std::to_string(marker_at) + " is cut short";
+          return h;
+        }
+        size_t codes = 0;
+        for (int i = 1; i <= 16; ++i) codes += seg[t + i];
+        if (codes > 256 || codes > seg_len - t - 17) {
+          h.error = "JPEG Huffman table at byte " + std::to_string(marker_at) + " declares " +
+                    std::to_string(codes) + " codes, expected at most 256 within its segment";
+          return h;
+        }
+        t += 17 + codes;
+      }
+    } else if (marker == 0xDA) {  // start of scan: skip the entropy-coded data after it
+      if (!have_frame) {
+        h.error = "JPEG scan at byte " + std::to_string(marker_at) +
+                  " comes before any frame header (SOF)";
+        return h;
+      }
+      // In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte), a restart marker or
+      // 0xFF (fill); anything else is the next marker.
+      while (at + 1 < size && !(data[at] == 0xFF && data[at + 1] != 0x00 && data[at + 1] != 0xFF &&
+                                !(data[at + 1] >= 0xD0 && data[at + 1] <= 0xD7))) {
+        ++at;
+      }
+    }
+  }
+}
+
+// Reads a whole file of at most kMaxImageFileBytes.
+StatusOr<std::vector<uint8_t>> ReadImageFile(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) return NotFound("cannot read image '" + path + "': " + ec.message());
+  if (size > kMaxImageFileBytes) {
+    return DataLoss("image '" + path + "' is " + std::to_string(size) + " bytes; at most " +
+                    std::to_string(kMaxImageFileBytes) + " are decoded");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  std::ifstream in(path, std::ios::binary);
+  if (!in || !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size))) {
+    return NotFound("cannot read image '" + path + "'");
+  }
+  return bytes;
+}
+
 }  // namespace
+
+StatusOr<DecodedImage> DecodeImage(const uint8_t* data, size_t size, int channels,
+                                   const std::string& name) {
+  if (channels != 1 && channels != 3) {
+    return InvalidArgument("decoding image '" + name + "': channels must be 1 or 3, got " +
+                           std::to_string(channels));
+  }
+  if (size > kMaxImageFileBytes) {
+    return DataLoss("image '" + name + "' is " + std::to_string(size) + " bytes; at most " +
+                    std::to_string(kMaxImageFileBytes) + " are decoded");
+  }
+  HeaderCheck header;
+  if (size >= sizeof(kPngSignature) &&
+      std::equal(kPngSignature, kPngSignature + sizeof(kPngSignature), data)) {
+    header = CheckPng(data, size);
+  } else if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
+    header = CheckJpeg(data, size);
+  } else {
+    return DataLoss("cannot decode image '" + name + "': not a PNG or JPEG file");
+  }
+  if (!header.error.empty()) {
+    return DataLoss("cannot decode image '" + name + "': " + header.error);
+  }
+  const uint64_t pixels = uint64_t{header.width} * header.height;
+  if (header.width == 0 || header.height == 0 || pixels > uint64_t(kMaxImagePixels)) {
+    return DataLoss("cannot decode image '" + name + "': it is " + std::to_string(header.width) +
+                    "x" + std::to_string(header.height) +
+                    " pixels; expected at least 1x1 and at most " +
+                    std::to_string(kMaxImagePixels) + " pixels");
+  }
+  int w = 0, h = 0, n = 0;
+  // stb converts grey <-> RGB and drops alpha when asked for `channels` components.
+  StbiPixels decoded(stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &n, channels));
+  if (!decoded) {
+    const char* why = stbi_failure_reason();
+    return DataLoss("cannot decode image '" + name + "': " + (why ? why : "unknown error"));
+  }
+  DecodedImage image;
+  image.height = h;
+  image.width = w;
+  image.channels = channels;
+  image.pixels.assign(decoded.get(), decoded.get() + static_cast<size_t>(w) * h * channels);
+  return image;
+}
 
 std::vector<uint8_t> ResizeBilinear(const uint8_t* src, int src_h, int src_w, int channels,
                                     int dst_h, int dst_w) {
@@ -185,20 +388,21 @@ StatusOr<ImageSet> LoadImageFolder(const ImageFolderOptions& options) {
     set.pixels.reserve(set.pixels.size() + files.size() * set.image_bytes());
     for (const fs::path& file : files) {
       const std::string path = file.string();
-      int w = 0, h = 0, n = 0;
-      // stb converts grey <-> RGB and drops alpha when asked for `channels` components.
-      StbiPixels data(stbi_load(path.c_str(), &w, &h, &n, options.channels));
-      if (!data) {
-        const char* why = stbi_failure_reason();
+      StatusOr<std::vector<uint8_t>> bytes = ReadImageFile(path);
+      StatusOr<DecodedImage> image =
+          bytes.ok() ? DecodeImage(bytes->data(), bytes->size(), options.channels, path)
+                     : StatusOr<DecodedImage>(bytes.status());
+      if (!image.ok()) {
         if (options.skip_corrupt) {
           ++set.skipped;
           set.skipped_files.push_back(path);
           continue;
         }
-        return DataLoss("cannot decode image '" + path + "': " + (why ? why : "unknown error"));
+        return image.status();
       }
       std::vector<uint8_t> resized =
-          ResizeBilinear(data.get(), h, w, options.channels, options.height, options.width);
+          ResizeBilinear(image->pixels.data(), image->height, image->width, options.channels,
+                         options.height, options.width);
       set.pixels.insert(set.pixels.end(), resized.begin(), resized.end());
       set.labels.push_back(static_cast<int32_t>(label));
     }

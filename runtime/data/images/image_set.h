@@ -57,6 +57,26 @@ StatusOr<ImageSet> LoadIdxDir(const std::string& dir, const std::string& prefix)
 // The ten Fashion-MNIST class names in label order.
 const std::vector<std::string>& FashionMnistClassNames();
 
+// Decoding limits: larger images are refused with an error naming the file before any pixel
+// memory is allocated (a 100-byte PNG can announce a 2^31-pixel image).
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
+inline constexpr size_t kMaxImageFileBytes = size_t{1} << 28;
+
+// One decoded image, HWC uint8.
+struct DecodedImage {
+  int height = 0;
+  int width = 0;
+  int channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
+// Decodes a PNG or JPEG held in memory into `channels` (1 or 3) components. The headers are
+// checked before the decoder sees them (signature, every PNG chunk inside the file, JPEG
+// segment lengths and Huffman tables, kMaxImagePixels); other formats are refused. Errors are
+// DATA_LOSS naming `name` (the file) and what was wrong.
+StatusOr<DecodedImage> DecodeImage(const uint8_t* data, size_t size, int channels,
+                                   const std::string& name);
+
 // Bilinear resize of one HWC uint8 image.
 std::vector<uint8_t> ResizeBilinear(const uint8_t* src, int src_h, int src_w, int channels,
                                     int dst_h, int dst_w);

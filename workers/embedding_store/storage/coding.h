@@ -35,6 +35,7 @@ inline void PutString16(std::string* dst, std::string_view s) {
 }
 
 inline void PutFloats(std::string* dst, const std::vector<float>& v) {
+  if (v.empty()) return;  // data() may be null
   dst->append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
 }
 
@@ -65,6 +66,7 @@ class Decoder {
   bool GetFloats(size_t n, std::vector<float>* v) {
     if (remaining() / sizeof(float) < n) return false;
     v->resize(n);
+    if (n == 0) return true;  // memcpy from or to a null pointer is undefined even for 0 bytes
     std::memcpy(v->data(), p_, n * sizeof(float));
     p_ += n * sizeof(float);
     return true;
