@@ -97,6 +97,7 @@ std::string RenderEnroll(const v1::EnrollResponse& response,
   out += "enrolled " + Plural(response.face_ids_size(), "face", "faces") + " for " +
          response.person_id();
   if (without_face > 0) out += " (" + Plural(without_face, "image", "images") + " without a face)";
+  if (response.replayed()) out += " (already enrolled by an earlier attempt of this request)";
   return out + "\n";
 }
 
@@ -118,7 +119,8 @@ nlohmann::ordered_json EnrollToJson(const v1::EnrollResponse& response,
   return {
       {"person_id", response.person_id()},
       {"face_ids", std::vector<int64_t>(response.face_ids().begin(), response.face_ids().end())},
-      {"images", std::move(images)}};
+      {"images", std::move(images)},
+      {"replayed", response.replayed()}};
 }
 
 // ---------------------------------------------------------------- verify and identify
