@@ -88,6 +88,9 @@ grpc::Status EnrollWithRetry(const FacesEnrollOptions& options, const v1::Enroll
   for (int attempt = 1;; ++attempt) {
     response->Clear();
     auto context = NewCallContext(env, /*unary=*/true);
+    // A retry waits (within its deadline) for the channel to reconnect, e.g. to a restarted
+    // store, instead of failing at once while the channel backs off between connection attempts.
+    if (attempt > 1) context->set_wait_for_ready(true);
     const grpc::Status status = stub->Enroll(context.get(), request, response);
     if (status.ok() || !Retryable(status.error_code())) return status;
     // Full jitter: anywhere in [backoff / 2, backoff].
