@@ -1129,6 +1129,7 @@ TEST_F(EmbeddingStoreServiceTest, RequestsBeyondTheLimitAreResourceExhaustedAndD
   v1::StatsResponse stats;
   grpc::ServerContext stats_context;
   EXPECT_TRUE(service_->Stats(&stats_context, &stats_request, &stats).ok());
+  EXPECT_EQ(stats.limits().max_concurrent_requests(), 1);
 
   gate.Open();
   EXPECT_TRUE(held.get().ok());

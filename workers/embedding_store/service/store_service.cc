@@ -920,6 +920,8 @@ grpc::Status EmbeddingStoreService::Stats(grpc::ServerContext* context,
   limits->set_max_image_pixels(options_.max_image_pixels);
   limits->set_max_vectors_per_request(options_.max_vectors_per_request);
   limits->set_max_cluster_faces(static_cast<int64_t>(options_.max_cluster_faces));
+  limits->set_max_concurrent_requests(admission_.options().max_requests);
+  limits->set_max_concurrent_decodes(admission_.options().max_decodes);
   for (const std::string& w : db_->recovery_warnings()) response->add_recovery_warnings(w);
   response->set_pending_compaction_due_ms(compactor_.pending_due_ms());
   return grpc::Status::OK;
