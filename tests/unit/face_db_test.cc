@@ -952,6 +952,31 @@ TEST(FaceDbRequestIdTest, FailedBeforeCommitCheckWritesNothing) {
   EXPECT_EQ(db->Stats().faces, 1u);
 }
 
+TEST(FaceDbRequestIdTest, DeletingAPersonForgetsTheirRequestIdsInEveryFile) {
+  testing::TempDir dir;
+  const std::string person = "erase-me-7f3a";
+  {
+    auto db = OpenDb(dir.str("db"));
+    ASSERT_OK(EnrollWithId(db.get(), person, 1, "req-a", 2));
+    StatusOr<EnrollResult> kept = EnrollWithId(db.get(), "keep", 3, "req-b");
+    ASSERT_OK(kept);
+    ASSERT_OK(db->Checkpoint());  // the snapshot remembers both requests
+    ASSERT_OK(db->DeletePerson(person));
+    EXPECT_FALSE(db->FindRequest("req-a").has_value());
+    ASSERT_OK(db->Checkpoint());
+    for (const auto& e : fs::directory_iterator(dir.str("db"))) {
+      EXPECT_EQ(ReadAll(e.path().string()).find(person), std::string::npos)
+          << e.path() << " still holds the deleted person's id";
+    }
+  }
+  auto db = OpenDb(dir.str("db"));
+  EXPECT_FALSE(db->FindRequest("req-a").has_value());
+  ASSERT_TRUE(db->FindRequest("req-b").has_value());
+  StatusOr<EnrollResult> again = EnrollWithId(db.get(), person, 1, "req-a");
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->replayed);
+}
+
 // A snapshot as builds before request ids wrote it (format version 1: faces only).
 std::string VersionOneSnapshot(const std::vector<Face>& faces, int dim, int64_t next_face_id,
                                uint64_t last_seq) {

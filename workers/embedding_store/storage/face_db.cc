@@ -274,6 +274,17 @@ void FaceDb::RememberLocked(RememberedEnroll request) {
   }
 }
 
+void FaceDb::ForgetRequestsOfLocked(const std::string& person_id) {
+  auto gone = [&](const std::string& request_id) {
+    auto it = requests_.find(request_id);
+    if (it == requests_.end() || it->second.person_id != person_id) return false;
+    requests_.erase(it);
+    return true;
+  };
+  request_order_.erase(std::remove_if(request_order_.begin(), request_order_.end(), gone),
+                       request_order_.end());
+}
+
 size_t FaceDb::ApplyLocked(WalEntry&& entry) {
   if (auto* enroll = std::get_if<EnrollFaceRecord>(&entry)) {
     const int64_t id = enroll->face.face_id;
@@ -300,7 +311,10 @@ size_t FaceDb::ApplyLocked(WalEntry&& entry) {
     auto person = persons_.find(it->second.person_id);
     if (person != persons_.end()) {
       person->second.erase(del->face_id);
-      if (person->second.empty()) persons_.erase(person);
+      if (person->second.empty()) {
+        ForgetRequestsOfLocked(person->first);
+        persons_.erase(person);
+      }
     }
     faces_.erase(it);
     return 1;
@@ -310,6 +324,7 @@ size_t FaceDb::ApplyLocked(WalEntry&& entry) {
   if (person == persons_.end()) return 0;
   for (int64_t id : person->second) faces_.erase(id);
   const size_t removed = person->second.size();
+  ForgetRequestsOfLocked(person->first);
   persons_.erase(person);
   return removed;
 }

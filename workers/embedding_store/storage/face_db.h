@@ -71,7 +71,8 @@ struct EnrollOptions {
   // Empty: none. Otherwise 1-kMaxRequestIdBytes bytes without control characters, naming the
   // logical request: its faces and the id are committed in one WAL record, and an Enroll with an
   // id that is already committed (or in flight) enrolls nothing and returns the first result
-  // with replayed = true. INVALID_ARGUMENT if the id was used for another person.
+  // with replayed = true. INVALID_ARGUMENT if the id was used for another person. Deleting a
+  // person forgets their request ids (a later retry enrolls again).
   std::string request_id;
   // Called under the mutation lock right before the WAL append; a non-OK status (the caller gave
   // up: cancelled, deadline) is returned and nothing is written. Must be quick and must not call
@@ -169,6 +170,9 @@ class FaceDb {
   // Remembers a committed request id, forgetting the oldest beyond the window. Caller holds
   // state_mu_ exclusively.
   void RememberLocked(RememberedEnroll request);
+  // Forgets the request ids of a person who is gone: a deleted person's id must be in no file
+  // once compacted (the snapshot holds remembered requests). Caller holds state_mu_ exclusively.
+  void ForgetRequestsOfLocked(const std::string& person_id);
 
   // Under mu_: the state as it will be once every queued mutation is applied.
   bool HeadHasFace(int64_t face_id) const;
