@@ -240,6 +240,15 @@ int DtrainMain(int argc, char** argv) {
   enroll_cmd->add_flag("--no-detect", enroll.no_detect,
                        "the images are face crops: embed them whole");
   enroll_cmd->add_option("--source", enroll.source, "label stored with the faces (default: none)");
+  enroll_cmd
+      ->add_option("--request-id", enroll.request_id,
+                   "names this enrollment so that a retry never enrolls twice (default: random)")
+      ->check(kUtf8Text);
+  enroll_cmd
+      ->add_option("--retry-for", enroll.retry_for_s,
+                   "seconds to retry when the store is busy or unreachable (0: no retry)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   AddStoreClientOptions(enroll_cmd, &flags);
 
   cli::FacesVerifyOptions verify;

@@ -4,12 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string_view>
+#include <thread>
 
 #include "runtime/cli/faces_output.h"
 #include "runtime/cli/output.h"
@@ -67,7 +70,54 @@ StatusOr<v1::FaceQuery> ImageQuery(const std::string& path, bool no_detect) {
   return query;
 }
 
+bool Retryable(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+// One Enroll call, retried while the store is busy or out of reach and `retry_for_s` lasts.
+// Safe because the request carries its id: a retry of a call that did commit gets that result.
+grpc::Status EnrollWithRetry(const FacesEnrollOptions& options, const v1::EnrollRequest& request,
+                             v1::EmbeddingStore::StubInterface* stub, const CommandEnv& env,
+                             v1::EnrollResponse* response) {
+  const auto give_up_at = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(std::max(0.0, options.retry_for_s)));
+  std::minstd_rand jitter(std::random_device{}());
+  std::chrono::milliseconds backoff = options.first_backoff;
+  for (int attempt = 1;; ++attempt) {
+    response->Clear();
+    auto context = NewCallContext(env, /*unary=*/true);
+    // A retry waits (within its deadline) for the channel to reconnect, e.g. to a restarted
+    // store, instead of failing at once while the channel backs off between connection attempts.
+    if (attempt > 1) context->set_wait_for_ready(true);
+    const grpc::Status status = stub->Enroll(context.get(), request, response);
+    if (status.ok() || !Retryable(status.error_code())) return status;
+    // Full jitter: anywhere in [backoff / 2, backoff].
+    const auto wait = std::chrono::milliseconds(
+        backoff.count() / 2 +
+        static_cast<int64_t>(jitter() % static_cast<uint64_t>(backoff.count() / 2 + 1)));
+    if (std::chrono::steady_clock::now() + wait >= give_up_at) return status;
+    *env.err << "dtrain: enroll " << request.person_id() << ": attempt " << attempt << ": "
+             << GrpcCodeName(status.error_code()) << "; retrying in " << wait.count()
+             << " ms (request id " << request.request_id() << ")\n";
+    std::this_thread::sleep_for(wait);
+    backoff = std::min(backoff * 2, kEnrollMaxBackoff);
+  }
+}
+
 }  // namespace
+
+std::string NewEnrollRequestId() {
+  std::random_device random;
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 8; ++i) {
+    const uint32_t word = random();
+    for (int shift = 0; shift < 16; shift += 4) id.push_back(kDigits[(word >> shift) & 15]);
+  }
+  return id;
+}
 
 StatusOr<StoreConnection> ConnectStore(const ClientSettings& settings, const ConfigFile& config) {
   DTRAIN_ASSIGN_OR_RETURN(Channel channel, OpenChannel(settings, config, kStoreMaxReplyBytes));
@@ -118,6 +168,12 @@ StatusOr<std::string> ReadImageBytes(const std::string& path) {
 int RunFacesEnroll(const FacesEnrollOptions& options, v1::EmbeddingStore::StubInterface* stub,
                    const CommandEnv& env) {
   if (options.images.empty()) return Usage(env, "enroll: give at least one image");
+  if (options.request_id.size() > kMaxEnrollRequestIdBytes) {
+    return Usage(env, "enroll: --request-id is " + std::to_string(options.request_id.size()) +
+                          " bytes, more than " + std::to_string(kMaxEnrollRequestIdBytes));
+  }
+  const std::string request_id =
+      options.request_id.empty() ? NewEnrollRequestId() : options.request_id;
   // Read everything first: a typo in the last file name enrolls nothing.
   std::vector<std::string> images;
   for (const std::string& path : options.images) {
@@ -129,6 +185,7 @@ int RunFacesEnroll(const FacesEnrollOptions& options, v1::EmbeddingStore::StubIn
   v1::EnrollResponse total;
   total.set_person_id(options.person_id);
   size_t next = 0;
+  int calls = 0;
   while (next < images.size()) {
     v1::EnrollRequest request;
     request.set_person_id(options.person_id);
@@ -142,9 +199,10 @@ int RunFacesEnroll(const FacesEnrollOptions& options, v1::EmbeddingStore::StubIn
       ++next;
     }
     request.set_source(options.source);
+    request.set_request_id(first == 0 ? request_id : request_id + "." + std::to_string(calls));
+    ++calls;
     v1::EnrollResponse response;
-    auto context = NewCallContext(env, /*unary=*/true);
-    const grpc::Status status = stub->Enroll(context.get(), request, &response);
+    const grpc::Status status = EnrollWithRetry(options, request, stub, env, &response);
     if (!status.ok()) {
       if (total.face_ids_size() > 0) {
         *env.err << "dtrain: the first " << first << " image(s) were enrolled (face ids";
@@ -154,6 +212,7 @@ int RunFacesEnroll(const FacesEnrollOptions& options, v1::EmbeddingStore::StubIn
       return ReportStoreError(NameImageFiles(status, options.images, first), env);
     }
     for (int64_t id : response.face_ids()) total.add_face_ids(id);
+    if (response.replayed()) total.set_replayed(true);
     for (v1::ImageOutcome& outcome : *response.mutable_images()) {
       outcome.set_index(outcome.index() + static_cast<int>(first));
       *total.add_images() = std::move(outcome);

@@ -12,6 +12,7 @@
 #ifndef DTRAIN_RUNTIME_CLI_FACES_COMMANDS_H_
 #define DTRAIN_RUNTIME_CLI_FACES_COMMANDS_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,14 @@ constexpr size_t kEnrollBytesPerCall = size_t{48} << 20;
 constexpr int kStoreMaxReplyBytes = 256 << 20;
 // An image file larger than this is refused before it is read.
 constexpr size_t kMaxImageFileBytes = size_t{256} << 20;
+// Enroll retries UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED for this long by default,
+// waiting kEnrollFirstBackoff, then twice as long each time up to kEnrollMaxBackoff (with
+// jitter, so that a crowd of clients refused together does not come back together).
+constexpr double kDefaultEnrollRetryForS = 60;
+constexpr std::chrono::milliseconds kEnrollFirstBackoff{100};
+constexpr std::chrono::milliseconds kEnrollMaxBackoff{5000};
+// The store takes request ids of up to 128 bytes; the CLI adds ".N" for the N-th call.
+constexpr size_t kMaxEnrollRequestIdBytes = 120;
 
 struct FacesEnrollOptions {
   std::string person_id;
@@ -40,6 +49,13 @@ struct FacesEnrollOptions {
   // A label stored with every face (camera, batch, ...); none by default, since file names
   // often name people and the store keeps only what it is given.
   std::string source;
+  // Names the enrollment so that retries never enroll twice: "" = 32 random hex digits. When
+  // the images need several calls, call N > 0 is sent as "<id>.N".
+  std::string request_id;
+  // Seconds to keep retrying a call the store refused as busy or that did not get through
+  // (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED); 0: no retry.
+  double retry_for_s = kDefaultEnrollRetryForS;
+  std::chrono::milliseconds first_backoff = kEnrollFirstBackoff;
 };
 
 struct FacesVerifyOptions {
@@ -83,6 +99,9 @@ struct StoreConnection {
   std::string token;
 };
 StatusOr<StoreConnection> ConnectStore(const ClientSettings& settings, const ConfigFile& config);
+
+// 32 random hex digits (from the system's random source) naming one enrollment.
+std::string NewEnrollRequestId();
 
 // Reads a whole image file. INVALID_ARGUMENT / NOT_FOUND naming the file.
 StatusOr<std::string> ReadImageBytes(const std::string& path);

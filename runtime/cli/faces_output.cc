@@ -97,6 +97,7 @@ std::string RenderEnroll(const v1::EnrollResponse& response,
   out += "enrolled " + Plural(response.face_ids_size(), "face", "faces") + " for " +
          response.person_id();
   if (without_face > 0) out += " (" + Plural(without_face, "image", "images") + " without a face)";
+  if (response.replayed()) out += " (already enrolled by an earlier attempt of this request)";
   return out + "\n";
 }
 
@@ -118,7 +119,8 @@ nlohmann::ordered_json EnrollToJson(const v1::EnrollResponse& response,
   return {
       {"person_id", response.person_id()},
       {"face_ids", std::vector<int64_t>(response.face_ids().begin(), response.face_ids().end())},
-      {"images", std::move(images)}};
+      {"images", std::move(images)},
+      {"replayed", response.replayed()}};
 }
 
 // ---------------------------------------------------------------- verify and identify
@@ -361,7 +363,9 @@ std::string RenderStoreStats(const v1::StatsResponse& s) {
                      Bytes(l.max_image_bytes()) + " and " + std::to_string(l.max_image_pixels()) +
                      " pixels per request, " + std::to_string(l.max_vectors_per_request()) +
                      " vectors, " + std::to_string(l.max_cluster_faces()) +
-                     " faces per clustering");
+                     " faces per clustering; " + std::to_string(l.max_concurrent_requests()) +
+                     " requests and " + std::to_string(l.max_concurrent_decodes()) +
+                     " image decodes at once");
   for (const std::string& w : s.recovery_warnings()) line("recovery warning", w);
   return out;
 }
@@ -388,7 +392,9 @@ nlohmann::ordered_json StoreStatsToJson(const v1::StatsResponse& s) {
             {"max_image_bytes", l.max_image_bytes()},
             {"max_image_pixels", l.max_image_pixels()},
             {"max_vectors_per_request", l.max_vectors_per_request()},
-            {"max_cluster_faces", l.max_cluster_faces()}}},
+            {"max_cluster_faces", l.max_cluster_faces()},
+            {"max_concurrent_requests", l.max_concurrent_requests()},
+            {"max_concurrent_decodes", l.max_concurrent_decodes()}}},
           {"recovery_warnings",
            std::vector<std::string>(s.recovery_warnings().begin(), s.recovery_warnings().end())}};
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ class FakeEmbedder final : public embed::Embedder {
   std::string threshold_source() const override { return "fake: 0.1"; }
   StatusOr<std::vector<float>> Embed(const face::Image& crop) const override {
     if (!crop.valid()) return InvalidArgument("empty crop");
+    if (before_embed) before_embed();
     double sum[3] = {0, 0, 0};
     for (size_t i = 0; i < crop.rgb.size(); ++i) sum[i % 3] += crop.rgb[i];
     const double n = static_cast<double>(crop.rgb.size() / 3) * 255.0;
@@ -35,6 +37,8 @@ class FakeEmbedder final : public embed::Embedder {
                               static_cast<float>(sum[2] / n), 0.0f};
   }
   mutable std::atomic<int> calls{0};
+  // Runs at the start of every Embed (tests hold a request there); set before serving.
+  std::function<void()> before_embed;
 };
 
 // A "face" is any image that is not all black; the face is the whole image.

@@ -3,15 +3,20 @@
 // consistency of index and database under concurrent mutations, deletion that survives a restart
 // and leaves no trace in the files, and authentication. Also the image header sniffer and the
 // compactor.
+#include <grpcpp/grpcpp.h>
 #include <grpcpp/test/server_context_test_spouse.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
+#include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
@@ -1058,6 +1063,134 @@ TEST(CompactorTest, DestructionRunsAScheduledCompaction) {
   }
   EXPECT_EQ((*db)->Stats().checkpoints, 1u);
   EXPECT_FALSE(DirContains(dir.path(), "alice"));
+}
+
+// ---------------------------------------------------------------- overload, give-up, retries
+// (issue 10 item 6: enrollments committed after the client was told they failed)
+
+// A gate a test closes on the fake encoder: requests stop in Embed until it opens.
+class EmbedGate {
+ public:
+  void Enter() {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++entered_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return open_; });
+  }
+  void WaitEntered(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return entered_ >= n; });
+  }
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+v1::EnrollRequest ImageEnroll(const std::string& person, uint8_t shade,
+                              const std::string& request_id = "") {
+  v1::EnrollRequest request;
+  request.set_person_id(person);
+  request.add_images(Png(8, 8, shade, 40, 40));
+  request.set_request_id(request_id);
+  return request;
+}
+
+TEST_F(EmbeddingStoreServiceTest, RequestsBeyondTheLimitAreResourceExhaustedAndDoNothing) {
+  StoreOptions options;
+  options.max_concurrent_requests = 1;
+  Open(options);
+  EmbedGate gate;
+  embedder_->before_embed = [&] { gate.Enter(); };
+  std::future<grpc::Status> held =
+      std::async(std::launch::async, [&] { return Enroll(ImageEnroll("alice", 200)); });
+  gate.WaitEntered(1);
+
+  v1::EnrollRequest second;
+  second.set_person_id("bob");
+  *second.add_vectors() = ToProto(Vec(0.5f));
+  grpc::Status refused = Enroll(second);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(Contains(refused.error_message(), "--max-concurrent-requests 1"))
+      << refused.error_message();
+  v1::IdentifyRequest identify;
+  *identify.mutable_face() = VectorQuery(Vec(0.5f));
+  v1::IdentifyResponse identified;
+  EXPECT_EQ(Identify(identify, &identified).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Stats answers under load: monitoring must see a busy store.
+  v1::StatsRequest stats_request;
+  v1::StatsResponse stats;
+  grpc::ServerContext stats_context;
+  EXPECT_TRUE(service_->Stats(&stats_context, &stats_request, &stats).ok());
+  EXPECT_EQ(stats.limits().max_concurrent_requests(), 1);
+
+  gate.Open();
+  EXPECT_TRUE(held.get().ok());
+  EXPECT_EQ(service_->db().Stats().persons, 1u) << "the refused request enrolled bob";
+  EXPECT_TRUE(Enroll(second).ok()) << "a slot is free again once the first request is done";
+}
+
+TEST_F(EmbeddingStoreServiceTest, SameRequestIdTwiceEnrollsOneFaceAndReplays) {
+  v1::EnrollResponse first;
+  ASSERT_TRUE(Enroll(ImageEnroll("alice", 200, "req-42"), &first).ok());
+  EXPECT_FALSE(first.replayed());
+  ASSERT_EQ(first.face_ids_size(), 1);
+  const int embeds = embedder_->calls.load();
+
+  v1::EnrollResponse again;
+  ASSERT_TRUE(Enroll(ImageEnroll("alice", 200, "req-42"), &again).ok());
+  EXPECT_TRUE(again.replayed());
+  EXPECT_EQ(again.person_id(), "alice");
+  ASSERT_EQ(again.face_ids_size(), 1);
+  EXPECT_EQ(again.face_ids(0), first.face_ids(0));
+  EXPECT_EQ(embedder_->calls.load(), embeds) << "a replay decodes and embeds nothing";
+  EXPECT_EQ(DbIds(), (std::set<int64_t>{first.face_ids(0)}));
+  EXPECT_EQ(IndexIds(), DbIds());
+
+  grpc::Status other = Enroll(ImageEnroll("bob", 90, "req-42"));
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(Contains(other.error_message(), "request_id")) << other.error_message();
+  EXPECT_EQ(Enroll(ImageEnroll("bob", 90, std::string(129, 'r'))).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  Open();  // the id is durable: a retry after a restart still replays
+  v1::EnrollResponse after_restart;
+  ASSERT_TRUE(Enroll(ImageEnroll("alice", 200, "req-42"), &after_restart).ok());
+  EXPECT_TRUE(after_restart.replayed());
+  EXPECT_EQ(service_->db().Stats().faces, 1u);
+}
+
+// Over a real (in-process) channel: the client's deadline passes while its request waits in the
+// encoder; the store must not commit what the client was told failed.
+TEST_F(EmbeddingStoreServiceTest, RequestWhoseClientGaveUpIsNotCommitted) {
+  EmbedGate gate;
+  embedder_->before_embed = [&] { gate.Enter(); };
+  grpc::ServerBuilder builder;
+  builder.RegisterService(service_.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::EmbeddingStore::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  v1::EnrollResponse response;
+  const grpc::Status status =
+      stub->Enroll(&context, ImageEnroll("alice", 200, "late-1"), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  gate.WaitEntered(1);
+  gate.Open();
+  server->Shutdown();  // waits for the handler to finish
+  server->Wait();
+  EXPECT_EQ(service_->db().Stats().faces, 0u) << "committed after the client gave up";
+  EXPECT_FALSE(service_->db().FindRequest("late-1").has_value());
+  EXPECT_TRUE(IndexIds().empty());
 }
 
 }  // namespace

@@ -28,6 +28,8 @@
 
 #include "tests/support/status_matchers.h"
 #include "tests/support/temp_dir.h"
+#include "workers/embedding_store/storage/coding.h"
+#include "workers/embedding_store/storage/crc32c.h"
 #include "workers/embedding_store/storage/snapshot.h"
 
 namespace dtrain::embed {
@@ -827,6 +829,205 @@ TEST(FaceDbCrashTest, EveryAcknowledgedEnrollSurvivesKill9) {
               << round_acks << " acks this round, " << (*db)->Stats().faces << " faces on disk, "
               << (*db)->recovery_warnings().size() << " warnings\n";
   }
+}
+
+// ---------------------------------------------------------------- enroll request ids (issue 10)
+
+StatusOr<EnrollResult> EnrollWithId(FaceDb* db, const std::string& person, float seed,
+                                    const std::string& request_id, int faces = 1) {
+  std::vector<std::vector<float>> vectors;
+  for (int i = 0; i < faces; ++i) vectors.push_back(Vec(seed + static_cast<float>(i)));
+  EnrollOptions options;
+  options.request_id = request_id;
+  return db->Enroll(person, vectors, {}, options);
+}
+
+TEST(FaceDbRequestIdTest, SameRequestIdTwiceEnrollsOnceAndReplaysTheFirstResult) {
+  testing::TempDir dir;
+  auto db = OpenDb(dir.str("db"));
+  StatusOr<EnrollResult> first = EnrollWithId(db.get(), "alice", 1, "req-1", 2);
+  ASSERT_OK(first);
+  EXPECT_FALSE(first->replayed);
+  StatusOr<EnrollResult> again = EnrollWithId(db.get(), "alice", 5, "req-1", 2);
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->face_ids, first->face_ids);
+  EXPECT_EQ(db->Stats().faces, 2u);
+  // Another person under a used id is a client bug, named as such.
+  StatusOr<EnrollResult> other = EnrollWithId(db.get(), "bob", 1, "req-1");
+  EXPECT_EQ(other.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(other.status().message().find("already used to enroll \"alice\""), std::string::npos)
+      << other.status().ToString();
+  StatusOr<EnrollResult> bad = EnrollWithId(db.get(), "bob", 1, std::string("r\n", 2));
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(db->Stats().faces, 2u);
+}
+
+TEST(FaceDbRequestIdTest, RequestIdSurvivesWalReplay) {
+  testing::TempDir dir;
+  std::vector<int64_t> ids;
+  {
+    auto db = OpenDb(dir.str("db"));
+    StatusOr<EnrollResult> first = EnrollWithId(db.get(), "alice", 1, "req-wal", 3);
+    ASSERT_OK(first);
+    ids = first->face_ids;
+  }
+  auto db = OpenDb(dir.str("db"));
+  EXPECT_TRUE(db->recovery_warnings().empty());
+  std::optional<RememberedEnroll> remembered = db->FindRequest("req-wal");
+  ASSERT_TRUE(remembered.has_value());
+  EXPECT_EQ(remembered->person_id, "alice");
+  EXPECT_EQ(remembered->face_ids, ids);
+  StatusOr<EnrollResult> retry = EnrollWithId(db.get(), "alice", 1, "req-wal", 3);
+  ASSERT_OK(retry);
+  EXPECT_TRUE(retry->replayed);
+  EXPECT_EQ(retry->face_ids, ids);
+  EXPECT_EQ(db->Stats().faces, 3u);
+  EXPECT_EQ(Dump(*db).at(ids[2]).second, Vec(3));
+}
+
+TEST(FaceDbRequestIdTest, RequestIdSurvivesSnapshotAndTheWindowIsBounded) {
+  testing::TempDir dir;
+  FaceDbOptions options;
+  options.remembered_requests = 2;
+  std::vector<int64_t> ids3;
+  {
+    auto db = OpenDb(dir.str("db"), options);
+    ASSERT_OK(EnrollWithId(db.get(), "a", 1, "r1"));
+    ASSERT_OK(EnrollWithId(db.get(), "b", 2, "r2"));
+    StatusOr<EnrollResult> third = EnrollWithId(db.get(), "c", 3, "r3");
+    ASSERT_OK(third);
+    ids3 = third->face_ids;
+    EXPECT_FALSE(db->FindRequest("r1").has_value()) << "the oldest id beyond the window stays";
+    ASSERT_OK(db->Checkpoint());
+    EXPECT_EQ(db->Stats().wal_bytes, 0u);
+  }
+  auto db = OpenDb(dir.str("db"), options);  // from the snapshot alone
+  EXPECT_FALSE(db->FindRequest("r1").has_value());
+  ASSERT_TRUE(db->FindRequest("r2").has_value());
+  ASSERT_TRUE(db->FindRequest("r3").has_value());
+  EXPECT_EQ(db->FindRequest("r3")->face_ids, ids3);
+  StatusOr<EnrollResult> retry = EnrollWithId(db.get(), "c", 3, "r3");
+  ASSERT_OK(retry);
+  EXPECT_TRUE(retry->replayed);
+  EXPECT_EQ(db->Stats().faces, 3u);
+}
+
+TEST(FaceDbRequestIdTest, ConcurrentCallsWithOneRequestIdEnrollOnce) {
+  testing::TempDir dir;
+  auto db = OpenDb(dir.str("db"));
+  constexpr int kThreads = 8;
+  std::vector<StatusOr<EnrollResult>> results(kThreads, Status(StatusCode::kUnknown, "not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] { results[t] = EnrollWithId(db.get(), "alice", 1, "same", 2); });
+  }
+  for (std::thread& t : threads) t.join();
+  int fresh = 0;
+  for (const auto& r : results) {
+    ASSERT_OK(r);
+    if (!r->replayed) ++fresh;
+    EXPECT_EQ(r->face_ids, results[0]->face_ids);
+  }
+  EXPECT_EQ(fresh, 1);
+  EXPECT_EQ(db->Stats().faces, 2u);
+}
+
+TEST(FaceDbRequestIdTest, FailedBeforeCommitCheckWritesNothing) {
+  testing::TempDir dir;
+  auto db = OpenDb(dir.str("db"));
+  EnrollOptions options;
+  options.request_id = "given-up";
+  options.before_commit = [] { return DeadlineExceeded("the client gave up"); };
+  StatusOr<EnrollResult> r = db->Enroll("alice", {Vec(1)}, {}, options);
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(db->Stats().faces, 0u);
+  EXPECT_EQ(db->Stats().wal_records, 0u);
+  EXPECT_FALSE(db->FindRequest("given-up").has_value());
+  // The retry (the caller still waiting this time) enrolls.
+  options.before_commit = nullptr;
+  r = db->Enroll("alice", {Vec(1)}, {}, options);
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->replayed);
+  EXPECT_EQ(db->Stats().faces, 1u);
+}
+
+TEST(FaceDbRequestIdTest, DeletingAPersonForgetsTheirRequestIdsInEveryFile) {
+  testing::TempDir dir;
+  const std::string person = "erase-me-7f3a";
+  {
+    auto db = OpenDb(dir.str("db"));
+    ASSERT_OK(EnrollWithId(db.get(), person, 1, "req-a", 2));
+    StatusOr<EnrollResult> kept = EnrollWithId(db.get(), "keep", 3, "req-b");
+    ASSERT_OK(kept);
+    ASSERT_OK(db->Checkpoint());  // the snapshot remembers both requests
+    ASSERT_OK(db->DeletePerson(person));
+    EXPECT_FALSE(db->FindRequest("req-a").has_value());
+    ASSERT_OK(db->Checkpoint());
+    for (const auto& e : fs::directory_iterator(dir.str("db"))) {
+      EXPECT_EQ(ReadAll(e.path().string()).find(person), std::string::npos)
+          << e.path() << " still holds the deleted person's id";
+    }
+  }
+  auto db = OpenDb(dir.str("db"));
+  EXPECT_FALSE(db->FindRequest("req-a").has_value());
+  ASSERT_TRUE(db->FindRequest("req-b").has_value());
+  StatusOr<EnrollResult> again = EnrollWithId(db.get(), person, 1, "req-a");
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->replayed);
+}
+
+// A snapshot as builds before request ids wrote it (format version 1: faces only).
+std::string VersionOneSnapshot(const std::vector<Face>& faces, int dim, int64_t next_face_id,
+                               uint64_t last_seq) {
+  std::string body;
+  for (const Face& f : faces) {
+    coding::PutFixed<int64_t>(&body, f.face_id);
+    coding::PutFixed<int64_t>(&body, f.metadata.enrolled_at_ms);
+    coding::PutString16(&body, f.person_id);
+    coding::PutString16(&body, f.metadata.source);
+    coding::PutFloats(&body, f.vector);
+  }
+  std::string h("DTEMBSNP", 8);
+  coding::PutFixed<uint32_t>(&h, 1);
+  coding::PutFixed<uint32_t>(&h, static_cast<uint32_t>(dim));
+  coding::PutFixed<uint64_t>(&h, faces.size());
+  coding::PutFixed<int64_t>(&h, next_face_id);
+  coding::PutFixed<uint64_t>(&h, last_seq);
+  coding::PutFixed<uint64_t>(&h, 1);  // wal_generation
+  coding::PutFixed<int64_t>(&h, 1700000000000);
+  coding::PutFixed<uint64_t>(&h, body.size());
+  coding::PutFixed<uint32_t>(&h, Crc32c(body.data(), body.size()));
+  coding::PutFixed<uint32_t>(&h, Crc32c(h.data(), h.size()));
+  EXPECT_EQ(h.size(), kSnapshotHeaderBytes);
+  return h + body;
+}
+
+TEST(FaceDbRequestIdTest, VersionOneSnapshotStillLoadsAndIsRewrittenAsTheNewVersion) {
+  testing::TempDir dir;
+  const std::string db_dir = dir.str("db");
+  fs::create_directories(db_dir);
+  WriteAll(
+      db_dir + "/" + kSnapshotFileName,
+      VersionOneSnapshot({Face{4, "alice", Vec(4), {11, "cam"}}, Face{7, "bob", Vec(7), {12, ""}}},
+                         kDim, 8, 9));
+  {
+    auto db = OpenDb(db_dir);
+    ASSERT_NE(db, nullptr);
+    const auto faces = Dump(*db);
+    ASSERT_EQ(faces.size(), 2u);
+    EXPECT_EQ(faces.at(4).first, "alice");
+    EXPECT_EQ(faces.at(7).second, Vec(7));
+    StatusOr<EnrollResult> r = EnrollWithId(db.get(), "carol", 9, "after-upgrade");
+    ASSERT_OK(r);
+    EXPECT_EQ(r->face_ids, std::vector<int64_t>{8});
+    ASSERT_OK(db->Checkpoint());
+  }
+  const std::string bytes = ReadAll(db_dir + "/" + kSnapshotFileName);
+  EXPECT_EQ(coding::LoadFixed<uint32_t>(bytes.data() + 8), kSnapshotVersion);
+  auto db = OpenDb(db_dir);
+  EXPECT_EQ(db->Stats().faces, 3u);
+  ASSERT_TRUE(db->FindRequest("after-upgrade").has_value());
 }
 
 }  // namespace

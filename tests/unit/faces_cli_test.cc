@@ -325,5 +325,110 @@ TEST(FacesOutputTest, RenderVerifyAndDelete) {
             "deleted person alice (1 face); erased from the data files (compacted)\n");
 }
 
+// ---------------------------------------------------------------- enroll retries (issue 10 item 6)
+
+// Answers the first `failures` Enroll calls with `code`: after passing them to the real store
+// (the reply of a committed call was lost: a deadline, a dropped connection) or instead of it
+// (the store was busy). Records the request id of every call.
+class FlakyEnrollStore final : public v1::EmbeddingStore::Service {
+ public:
+  FlakyEnrollStore(embed::EmbeddingStoreService* real, grpc::StatusCode code, int failures,
+                   bool commit_first)
+      : real_(real), code_(code), failures_(failures), commit_first_(commit_first) {}
+
+  grpc::Status Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
+                      v1::EnrollResponse* response) override {
+    request_ids.push_back(request->request_id());
+    if (failures_ > 0) {
+      --failures_;
+      if (commit_first_) {
+        const grpc::Status committed = real_->Enroll(context, request, response);
+        EXPECT_TRUE(committed.ok()) << committed.error_message();
+      }
+      return grpc::Status(code_, "injected failure");
+    }
+    return real_->Enroll(context, request, response);
+  }
+
+  std::vector<std::string> request_ids;  // the server runs one call at a time here
+
+ private:
+  embed::EmbeddingStoreService* const real_;
+  const grpc::StatusCode code_;
+  int failures_;
+  const bool commit_first_;
+};
+
+class FacesEnrollRetryTest : public FacesCliTest {
+ protected:
+  // Serves `flaky` and returns RunFacesEnroll's exit code for one image of alice.
+  int EnrollThrough(FlakyEnrollStore* flaky, double retry_for_s) {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(flaky);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    auto stub = v1::EmbeddingStore::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+    FacesEnrollOptions options;
+    options.person_id = "alice";
+    options.images = {WriteImage("red.png", 255, 0, 0)};
+    options.retry_for_s = retry_for_s;
+    options.first_backoff = std::chrono::milliseconds(2);
+    const int code = RunFacesEnroll(options, stub.get(), env_);
+    server->Shutdown();
+    return code;
+  }
+};
+
+TEST_F(FacesEnrollRetryTest, LostRepliesAreRetriedWithOneRequestIdAndEnrollOnce) {
+  FlakyEnrollStore flaky(service_.get(), grpc::StatusCode::DEADLINE_EXCEEDED, 2,
+                         /*commit_first=*/true);
+  EXPECT_EQ(EnrollThrough(&flaky, 30), kExitOk) << Err();
+  EXPECT_TRUE(Contains(Out(), "enrolled 1 face for alice (already enrolled by an earlier attempt"));
+  ASSERT_EQ(flaky.request_ids.size(), 3u);
+  EXPECT_EQ(flaky.request_ids[0].size(), 32u);
+  EXPECT_EQ(flaky.request_ids[1], flaky.request_ids[0]);
+  EXPECT_EQ(flaky.request_ids[2], flaky.request_ids[0]);
+  EXPECT_EQ(service_->db().Stats().faces, 1u) << "a retry enrolled the face again";
+}
+
+TEST_F(FacesEnrollRetryTest, BusyAndUnreachableStoresAreRetried) {
+  for (grpc::StatusCode code :
+       {grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::UNAVAILABLE}) {
+    FlakyEnrollStore flaky(service_.get(), code, 3, /*commit_first=*/false);
+    EXPECT_EQ(EnrollThrough(&flaky, 30), kExitOk) << Err();
+    EXPECT_EQ(flaky.request_ids.size(), 4u);
+    EXPECT_TRUE(Contains(Err(), "retrying")) << "each retry is reported on stderr";
+  }
+  EXPECT_EQ(service_->db().Stats().faces, 2u);
+}
+
+TEST_F(FacesEnrollRetryTest, NoRetryWhenTheBudgetIsZeroOrTheErrorIsFinal) {
+  FlakyEnrollStore busy(service_.get(), grpc::StatusCode::RESOURCE_EXHAUSTED, 1, false);
+  EXPECT_EQ(EnrollThrough(&busy, 0), kExitServer);
+  EXPECT_EQ(busy.request_ids.size(), 1u);
+  FlakyEnrollStore invalid(service_.get(), grpc::StatusCode::INVALID_ARGUMENT, 1, false);
+  EXPECT_EQ(EnrollThrough(&invalid, 30), kExitUsage);
+  EXPECT_EQ(invalid.request_ids.size(), 1u);
+  EXPECT_EQ(service_->db().Stats().faces, 0u);
+}
+
+TEST_F(FacesCliTest, EnrollSendsTheGivenRequestIdAndSuffixesLaterCalls) {
+  std::vector<std::string> images;
+  for (int i = 0; i < kEnrollImagesPerCall + 1; ++i) {
+    images.push_back(WriteImage("i" + std::to_string(i) + ".png", 90, static_cast<uint8_t>(i), 0));
+  }
+  FacesEnrollOptions options;
+  options.person_id = "carol";
+  options.images = images;
+  options.request_id = "batch-7";
+  ASSERT_EQ(RunFacesEnroll(options, stub_.get(), env_), kExitOk) << Err();
+  EXPECT_TRUE(service_->db().FindRequest("batch-7").has_value());
+  EXPECT_TRUE(service_->db().FindRequest("batch-7.1").has_value());
+  // The whole command again: every call is replayed, nothing is enrolled twice.
+  ASSERT_EQ(RunFacesEnroll(options, stub_.get(), env_), kExitOk) << Err();
+  EXPECT_EQ(service_->db().Stats().faces, images.size());
+  options.request_id = std::string(kMaxEnrollRequestIdBytes + 1, 'x');
+  EXPECT_EQ(RunFacesEnroll(options, stub_.get(), env_), kExitUsage);
+}
+
 }  // namespace
 }  // namespace dtrain::cli

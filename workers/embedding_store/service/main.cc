@@ -83,6 +83,16 @@ int main(int argc, char** argv) {
                  "unless the client waits for it")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000));
+  app.add_option("--max-concurrent-requests", config.store.max_concurrent_requests,
+                 "requests handled at once (Stats excepted); more are refused with "
+                 "RESOURCE_EXHAUSTED, which clients retry with backoff")
+      ->capture_default_str()
+      ->check(CLI::Range(1, embed::kMaxConcurrentRequestsLimit));
+  app.add_option("--max-concurrent-decodes", config.store.max_concurrent_decodes,
+                 "images decoded and encoded at once (bounds the memory of a burst); other "
+                 "requests wait")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   app.add_option("--port-file", config.port_file, "write the bound host:port here once listening");
 
   try {

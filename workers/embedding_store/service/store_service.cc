@@ -90,6 +90,30 @@ std::optional<std::string> HexDecode(const std::string& hex) {
   return out;
 }
 
+// Why the caller of `context` no longer waits for a result, or OK. A commit needs `margin` of the
+// deadline left. Contexts outside a call (tests calling handlers directly) never give up.
+Status CallerGaveUp(const grpc::ServerContext& context, std::chrono::milliseconds margin,
+                    const char* what) {
+  if (context.IsCancelled()) {
+    return Status(StatusCode::kCancelled, std::string("the client cancelled the call; ") + what);
+  }
+  const auto deadline = context.deadline();
+  if (deadline != std::chrono::system_clock::time_point::max() &&
+      std::chrono::system_clock::now() + margin >= deadline) {
+    return DeadlineExceeded("the call's deadline leaves less than " +
+                            std::to_string(margin.count()) + " ms; " + what);
+  }
+  return Status::Ok();
+}
+
+AdmissionControl::Options AdmissionOptions(const StoreOptions& options) {
+  AdmissionControl::Options out;
+  out.max_requests = std::max(1, options.max_concurrent_requests);
+  out.max_decodes = std::max(1, options.max_concurrent_decodes);
+  out.trim_when_idle = options.trim_memory_when_idle;
+  return out;
+}
+
 }  // namespace
 
 grpc::Status ToGrpc(const Status& status) {
@@ -169,6 +193,7 @@ EmbeddingStoreService::EmbeddingStoreService(StoreOptions options, std::unique_p
       locator_(std::move(locator)),
       auth_(std::move(auth)),
       threshold_(threshold),
+      admission_(AdmissionOptions(options_)),
       // After deletions an HNSW graph can have small groups no search reaches any more.
       compactor_(db_.get(), options_.compaction_delay, [this] { index_->Maintain(); }) {}
 
@@ -235,7 +260,8 @@ Status EmbeddingStoreService::LocateFace(const std::string& bytes, bool detect, 
 }
 
 StatusOr<EmbeddingStoreService::QueryFace> EmbeddingStoreService::EmbedQuery(
-    const v1::FaceQuery& query, const std::string& field) const {
+    const grpc::ServerContext& context, const v1::FaceQuery& query,
+    const std::string& field) const {
   const bool has_image = !query.image().empty();
   const bool has_vector = query.vector_size() > 0;
   if (has_image == has_vector) {
@@ -256,6 +282,9 @@ StatusOr<EmbeddingStoreService::QueryFace> EmbeddingStoreService::EmbedQuery(
                               "face with detect_faces = false");
   }
   DTRAIN_RETURN_IF_ERROR(CheckImage(field + ".image", query.image()));
+  DTRAIN_ASSIGN_OR_RETURN(AdmissionControl::Slot decode_slot, admission_.AcquireDecode([&] {
+    return CallerGaveUp(context, std::chrono::milliseconds(0), "the query was not run");
+  }));
   face::Image crop;
   face::Box box;
   int faces_found = 0;
@@ -299,6 +328,8 @@ grpc::Status EmbeddingStoreService::Enroll(grpc::ServerContext* context,
                                            const v1::EnrollRequest* request,
                                            v1::EnrollResponse* response) {
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
+  StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("Enroll");
+  if (!admitted.ok()) return ToGrpc(admitted.status());
   const std::string& person = request->person_id();
   if (Status s = CheckLabel("person_id", person, kMaxPersonIdBytes, false); !s.ok()) {
     return ToGrpc(s);
@@ -325,6 +356,26 @@ grpc::Status EmbeddingStoreService::Enroll(grpc::ServerContext* context,
                         "detect_faces: this store has no face detector; send cropped faces "
                         "with detect_faces = false");
   }
+  const std::string& request_id = request->request_id();
+  if (!request_id.empty()) {
+    if (Status s = CheckLabel("request_id", request_id, kMaxRequestIdBytes, false); !s.ok()) {
+      return ToGrpc(s);
+    }
+  }
+  // A retry of a committed request: the first result, without decoding anything again. (A
+  // retry racing its first attempt is caught again by FaceDb::Enroll.)
+  if (std::optional<RememberedEnroll> first;
+      !request_id.empty() && (first = db_->FindRequest(request_id))) {
+    if (first->person_id != person) {
+      return Invalid("request_id \"" + request_id + "\" was already used to enroll \"" +
+                     first->person_id + "\", not \"" + person +
+                     "\"; use a new request id for a new request");
+    }
+    response->set_person_id(person);
+    for (int64_t id : first->face_ids) response->add_face_ids(id);
+    response->set_replayed(true);
+    return grpc::Status::OK;
+  }
   // Everything cheap is checked before the first image is decoded.
   for (int i = 0; i < n_images; ++i) {
     if (Status s = CheckImage(Field("images", i), request->images(i)); !s.ok()) return ToGrpc(s);
@@ -336,6 +387,17 @@ grpc::Status EmbeddingStoreService::Enroll(grpc::ServerContext* context,
     }
   }
 
+  const auto gave_up = [&] {
+    return CallerGaveUp(*context, std::chrono::milliseconds(0), "nothing was enrolled");
+  };
+  // Decoded images and the encoder's activations are the memory a burst costs: a bounded number
+  // of requests hold them at once (released once the vectors are computed).
+  AdmissionControl::Slot decode_slot;
+  if (n_images > 0) {
+    StatusOr<AdmissionControl::Slot> slot = admission_.AcquireDecode(gave_up);
+    if (!slot.ok()) return ToGrpc(slot.status());
+    decode_slot = std::move(slot).value();
+  }
   std::vector<face::Image> crops;
   std::vector<int> crop_of_image(n_images, -1);
   for (int i = 0; i < n_images; ++i) {
@@ -370,6 +432,9 @@ grpc::Status EmbeddingStoreService::Enroll(grpc::ServerContext* context,
       }
     }
   }
+  crops.clear();
+  crops.shrink_to_fit();
+  decode_slot = AdmissionControl::Slot();
   for (const v1::FaceVector& v : request->vectors()) {
     vectors.emplace_back(v.values().begin(), v.values().end());
   }
@@ -380,12 +445,26 @@ grpc::Status EmbeddingStoreService::Enroll(grpc::ServerContext* context,
 
   FaceMetadata metadata;
   metadata.source = request->source();
+  EnrollOptions enroll;
+  enroll.request_id = request_id;
+  // The last look at the caller, right before the WAL append (after the waits for the person
+  // lock and the database): a client that gave up must not find its faces committed.
+  enroll.before_commit = [&] {
+    return CallerGaveUp(*context, options_.commit_deadline_margin, "nothing was enrolled");
+  };
   std::vector<int64_t> ids;
   {
     std::lock_guard<std::mutex> lock(PersonLock(person));
-    StatusOr<std::vector<int64_t>> enrolled = db_->Enroll(person, vectors, metadata);
+    StatusOr<EnrollResult> enrolled = db_->Enroll(person, vectors, metadata, enroll);
     if (!enrolled.ok()) return ToGrpc(enrolled.status());
-    ids = std::move(enrolled).value();
+    if (enrolled->replayed) {
+      response->Clear();
+      response->set_person_id(person);
+      for (int64_t id : enrolled->face_ids) response->add_face_ids(id);
+      response->set_replayed(true);
+      return grpc::Status::OK;
+    }
+    ids = std::move(enrolled->face_ids);
     for (size_t i = 0; i < ids.size(); ++i) {
       Status added = index_->Add(ids[i], vectors[i]);
       if (!added.ok()) {
@@ -415,6 +494,8 @@ grpc::Status EmbeddingStoreService::Verify(grpc::ServerContext* context,
                                            const v1::VerifyRequest* request,
                                            v1::VerifyResponse* response) {
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
+  StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("Verify");
+  if (!admitted.ok()) return ToGrpc(admitted.status());
   const std::string& person = request->person_id();
   if (Status s = CheckLabel("person_id", person, kMaxPersonIdBytes, false); !s.ok()) {
     return ToGrpc(s);
@@ -423,7 +504,7 @@ grpc::Status EmbeddingStoreService::Verify(grpc::ServerContext* context,
   if (StatusOr<std::vector<Face>> known = db_->GetFaces(person); !known.ok()) {
     return ToGrpc(known.status());
   }
-  StatusOr<QueryFace> query = EmbedQuery(request->face(), "face");
+  StatusOr<QueryFace> query = EmbedQuery(*context, request->face(), "face");
   if (!query.ok()) return ToGrpc(query.status());
   StatusOr<std::vector<Face>> faces = db_->GetFaces(person);  // again: it may have changed
   if (!faces.ok()) return ToGrpc(faces.status());
@@ -449,6 +530,8 @@ grpc::Status EmbeddingStoreService::Identify(grpc::ServerContext* context,
                                              const v1::IdentifyRequest* request,
                                              v1::IdentifyResponse* response) {
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
+  StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("Identify");
+  if (!admitted.ok()) return ToGrpc(admitted.status());
   int k = request->k();
   if (k < 0 || k > kMaxIdentifyK) {
     return Invalid("k: must be in [1, " + std::to_string(kMaxIdentifyK) +
@@ -462,7 +545,7 @@ grpc::Status EmbeddingStoreService::Identify(grpc::ServerContext* context,
                    std::to_string(neighbors));
   }
   if (neighbors == 0) neighbors = std::max(kDefaultIdentifyNeighbors, k);
-  StatusOr<QueryFace> query = EmbedQuery(request->face(), "face");
+  StatusOr<QueryFace> query = EmbedQuery(*context, request->face(), "face");
   if (!query.ok()) return ToGrpc(query.status());
   StatusOr<std::vector<Neighbor>> nearest = Nearest(query->vector, neighbors, kInfinity, 0);
   if (!nearest.ok()) return ToGrpc(nearest.status());
@@ -508,6 +591,8 @@ grpc::Status EmbeddingStoreService::Search(grpc::ServerContext* context,
                                            const v1::SearchRequest* request,
                                            v1::SearchResponse* response) {
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
+  StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("Search");
+  if (!admitted.ok()) return ToGrpc(admitted.status());
   if (Status s = CheckVector("vector", request->vector().data(), request->vector_size()); !s.ok()) {
     return ToGrpc(s);
   }
@@ -569,6 +654,8 @@ grpc::Status EmbeddingStoreService::DeletePerson(grpc::ServerContext* context,
                                                  const v1::DeletePersonRequest* request,
                                                  v1::DeleteResponse* response) {
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
+  StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("DeletePerson");
+  if (!admitted.ok()) return ToGrpc(admitted.status());
   const std::string& person = request->person_id();
   if (Status s = CheckLabel("person_id", person, kMaxPersonIdBytes, false); !s.ok()) {
     return ToGrpc(s);
@@ -599,6 +686,8 @@ grpc::Status EmbeddingStoreService::DeleteFace(grpc::ServerContext* context,
                                                const v1::DeleteFaceRequest* request,
                                                v1::DeleteResponse* response) {
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
+  StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("DeleteFace");
+  if (!admitted.ok()) return ToGrpc(admitted.status());
   const int64_t id = request->face_id();
   if (id <= 0) return Invalid("face_id: must be positive, got " + std::to_string(id));
   StatusOr<Face> face = db_->GetFace(id);
@@ -625,6 +714,8 @@ grpc::Status EmbeddingStoreService::ListPersons(grpc::ServerContext* context,
                                                 const v1::ListPersonsRequest* request,
                                                 v1::ListPersonsResponse* response) {
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
+  StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("ListPersons");
+  if (!admitted.ok()) return ToGrpc(admitted.status());
   int page_size = request->page_size();
   if (page_size < 0) return Invalid("page_size: must be >= 0, got " + std::to_string(page_size));
   if (page_size == 0) page_size = kDefaultListPageSize;
@@ -662,6 +753,8 @@ grpc::Status EmbeddingStoreService::Cluster(grpc::ServerContext* context,
                                             const v1::ClusterRequest* request,
                                             v1::ClusterResponse* response) {
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
+  StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("Cluster");
+  if (!admitted.ok()) return ToGrpc(admitted.status());
   if (request->k() < 0)
     return Invalid("k: must be >= 0 (0 = choose), got " + std::to_string(request->k()));
   if (request->k_min() < 0 || request->k_max() < 0) {
@@ -827,6 +920,8 @@ grpc::Status EmbeddingStoreService::Stats(grpc::ServerContext* context,
   limits->set_max_image_pixels(options_.max_image_pixels);
   limits->set_max_vectors_per_request(options_.max_vectors_per_request);
   limits->set_max_cluster_faces(static_cast<int64_t>(options_.max_cluster_faces));
+  limits->set_max_concurrent_requests(admission_.options().max_requests);
+  limits->set_max_concurrent_decodes(admission_.options().max_decodes);
   for (const std::string& w : db_->recovery_warnings()) response->add_recovery_warnings(w);
   response->set_pending_compaction_due_ms(compactor_.pending_due_ms());
   return grpc::Status::OK;

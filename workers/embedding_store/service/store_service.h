@@ -4,7 +4,10 @@
 //
 // Index and database consistency. The FaceDb is the truth; the index is rebuilt from it at
 // start (Create) and follows every mutation:
-//  - Enroll: faces are durable in the FaceDb first, then added to the index. A search never
+//  - Enroll: faces are durable in the FaceDb first, then added to the index. Nothing is
+//    committed for a caller that gave up (cancelled, or too little of its deadline left, checked
+//    right before the WAL append), and a request id makes a retry return the first result
+//    instead of enrolling twice, so a client's view and the database agree. A search never
 //    returns a face that a crash could undo; a face becomes searchable just before Enroll
 //    returns.
 //  - DeletePerson / DeleteFace: removed from the FaceDb first, then from the index. A search in
@@ -34,6 +37,7 @@
 #include "dtrain/v1/embedding_store.grpc.pb.h"
 #include "runtime/rpc/auth.h"
 #include "workers/embedding_store/index/vector_index.h"
+#include "workers/embedding_store/service/admission.h"
 #include "workers/embedding_store/service/compactor.h"
 #include "workers/embedding_store/service/embedder.h"
 #include "workers/embedding_store/storage/face_db.h"
@@ -53,6 +57,10 @@ inline constexpr int kDefaultSearchK = 10;
 inline constexpr int kDefaultListPageSize = 100;
 inline constexpr int kMaxListPageSize = 1000;
 inline constexpr int kDefaultClusterKMax = 10;
+// An Enroll commits only when at least this much of its deadline is left, so that the commit
+// (an fsync, shared with concurrent calls) ends before the client gives up; otherwise it returns
+// DEADLINE_EXCEEDED having written nothing.
+inline constexpr std::chrono::milliseconds kDefaultCommitDeadlineMargin{100};
 
 struct StoreOptions {
   // Euclidean distance at or below which two faces are the same person; unset = the embedder's.
@@ -69,6 +77,12 @@ struct StoreOptions {
   // On Create, compact when the WAL is not empty: a deletion acknowledged as "scheduled" whose
   // compaction a crash prevented is erased before the store serves again.
   bool compact_on_start = true;
+  // Requests handled at once (Stats excepted); more get RESOURCE_EXHAUSTED. Images decoded and
+  // encoded at once; more wait (see admission.h). Memory handed back after each burst.
+  int max_concurrent_requests = kDefaultMaxConcurrentRequests;
+  int max_concurrent_decodes = kDefaultMaxConcurrentDecodes;
+  bool trim_memory_when_idle = true;
+  std::chrono::milliseconds commit_deadline_margin = kDefaultCommitDeadlineMargin;
 };
 
 class EmbeddingStoreService final : public v1::EmbeddingStore::Service {
@@ -134,7 +148,9 @@ class EmbeddingStoreService final : public v1::EmbeddingStore::Service {
   Status LocateFace(const std::string& bytes, bool detect, face::Image* crop, face::Box* box,
                     int* faces_found) const;
   // An image or vector query, embedded. Errors name fields under `field` ("face.image").
-  StatusOr<QueryFace> EmbedQuery(const v1::FaceQuery& query, const std::string& field) const;
+  // Images wait for a decode slot (admission_), giving up when the caller does.
+  StatusOr<QueryFace> EmbedQuery(const grpc::ServerContext& context, const v1::FaceQuery& query,
+                                 const std::string& field) const;
   // The n nearest faces still in the database, nearest first.
   StatusOr<std::vector<Neighbor>> Nearest(const std::vector<float>& query, int n, float radius,
                                           int ef_search) const;
@@ -150,6 +166,7 @@ class EmbeddingStoreService final : public v1::EmbeddingStore::Service {
   const rpc::TokenAuthenticator auth_;
   const float threshold_;
   std::array<std::mutex, kPersonLockStripes> person_locks_;
+  mutable AdmissionControl admission_;  // thread-safe; EmbedQuery is const
   Compactor compactor_;  // last: it runs a pending compaction on the db while destroyed
 };
 

@@ -20,6 +20,14 @@ struct Face {
   FaceMetadata metadata;
 };
 
+// The result of a committed Enroll that carried a client request id, remembered so that a retry
+// gets this first result instead of enrolling again.
+struct RememberedEnroll {
+  std::string request_id;
+  std::string person_id;
+  std::vector<int64_t> face_ids;
+};
+
 }  // namespace dtrain::embed
 
 #endif  // DTRAIN_WORKERS_EMBEDDING_STORE_STORAGE_FACE_H_

@@ -144,21 +144,26 @@ Status FaceDb::Recover() {
   const bool have_snapshot = fs::exists(snapshot_path, ec);
   if (have_snapshot) {
     int64_t previous_id = 0;
-    DTRAIN_ASSIGN_OR_RETURN(
-        info, ReadSnapshot(snapshot_path, static_cast<uint32_t>(options_.dim),
-                           [&](Face&& face) -> Status {
-                             if (face.face_id <= previous_id || face.person_id.empty()) {
-                               return DataLoss("snapshot " + snapshot_path +
-                                               " is damaged: face ids out of order or empty "
-                                               "person id at face " +
-                                               std::to_string(face.face_id));
-                             }
-                             previous_id = face.face_id;
-                             persons_[face.person_id].insert(face.face_id);
-                             const int64_t id = face.face_id;
-                             faces_.emplace(id, std::move(face));
-                             return Status::Ok();
-                           }));
+    DTRAIN_ASSIGN_OR_RETURN(info,
+                            ReadSnapshot(
+                                snapshot_path, static_cast<uint32_t>(options_.dim),
+                                [&](Face&& face) -> Status {
+                                  if (face.face_id <= previous_id || face.person_id.empty()) {
+                                    return DataLoss("snapshot " + snapshot_path +
+                                                    " is damaged: face ids out of order or empty "
+                                                    "person id at face " +
+                                                    std::to_string(face.face_id));
+                                  }
+                                  previous_id = face.face_id;
+                                  persons_[face.person_id].insert(face.face_id);
+                                  const int64_t id = face.face_id;
+                                  faces_.emplace(id, std::move(face));
+                                  return Status::Ok();
+                                },
+                                [&](RememberedEnroll&& request) -> Status {
+                                  RememberLocked(std::move(request));
+                                  return Status::Ok();
+                                }));
     DTRAIN_ASSIGN_OR_RETURN(uint64_t bytes, FileSize(snapshot_path));
     snapshot_bytes_ = bytes;
     last_snapshot_ms_ = info.created_ms;
@@ -226,6 +231,22 @@ Status FaceDb::Recover() {
         }
         next_face_id_ = std::max(next_face_id_, face.face_id + 1);
       }
+      if (auto* request = std::get_if<EnrollRequestRecord>(&record.entry)) {
+        for (const Face& face : request->faces) {
+          if (face.vector.size() != static_cast<size_t>(options_.dim)) {
+            return FailedPrecondition(
+                path + " holds vectors of dim " + std::to_string(face.vector.size()) +
+                ", but the database was opened with dim " + std::to_string(options_.dim));
+          }
+          if (faces_.count(face.face_id) > 0) {
+            warnings_.push_back(name + ": record " + std::to_string(record.seq) + " enrolls face " +
+                                std::to_string(face.face_id) + " which already exists, ignored");
+            applied_seq_ = record.seq;
+            return Status::Ok();
+          }
+        }
+        next_face_id_ = std::max(next_face_id_, request->faces.back().face_id + 1);
+      }
       ApplyLocked(std::move(record.entry));
       applied_seq_ = record.seq;
       return Status::Ok();
@@ -242,11 +263,46 @@ Status FaceDb::Recover() {
   return Status::Ok();
 }
 
+void FaceDb::RememberLocked(RememberedEnroll request) {
+  if (options_.remembered_requests == 0 || requests_.count(request.request_id) > 0) return;
+  request_order_.push_back(request.request_id);
+  std::string id = request.request_id;
+  requests_.emplace(std::move(id), std::move(request));
+  while (request_order_.size() > options_.remembered_requests) {
+    requests_.erase(request_order_.front());
+    request_order_.pop_front();
+  }
+}
+
+void FaceDb::ForgetRequestsOfLocked(const std::string& person_id) {
+  auto gone = [&](const std::string& request_id) {
+    auto it = requests_.find(request_id);
+    if (it == requests_.end() || it->second.person_id != person_id) return false;
+    requests_.erase(it);
+    return true;
+  };
+  request_order_.erase(std::remove_if(request_order_.begin(), request_order_.end(), gone),
+                       request_order_.end());
+}
+
 size_t FaceDb::ApplyLocked(WalEntry&& entry) {
   if (auto* enroll = std::get_if<EnrollFaceRecord>(&entry)) {
     const int64_t id = enroll->face.face_id;
     persons_[enroll->face.person_id].insert(id);
     faces_[id] = std::move(enroll->face);
+    return 0;
+  }
+  if (auto* request = std::get_if<EnrollRequestRecord>(&entry)) {
+    RememberedEnroll remembered;
+    remembered.request_id = std::move(request->request_id);
+    for (Face& face : request->faces) {
+      const int64_t id = face.face_id;
+      remembered.face_ids.push_back(id);
+      remembered.person_id = face.person_id;
+      persons_[face.person_id].insert(id);
+      faces_[id] = std::move(face);
+    }
+    RememberLocked(std::move(remembered));
     return 0;
   }
   if (const auto* del = std::get_if<DeleteFaceRecord>(&entry)) {
@@ -255,7 +311,10 @@ size_t FaceDb::ApplyLocked(WalEntry&& entry) {
     auto person = persons_.find(it->second.person_id);
     if (person != persons_.end()) {
       person->second.erase(del->face_id);
-      if (person->second.empty()) persons_.erase(person);
+      if (person->second.empty()) {
+        ForgetRequestsOfLocked(person->first);
+        persons_.erase(person);
+      }
     }
     faces_.erase(it);
     return 1;
@@ -265,6 +324,7 @@ size_t FaceDb::ApplyLocked(WalEntry&& entry) {
   if (person == persons_.end()) return 0;
   for (int64_t id : person->second) faces_.erase(id);
   const size_t removed = person->second.size();
+  ForgetRequestsOfLocked(person->first);
   persons_.erase(person);
   return removed;
 }
@@ -323,7 +383,26 @@ Status FaceDb::FinishMutation(std::unique_lock<std::mutex>& lock, uint64_t first
 StatusOr<std::vector<int64_t>> FaceDb::Enroll(const std::string& person_id,
                                               const std::vector<std::vector<float>>& vectors,
                                               const FaceMetadata& metadata) {
+  DTRAIN_ASSIGN_OR_RETURN(EnrollResult result, Enroll(person_id, vectors, metadata, {}));
+  return std::move(result.face_ids);
+}
+
+std::optional<RememberedEnroll> FaceDb::FindRequest(const std::string& request_id) const {
+  std::shared_lock<std::shared_mutex> read(state_mu_);
+  auto it = requests_.find(request_id);
+  if (it == requests_.end()) return std::nullopt;
+  return it->second;
+}
+
+StatusOr<EnrollResult> FaceDb::Enroll(const std::string& person_id,
+                                      const std::vector<std::vector<float>>& vectors,
+                                      const FaceMetadata& metadata, const EnrollOptions& options) {
   DTRAIN_RETURN_IF_ERROR(ValidatePersonId(person_id));
+  const std::string& request_id = options.request_id;
+  if (!request_id.empty()) {
+    DTRAIN_RETURN_IF_ERROR(
+        ValidateText(request_id, "request_id", kMaxRequestIdBytes, /*allow_empty=*/false));
+  }
   DTRAIN_RETURN_IF_ERROR(ValidateVectors(vectors, options_.dim));
   DTRAIN_RETURN_IF_ERROR(
       ValidateText(metadata.source, "metadata.source", kMaxSourceBytes, /*allow_empty=*/true));
@@ -339,21 +418,52 @@ StatusOr<std::vector<int64_t>> FaceDb::Enroll(const std::string& person_id,
   std::vector<int64_t> ids;
   ids.reserve(vectors.size());
   std::unique_lock<std::mutex> lock(mu_);
-  WaitUntilWritable(lock);
+  // The same request id in flight in another call: wait for its outcome, then replay it (or,
+  // when it failed, try again here).
+  cv_.wait(lock, [&] {
+    return !checkpointing_ && (request_id.empty() || pending_requests_.count(request_id) == 0);
+  });
+  if (!request_id.empty()) {
+    if (std::optional<RememberedEnroll> first = FindRequest(request_id)) {
+      if (first->person_id != person_id) {
+        return InvalidArgument("request_id \"" + request_id + "\" was already used to enroll \"" +
+                               first->person_id + "\", not \"" + person_id +
+                               "\"; use a new request id for a new request");
+      }
+      EnrollResult replay;
+      replay.face_ids = std::move(first->face_ids);
+      replay.replayed = true;
+      return replay;
+    }
+  }
+  if (options.before_commit) DTRAIN_RETURN_IF_ERROR(options.before_commit());
+  std::vector<Face> faces;
+  faces.reserve(vectors.size());
   for (const std::vector<float>& v : vectors) {
-    EnrollFaceRecord e;
-    e.face = Face{next_face_id_ + static_cast<int64_t>(ids.size()), person_id, v, stamped};
-    ids.push_back(e.face.face_id);
-    entries.push_back(std::move(e));
+    faces.push_back(Face{next_face_id_ + static_cast<int64_t>(ids.size()), person_id, v, stamped});
+    ids.push_back(faces.back().face_id);
+  }
+  if (request_id.empty()) {
+    for (Face& face : faces) entries.push_back(EnrollFaceRecord{std::move(face)});
+  } else {
+    entries.push_back(EnrollRequestRecord{request_id, std::move(faces)});
   }
   DTRAIN_ASSIGN_OR_RETURN(uint64_t last, wal_->Enqueue(entries));
   next_face_id_ += static_cast<int64_t>(ids.size());
   for (int64_t id : ids) pending_enrolled_.emplace(id, person_id);
+  if (!request_id.empty()) pending_requests_.insert(request_id);
   const uint64_t first = last - entries.size() + 1;
-  DTRAIN_RETURN_IF_ERROR(FinishMutation(lock, first, last, std::move(entries), ids, {}, nullptr));
+  const Status committed = FinishMutation(lock, first, last, std::move(entries), ids, {}, nullptr);
+  if (!request_id.empty()) {
+    pending_requests_.erase(request_id);
+    cv_.notify_all();
+  }
+  DTRAIN_RETURN_IF_ERROR(committed);
   lock.unlock();
   MaybeAutoCheckpoint();
-  return ids;
+  EnrollResult result;
+  result.face_ids = std::move(ids);
+  return result;
 }
 
 Status FaceDb::DeleteFace(int64_t face_id) {
@@ -493,6 +603,9 @@ Status FaceDb::WriteCheckpoint(uint64_t covered_seq, int64_t next_face_id) {
   {
     std::shared_lock<std::shared_mutex> read(state_mu_);
     for (const auto& [id, face] : faces_) DTRAIN_RETURN_IF_ERROR(writer->Add(face));
+    for (const std::string& request_id : request_order_) {
+      DTRAIN_RETURN_IF_ERROR(writer->AddRequest(requests_.at(request_id)));
+    }
   }
   SnapshotInfo info;
   info.next_face_id = next_face_id;

@@ -25,10 +25,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -50,6 +52,9 @@ inline constexpr size_t kMaxPersonIdBytes = 128;
 inline constexpr size_t kMaxSourceBytes = 256;
 inline constexpr size_t kMaxFacesPerEnroll = 1024;
 inline constexpr uint64_t kDefaultCheckpointWalBytes = uint64_t{64} << 20;
+inline constexpr size_t kMaxRequestIdBytes = 128;
+// Enroll request ids remembered (the newest); ~300 bytes each at most, so ~30 MB.
+inline constexpr size_t kRememberedEnrollRequests = 100'000;
 
 struct FaceDbOptions {
   int dim = kDefaultFaceDim;
@@ -57,6 +62,27 @@ struct FaceDbOptions {
   // The automatic checkpoint runs in the thread whose mutation crossed the threshold, after that
   // mutation is durable, and holds back other mutations while the snapshot is written.
   uint64_t checkpoint_wal_bytes = kDefaultCheckpointWalBytes;
+  // How many of the newest enroll request ids are remembered (see Enroll with a request id):
+  // a retry arriving after this many newer requests enrolls again.
+  size_t remembered_requests = kRememberedEnrollRequests;
+};
+
+struct EnrollOptions {
+  // Empty: none. Otherwise 1-kMaxRequestIdBytes bytes without control characters, naming the
+  // logical request: its faces and the id are committed in one WAL record, and an Enroll with an
+  // id that is already committed (or in flight) enrolls nothing and returns the first result
+  // with replayed = true. INVALID_ARGUMENT if the id was used for another person. Deleting a
+  // person forgets their request ids (a later retry enrolls again).
+  std::string request_id;
+  // Called under the mutation lock right before the WAL append; a non-OK status (the caller gave
+  // up: cancelled, deadline) is returned and nothing is written. Must be quick and must not call
+  // back into this FaceDb. Not called for a replayed request.
+  std::function<Status()> before_commit;
+};
+
+struct EnrollResult {
+  std::vector<int64_t> face_ids;
+  bool replayed = false;  // the request id was already committed; face_ids are its result
 };
 
 struct PersonSummary {
@@ -102,6 +128,12 @@ class FaceDb {
   StatusOr<std::vector<int64_t>> Enroll(const std::string& person_id,
                                         const std::vector<std::vector<float>>& vectors,
                                         const FaceMetadata& metadata = {});
+  // The same, with a request id and a last check before the commit (see EnrollOptions).
+  StatusOr<EnrollResult> Enroll(const std::string& person_id,
+                                const std::vector<std::vector<float>>& vectors,
+                                const FaceMetadata& metadata, const EnrollOptions& options);
+  // The remembered result of a committed request id, if it is still within the window.
+  std::optional<RememberedEnroll> FindRequest(const std::string& request_id) const;
   // NOT_FOUND if there is no such face. A person whose last face goes is gone too.
   Status DeleteFace(int64_t face_id);
   // Removes the person and every face of theirs; returns how many faces that was.
@@ -135,6 +167,12 @@ class FaceDb {
   // Applies one record to the state; returns how many faces it removed. Caller holds state_mu_
   // exclusively. Shared by replay and live mutations, so both mean the same thing.
   size_t ApplyLocked(WalEntry&& entry);
+  // Remembers a committed request id, forgetting the oldest beyond the window. Caller holds
+  // state_mu_ exclusively.
+  void RememberLocked(RememberedEnroll request);
+  // Forgets the request ids of a person who is gone: a deleted person's id must be in no file
+  // once compacted (the snapshot holds remembered requests). Caller holds state_mu_ exclusively.
+  void ForgetRequestsOfLocked(const std::string& person_id);
 
   // Under mu_: the state as it will be once every queued mutation is applied.
   bool HeadHasFace(int64_t face_id) const;
@@ -161,6 +199,8 @@ class FaceDb {
   mutable std::shared_mutex state_mu_;
   std::map<int64_t, Face> faces_;
   std::map<std::string, std::set<int64_t>> persons_;
+  std::unordered_map<std::string, RememberedEnroll> requests_;  // by request id
+  std::deque<std::string> request_order_;                       // oldest first
 
   // Orders mutations. Guards everything down to cv_.
   mutable std::mutex mu_;
@@ -172,6 +212,7 @@ class FaceDb {
   // checks of later mutations, but not for readers.
   std::unordered_map<int64_t, std::string> pending_enrolled_;  // face id → person
   std::unordered_set<int64_t> pending_deleted_;
+  std::unordered_set<std::string> pending_requests_;  // request ids queued, not yet applied
 
   std::mutex checkpoint_mu_;                    // one checkpoint at a time; guards the two below
   uint64_t wal_generation_ = 1;                 // of the active WAL file

@@ -100,10 +100,32 @@ Status SnapshotWriter::Add(const Face& face) {
   return Status::Ok();
 }
 
+Status SnapshotWriter::AddRequest(const RememberedEnroll& request) {
+  if (request.request_id.size() > 0xFFFF || request.person_id.size() > 0xFFFF ||
+      request.face_ids.size() > 0xFFFFFFFFu) {
+    return InvalidArgument("snapshot: request id entry too large");
+  }
+  coding::PutString16(&requests_, request.request_id);
+  coding::PutString16(&requests_, request.person_id);
+  PutFixed<uint32_t>(&requests_, static_cast<uint32_t>(request.face_ids.size()));
+  for (int64_t id : request.face_ids) PutFixed<int64_t>(&requests_, id);
+  ++request_count_;
+  return Status::Ok();
+}
+
 StatusOr<uint64_t> SnapshotWriter::Commit(SnapshotInfo info) {
   if (committed_) return FailedPrecondition("snapshot already committed");
   info.dim = dim_;
   info.face_count = face_count_;
+  {
+    std::string tail;
+    PutFixed<uint64_t>(&tail, request_count_);
+    tail += requests_;
+    requests_.clear();
+    body_crc_ = Crc32cExtend(body_crc_, tail.data(), tail.size());
+    body_bytes_ += tail.size();
+    buffer_ += tail;
+  }
   DTRAIN_RETURN_IF_ERROR(FlushBuffer());
   const std::string header = EncodeHeader(info, body_bytes_, body_crc_);
   DTRAIN_RETURN_IF_ERROR(PwriteFully(fd_.get(), header.data(), header.size(), 0, temp_path_));
@@ -116,7 +138,8 @@ StatusOr<uint64_t> SnapshotWriter::Commit(SnapshotInfo info) {
 }
 
 StatusOr<SnapshotInfo> ReadSnapshot(const std::string& path, uint32_t expected_dim,
-                                    const std::function<Status(Face&&)>& fn) {
+                                    const std::function<Status(Face&&)>& fn,
+                                    const std::function<Status(RememberedEnroll&&)>& on_request) {
   DTRAIN_ASSIGN_OR_RETURN(MappedFile file, MappedFile::Open(path));
   const char* data = file.data();
   const size_t size = file.size();
@@ -145,7 +168,7 @@ StatusOr<SnapshotInfo> ReadSnapshot(const std::string& path, uint32_t expected_d
   header.Get(&info.created_ms);
   header.Get(&body_bytes);
   header.Get(&body_crc);
-  if (version != kSnapshotVersion) {
+  if (version != kSnapshotVersion && version != kSnapshotVersionWithoutRequests) {
     return FailedPrecondition("snapshot " + path + " has format version " +
                               std::to_string(version) + "; this build reads version " +
                               std::to_string(kSnapshotVersion));
@@ -172,8 +195,24 @@ StatusOr<SnapshotInfo> ReadSnapshot(const std::string& path, uint32_t expected_d
     }
     DTRAIN_RETURN_IF_ERROR(fn(std::move(face)));
   }
+  if (version >= kSnapshotVersion) {
+    uint64_t requests = 0;
+    if (!d.Get(&requests)) return loss("the request id count is cut short");
+    for (uint64_t i = 0; i < requests; ++i) {
+      RememberedEnroll request;
+      uint32_t n = 0;
+      if (!d.GetString16(&request.request_id) || !d.GetString16(&request.person_id) || !d.Get(&n) ||
+          n > d.remaining() / sizeof(int64_t)) {
+        return loss("request id entry " + std::to_string(i) + " of " + std::to_string(requests) +
+                    " is cut short");
+      }
+      request.face_ids.resize(n);
+      for (uint32_t j = 0; j < n; ++j) d.Get(&request.face_ids[j]);
+      if (on_request) DTRAIN_RETURN_IF_ERROR(on_request(std::move(request)));
+    }
+  }
   if (d.remaining() != 0) {
-    return loss(std::to_string(d.remaining()) + " unexpected bytes after the last face");
+    return loss(std::to_string(d.remaining()) + " unexpected bytes after the last entry");
   }
   return info;
 }

@@ -5,7 +5,10 @@
 //   wal_generation u64 | created_ms i64 | body_bytes u64 | body_crc u32 | header_crc u32
 // then one entry per face, ascending face_id:
 //   face_id i64 | enrolled_at_ms i64 | person_id (u16 length + bytes) | source (same) | dim × f32
-// Persons are not stored separately: a person exists while it has faces.
+// then (version 2) the remembered enroll request ids, oldest first:
+//   count u64 | count × (request_id (u16 + bytes) | person_id (same) | n u32 | n × face_id i64)
+// Persons are not stored separately: a person exists while it has faces. Version 1 files (no
+// request ids) are still read.
 //
 // Writing goes to `snapshot.bin.tmp` in the same directory, which is fsynced, renamed over
 // snapshot.bin and followed by an fsync of the directory, so a crash leaves either the old or
@@ -27,7 +30,8 @@ namespace dtrain::embed {
 
 inline constexpr char kSnapshotFileName[] = "snapshot.bin";
 inline constexpr char kSnapshotTempFileName[] = "snapshot.bin.tmp";
-inline constexpr uint32_t kSnapshotVersion = 1;
+inline constexpr uint32_t kSnapshotVersion = 2;
+inline constexpr uint32_t kSnapshotVersionWithoutRequests = 1;
 inline constexpr size_t kSnapshotHeaderBytes = 72;
 
 struct SnapshotInfo {
@@ -52,6 +56,8 @@ class SnapshotWriter {
 
   // Faces must come in ascending face_id order with dim-sized vectors.
   Status Add(const Face& face);
+  // Remembered request ids, oldest first; they follow the faces whatever the call order.
+  Status AddRequest(const RememberedEnroll& request);
   // Fills in dim and face_count, writes the header, makes the file durable and renames it over
   // snapshot.bin. Returns the file's size in bytes.
   StatusOr<uint64_t> Commit(SnapshotInfo info);
@@ -65,6 +71,8 @@ class SnapshotWriter {
   const uint32_t dim_;
   ScopedFd fd_;
   std::string buffer_;
+  std::string requests_;  // encoded AddRequest entries, appended to the body by Commit
+  uint64_t request_count_ = 0;
   uint64_t body_bytes_ = 0;
   uint32_t body_crc_ = 0;
   uint64_t face_count_ = 0;
@@ -75,9 +83,11 @@ class SnapshotWriter {
 // Reads `path`, verifying it completely, then calls `fn` for each face in ascending face_id
 // order. DATA_LOSS (naming the file) for any damage: short file, bad magic, checksum mismatch,
 // inconsistent counts. FAILED_PRECONDITION for an unsupported version or a dim other than
-// `expected_dim`. The first non-OK status from `fn` is returned as is.
-StatusOr<SnapshotInfo> ReadSnapshot(const std::string& path, uint32_t expected_dim,
-                                    const std::function<Status(Face&&)>& fn);
+// `expected_dim`. Then calls `on_request` (when given) for each remembered request id, oldest
+// first. The first non-OK status from a callback is returned as is.
+StatusOr<SnapshotInfo> ReadSnapshot(
+    const std::string& path, uint32_t expected_dim, const std::function<Status(Face&&)>& fn,
+    const std::function<Status(RememberedEnroll&&)>& on_request = nullptr);
 
 }  // namespace dtrain::embed
 

@@ -30,6 +30,7 @@ std::string DirOf(const std::string& path) {
 WalRecordType TypeOf(const WalEntry& entry) {
   if (std::holds_alternative<EnrollFaceRecord>(entry)) return WalRecordType::kEnrollFace;
   if (std::holds_alternative<DeleteFaceRecord>(entry)) return WalRecordType::kDeleteFace;
+  if (std::holds_alternative<EnrollRequestRecord>(entry)) return WalRecordType::kEnrollRequest;
   return WalRecordType::kDeletePerson;
 }
 
@@ -45,6 +46,18 @@ void EncodeBody(uint64_t seq, const WalEntry& entry, std::string* body) {
     coding::PutFloats(body, f.vector);
   } else if (const auto* d = std::get_if<DeleteFaceRecord>(&entry)) {
     PutFixed<int64_t>(body, d->face_id);
+  } else if (const auto* r = std::get_if<EnrollRequestRecord>(&entry)) {
+    const Face& first = r->faces.front();
+    PutString16(body, r->request_id);
+    PutString16(body, first.person_id);
+    PutString16(body, first.metadata.source);
+    PutFixed<int64_t>(body, first.metadata.enrolled_at_ms);
+    PutFixed<uint32_t>(body, static_cast<uint32_t>(r->faces.size()));
+    PutFixed<uint32_t>(body, static_cast<uint32_t>(first.vector.size()));
+    for (const Face& f : r->faces) {
+      PutFixed<int64_t>(body, f.face_id);
+      coding::PutFloats(body, f.vector);
+    }
   } else {
     PutString16(body, std::get<DeletePersonRecord>(entry).person_id);
   }
@@ -63,6 +76,28 @@ Status CheckEncodable(const WalEntry& entry) {
   } else if (const auto* p = std::get_if<DeletePersonRecord>(&entry)) {
     if (p->person_id.size() > kMaxString) {
       return InvalidArgument("DeletePerson record: person_id longer than 65535 bytes");
+    }
+  } else if (const auto* r = std::get_if<EnrollRequestRecord>(&entry)) {
+    if (r->faces.empty()) return InvalidArgument("EnrollRequest record: no faces");
+    const Face& first = r->faces.front();
+    if (r->request_id.size() > kMaxString || first.person_id.size() > kMaxString ||
+        first.metadata.source.size() > kMaxString) {
+      return InvalidArgument("EnrollRequest record: a string longer than 65535 bytes");
+    }
+    for (const Face& f : r->faces) {
+      if (f.person_id != first.person_id || f.vector.size() != first.vector.size() ||
+          f.metadata.source != first.metadata.source ||
+          f.metadata.enrolled_at_ms != first.metadata.enrolled_at_ms) {
+        return InvalidArgument("EnrollRequest record: faces of one person, dim and metadata");
+      }
+    }
+    const uint64_t bytes =
+        3 * uint64_t{kMaxString} + 64 + r->faces.size() * (8 + first.vector.size() * sizeof(float));
+    if (bytes > kMaxWalBodyBytes) {
+      return InvalidArgument("EnrollRequest record: " + std::to_string(r->faces.size()) +
+                             " faces of " + std::to_string(first.vector.size()) +
+                             " floats exceed the WAL record limit of " +
+                             std::to_string(kMaxWalBodyBytes) + " bytes; enroll fewer at once");
     }
   }
   return Status::Ok();
@@ -94,6 +129,28 @@ bool DecodeBody(uint8_t type, const char* data, size_t size, WalRecord* record) 
     case WalRecordType::kDeletePerson: {
       DeletePersonRecord e;
       if (!d.GetString16(&e.person_id)) return false;
+      record->entry = std::move(e);
+      break;
+    }
+    case WalRecordType::kEnrollRequest: {
+      EnrollRequestRecord e;
+      Face shared;
+      uint32_t count;
+      uint32_t dim;
+      if (!d.GetString16(&e.request_id) || !d.GetString16(&shared.person_id) ||
+          !d.GetString16(&shared.metadata.source) || !d.Get(&shared.metadata.enrolled_at_ms) ||
+          !d.Get(&count) || !d.Get(&dim) || count == 0 ||
+          count > d.remaining() / (8 + size_t{dim} * sizeof(float))) {
+        return false;
+      }
+      e.faces.reserve(count);
+      for (uint32_t i = 0; i < count; ++i) {
+        Face f;
+        if (!d.Get(&f.face_id) || !d.GetFloats(dim, &f.vector)) return false;
+        f.person_id = shared.person_id;
+        f.metadata = shared.metadata;
+        e.faces.push_back(std::move(f));
+      }
       record->entry = std::move(e);
       break;
     }

@@ -42,7 +42,12 @@ inline constexpr size_t kWalHeaderBytes = 13;  // magic + length + crc + type
 // KiB.
 inline constexpr size_t kMaxWalBodyBytes = size_t{1} << 20;
 
-enum class WalRecordType : uint8_t { kEnrollFace = 1, kDeleteFace = 2, kDeletePerson = 3 };
+enum class WalRecordType : uint8_t {
+  kEnrollFace = 1,
+  kDeleteFace = 2,
+  kDeletePerson = 3,
+  kEnrollRequest = 4,
+};
 
 struct EnrollFaceRecord {
   Face face;
@@ -53,7 +58,16 @@ struct DeleteFaceRecord {
 struct DeletePersonRecord {
   std::string person_id;
 };
-using WalEntry = std::variant<EnrollFaceRecord, DeleteFaceRecord, DeletePersonRecord>;
+// An Enroll that carried a client request id: the faces and the id in one record, so that a
+// crash keeps both or neither and a retry of an acknowledged request can never enroll again.
+// Body: request_id, person_id, source (u16 length + bytes each) | enrolled_at_ms i64 |
+// count u32 | dim u32 | count x (face_id i64 | dim x f32). The faces share person and metadata.
+struct EnrollRequestRecord {
+  std::string request_id;
+  std::vector<Face> faces;  // at least one
+};
+using WalEntry =
+    std::variant<EnrollFaceRecord, DeleteFaceRecord, DeletePersonRecord, EnrollRequestRecord>;
 
 struct WalRecord {
   uint64_t seq = 0;
