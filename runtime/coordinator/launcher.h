@@ -49,6 +49,7 @@ struct ExitReport {
   bool succeeded() const { return exit_code == 0 && signal == 0; }
   // "rank 1 exited with code 3" / "mpirun killed by signal 9" / "exited with code 1".
   std::string Describe() const;
+  std::string failing_host;  // host of the failing rank from mpirun's text; empty when unknown
 };
 
 // Bytes of a job's combined output, read from `offset` on.

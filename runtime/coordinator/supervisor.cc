@@ -45,6 +45,35 @@ Placement ParsePlacement(int64_t id, const std::string& text) {
   return p;
 }
 
+// The ranks a placement puts on `host`: mpirun's by-slot mapping fills the hostfile's hosts in
+// order, and the hostfile lists the placement's. "rank 2", "ranks 2-3", or "" for no such host.
+std::string RanksOn(const Placement& placement, const std::string& host) {
+  int first = 0;
+  for (const auto& [name, count] : placement.slots) {
+    if (name == host) {
+      return count == 1
+                 ? "rank " + std::to_string(first)
+                 : "ranks " + std::to_string(first) + "-" + std::to_string(first + count - 1);
+    }
+    first += count;
+  }
+  return "";
+}
+
+// The host a failed attempt is blamed on: the one mpirun named, else the one the failing rank
+// ran on. "" when neither is known or the name is none of the placement's hosts.
+std::string BlamedHost(const ExitReport& report, const Placement& placement) {
+  if (!report.failing_host.empty()) {
+    return RanksOn(placement, report.failing_host).empty() ? "" : report.failing_host;
+  }
+  int first = 0;
+  for (const auto& [name, count] : placement.slots) {
+    if (report.failing_rank >= first && report.failing_rank < first + count) return name;
+    first += count;
+  }
+  return "";
+}
+
 }  // namespace
 
 JobSupervisor::JobSupervisor(SupervisorOptions options, JobStore* store,
@@ -348,9 +377,18 @@ JobSupervisor::Ending JobSupervisor::PlanEnding(int64_t id, int attempt,
   } else if (record.ok() && record->attempt < record->max_attempts) {
     t.to = JobState::kPending;
     t.update.finished_ms.reset();
-    t.reason = "attempt " + std::to_string(attempt) + " failed: " + report.Describe() +
-               "; retrying from the newest checkpoint";
     ending.requeue = QueuedJob{id, record->ranks, record->priority, record->submitted_ms};
+    // The one hook for multi-host retries: the next attempt avoids the host that failed.
+    const Placement placement = ParsePlacement(id, record->placement);
+    const std::string blamed = BlamedHost(report, placement);
+    std::string where;
+    if (!blamed.empty()) {
+      ending.requeue->avoid_hosts = {blamed};
+      where = " on host " + blamed + " (" + RanksOn(placement, blamed) + ")";
+    }
+    t.reason = "attempt " + std::to_string(attempt) + " failed" + where + ": " + report.Describe() +
+               "; retrying from the newest checkpoint" +
+               (blamed.empty() ? "" : " on hosts other than " + blamed + " if they can hold it");
   } else {
     t.to = JobState::kFailed;
     t.reason = report.Describe();
