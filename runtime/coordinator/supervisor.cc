@@ -17,6 +17,10 @@ namespace fs = std::filesystem;
 
 // Where a restarted coordinator continues reading an attempt's output.
 constexpr char kTailOffsetFile[] = "tail.offset";
+// The launch of an attempt, written as soon as the launcher returns it and before RUNNING is
+// committed: a coordinator killed in between leaves the job PENDING with its ranks running, and
+// its successor adopts that launch instead of starting a second one into the same attempt dir.
+constexpr char kLaunchRecordFile[] = "launch.json";
 // How long Cancel waits past the grace period for the loop's own record of an ending it
 // claimed first.
 constexpr std::chrono::seconds kCancelSettleTime{5};
@@ -112,6 +116,7 @@ Status JobSupervisor::Recover() {
     }
   }
   for (const JobRecord& job : active) {
+    if (job.state == JobState::kPending && AdoptUnrecordedLaunch(job)) continue;
     if (job.state == JobState::kPending) {
       std::lock_guard<std::mutex> lock(mu_);
       pending_[job.id] = {job.id, job.ranks, job.priority, job.submitted_ms};
@@ -154,6 +159,51 @@ Status JobSupervisor::Recover() {
     RecordEndings({PlanEnding(job.id, run.attempt, lost)});
   }
   return Status::Ok();
+}
+
+bool JobSupervisor::AdoptUnrecordedLaunch(const JobRecord& job) {
+  const int attempt = job.attempt + 1;
+  const std::string attempt_dir = AttemptDir(job.id, attempt);
+  std::ifstream in(fs::path(attempt_dir) / kLaunchRecordFile);
+  if (!in) return false;
+  const nlohmann::json record = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  auto text = [&](const char* key) {
+    return record.is_object() && record.contains(key) && record[key].is_string();
+  };
+  if (!text("backend") || !text("handle") || !text("placement") ||
+      record["backend"].get<std::string>() != launcher_->name()) {
+    Report(job.id, "ignoring unreadable or foreign " + attempt_dir + "/" + kLaunchRecordFile);
+    return false;
+  }
+  Running run;
+  run.attempt = attempt;
+  run.attempt_dir = attempt_dir;
+  run.launched = {record["backend"].get<std::string>(), record["handle"].get<std::string>()};
+  const std::string placement = record["placement"].get<std::string>();
+  TransitionRequest t;
+  t.id = job.id;
+  t.expected_from = JobState::kPending;
+  t.to = JobState::kRunning;
+  t.at_ms = NowMs();
+  t.reason = "adopted attempt " + std::to_string(attempt) + " on " + placement +
+             ", started by a coordinator that stopped before recording it";
+  t.update.attempt = attempt;
+  t.update.started_ms = t.at_ms;
+  t.update.launcher_backend = run.launched.backend;
+  t.update.launcher_handle = run.launched.handle;
+  t.update.placement = placement;
+  const std::vector<Status> recorded = store_->Transitions({t});
+  if (!recorded[0].ok()) {
+    Report(job.id,
+           "cannot adopt attempt " + std::to_string(attempt) + ": " + recorded[0].ToString());
+    return false;
+  }
+  // Followed like any running job: a launch that ended meanwhile is recorded by the next pass.
+  std::lock_guard<std::mutex> lock(mu_);
+  Status reserved = scheduler_->Reserve(ParsePlacement(job.id, placement));
+  if (!reserved.ok()) Report(job.id, reserved.ToString());
+  running_[job.id] = std::move(run);
+  return true;
 }
 
 void JobSupervisor::Stop() {
@@ -478,7 +528,11 @@ void JobSupervisor::ScheduleReady() {
         running_[id] = std::move(run);
         continue;
       }
-      if (s.launched.ok()) to_stop.push_back(*s.launched);  // cancelled between schedule and launch
+      if (s.launched.ok()) {  // cancelled between schedule and launch, or RUNNING not recorded
+        to_stop.push_back(*s.launched);
+        std::error_code ec;
+        fs::remove(fs::path(AttemptDir(id, s.attempt)) / kLaunchRecordFile, ec);
+      }
       scheduler_->Release(id);
     }
   }
@@ -500,7 +554,14 @@ StatusOr<LaunchedJob> JobSupervisor::Launch(const JobRecord& job, const Placemen
   fs::create_directories(request.attempt_dir, ec);
   if (ec) return Internal("cannot create '" + request.attempt_dir + "': " + ec.message());
   DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(request.spec_path, job.spec_yaml, kOwnerOnlyFileMode));
-  return launcher_->Launch(request);
+  DTRAIN_ASSIGN_OR_RETURN(LaunchedJob launched, launcher_->Launch(request));
+  const nlohmann::json record = {{"backend", launched.backend},
+                                 {"handle", launched.handle},
+                                 {"placement", placement.ToString()}};
+  Status saved = WriteFileAtomically((fs::path(request.attempt_dir) / kLaunchRecordFile).string(),
+                                     record.dump(), kOwnerOnlyFileMode);
+  if (!saved.ok()) Report(job.id, saved.ToString());  // only a restart in this moment needs it
+  return launched;
 }
 
 // ---------------------------------------------------------------------------- for the handlers

@@ -356,6 +356,43 @@ TEST_F(MultiHostRetryTest, RetryUsesTheBlamedHostWhenTheOthersCannotHoldTheJob) 
   EXPECT_EQ(Get(id).placement, "h1:1,h2:1,h3:1");
 }
 
+// Before: the supervisor launched an attempt and only then committed RUNNING; a coordinator
+// killed between the two left the job PENDING with its ranks running, and its successor
+// launched the same attempt a second time, into the same attempt directory.
+TEST_F(JobSupervisorTest, RestartAdoptsALaunchThatWasNeverRecordedRunning) {
+  int64_t id = Submit("a");
+  supervisor_->Tick();
+  ASSERT_EQ(Get(id).state, JobState::kRunning);
+  const std::string record = options_.state_dir + "/jobs/1/attempt-1/launch.json";
+  ASSERT_TRUE(fs::exists(record)) << "the launch is saved before RUNNING is committed";
+  // The store as a coordinator killed after the launch but before its commit left it.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE jobs SET state = 'PENDING', attempt = 0, launcher_backend = '', "
+                           "launcher_handle = '', placement = ''",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  ASSERT_EQ(Get(id).state, JobState::kPending);
+  MakeSupervisor();
+  ASSERT_OK(supervisor_->Recover());
+  supervisor_->Tick();
+  EXPECT_EQ(world_->Launches(id), 1) << "attempt 1 was launched twice";
+  JobRecord job = Get(id);
+  EXPECT_EQ(job.state, JobState::kRunning);
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_EQ(job.launcher_handle, "1000");
+  EXPECT_EQ(job.placement, "localhost:1");
+  world_->End(id, ExitReport());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+  EXPECT_EQ(supervisor_->Cluster().free_slots, 4);
+}
+
 TEST_F(JobSupervisorTest, RecoverFollowsJobsThatEndedWhileItWasAway) {
   int64_t id = Submit("a");
   supervisor_->Tick();
