@@ -3,13 +3,15 @@
 // A pass sorts the pending jobs once (O(n log n)) and walks them in start order. Since slots may
 // span hosts, a job fits exactly when its ranks do not exceed the cluster's free slots, so the
 // fit test is O(1); choosing hosts (O(hosts log hosts)) happens only for jobs that start, and
-// every start consumes at least one slot, so a pass does at most free_slots() placements.
+// every start consumes at least one slot, so a pass does at most free_slots() placements. A job
+// that avoids hosts costs O(hosts) more (its masked copy of the free slots).
 #include "runtime/coordinator/scheduler.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
@@ -233,11 +235,15 @@ std::vector<Placement> Scheduler::Schedule(const std::vector<QueuedJob>& pending
   hosts_scratch.reserve(cluster_.hosts.size());
   std::vector<std::pair<size_t, int>> take;
   take.reserve(cluster_.hosts.size());
+  std::vector<int> masked;  // FreeFor's scratch
   bool head_seen = false;
   for (const Candidate& c : order) {
     const QueuedJob& job = pending[c.index];
     if (running_.count(job.id) != 0) continue;  // already running (or started earlier this pass)
-    if (job.ranks > free_total) {
+    const std::vector<int>& job_free = FreeFor(job, &masked);
+    const int usable =
+        &job_free == &free_ ? free_total : std::accumulate(job_free.begin(), job_free.end(), 0);
+    if (job.ranks > usable) {
       // The first job that does not fit is the head. Until it has waited
       // max_wait_for_backfill_ms, later jobs may backfill; after that, its slots are reserved:
       // whatever frees up goes to it, so nothing behind it starts.
@@ -250,7 +256,7 @@ std::vector<Placement> Scheduler::Schedule(const std::vector<QueuedJob>& pending
       }
       continue;
     }
-    PlaceOnFreeSlots(free_, job.ranks, &hosts_scratch, &take);
+    PlaceOnFreeSlots(job_free, job.ranks, &hosts_scratch, &take);
     Placement placement;
     placement.job_id = job.id;
     placement.slots.reserve(take.size());
@@ -275,6 +281,22 @@ std::vector<Placement> Scheduler::Schedule(const std::vector<QueuedJob>& pending
     if (free_total == 0) break;
   }
   return started;
+}
+
+const std::vector<int>& Scheduler::FreeFor(const QueuedJob& job, std::vector<int>* masked) const {
+  if (job.avoid_hosts.empty()) return free_;
+  masked->assign(free_.begin(), free_.end());
+  int elsewhere = 0;  // slots, busy or not, on the hosts the job may use
+  for (size_t h = 0; h < cluster_.hosts.size(); ++h) {
+    const std::string& name = cluster_.hosts[h].name;
+    if (std::find(job.avoid_hosts.begin(), job.avoid_hosts.end(), name) != job.avoid_hosts.end()) {
+      (*masked)[h] = 0;
+    } else {
+      elsewhere += std::max(0, cluster_.hosts[h].slots);
+    }
+  }
+  // The other hosts can never hold the gang: the avoided ones are better than never running.
+  return elsewhere >= job.ranks ? *masked : free_;
 }
 
 int Scheduler::free_slots() const {

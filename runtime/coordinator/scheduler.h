@@ -9,7 +9,10 @@
 //  - backfill: when the head job does not fit, later jobs that fit may start, but only if they
 //    would not delay the head forever: once the head has waited max_wait_for_backfill_ms, the
 //    scheduler reserves slots for it and starts nothing else until it runs (no starvation);
-//  - a job asking for more slots than the cluster has is rejected at submit (CanEverFit).
+//  - a job asking for more slots than the cluster has is rejected at submit (CanEverFit);
+//  - a retried job avoids the hosts its last attempt failed on (QueuedJob::avoid_hosts) when
+//    the other hosts can hold its whole gang, waiting for their slots if need be; when they
+//    cannot, it may use every host again (a lone bad host must not strand a job forever).
 #ifndef DTRAIN_RUNTIME_COORDINATOR_SCHEDULER_H_
 #define DTRAIN_RUNTIME_COORDINATOR_SCHEDULER_H_
 
@@ -34,6 +37,9 @@ struct QueuedJob {
   int ranks = 1;
   int priority = 0;
   int64_t submitted_ms = 0;
+  // Hosts not to place this attempt on (where the last attempt's failing rank ran). Ignored
+  // when the other hosts have fewer slots in total than `ranks`.
+  std::vector<std::string> avoid_hosts = {};
 };
 
 // Slots of one job on each host, in host order.
@@ -73,6 +79,10 @@ class Scheduler {
  private:
   ClusterConfig cluster_;
   SchedulerOptions options_;
+  // The free slots `job` may use now: free_ itself, or `masked` (a copy with its avoided hosts
+  // at zero) when it avoids hosts and the others can hold its gang.
+  const std::vector<int>& FreeFor(const QueuedJob& job, std::vector<int>* masked) const;
+
   std::vector<int> free_;                 // per host
   std::map<int64_t, Placement> running_;  // job id -> placement
 };

@@ -23,6 +23,10 @@ namespace fs = std::filesystem;
 
 // Where a restarted coordinator continues reading an attempt's output.
 constexpr char kTailOffsetFile[] = "tail.offset";
+// The launch of an attempt, written as soon as the launcher returns it and before RUNNING is
+// committed: a coordinator killed in between leaves the job PENDING with its ranks running, and
+// its successor adopts that launch instead of starting a second one into the same attempt dir.
+constexpr char kLaunchRecordFile[] = "launch.json";
 // How long Cancel waits past the grace period for the loop's own record of an ending it
 // claimed first.
 constexpr std::chrono::seconds kCancelSettleTime{5};
@@ -71,6 +75,35 @@ std::string JobRunDirName(const JobRecord& job) {
   return "job-" + std::to_string(job.id) + "-" + stamp;
 }
 
+// The ranks a placement puts on `host`: mpirun's by-slot mapping fills the hostfile's hosts in
+// order, and the hostfile lists the placement's. "rank 2", "ranks 2-3", or "" for no such host.
+std::string RanksOn(const Placement& placement, const std::string& host) {
+  int first = 0;
+  for (const auto& [name, count] : placement.slots) {
+    if (name == host) {
+      return count == 1
+                 ? "rank " + std::to_string(first)
+                 : "ranks " + std::to_string(first) + "-" + std::to_string(first + count - 1);
+    }
+    first += count;
+  }
+  return "";
+}
+
+// The host a failed attempt is blamed on: the one mpirun named, else the one the failing rank
+// ran on. "" when neither is known or the name is none of the placement's hosts.
+std::string BlamedHost(const ExitReport& report, const Placement& placement) {
+  if (!report.failing_host.empty()) {
+    return RanksOn(placement, report.failing_host).empty() ? "" : report.failing_host;
+  }
+  int first = 0;
+  for (const auto& [name, count] : placement.slots) {
+    if (report.failing_rank >= first && report.failing_rank < first + count) return name;
+    first += count;
+  }
+  return "";
+}
+
 }  // namespace
 
 JobSupervisor::JobSupervisor(SupervisorOptions options, JobStore* store,
@@ -109,6 +142,7 @@ Status JobSupervisor::Recover() {
     }
   }
   for (const JobRecord& job : active) {
+    if (job.state == JobState::kPending && AdoptUnrecordedLaunch(job)) continue;
     if (job.state == JobState::kPending) {
       std::lock_guard<std::mutex> lock(mu_);
       pending_[job.id] = {job.id, job.ranks, job.priority, job.submitted_ms};
@@ -151,6 +185,51 @@ Status JobSupervisor::Recover() {
     RecordEndings({PlanEnding(job.id, run.attempt, lost)});
   }
   return Status::Ok();
+}
+
+bool JobSupervisor::AdoptUnrecordedLaunch(const JobRecord& job) {
+  const int attempt = job.attempt + 1;
+  const std::string attempt_dir = AttemptDir(job.id, attempt);
+  std::ifstream in(fs::path(attempt_dir) / kLaunchRecordFile);
+  if (!in) return false;
+  const nlohmann::json record = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  auto text = [&](const char* key) {
+    return record.is_object() && record.contains(key) && record[key].is_string();
+  };
+  if (!text("backend") || !text("handle") || !text("placement") ||
+      record["backend"].get<std::string>() != launcher_->name()) {
+    Report(job.id, "ignoring unreadable or foreign " + attempt_dir + "/" + kLaunchRecordFile);
+    return false;
+  }
+  Running run;
+  run.attempt = attempt;
+  run.attempt_dir = attempt_dir;
+  run.launched = {record["backend"].get<std::string>(), record["handle"].get<std::string>()};
+  const std::string placement = record["placement"].get<std::string>();
+  TransitionRequest t;
+  t.id = job.id;
+  t.expected_from = JobState::kPending;
+  t.to = JobState::kRunning;
+  t.at_ms = NowMs();
+  t.reason = "adopted attempt " + std::to_string(attempt) + " on " + placement +
+             ", started by a coordinator that stopped before recording it";
+  t.update.attempt = attempt;
+  t.update.started_ms = t.at_ms;
+  t.update.launcher_backend = run.launched.backend;
+  t.update.launcher_handle = run.launched.handle;
+  t.update.placement = placement;
+  const std::vector<Status> recorded = store_->Transitions({t});
+  if (!recorded[0].ok()) {
+    Report(job.id,
+           "cannot adopt attempt " + std::to_string(attempt) + ": " + recorded[0].ToString());
+    return false;
+  }
+  // Followed like any running job: a launch that ended meanwhile is recorded by the next pass.
+  std::lock_guard<std::mutex> lock(mu_);
+  Status reserved = scheduler_->Reserve(ParsePlacement(job.id, placement));
+  if (!reserved.ok()) Report(job.id, reserved.ToString());
+  running_[job.id] = std::move(run);
+  return true;
 }
 
 void JobSupervisor::Stop() {
@@ -375,9 +454,18 @@ JobSupervisor::Ending JobSupervisor::PlanEnding(int64_t id, int attempt,
   } else if (record.ok() && record->attempt < record->max_attempts) {
     t.to = JobState::kPending;
     t.update.finished_ms.reset();
-    t.reason = "attempt " + std::to_string(attempt) + " failed: " + report.Describe() +
-               "; retrying from the newest checkpoint";
     ending.requeue = QueuedJob{id, record->ranks, record->priority, record->submitted_ms};
+    // The one hook for multi-host retries: the next attempt avoids the host that failed.
+    const Placement placement = ParsePlacement(id, record->placement);
+    const std::string blamed = BlamedHost(report, placement);
+    std::string where;
+    if (!blamed.empty()) {
+      ending.requeue->avoid_hosts = {blamed};
+      where = " on host " + blamed + " (" + RanksOn(placement, blamed) + ")";
+    }
+    t.reason = "attempt " + std::to_string(attempt) + " failed" + where + ": " + report.Describe() +
+               "; retrying from the newest checkpoint" +
+               (blamed.empty() ? "" : " on hosts other than " + blamed + " if they can hold it");
   } else {
     t.to = JobState::kFailed;
     t.reason = report.Describe();
@@ -476,7 +564,11 @@ void JobSupervisor::ScheduleReady() {
         running_[id] = std::move(run);
         continue;
       }
-      if (s.launched.ok()) to_stop.push_back(*s.launched);  // cancelled between schedule and launch
+      if (s.launched.ok()) {  // cancelled between schedule and launch, or RUNNING not recorded
+        to_stop.push_back(*s.launched);
+        std::error_code ec;
+        fs::remove(fs::path(AttemptDir(id, s.attempt)) / kLaunchRecordFile, ec);
+      }
       scheduler_->Release(id);
     }
   }
@@ -548,7 +640,14 @@ StatusOr<LaunchedJob> JobSupervisor::Launch(const JobRecord& job, const Placemen
   fs::create_directories(request.attempt_dir, ec);
   if (ec) return Internal("cannot create '" + request.attempt_dir + "': " + ec.message());
   DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(request.spec_path, spec_yaml, kOwnerOnlyFileMode));
-  return launcher_->Launch(request);
+  DTRAIN_ASSIGN_OR_RETURN(LaunchedJob launched, launcher_->Launch(request));
+  const nlohmann::json record = {{"backend", launched.backend},
+                                 {"handle", launched.handle},
+                                 {"placement", placement.ToString()}};
+  Status saved = WriteFileAtomically((fs::path(request.attempt_dir) / kLaunchRecordFile).string(),
+                                     record.dump(), kOwnerOnlyFileMode);
+  if (!saved.ok()) Report(job.id, saved.ToString());  // only a restart in this moment needs it
+  return launched;
 }
 
 // ---------------------------------------------------------------------------- for the handlers

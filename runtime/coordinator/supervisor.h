@@ -9,7 +9,8 @@
 //
 // Files: it writes each job's spec to <state_dir>/jobs/<id>/spec.yaml and keeps, per attempt,
 // <state_dir>/jobs/<id>/attempt-<n>/ (handed to the backend) with its own tail.offset (how far
-// the output has been stored as events) in it.
+// the output has been stored as events) and launch.json (the launch, saved before RUNNING is
+// committed, so that a restart adopts it rather than launching the attempt twice) in it.
 //
 // Thread-safety: every public method may be called from any thread; the control loop runs on
 // its own thread after Start(). mu_ guards the scheduler and the tables of pending and running
@@ -127,6 +128,9 @@ class JobSupervisor {
     std::optional<QueuedJob> requeue;
   };
 
+  // A PENDING job whose next attempt was launched (its launch.json written) but never recorded
+  // RUNNING: records it RUNNING with that launch and follows it. False when there is none.
+  bool AdoptUnrecordedLaunch(const JobRecord& job);
   void Loop();
   void Wake();
   void FollowRunning();

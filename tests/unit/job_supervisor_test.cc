@@ -37,19 +37,17 @@ class JobSupervisorTest : public ::testing::Test {
   // A new supervisor (a coordinator restart) over the same store and scripted jobs.
   void MakeSupervisor() {
     supervisor_.reset();
-    ClusterConfig cluster;
-    cluster.hosts = {{"localhost", 4}};
     supervisor_ = std::make_unique<JobSupervisor>(
-        options_, store_.get(), std::make_unique<Scheduler>(cluster, SchedulerOptions()),
+        options_, store_.get(), std::make_unique<Scheduler>(cluster_, SchedulerOptions()),
         std::make_unique<ScriptedLauncher>(world_));
   }
 
   // A job accepted the way SubmitJob accepts one.
-  int64_t Submit(const std::string& name, int max_attempts = 1) {
+  int64_t Submit(const std::string& name, int max_attempts = 1, int ranks = 1) {
     NewJob job;
     job.name = name;
     job.spec_yaml = "name: " + name + "\n";
-    job.ranks = 1;
+    job.ranks = ranks;
     job.max_attempts = max_attempts;
     job.submitted_ms = 1000;
     StatusOr<int64_t> id = store_->Insert(job);
@@ -81,6 +79,7 @@ class JobSupervisorTest : public ::testing::Test {
 
   testing::TempDir temp_;
   SupervisorOptions options_;
+  ClusterConfig cluster_{{{"localhost", 4}}};
   std::shared_ptr<ScriptedLauncher::World> world_ = std::make_shared<ScriptedLauncher::World>();
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobSupervisor> supervisor_;
@@ -282,6 +281,118 @@ TEST_F(JobSupervisorTest, RecoverEndsJobsWhoseLaunchWasLost) {
   EXPECT_EQ(Get(retried).state, JobState::kRunning);
   EXPECT_EQ(world_->Launches(retried), 2);
   EXPECT_TRUE(world_->Of(retried).request.resume);
+}
+
+// Multi-host retries (issue 10, beyond today 1): the next attempt avoids the host the failure
+// is blamed on, whether mpirun named it or only the rank is known.
+class MultiHostRetryTest : public JobSupervisorTest {
+ protected:
+  void SetUp() override {
+    cluster_.hosts = {{"h1", 1}, {"h2", 1}, {"h3", 1}};
+    JobSupervisorTest::SetUp();
+  }
+};
+
+TEST_F(MultiHostRetryTest, RetryAvoidsTheHostMpirunNamed) {
+  int64_t id = Submit("a", /*max_attempts=*/2, /*ranks=*/2);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).placement, "h1:1,h2:1");
+  ExitReport cut;  // what mpirun reports when it loses the daemon of a cut-off host
+  cut.exit_code = 205;
+  cut.failing_host = "h2";
+  world_->End(id, cut);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).state, JobState::kRunning);
+  EXPECT_EQ(Get(id).attempt, 2);
+  EXPECT_EQ(Get(id).placement, "h1:1,h3:1");
+  EXPECT_EQ(world_->Of(id).request.placement.ToString(), "h1:1,h3:1");
+  std::string reasons;
+  auto history = store_->History(id);
+  ASSERT_OK(history);
+  for (const Transition& t : *history) reasons += t.reason + "\n";
+  EXPECT_NE(reasons.find("attempt 1 failed on host h2 (rank 1): mpirun exited with code 205; "
+                         "retrying from the newest checkpoint on hosts other than h2"),
+            std::string::npos)
+      << reasons;
+}
+
+TEST_F(MultiHostRetryTest, RetryAvoidsTheHostOfTheFailingRankWhenNoHostIsNamed) {
+  int64_t id = Submit("a", /*max_attempts=*/2, /*ranks=*/2);
+  supervisor_->Tick();
+  ExitReport failed;
+  failed.exit_code = 1;
+  failed.failing_rank = 0;
+  failed.rank_exit_code = 3;
+  world_->End(id, failed);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).attempt, 2);
+  EXPECT_EQ(Get(id).placement, "h2:1,h3:1");
+}
+
+TEST_F(MultiHostRetryTest, AHostOutsideThePlacementIsNotBlamed) {
+  // mpirun named a host the job never ran on (say, an alias): blame nothing rather than a guess.
+  int64_t id = Submit("a", /*max_attempts=*/2, /*ranks=*/2);
+  supervisor_->Tick();
+  ExitReport odd;
+  odd.exit_code = 205;
+  odd.failing_host = "h3";
+  world_->End(id, odd);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).placement, "h1:1,h2:1");
+  auto history = store_->History(id);
+  ASSERT_OK(history);
+  for (const Transition& t : *history) {
+    EXPECT_EQ(t.reason.find("other than"), std::string::npos) << t.reason;
+  }
+}
+
+TEST_F(MultiHostRetryTest, RetryUsesTheBlamedHostWhenTheOthersCannotHoldTheJob) {
+  int64_t id = Submit("a", /*max_attempts=*/2, /*ranks=*/3);
+  supervisor_->Tick();
+  ExitReport cut;
+  cut.exit_code = 205;
+  cut.failing_host = "h2";
+  world_->End(id, cut);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).state, JobState::kRunning);
+  EXPECT_EQ(Get(id).placement, "h1:1,h2:1,h3:1");
+}
+
+// Before: the supervisor launched an attempt and only then committed RUNNING; a coordinator
+// killed between the two left the job PENDING with its ranks running, and its successor
+// launched the same attempt a second time, into the same attempt directory.
+TEST_F(JobSupervisorTest, RestartAdoptsALaunchThatWasNeverRecordedRunning) {
+  int64_t id = Submit("a");
+  supervisor_->Tick();
+  ASSERT_EQ(Get(id).state, JobState::kRunning);
+  const std::string record = options_.state_dir + "/jobs/1/attempt-1/launch.json";
+  ASSERT_TRUE(fs::exists(record)) << "the launch is saved before RUNNING is committed";
+  // The store as a coordinator killed after the launch but before its commit left it.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE jobs SET state = 'PENDING', attempt = 0, launcher_backend = '', "
+                           "launcher_handle = '', placement = ''",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  ASSERT_EQ(Get(id).state, JobState::kPending);
+  MakeSupervisor();
+  ASSERT_OK(supervisor_->Recover());
+  supervisor_->Tick();
+  EXPECT_EQ(world_->Launches(id), 1) << "attempt 1 was launched twice";
+  JobRecord job = Get(id);
+  EXPECT_EQ(job.state, JobState::kRunning);
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_EQ(job.launcher_handle, "1000");
+  EXPECT_EQ(job.placement, "localhost:1");
+  world_->End(id, ExitReport());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+  EXPECT_EQ(supervisor_->Cluster().free_slots, 4);
 }
 
 TEST_F(JobSupervisorTest, RecoverFollowsJobsThatEndedWhileItWasAway) {

@@ -511,6 +511,40 @@ TEST(ExplainFailureTest, RankThatFailedByItselfKeepsItsExitCode) {
   EXPECT_EQ(r.failing_rank, 1);
   EXPECT_EQ(r.rank_exit_code, 3);
   EXPECT_EQ(r.Describe(), "rank 1 exited with code 3");
+
+// Multi-host retries (issue 10, beyond today 1): the host mpirun blames, in its own words, as
+// OpenMPI 4.1 printed them in tests/e2e/multi_host_e2e.sh.
+TEST(NameFailingHostTest, RankKilledOnAHost) {
+  ExitReport report;
+  NameFailingHost(
+      "mpirun noticed that process rank 1 with PID 23040 on node 10.77.0.12 exited on signal 9 "
+      "(Killed).\n",
+      &report);
+  EXPECT_EQ(report.failing_host, "10.77.0.12");
+  EXPECT_EQ(report.failing_rank, 1);
+  EXPECT_EQ(report.rank_exit_code, 137);
+}
+
+TEST(NameFailingHostTest, DaemonOfACutOffHostLost) {
+  ExitReport report;
+  report.failing_rank = 0;  // the rank that noticed, already known: kept
+  NameFailingHost(
+      "ORTE has lost communication with a remote daemon.\n\n"
+      "  HNP daemon   : [[5834,0],0] on node vm\n"
+      "  Remote daemon: [[5834,0],2] on node 10.77.0.12\n",
+      &report);
+  EXPECT_EQ(report.failing_host, "10.77.0.12");
+  EXPECT_EQ(report.failing_rank, 0);
+}
+
+TEST(NameFailingHostTest, NothingNamedAndHugeNumbersLeaveTheReportAlone) {
+  ExitReport report;
+  NameFailingHost(
+      "rank 0: error\nprocess rank 99999999999999 with PID 1 on node x exited on "
+      "signal 9\n",
+      &report);
+  EXPECT_EQ(report.failing_host, "");
+  EXPECT_EQ(report.failing_rank, -1);
 }
 
 }  // namespace

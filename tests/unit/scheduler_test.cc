@@ -401,6 +401,44 @@ TEST(SchedulerTest, PlacementIsDeterministic) {
   EXPECT_EQ(run(), first);
 }
 
+// ----------------------------------------------------------------------------- avoided hosts
+
+QueuedJob Avoiding(int64_t id, int ranks, std::vector<std::string> hosts) {
+  QueuedJob j = Job(id, ranks);
+  j.avoid_hosts = std::move(hosts);
+  return j;
+}
+
+TEST(SchedulerTest, RetryAvoidsTheHostItFailedOn) {
+  // Without the avoid set, 2 ranks go to the first host; the retry of a job that failed on a
+  // goes to b, and the next job is free to use a.
+  Scheduler s(Cluster({{"a", 1}, {"b", 1}, {"c", 1}}), NoAgingNoReservation());
+  EXPECT_EQ(Started(s.Schedule({Avoiding(1, 2, {"a"})}, 0)), "1=b:1,c:1");
+  EXPECT_EQ(Started(s.Schedule({Job(2, 1)}, 0)), "2=a:1");
+}
+
+TEST(SchedulerTest, AvoidingJobWaitsForTheOtherHostsRatherThanUseTheBadOne) {
+  // a and c are free (2 slots, enough in number), but a is the host to avoid: the job waits for
+  // b, and meanwhile a small job may use a.
+  Scheduler s(Cluster({{"a", 1}, {"b", 1}, {"c", 1}}), NoAgingNoReservation());
+  ASSERT_TRUE(s.Reserve(Place(100, {{"b", 1}})).ok());
+  EXPECT_EQ(Started(s.Schedule({Avoiding(1, 2, {"a"})}, 0)), "");
+  EXPECT_EQ(s.free_slots(), 2);
+  s.Release(100);
+  EXPECT_EQ(Started(s.Schedule({Avoiding(1, 2, {"a"}), Job(2, 1)}, 0)), "1=b:1,c:1;2=a:1");
+}
+
+TEST(SchedulerTest, AvoidedHostIsUsedWhenTheOthersCanNeverHoldTheGang) {
+  // Only a and b exist and the job needs both: avoiding a would strand it forever.
+  Scheduler s(Cluster({{"a", 2}, {"b", 2}}), NoAgingNoReservation());
+  EXPECT_EQ(Started(s.Schedule({Avoiding(1, 4, {"a"})}, 0)), "1=a:2,b:2");
+}
+
+TEST(SchedulerTest, AvoidingAHostOutsideTheClusterChangesNothing) {
+  Scheduler s(Cluster({{"a", 2}, {"b", 2}}), NoAgingNoReservation());
+  EXPECT_EQ(Started(s.Schedule({Avoiding(1, 2, {"gone"})}, 0)), "1=a:2");
+}
+
 // ----------------------------------------------------------------------------- order
 
 TEST(SchedulerTest, HigherPriorityFirst) {
