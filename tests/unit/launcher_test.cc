@@ -511,6 +511,7 @@ TEST(ExplainFailureTest, RankThatFailedByItselfKeepsItsExitCode) {
   EXPECT_EQ(r.failing_rank, 1);
   EXPECT_EQ(r.rank_exit_code, 3);
   EXPECT_EQ(r.Describe(), "rank 1 exited with code 3");
+}
 
 // Multi-host retries (issue 10, beyond today 1): the host mpirun blames, in its own words, as
 // OpenMPI 4.1 printed them in tests/e2e/multi_host_e2e.sh.
