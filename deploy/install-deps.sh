@@ -11,7 +11,8 @@ packages=(
   libyaml-cpp-dev                               # job specs
   libgtest-dev libgmock-dev                     # tests
   libsqlite3-dev                                # coordinator job store
-  libstb-dev                                    # PNG/JPEG decode + resize + PNG encode
+  libstb-dev                                    # PNG decode + resize + PNG encode
+  libjpeg62-turbo-dev                           # JPEG decode (libjpeg-turbo)
   nlohmann-json3-dev                            # metrics.jsonl / summary.json / progress lines
   libcli11-dev                                  # command-line parsing of dtrain-worker / dtrain
   openssl                                       # throw-away TLS certificates in the tests

@@ -247,8 +247,8 @@ TEST(DecodeImageTest, PngChunkPastTheEndOfTheFileIsRefused) {
 }
 
 TEST(DecodeImageTest, JpegHuffmanTableOfMoreThan256CodesIsRefused) {
-  // SOI, a baseline 8x8 grey frame, then a DHT whose 16 counts sum to 272 (stb 2.27 writes past
-  // its 257-entry size table for this).
+  // SOI, a baseline 8x8 grey frame, then a DHT whose 16 counts sum to 272 (stb 2.27 wrote past
+  // its 257-entry size table for this; libjpeg-turbo refuses the table).
   std::string jpeg("\xFF\xD8", 2);
   jpeg += std::string("\xFF\xC0\x00\x0B\x08\x00\x08\x00\x08\x01\x01\x11\x00", 13);
   std::string dht(1, '\x00');
@@ -259,9 +259,44 @@ TEST(DecodeImageTest, JpegHuffmanTableOfMoreThan256CodesIsRefused) {
   jpeg += dht + std::string("\xFF\xD9", 2);
   auto image = Decode(jpeg);
   ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(image.status().message(),
-            "cannot decode image 'x.png': JPEG Huffman table at byte 15 declares 272 codes, "
-            "expected at most 256 within its segment");
+            "cannot decode image 'x.png': Bogus Huffman table definition");
+}
+
+// SOI, a frame header of `height` x `width` grey pixels and a scan header: all libjpeg needs to
+// report the size.
+std::string JpegHeaderOnly(int height, int width) {
+  std::string jpeg("\xFF\xD8\xFF\xC0\x00\x0B\x08", 7);
+  jpeg += static_cast<char>(height >> 8);
+  jpeg += static_cast<char>(height);
+  jpeg += static_cast<char>(width >> 8);
+  jpeg += static_cast<char>(width);
+  jpeg += std::string("\x01\x01\x11\x00", 4);
+  jpeg += std::string("\xFF\xDA\x00\x08\x01\x01\x00\x00\x3F\x00\xFF\xD9", 12);
+  return jpeg;
+}
+
+TEST(DecodeImageTest, JpegLargerThanThePixelLimitIsRefusedBeforeDecoding) {
+  auto image = Decode(JpegHeaderOnly(8192, 8192));
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().message(),
+            "cannot decode image 'x.png': it is 8192x8192 pixels; expected at least 1x1 and at "
+            "most 33554432 pixels");
+}
+
+TEST(DecodeImageTest, ProgressiveJpegWithTooManyScansIsRefused) {
+  // An 8x8 grey progressive JPEG of 501 scans (cjpeg -scans, see the file's README line in
+  // tests/unit/testdata/README.md); a real one has about ten.
+  std::ifstream in(std::string(DTRAIN_TEST_DATA_DIR) + "/progressive-501-scans.jpg",
+                   std::ios::binary);
+  ASSERT_TRUE(in);
+  const std::string jpeg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto image = Decode(jpeg);
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().message(),
+            "cannot decode image 'x.png': it has more than 500 scans (a real progressive JPEG "
+            "has about ten)");
 }
 
 TEST(DecodeImageTest, OtherFormatsAreRefusedWhateverTheExtension) {

@@ -1,9 +1,11 @@
-// ImageFolder loading (PNG/JPEG through stb_image) and the bilinear resize every loader uses.
+// ImageFolder loading (PNG through stb_image, JPEG through libjpeg-turbo) and the bilinear resize
+// every loader uses.
 #include <stb_image.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <csetjmp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +13,9 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
+// jpeglib.h uses size_t and FILE without including their headers.
+#include <jpeglib.h>
 
 #include "runtime/data/images/image_set.h"
 
@@ -96,13 +101,6 @@ AxisFilter MakeAxisFilter(int src, int dst) {
 uint32_t LoadBe32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
-uint32_t LoadBe16(const uint8_t* p) { return (uint32_t{p[0]} << 8) | p[1]; }
-
-std::string Hex8(unsigned v) {
-  char buf[8];
-  std::snprintf(buf, sizeof(buf), "0x%02x", v & 0xFF);
-  return buf;
-}
 
 // What the header checks found: the image's size, or why it is refused (`error` non-empty).
 struct HeaderCheck {
@@ -145,92 +143,102 @@ HeaderCheck CheckPng(const uint8_t* data, size_t size) {
   }
 }
 
-// Walks every JPEG segment, skipping the entropy-coded data after each scan: each segment must
-// lie inside the file, a frame header (SOFn) must give the size before the first scan, and every
-// Huffman table must hold at most 256 codes (stb 2.27 writes one byte past a 257-entry array
-// with more; progressive files define tables between scans, hence the walk to the end).
-HeaderCheck CheckJpeg(const uint8_t* data, size_t size) {
-  HeaderCheck h;
-  size_t at = 2;
-  bool have_frame = false;
-  while (true) {
-    while (at + 1 < size && data[at] == 0xFF && data[at + 1] == 0xFF) ++at;  // fill bytes
-    if (size - at < 2) {
-      if (!have_frame)
-        h.error = "JPEG ends at byte " + std::to_string(size) + " before its frame header";
-      return h;  // a missing EOI is left to the decoder, which tolerates it
-    }
-    if (data[at] != 0xFF) {
-      h.error = "JPEG has no marker at byte " + std::to_string(at);
-      return h;
-    }
-    const uint8_t marker = data[at + 1];
-    const size_t marker_at = at;
-    at += 2;
-    if (marker == 0xD9) {  // EOI
-      if (!have_frame) h.error = "JPEG ends (EOI) before its frame header";
-      return h;
-    }
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no payload
-    if (marker == 0xD8 || marker == 0x00) {
-      h.error = "JPEG has marker " + Hex8(marker) + " at byte " + std::to_string(marker_at);
-      return h;
-    }
-    if (size - at < 2) {
-      h.error = "JPEG segment " + Hex8(marker) + " at byte " + std::to_string(marker_at) +
-                " is cut short";
-      return h;
-    }
-    const uint32_t length = LoadBe16(data + at);
-    if (length < 2 || length > size - at) {
-      h.error = "JPEG segment " + Hex8(marker) + " at byte " + std::to_string(marker_at) +
-                " announces " + std::to_string(length) + " bytes, but only " +
-                std::to_string(size - at) + " are left in the file";
-      return h;
-    }
-    const uint8_t* seg = data + at + 2;
-    const size_t seg_len = length - 2;
-    at += length;
-    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
-      if (seg_len < 6) {
-        h.error = "JPEG frame header (SOF) at byte " + std::to_string(marker_at) + " is cut short";
-        return h;
-      }
-      if (!have_frame) {
-        h.height = LoadBe16(seg + 1);
-        h.width = LoadBe16(seg + 3);
-      }
-      have_frame = true;
-    } else if (marker == 0xC4) {  // DHT: one or more tables
-      size_t t = 0;
-      while (t < seg_len) {
-        if (seg_len - t < 17) {
-          h.error = "JPEG Huffman table at byte " + std::to_string(marker_at) + " is cut short";
-          return h;
-        }
-        size_t codes = 0;
-        for (int i = 1; i <= 16; ++i) codes += seg[t + i];
-        if (codes > 256 || codes > seg_len - t - 17) {
-          h.error = "JPEG Huffman table at byte " + std::to_string(marker_at) + " declares " +
-                    std::to_string(codes) + " codes, expected at most 256 within its segment";
-          return h;
-        }
-        t += 17 + codes;
-      }
-    } else if (marker == 0xDA) {  // start of scan: skip the entropy-coded data after it
-      if (!have_frame) {
-        h.error = "JPEG scan at byte " + std::to_string(marker_at) +
-                  " comes before any frame header (SOF)";
-        return h;
-      }
-      // In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte), a restart marker or
-      // 0xFF (fill); anything else is the next marker.
-      while (at + 1 < size && !(data[at] == 0xFF && data[at + 1] != 0x00 && data[at + 1] != 0xFF &&
-                                !(data[at + 1] >= 0xD0 && data[at + 1] <= 0xD7))) {
-        ++at;
-      }
-    }
+// libjpeg reports a fatal error by calling error_exit, which must not return: it jumps back to
+// DecodeJpeg with the library's message.
+struct JpegErrors {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void JpegErrorExit(j_common_ptr cinfo) {
+  JpegErrors* errors = reinterpret_cast<JpegErrors*>(cinfo->err);
+  cinfo->err->format_message(cinfo, errors->message);
+  std::longjmp(errors->jump, 1);
+}
+
+// Warnings (a file cut short, a missing EOI) are tolerated, as PNG decoding tolerates them,
+// but libjpeg would print each one to stderr for every image.
+void JpegIgnoreMessage(j_common_ptr) {}
+
+// libjpeg-turbo's advice for untrusted files: a progressive JPEG can hold thousands of tiny
+// scans, each costing a pass over the whole coefficient buffer; a real one has about ten.
+constexpr int kMaxJpegScans = 500;
+// Progressive files keep every coefficient in memory: 2 bytes per pixel per component, 192 MiB
+// at kMaxImagePixels in colour. Above this libjpeg fails cleanly instead of allocating.
+constexpr long kMaxJpegMemoryBytes = 512L << 20;
+
+struct JpegScanLimit {
+  jpeg_progress_mgr manager;
+  JpegErrors* errors;
+};
+
+void JpegCheckScans(j_common_ptr cinfo) {
+  const auto* decompress = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (decompress->input_scan_number <= kMaxJpegScans) return;
+  JpegErrors* errors = reinterpret_cast<JpegScanLimit*>(cinfo->progress)->errors;
+  std::snprintf(errors->message, sizeof(errors->message),
+                "it has more than %d scans (a real progressive JPEG has about ten)", kMaxJpegScans);
+  std::longjmp(errors->jump, 1);
+}
+
+std::string PixelLimitError(const std::string& name, uint64_t width, uint64_t height) {
+  return "cannot decode image '" + name + "': it is " + std::to_string(width) + "x" +
+         std::to_string(height) + " pixels; expected at least 1x1 and at most " +
+         std::to_string(kMaxImagePixels) + " pixels";
+}
+
+// JPEG through libjpeg-turbo (stb 2.27's JPEG decoder has undefined behaviour on crafted
+// progressive files that no header check catches: tests/fuzz/regressions/fuzz_image_folder).
+// The size is checked against kMaxImagePixels after the header is read, before any pixel memory
+// is allocated. Besides trivially destructible locals only `image`, declared before setjmp,
+// lives across the jump (a jump never leaves it half-built: it is destroyed normally on return).
+StatusOr<DecodedImage> DecodeJpeg(const uint8_t* data, size_t size, int channels,
+                                  const std::string& name) {
+  jpeg_decompress_struct cinfo;
+  JpegErrors errors;
+  cinfo.err = jpeg_std_error(&errors.manager);
+  errors.manager.error_exit = JpegErrorExit;
+  errors.manager.output_message = JpegIgnoreMessage;
+  errors.message[0] = '\0';
+  DecodedImage image;
+  if (setjmp(errors.jump) != 0) {
+    jpeg_destroy_decompress(&cinfo);
+    return DataLoss("cannot decode image '" + name + "': " + errors.message);
   }
+  jpeg_create_decompress(&cinfo);
+  cinfo.mem->max_memory_to_use = kMaxJpegMemoryBytes;
+  JpegScanLimit scan_limit{};
+  scan_limit.manager.progress_monitor = JpegCheckScans;
+  scan_limit.errors = &errors;
+  cinfo.progress = &scan_limit.manager;
+  jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+  jpeg_read_header(&cinfo, TRUE);
+  const uint64_t width = cinfo.image_width;
+  const uint64_t height = cinfo.image_height;
+  if (width == 0 || height == 0 || width * height > uint64_t(kMaxImagePixels)) {
+    jpeg_destroy_decompress(&cinfo);
+    return DataLoss(PixelLimitError(name, width, height));
+  }
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&cinfo);
+    return DataLoss("cannot decode image '" + name +
+                    "': it is a CMYK JPEG; expected greyscale or colour (RGB/YCbCr)");
+  }
+  cinfo.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  image.height = static_cast<int>(cinfo.output_height);
+  image.width = static_cast<int>(cinfo.output_width);
+  image.channels = channels;
+  const size_t row_bytes = size_t(cinfo.output_width) * channels;
+  image.pixels.resize(row_bytes * cinfo.output_height);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = image.pixels.data() + row_bytes * cinfo.output_scanline;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return image;
 }
 
 // Reads a whole file of at most kMaxImageFileBytes.
@@ -267,7 +275,7 @@ StatusOr<DecodedImage> DecodeImage(const uint8_t* data, size_t size, int channel
       std::equal(kPngSignature, kPngSignature + sizeof(kPngSignature), data)) {
     header = CheckPng(data, size);
   } else if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
-    header = CheckJpeg(data, size);
+    return DecodeJpeg(data, size, channels, name);
   } else {
     return DataLoss("cannot decode image '" + name + "': not a PNG or JPEG file");
   }
@@ -276,13 +284,11 @@ StatusOr<DecodedImage> DecodeImage(const uint8_t* data, size_t size, int channel
   }
   const uint64_t pixels = uint64_t{header.width} * header.height;
   if (header.width == 0 || header.height == 0 || pixels > uint64_t(kMaxImagePixels)) {
-    return DataLoss("cannot decode image '" + name + "': it is " + std::to_string(header.width) +
-                    "x" + std::to_string(header.height) +
-                    " pixels; expected at least 1x1 and at most " +
-                    std::to_string(kMaxImagePixels) + " pixels");
+    return DataLoss(PixelLimitError(name, header.width, header.height));
   }
   int w = 0, h = 0, n = 0;
-  // stb converts grey <-> RGB and drops alpha when asked for `channels` components.
+  // stb converts grey <-> RGB and drops alpha when asked for `channels` components (PNG only:
+  // JPEG returned above).
   StbiPixels decoded(stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &n, channels));
   if (!decoded) {
     const char* why = stbi_failure_reason();

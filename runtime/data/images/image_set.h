@@ -70,10 +70,11 @@ struct DecodedImage {
   std::vector<uint8_t> pixels;
 };
 
-// Decodes a PNG or JPEG held in memory into `channels` (1 or 3) components. The headers are
-// checked before the decoder sees them (signature, every PNG chunk inside the file, JPEG
-// segment lengths and Huffman tables, kMaxImagePixels); other formats are refused. Errors are
-// DATA_LOSS naming `name` (the file) and what was wrong.
+// Decodes a PNG (stb_image) or JPEG (libjpeg-turbo) held in memory into `channels` (1 or 3)
+// components. PNG chunks are checked to lie inside the file before stb sees them; both formats
+// are refused above kMaxImagePixels before pixel memory is allocated, and a JPEG with more than
+// 500 scans is refused; other formats are refused. Errors are DATA_LOSS naming `name` (the file)
+// and what was wrong.
 StatusOr<DecodedImage> DecodeImage(const uint8_t* data, size_t size, int channels,
                                    const std::string& name);
 
