@@ -40,19 +40,23 @@ struct MpirunReport {
   int rank = -1;
   int exit_code = 0;
   int signal = 0;
-  std::string host;
+  std::string host;              // the host of `rank`
+  std::string lost_daemon_host;  // a host whose daemon mpirun lost (its link cut, or it died)
 };
 
 MpirunReport ParseMpirunText(const std::string& text) {
-  // OpenMPI 4.1 (see tests/unit/launcher_test.cc for the texts, captured from real runs).
+  // OpenMPI 4.1 (see tests/unit/launcher_test.cc for the texts, captured from real runs). At most
+  // 9 digits per number: std::stoi never throws on a line a rank printed itself.
   static const std::regex kSignal(
-      R"re(process rank (\d+) with PID \d+ on\s+node (\S+) exited on signal (\d+))re");
+      R"re(process rank (\d{1,9}) with PID \d+ on\s+node (\S+) exited on signal (\d{1,3}))re");
   static const std::regex kImproper(
-      R"re(process rank (\d+) with PID \d+ on\s+node (\S+) exiting improperly)re");
+      R"re(process rank (\d{1,9}) with PID \d+ on\s+node (\S+) exiting improperly)re");
   static const std::regex kProcess(
-      R"re(Process name:\s*\[\[\d+,\d+\],(\d+)\]\s*Exit code:\s*(-?\d+))re");
+      R"re(Process name:\s*\[\[\d+,\d+\],(\d{1,9})\]\s*Exit code:\s*(-?\d{1,9}))re");
   static const std::regex kAbort(
-      R"re(MPI_ABORT was invoked on rank (\d+) in communicator \S+\s+with errorcode (-?\d+))re");
+      R"re(MPI_ABORT was invoked on rank (\d{1,9}) in communicator \S+\s+with errorcode (-?\d{1,9}))re");
+  // A host cut off from mpirun: its daemon is named, not a rank.
+  static const std::regex kDaemonLost(R"re(Remote daemon:\s*\[\[\d+,\d+\],\d+\] on node (\S+))re");
   MpirunReport r;
   std::smatch m;
   if (std::regex_search(text, m, kSignal)) {
@@ -69,12 +73,13 @@ MpirunReport ParseMpirunText(const std::string& text) {
     r.rank = std::stoi(m[1]);
     r.exit_code = std::stoi(m[2]);
   }
+  if (r.host.empty() && std::regex_search(text, m, kDaemonLost)) r.lost_daemon_host = m[1];
   return r;
 }
 
 // "rank 2 (vm pid 1234)" in a liveness message: where the blamed rank ran.
 std::string HostNamedFor(const std::string& message, int rank) {
-  static const std::regex kRankHost(R"re(rank (\d+) \((\S+) pid \d+\))re");
+  static const std::regex kRankHost(R"re(rank (\d{1,9}) \((\S+) pid \d+\))re");
   for (auto it = std::sregex_iterator(message.begin(), message.end(), kRankHost);
        it != std::sregex_iterator(); ++it) {
     if (std::stoi((*it)[1]) == rank) return (*it)[2];
@@ -150,6 +155,7 @@ void ExplainFailure(const std::string& output_tail, ExitReport* report) {
     report->rank_signal = mpirun.signal;
     if (!mpirun.host.empty()) report->failing_host = mpirun.host;
   }
+  if (report->failing_host.empty()) report->failing_host = mpirun.lost_daemon_host;
   const size_t begin = plain.size() > kLastLines ? plain.size() - kLastLines : 0;
   report->last_lines.clear();
   for (size_t i = begin; i < plain.size(); ++i) report->last_lines += plain[i] + "\n";

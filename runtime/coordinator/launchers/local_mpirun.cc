@@ -118,27 +118,6 @@ StatusOr<LocalJobHandle> LocalJobHandle::Decode(const LaunchedJob& job) {
   return h;
 }
 
-void NameFailingHost(const std::string& output_tail, ExitReport* report) {
-  // At most 9 digits: std::stoi never throws on a line a rank printed itself.
-  static const std::regex kRankKilled(
-      R"re(process rank (\d{1,9}) with PID \d+ on node (\S+) exited on signal (\d{1,3}))re");
-  static const std::regex kDaemonLost(R"re(Remote daemon:\s*\[\[\d+,\d+\],\d+\] on node (\S+))re");
-  std::istringstream in(output_tail);
-  std::string line;
-  std::smatch m;
-  while (report->failing_host.empty() && std::getline(in, line)) {
-    if (std::regex_search(line, m, kRankKilled)) {
-      report->failing_host = m[2];
-      if (report->failing_rank < 0) {
-        report->failing_rank = std::stoi(m[1]);
-        report->rank_exit_code = 128 + std::stoi(m[3]);  // the shell's convention for a signal
-      }
-    } else if (std::regex_search(line, m, kDaemonLost)) {
-      report->failing_host = m[1];
-    }
-  }
-}
-
 Status WriteExitFile(const std::string& path, int exit_code, int signal) {
   return WriteFileAtomically(path, std::to_string(exit_code) + " " + std::to_string(signal) + "\n",
                              kOwnerOnlyFileMode);
@@ -203,7 +182,6 @@ StatusOr<std::optional<ExitReport>> LocalMpirunLauncher::Poll(const LaunchedJob&
       lost.lost = true;
       const std::string tail = ReadTail(h.log_path, kTailBytes);
       ExplainFailure(tail, &lost);
-      NameFailingHost(tail, &lost);
       lost.last_lines += "(the job's supervisor process " + std::to_string(h.shim.pid) +
                          " is gone without recording an exit status)\n";
       return std::optional<ExitReport>(lost);
@@ -214,7 +192,6 @@ StatusOr<std::optional<ExitReport>> LocalMpirunLauncher::Poll(const LaunchedJob&
   report.signal = exit->second;
   const std::string tail = ReadTail(h.log_path, kTailBytes);
   ExplainFailure(tail, &report);
-  if (!report.succeeded()) NameFailingHost(tail, &report);
   return std::optional<ExitReport>(report);
 }
 

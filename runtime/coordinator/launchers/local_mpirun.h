@@ -70,12 +70,6 @@ class LocalMpirunLauncher final : public Launcher {
   const LocalMpirunOptions options_;
 };
 
-// Fills in the host (and, when still unknown, the rank) that mpirun's own text blames, for a
-// retry to avoid: "mpirun noticed that process rank R with PID P on node H exited on signal S"
-// (a rank killed) and "Remote daemon: [[j,0],d] on node H" (a host cut off: its daemon lost).
-// Leaves what is already known as it is.
-void NameFailingHost(const std::string& output_tail, ExitReport* report);
-
 // Writes "exit_code signal" atomically (runtime/common/atomic_file.h); used by dtrain-job-shim.
 Status WriteExitFile(const std::string& path, int exit_code, int signal);
 // nullopt while the file does not exist.
