@@ -277,6 +277,23 @@ std::string JpegHeaderOnly(int height, int width) {
   return jpeg;
 }
 
+TEST(DecodeImageTest, JpegCutShortIsRefusedNotFilledWithGrey) {
+  // libjpeg decodes a truncated file "successfully", filling the rest with grey (found by
+  // fuzz_image_folder: 0x140 bytes became a 20491x528 image).
+  TempDir dir;
+  std::vector<uint8_t> noise(64 * 64 * 3);
+  for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<uint8_t>(i * 7919 % 251);
+  WriteJpg(dir.str("a.jpg"), 64, 64, 3, noise);
+  std::ifstream in(dir.str("a.jpg"), std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(Decode(bytes).ok());
+  auto image = Decode(bytes.substr(0, bytes.size() / 2));
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().message(),
+            "cannot decode image 'x.png': it is cut short: the file ends before the image data "
+            "does");
+}
+
 TEST(DecodeImageTest, JpegLargerThanThePixelLimitIsRefusedBeforeDecoding) {
   auto image = Decode(JpegHeaderOnly(8192, 8192));
   ASSERT_FALSE(image.ok());

@@ -16,6 +16,8 @@
 
 // jpeglib.h uses size_t and FILE without including their headers.
 #include <jpeglib.h>
+// After jpeglib.h, which it needs.
+#include <jerror.h>
 
 #include "runtime/data/images/image_set.h"
 
@@ -157,9 +159,17 @@ struct JpegErrors {
   std::longjmp(errors->jump, 1);
 }
 
-// Warnings (a file cut short, a missing EOI) are tolerated, as PNG decoding tolerates them,
-// but libjpeg would print each one to stderr for every image.
-void JpegIgnoreMessage(j_common_ptr) {}
+// libjpeg only warns about a file cut short and fills the missing part of the image with grey:
+// training on that would be training on made-up pixels, so it is refused, as PIL refuses a
+// truncated file. Other warnings (stray bytes before a marker, a bad progression) are tolerated,
+// as other readers tolerate them, and printed nowhere.
+void JpegEmitMessage(j_common_ptr cinfo, int level) {
+  if (level >= 0 || cinfo->err->msg_code != JWRN_JPEG_EOF) return;
+  JpegErrors* errors = reinterpret_cast<JpegErrors*>(cinfo->err);
+  std::snprintf(errors->message, sizeof(errors->message),
+                "it is cut short: the file ends before the image data does");
+  std::longjmp(errors->jump, 1);
+}
 
 // libjpeg-turbo's advice for untrusted files: a progressive JPEG can hold thousands of tiny
 // scans, each costing a pass over the whole coefficient buffer; a real one has about ten.
@@ -199,7 +209,7 @@ StatusOr<DecodedImage> DecodeJpeg(const uint8_t* data, size_t size, int channels
   JpegErrors errors;
   cinfo.err = jpeg_std_error(&errors.manager);
   errors.manager.error_exit = JpegErrorExit;
-  errors.manager.output_message = JpegIgnoreMessage;
+  errors.manager.emit_message = JpegEmitMessage;
   errors.message[0] = '\0';
   DecodedImage image;
   if (setjmp(errors.jump) != 0) {
