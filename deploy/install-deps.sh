@@ -22,9 +22,11 @@ packages=(
   libopencv-objdetect-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # face detection + crops
   libfaiss-dev libhnswlib-dev libopenblas0      # embedding-index benchmark baselines (FAISS on OpenBLAS)
   clang-14 libclang-rt-14-dev                   # libFuzzer + ASan/UBSan (tests/fuzz/, ctest -L fuzz)
+  python3                                       # tests/bench/scaling_model.py (ctest scaling_model)
 )
 if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench
+  packages+=(python3-matplotlib)                # the plot of tests/bench/scaling_model.py
 fi
 
 # npm fetches the pretrained face encoder (deploy/fetch-face-model.sh). Images that ship Node.js
