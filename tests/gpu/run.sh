@@ -2,31 +2,66 @@
 # GPU checks, for a machine with a CUDA GPU, a CUDA-enabled LibTorch (PyTorch's), NCCL and
 # OpenMPI but no gRPC. Configures with gRPC off against PyTorch's LibTorch, builds, runs the NCCL
 # communicator tests and a 1-rank CUDA training run (NCCL gradients), and prints a table.
-#   tests/gpu/run.sh            (BUILD_DIR default build-gpu)
+#   tests/gpu/run.sh            (BUILD_DIR default build-gpu; DEPS_DIR default build-gpu-deps)
+# The GPU machine has no apt, no network, no stb and no libjpeg headers: tests/gpu/fetch-deps.sh,
+# run on a Debian machine, puts those packages in build-gpu-deps/, which travels with the tree
+# (carry it: it is ignored by git); they are unpacked here with dpkg -x when the system lacks them.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-$root/build-gpu}
+deps=${DEPS_DIR:-$root/build-gpu-deps}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 declare -A result
-torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 # Logs go inside the (ignored) build directory, never beside it in the repository root.
 logs=$build/logs
 mkdir -p "$logs"
+show_log() {  # the end of each log, one file at a time (tail -N with two files is refused by
+              # newer coreutils: "option used in invalid context")
+  local f
+  for f in "$@"; do [[ -s $f ]] && { echo "==> $f <=="; tail -n 40 "$f"; }; done
+}
+
+if ! torch_prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)' 2> "$logs/torch.log"); then
+  echo "run.sh: python3 cannot import torch, so there is no LibTorch to build against:" >&2
+  show_log "$logs/torch.log" >&2
+  exit 1
+fi
+
+# Headers the system lacks come from the carried .deb files, unpacked into the build directory.
+prefix_path=$torch_prefix
+have_header() { echo "#include <$1>" | ${CXX:-c++} -x c++ -fsyntax-only - 2> /dev/null; }
+if ! have_header stb/stb_image.h || ! have_header jpeglib.h; then
+  if ! compgen -G "$deps/*.deb" > /dev/null; then
+    echo "run.sh: this machine has no stb or no libjpeg headers, and $deps holds no .deb files;" >&2
+    echo "run.sh: run tests/gpu/fetch-deps.sh on a Debian machine and carry $deps along" >&2
+    exit 1
+  fi
+  unpacked=$build/deps
+  rm -rf "$unpacked"
+  for deb in "$deps"/*.deb; do dpkg -x "$deb" "$unpacked" || { echo "run.sh: dpkg -x $deb failed" >&2; exit 1; }; done
+  prefix_path="$torch_prefix;$unpacked/usr"
+  # Debian keeps jconfig.h in the multiarch include directory, which is only a default one for
+  # Debian's own compiler layout.
+  export CXXFLAGS="${CXXFLAGS:-} -isystem $unpacked/usr/include/x86_64-linux-gnu"
+  export CFLAGS="${CFLAGS:-} -isystem $unpacked/usr/include/x86_64-linux-gnu"
+  echo "using stb and libjpeg-turbo unpacked from $deps"
+fi
+
 t0=$(date +%s)
 if cmake -S "$root" -B "$build" -DDTRAIN_WITH_GRPC=OFF -DDTRAIN_WITH_CUDA=ON \
-     -DCMAKE_PREFIX_PATH="$torch_prefix" -DCMAKE_BUILD_TYPE=Release > "$logs/configure.log" 2>&1 &&
+     -DCMAKE_PREFIX_PATH="$prefix_path" -DCMAKE_BUILD_TYPE=Release > "$logs/configure.log" 2>&1 &&
    cmake --build "$build" -j "$(nproc)" --target dtrain-worker nccl_test comm_test trainer_test \
      > "$logs/build.log" 2>&1; then
   result[build]="ok ($(( $(date +%s) - t0 )) s)"
 else
-  result[build]="FAILED"; tail -40 "$logs/configure.log" "$logs/build.log"
+  result[build]="FAILED"; show_log "$logs/configure.log" "$logs/build.log"
 fi
 
 run() {  # run NAME command...
   local name=$1; shift
-  if "$@" > "$logs/$name.log" 2>&1; then result[$name]=ok; else result[$name]="FAILED"; tail -30 "$logs/$name.log"; fi
+  if "$@" > "$logs/$name.log" 2>&1; then result[$name]=ok; else result[$name]="FAILED"; show_log "$logs/$name.log"; fi
 }
 cd "$root"
 run comm_test mpirun --oversubscribe -np 2 "$build/tests/comm_test"
