@@ -24,6 +24,9 @@
 #   SKIP_REDUCER=0 SKIP_TRAIN=0 SKIP_COORDINATOR=0
 #   COORD_SECONDS=5 COORD_CLIENTS=8 COORD_LATENCY_JOBS=200
 #   PYTHON=/usr/bin/python3 (Debian's python3-torch), MPIRUN=mpirun
+#   INSTALL_DEPS=1      install what the baselines need first (DTRAIN_WITH_BENCH_DEPS=1
+#                       deploy/install-deps.sh: python3-torch, python3-matplotlib; idempotent);
+#                       0: only check, and stop naming what is missing
 #   RESULTS_DIR=$BUILD_DIR/bench-results   raw outputs (one JSON line per training run)
 set -euo pipefail
 
@@ -46,6 +49,22 @@ MALLOC_TUNED=${MALLOC_TUNED:-0}
 PYTHON=${PYTHON:-/usr/bin/python3}
 MPIRUN=${MPIRUN:-mpirun}
 RESULTS_DIR=${RESULTS_DIR:-$BUILD_DIR/bench-results}
+
+INSTALL_DEPS=${INSTALL_DEPS:-1}
+
+# The PyTorch baseline needs Debian's python3-torch, which the README's two commands do not
+# install (it is large and only the benchmarks use it).
+if [[ $SKIP_TRAIN != 1 ]] && ! "$PYTHON" -c 'import torch' 2> /dev/null; then
+  if [[ $INSTALL_DEPS == 1 ]]; then
+    echo "run_benchmarks: $PYTHON has no torch; installing the benchmark packages" >&2
+    DTRAIN_WITH_BENCH_DEPS=1 "$ROOT/deploy/install-deps.sh"
+  fi
+  if ! "$PYTHON" -c 'import torch' 2> /dev/null; then
+    echo "run_benchmarks: the PyTorch DDP baseline needs Debian's python3-torch for $PYTHON:" \
+         "run DTRAIN_WITH_BENCH_DEPS=1 deploy/install-deps.sh (or SKIP_TRAIN=1 to leave it out)" >&2
+    exit 2
+  fi
+fi
 
 CORES=$(getconf _NPROCESSORS_ONLN)  # not nproc: it honours OMP_NUM_THREADS
 # mpirun refuses root without these; --oversubscribe lets 2 ranks start whatever slots it counts.
