@@ -200,7 +200,16 @@ void CoreReader::ReadDistributed(const Value& v) {
              {"backend", false, [&](const Value& f) { r_.ReadEnum(f, kBackendNames, &d.backend); }},
              {"device", false, [&](const Value& f) { r_.ReadEnum(f, kDeviceNames, &d.device); }},
              {"bucket_mb", false,
-              [&](const Value& f) { r_.ReadDouble(f, kBucketMbRange, &d.bucket_mb); }},
+              [&](const Value& f) {
+                if (yaml_values::IsPlain(f.node) && f.node.Scalar() == "auto") {
+                  d.bucket_auto = true;
+                } else if (!yaml_values::IsPlain(f.node) ||
+                           !yaml_values::ParseFiniteDouble(f.node.Scalar(), &d.bucket_mb)) {
+                  r_.Expected(f, kBucketMbRange.Expectation() + " or auto");
+                } else {
+                  r_.ReadDouble(f, kBucketMbRange, &d.bucket_mb);
+                }
+              }},
              {"first_bucket_mb", false,
               [&](const Value& f) { r_.ReadDouble(f, kBucketMbRange, &d.first_bucket_mb); }},
              {"timeout_s", false,
@@ -244,6 +253,10 @@ void CoreReader::CheckAcrossFields() {
                std::string("nccl requires distributed.device: cuda, got distributed.device: ") +
                    ToString(spec_.distributed.device) +
                    (r_.Given("distributed.device") ? "" : " (the default)"));
+  }
+  if (spec_.distributed.bucket_auto && r_.Given("distributed.first_bucket_mb")) {
+    r_.ErrorAt("distributed.first_bucket_mb",
+               "chosen by distributed.bucket_mb: auto; give a number for bucket_mb to set it");
   }
   if (task_) {
     for (const auto& [field, why] : task_->UnusedCoreFields()) {
@@ -485,9 +498,13 @@ std::string ToYaml(const JobSpec& spec) {
   out << YAML::Key << "backend" << YAML::Value << ToString(dist.backend);
   out << YAML::Key << "device" << YAML::Value << ToString(dist.device);
   out << YAML::Key << "bucket_mb" << YAML::Value;
-  EmitDouble(out, dist.bucket_mb);
-  out << YAML::Key << "first_bucket_mb" << YAML::Value;
-  EmitDouble(out, dist.first_bucket_mb);
+  if (dist.bucket_auto) {
+    out << "auto";  // first_bucket_mb is chosen with it
+  } else {
+    EmitDouble(out, dist.bucket_mb);
+    out << YAML::Key << "first_bucket_mb" << YAML::Value;
+    EmitDouble(out, dist.first_bucket_mb);
+  }
   out << YAML::Key << "timeout_s" << YAML::Value << dist.timeout_s;
   out << YAML::Key << "ranks" << YAML::Value << dist.ranks;
   out << YAML::EndMap;

@@ -72,6 +72,10 @@ struct DistributedSpec {
   DeviceKind device = DeviceKind::kCpu;
   double bucket_mb = 25.0;       // gradient bucket cap, in (0, 65536]
   double first_bucket_mb = 1.0;  // smaller first bucket so reduction starts early; same range
+  // bucket_mb: auto — the trainer measures the all-reduce cost and the gradients' ready times
+  // over the first steps and picks both sizes (workers/trainer/bucket_tuning.h); until then it
+  // uses the defaults above.
+  bool bucket_auto = false;
   // A collective that takes longer, or a rank silent that long (no heartbeat), fails the job,
   // naming the rank at fault; a warning names silent ranks at half of it. At most a week.
   int timeout_s = 120;

@@ -17,6 +17,7 @@
 #include "tests/mpi/training_run.h"
 #include "tests/support/multi_rank.h"
 #include "workers/models/cnn.h"
+#include "workers/trainer/bucket_auto_tuner.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/trainer.h"
@@ -48,8 +49,12 @@ GlobalBatch MakeData(int64_t n, uint64_t seed) {
 
 // Trains `steps` steps of data-parallel SGD/Adam with gradient accumulation `accum`, and the
 // reference on the full batch, and returns the largest parameter difference.
+// auto_buckets: distributed.bucket_mb: auto's tuner regroups the buckets after its profiled
+// steps; rebucket_mid_group: the buckets are regrouped between two micro-steps of the first
+// accumulation group, while they hold gradients not yet reduced.
 double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int steps,
-                           bool average_in_reducer = true) {
+                           bool average_in_reducer = true, bool auto_buckets = false,
+                           bool rebucket_mid_group = false) {
   const int world = comm.size(), rank = comm.rank();
   const int64_t per_rank = 8;
   torch::manual_seed(42);
@@ -77,6 +82,8 @@ double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int s
   EXPECT_TRUE(reducer_or.ok()) << reducer_or.status().ToString();
   auto reducer = std::move(reducer_or).value();
   EXPECT_GT(reducer->buckets().size(), 2u);
+  std::unique_ptr<BucketAutoTuner> tuner;
+  if (auto_buckets) tuner = std::make_unique<BucketAutoTuner>(*reducer, comm);
 
   for (int step = 0; step < steps; ++step) {
     GlobalBatch data = MakeData(world * per_rank, 1000 + step);
@@ -95,11 +102,27 @@ double TrainBothAndCompare(comm::Communicator& comm, bool adam, int accum, int s
       (loss / (average_in_reducer ? accum : accum * world)).backward();
       Status s = reducer->FinishBackward();
       EXPECT_TRUE(s.ok()) << s.ToString();
+      if (rebucket_mid_group && step == 0 && m == 0) {
+        Status regrouped = reducer->Rebucket(64, 512);
+        EXPECT_TRUE(regrouped.ok()) << regrouped.ToString();
+      }
     }
     EXPECT_EQ(reducer->last_timings().buckets_launched_in_backward, reducer->buckets().size())
         << "every bucket should start while backward is still running";
     opt->step();
     reducer->ZeroGrad();
+    if (tuner) {
+      auto line = tuner->AfterStep();
+      EXPECT_TRUE(line.ok()) << line.status().ToString();
+      if (tuner->done()) {
+        EXPECT_TRUE(line.ok() && line->has_value() &&
+                    (*line)->find("bucket_mb auto: first bucket") == 0);
+        tuner.reset();
+      }
+    }
+  }
+  if (auto_buckets) {
+    EXPECT_EQ(tuner, nullptr) << "the tuner should have decided within " << steps << " steps";
   }
   return MaxAbsDiff(*model, *reference);
 }
@@ -124,6 +147,49 @@ TEST(DdpTest, GradientAccumulationMatchesLargeBatch) {
   auto comm = dtrain::testing::MakeWorldComm();
   EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/2, 6), kTolerance);
   EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/4, 3), kTolerance);
+}
+
+// Issue 18 item 4: distributed.bucket_mb: auto regroups the buckets mid-run; the result is the
+// same training.
+TEST(DdpTest, AutoBucketSizesKeepDdpEquivalence) {
+  auto comm = dtrain::testing::MakeWorldComm();
+  EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/true, /*accum=*/1, 6, /*average=*/false,
+                                /*auto_buckets=*/true),
+            kTolerance);
+}
+
+TEST(DdpTest, RebucketKeepsAccumulatedGradients) {
+  auto comm = dtrain::testing::MakeWorldComm();
+  EXPECT_LT(TrainBothAndCompare(*comm, /*adam=*/false, /*accum=*/2, 4, /*average=*/false,
+                                /*auto_buckets=*/false, /*rebucket_mid_group=*/true),
+            kTolerance);
+}
+
+TEST(DdpTest, ReadyTimesAreRecordedForEveryGradientWithinBackward) {
+  auto comm = dtrain::testing::MakeWorldComm();
+  torch::manual_seed(3);
+  auto model = BuildCnn(SmallSpec(), 1, 8, 8, 3);
+  auto reducer = Reducer::Create(*comm, Named(*model), {}, ReducerOptions());
+  ASSERT_TRUE(reducer.ok());
+  (*reducer)->RecordReadyTimes(true);
+  (*reducer)->PrepareForBackward(true);
+  torch::nn::functional::cross_entropy(model->forward(torch::randn({4, 1, 8, 8})),
+                                       torch::randint(0, 3, {4}, torch::kLong))
+      .backward();
+  ASSERT_TRUE((*reducer)->FinishBackward().ok());
+  const BackwardProfile profile = (*reducer)->last_profile();
+  ASSERT_EQ(profile.ready_s.size(), (*reducer)->variable_bytes().size());
+  for (double t : profile.ready_s) {
+    EXPECT_GE(t, 0.0);
+    EXPECT_LE(t, profile.end_s);
+  }
+  // Backward runs from the last layer to the first: the last variable is ready first.
+  EXPECT_LE(profile.ready_s.back(), profile.ready_s.front());
+  auto samples = (*reducer)->ProbeAllReduce(1 << 20);
+  ASSERT_TRUE(samples.ok()) << samples.status().ToString();
+  ASSERT_GE(samples->size(), 2u);
+  EXPECT_EQ(samples->back().first, size_t{1} << 20);
+  for (const auto& [bytes, seconds] : *samples) EXPECT_GT(seconds, 0.0) << bytes;
 }
 
 TEST(DdpTest, ShapeMismatchFailsAtStartNamingRanksAndTensors) {

@@ -268,6 +268,7 @@ void ExpectRoundTrip(const std::string& yaml) {
   EXPECT_EQ(a.distributed.device, b.distributed.device);
   EXPECT_EQ(a.distributed.bucket_mb, b.distributed.bucket_mb);
   EXPECT_EQ(a.distributed.first_bucket_mb, b.distributed.first_bucket_mb);
+  EXPECT_EQ(a.distributed.bucket_auto, b.distributed.bucket_auto);
   EXPECT_EQ(a.distributed.timeout_s, b.distributed.timeout_s);
   EXPECT_EQ(a.distributed.ranks, b.distributed.ranks);
   EXPECT_EQ(a.restart.max_attempts, b.restart.max_attempts);
@@ -320,6 +321,28 @@ TEST(JobSpecErrorTest, UnknownFieldWithoutSuggestion) {
   EXPECT_EQ(ErrorOf(Minimal("output:\n  dir: x\n")),
             "job.yaml:5:1: output: unknown field; expected one of: name, task, data, model, "
             "train, distributed, checkpoint, restart, output_dir");
+}
+
+// Issue 18 item 4: the trainer picks both bucket sizes.
+TEST(JobSpecTest, BucketMbAutoParsesAndRoundTrips) {
+  StatusOr<JobSpec> parsed = ParseJobSpec(Minimal("distributed:\n  bucket_mb: auto\n"), "a.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->distributed.bucket_auto);
+  EXPECT_NE(ToYaml(*parsed).find("bucket_mb: auto"), std::string::npos);
+  EXPECT_EQ(ToYaml(*parsed).find("first_bucket_mb"), std::string::npos);
+  ExpectRoundTrip(Minimal("distributed:\n  bucket_mb: auto\n"));
+  StatusOr<JobSpec> fixed = ParseJobSpec(Minimal(), "a.yaml");
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_FALSE(fixed->distributed.bucket_auto);
+}
+
+TEST(JobSpecErrorTest, BucketMbIsANumberOrAutoAndAutoChoosesTheFirstBucketToo) {
+  EXPECT_EQ(ErrorOf(Minimal("distributed:\n  bucket_mb: fast\n")),
+            "job.yaml:6:14: distributed.bucket_mb: expected a number in (0, 65536] or auto, got "
+            "'fast'");
+  EXPECT_EQ(ErrorOf(Minimal("distributed:\n  bucket_mb: auto\n  first_bucket_mb: 2\n")),
+            "job.yaml:7:20: distributed.first_bucket_mb: chosen by distributed.bucket_mb: auto; "
+            "give a number for bucket_mb to set it");
 }
 
 TEST(JobSpecErrorTest, RanksAndRestartRanges) {

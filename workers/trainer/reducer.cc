@@ -224,6 +224,7 @@ void Reducer::PrepareForBackward(bool sync) {
   launch_error_ = Status::Ok();
   for (size_t b = 0; b < buckets_.size(); ++b) pending_[b] = buckets_[b].variables.size();
   std::fill(ready_.begin(), ready_.end(), 0);
+  if (record_ready_times_ && sync) ready_s_.assign(parameters_.size(), -1.0);
   timings_ = ReducerTimings();
   backward_start_ = NowSeconds();
 }
@@ -232,6 +233,7 @@ void Reducer::MarkReady(size_t variable) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!in_backward_ || !sync_ || ready_[variable]) return;
   ready_[variable] = 1;
+  if (record_ready_times_) ready_s_[variable] = NowSeconds() - backward_start_;
   --pending_[bucket_of_[variable]];
   LaunchReadyBucketsLocked();
 }
@@ -277,6 +279,65 @@ Status Reducer::FinishBackward() {
   }
   timings_.wait_s = NowSeconds() - wait_start;
   return first_error;
+}
+
+void Reducer::RecordReadyTimes(bool on) {
+  std::lock_guard<std::mutex> lock(mu_);
+  record_ready_times_ = on;
+  ready_s_.assign(parameters_.size(), -1.0);
+}
+
+BackwardProfile Reducer::last_profile() const { return {ready_s_, timings_.backward_compute_s}; }
+
+std::vector<size_t> Reducer::variable_bytes() const {
+  std::vector<size_t> bytes;
+  for (const auto& p : parameters_) bytes.push_back(p.tensor.numel() * p.tensor.element_size());
+  return bytes;
+}
+
+std::vector<size_t> Reducer::variable_elements() const {
+  std::vector<size_t> elements;
+  for (const auto& p : parameters_) elements.push_back(p.tensor.numel());
+  return elements;
+}
+
+StatusOr<std::vector<std::pair<size_t, double>>> Reducer::ProbeAllReduce(size_t max_bytes) {
+  constexpr size_t kSmallest = 16 << 10;
+  constexpr int kWarmup = 2, kTimed = 5;
+  const at::Tensor& like = parameters_.front().tensor;
+  const size_t element_size = like.element_size();
+  std::vector<std::pair<size_t, double>> samples;
+  for (size_t bytes = kSmallest;; bytes *= 4) {
+    bytes = std::min(bytes, std::max(max_bytes, kSmallest));
+    at::Tensor buffer = torch::zeros({static_cast<int64_t>(bytes / element_size)}, like.options());
+    DTRAIN_ASSIGN_OR_RETURN(comm::BufferRef ref, AsBuffer(buffer));
+    std::vector<double> seconds;
+    for (int i = 0; i < kWarmup + kTimed; ++i) {
+      const double start = NowSeconds();
+      DTRAIN_RETURN_IF_ERROR(comm_.AllReduce(ref, comm::ReduceOp::kSum)
+                                 .WithContext("all-reduce probe of " + std::to_string(bytes) +
+                                              " bytes"));
+      if (i >= kWarmup) seconds.push_back(NowSeconds() - start);
+    }
+    std::nth_element(seconds.begin(), seconds.begin() + kTimed / 2, seconds.end());
+    samples.push_back({bytes, seconds[kTimed / 2]});
+    if (bytes >= max_bytes) break;
+  }
+  return samples;
+}
+
+Status Reducer::Rebucket(size_t first_bucket_bytes, size_t bucket_bytes_cap) {
+  std::vector<Bucket> buckets = ComputeBucketLayout(variable_bytes(), variable_elements(),
+                                                    first_bucket_bytes, bucket_bytes_cap);
+  DTRAIN_RETURN_IF_ERROR(VerifyConsistentAcrossRanks(comm_, parameters_, buckets));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (in_backward_ || !handles_.empty()) {
+    return FailedPrecondition("reducer: cannot regroup gradient buckets during a backward pass");
+  }
+  buckets_ = std::move(buckets);
+  flat_.clear();
+  InitBuckets();  // the new flat buffers take over the gradients the old ones held
+  return Status::Ok();
 }
 
 void Reducer::ZeroGrad() {

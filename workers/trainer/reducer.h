@@ -26,6 +26,7 @@
 
 #include "runtime/comm/communicator.h"
 #include "workers/trainer/bucket_layout.h"
+#include "workers/trainer/bucket_tuning.h"
 
 namespace torch::autograd {
 struct Node;
@@ -79,6 +80,19 @@ class Reducer {
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const ReducerTimings& last_timings() const { return timings_; }
 
+  // For distributed.bucket_mb: auto (bucket_auto_tuner.h). While on, each synchronised backward
+  // records when every variable's gradient became ready; last_profile() returns the last one.
+  void RecordReadyTimes(bool on);
+  BackwardProfile last_profile() const;
+  std::vector<size_t> variable_bytes() const;
+  std::vector<size_t> variable_elements() const;
+  // Times all-reduces of a few sizes up to max_bytes through this Reducer's communicator, in the
+  // gradients' dtype and device: (bytes, median seconds) per size. Collective.
+  StatusOr<std::vector<std::pair<size_t, double>>> ProbeAllReduce(size_t max_bytes);
+  // Regroups the variables into buckets of the given sizes, keeping the gradients they hold.
+  // Collective (the new layout is checked across ranks); not during a backward.
+  Status Rebucket(size_t first_bucket_bytes, size_t bucket_bytes_cap);
+
  private:
   Reducer(comm::Communicator& comm, std::vector<NamedTensor> parameters,
           std::vector<NamedTensor> buffers, std::vector<Bucket> buckets, bool average);
@@ -102,6 +116,8 @@ class Reducer {
   bool in_backward_ = false;
   std::vector<size_t> pending_;  // per bucket: variables not yet ready
   std::vector<char> ready_;      // per variable
+  bool record_ready_times_ = false;
+  std::vector<double> ready_s_;  // per variable, seconds since PrepareForBackward; -1: not ready
   size_t next_to_launch_ = 0;
   std::vector<std::unique_ptr<comm::CollectiveHandle>> handles_;
   Status launch_error_;

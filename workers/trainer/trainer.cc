@@ -10,6 +10,7 @@
 
 #include "runtime/common/atomic_file.h"
 #include "runtime/data/sampling.h"
+#include "workers/trainer/bucket_auto_tuner.h"
 #include "workers/trainer/checkpoint.h"
 #include "workers/trainer/lr_schedule.h"
 #include "workers/trainer/reducer.h"
@@ -140,6 +141,12 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   reducer_options.average_in_reducer = false;
   DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Reducer> reducer,
                           Reducer::Create(tensor_comm, parameters, buffers, reducer_options));
+  // distributed.bucket_mb: auto regroups the buckets after the first steps (one rank has
+  // nothing to reduce, so nothing to tune).
+  std::unique_ptr<BucketAutoTuner> bucket_tuner;
+  if (spec.distributed.bucket_auto && world > 1) {
+    bucket_tuner = std::make_unique<BucketAutoTuner>(*reducer, comm);
+  }
 
   // The task's own sampler when it needs structured batches, else shuffled shards.
   std::unique_ptr<data::BatchSampler> default_sampler;
@@ -285,6 +292,11 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
         return FromException("optimizer step " + std::to_string(position.global_step + 1), e);
       }
       reducer->ZeroGrad();
+      if (bucket_tuner) {
+        DTRAIN_ASSIGN_OR_RETURN(std::optional<std::string> regrouped, bucket_tuner->AfterStep());
+        if (regrouped) progress.Info(*regrouped);
+        if (bucket_tuner->done()) bucket_tuner.reset();
+      }
       ++position.global_step;
       ++steps_this_run;
       epoch_loss_sum += stats[0];
