@@ -38,13 +38,13 @@ TEST(BucketTuningTest, ExposedCommunicationWorkedByHand) {
   const AllReduceCost cost{0.5, 0.01};
   const std::vector<size_t> bytes(3, 100), elements(3, 25);
   // One bucket per variable: [2] 1.0 -> 2.5, [1] 2.5 -> 4.0, [0] 4.0 -> 5.5: 2.5 s past 3.0.
-  EXPECT_DOUBLE_EQ(ExposedCommunication(ComputeBucketLayout(bytes, elements, 100, 100),
-                                        ThreeSteps(), cost),
-                   2.5);
+  EXPECT_DOUBLE_EQ(
+      ExposedCommunication(ComputeBucketLayout(bytes, elements, 100, 100), ThreeSteps(), cost),
+      2.5);
   // One bucket of 300 bytes: starts when variable 0 is ready (3.0), ends 6.5: 3.5 s exposed.
-  EXPECT_DOUBLE_EQ(ExposedCommunication(ComputeBucketLayout(bytes, elements, 300, 300),
-                                        ThreeSteps(), cost),
-                   3.5);
+  EXPECT_DOUBLE_EQ(
+      ExposedCommunication(ComputeBucketLayout(bytes, elements, 300, 300), ThreeSteps(), cost),
+      3.5);
 }
 
 TEST(BucketTuningTest, AVariableWithoutGradientIsReadyWhenBackwardEnds) {
@@ -53,9 +53,8 @@ TEST(BucketTuningTest, AVariableWithoutGradientIsReadyWhenBackwardEnds) {
   BackwardProfile unused = ThreeSteps();
   unused.ready_s[2] = -1;  // first in backward order, but no gradient: waits for the end
   // [2] 3.0 -> 4.5, [1] 4.5 -> 6.0, [0] 6.0 -> 7.5.
-  EXPECT_DOUBLE_EQ(ExposedCommunication(ComputeBucketLayout(bytes, elements, 100, 100), unused,
-                                        cost),
-                   4.5);
+  EXPECT_DOUBLE_EQ(
+      ExposedCommunication(ComputeBucketLayout(bytes, elements, 100, 100), unused, cost), 4.5);
 }
 
 // 40 variables of 1 MiB, ready evenly over one second of backward (the last registered first).
@@ -75,14 +74,14 @@ TEST(BucketTuningTest, BandwidthBoundStepsGetSmallerBucketsThanTheDefaults) {
   EXPECT_LT(choice.exposed_s, 0.5 * choice.default_exposed_s);
   EXPECT_LT(choice.bucket_bytes_cap, kDefaultBucketBytesCap);
   // The prediction is the replay of the chosen layout, nothing else.
-  EXPECT_DOUBLE_EQ(choice.exposed_s,
-                   ExposedCommunication(ComputeBucketLayout(bytes, elements,
-                                                            choice.first_bucket_bytes,
-                                                            choice.bucket_bytes_cap),
-                                        profile, cost));
-  EXPECT_EQ(choice.buckets, ComputeBucketLayout(bytes, elements, choice.first_bucket_bytes,
-                                                choice.bucket_bytes_cap)
-                                .size());
+  EXPECT_DOUBLE_EQ(
+      choice.exposed_s,
+      ExposedCommunication(
+          ComputeBucketLayout(bytes, elements, choice.first_bucket_bytes, choice.bucket_bytes_cap),
+          profile, cost));
+  EXPECT_EQ(choice.buckets,
+            ComputeBucketLayout(bytes, elements, choice.first_bucket_bytes, choice.bucket_bytes_cap)
+                .size());
 }
 
 TEST(BucketTuningTest, LatencyBoundStepsAreNotSplitIntoBucketsThatQueue) {

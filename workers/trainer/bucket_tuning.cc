@@ -35,7 +35,7 @@ double ExposedCommunication(const std::vector<Bucket>& buckets, const BackwardPr
     double ready = 0;
     for (size_t v : bucket.variables) {
       const double t = v < profile.ready_s.size() && profile.ready_s[v] >= 0 ? profile.ready_s[v]
-                                                                              : profile.end_s;
+                                                                             : profile.end_s;
       ready = std::max(ready, t);
     }
     // Buckets go in index order: one cannot start before the previous one was launched.

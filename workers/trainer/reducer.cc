@@ -314,9 +314,9 @@ StatusOr<std::vector<std::pair<size_t, double>>> Reducer::ProbeAllReduce(size_t 
     std::vector<double> seconds;
     for (int i = 0; i < kWarmup + kTimed; ++i) {
       const double start = NowSeconds();
-      DTRAIN_RETURN_IF_ERROR(comm_.AllReduce(ref, comm::ReduceOp::kSum)
-                                 .WithContext("all-reduce probe of " + std::to_string(bytes) +
-                                              " bytes"));
+      DTRAIN_RETURN_IF_ERROR(
+          comm_.AllReduce(ref, comm::ReduceOp::kSum)
+              .WithContext("all-reduce probe of " + std::to_string(bytes) + " bytes"));
       if (i >= kWarmup) seconds.push_back(NowSeconds() - start);
     }
     std::nth_element(seconds.begin(), seconds.begin() + kTimed / 2, seconds.end());
