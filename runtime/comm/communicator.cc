@@ -14,6 +14,8 @@ size_t DataTypeSize(DataType type) {
       return 8;
     case DataType::kUInt8:
       return 1;
+    case DataType::kBFloat16:
+      return 2;
   }
   return 0;
 }
@@ -30,6 +32,8 @@ const char* DataTypeName(DataType type) {
       return "int64";
     case DataType::kUInt8:
       return "uint8";
+    case DataType::kBFloat16:
+      return "bfloat16";
   }
   return "?";
 }

@@ -27,7 +27,8 @@
 
 namespace dtrain::comm {
 
-enum class DataType { kFloat32, kFloat64, kInt32, kInt64, kUInt8 };
+// kBFloat16: see runtime/comm/bfloat16.h.
+enum class DataType { kFloat32, kFloat64, kInt32, kInt64, kUInt8, kBFloat16 };
 enum class ReduceOp { kSum, kAvg, kMax, kMin };
 
 size_t DataTypeSize(DataType type);

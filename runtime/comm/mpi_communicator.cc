@@ -1,11 +1,15 @@
 #include "runtime/comm/mpi_communicator.h"
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <type_traits>
 #include <utility>
+
+#include "runtime/comm/bfloat16.h"
 
 namespace dtrain::comm {
 namespace {
@@ -36,8 +40,51 @@ MPI_Datatype ToMpi(DataType type) {
       return MPI_INT64_T;
     case DataType::kUInt8:
       return MPI_UINT8_T;
+    case DataType::kBFloat16:
+      return MPI_UINT16_T;  // moved as bits; reductions go through BFloat16Op
   }
   return MPI_DATATYPE_NULL;
+}
+
+// MPI has no bfloat16: reductions on it are user operations that widen each pair to float32,
+// combine, and round back (bfloat16.h).
+template <typename Combine>
+void BFloat16Reduce(void* in, void* inout, int* len, MPI_Datatype*) {
+  const uint16_t* a = static_cast<const uint16_t*>(in);
+  uint16_t* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i) {
+    b[i] = FloatToBFloat16(Combine()(BFloat16ToFloat(a[i]), BFloat16ToFloat(b[i])));
+  }
+}
+struct AddFloats {
+  float operator()(float a, float b) const { return a + b; }
+};
+struct MaxFloats {
+  float operator()(float a, float b) const { return std::max(a, b); }
+};
+struct MinFloats {
+  float operator()(float a, float b) const { return std::min(a, b); }
+};
+
+// Created on first use (MPI is initialised by then) and kept for the process's life.
+MPI_Op BFloat16Op(ReduceOp op) {
+  static MPI_Op sum = MPI_OP_NULL, max = MPI_OP_NULL, min = MPI_OP_NULL;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    MPI_Op_create(&BFloat16Reduce<AddFloats>, /*commute=*/1, &sum);
+    MPI_Op_create(&BFloat16Reduce<MaxFloats>, /*commute=*/1, &max);
+    MPI_Op_create(&BFloat16Reduce<MinFloats>, /*commute=*/1, &min);
+  });
+  switch (op) {
+    case ReduceOp::kSum:
+    case ReduceOp::kAvg:
+      return sum;
+    case ReduceOp::kMax:
+      return max;
+    case ReduceOp::kMin:
+      return min;
+  }
+  return MPI_OP_NULL;
 }
 
 MPI_Op ToMpi(ReduceOp op) {
@@ -82,6 +129,14 @@ void Divide(BufferRef buffer, int divisor) {
     case DataType::kUInt8:
       DivideInPlace<uint8_t>(buffer.data, buffer.count, divisor);
       break;
+    case DataType::kBFloat16: {
+      uint16_t* values = static_cast<uint16_t*>(buffer.data);
+      const float scale = 1.0f / static_cast<float>(divisor);
+      for (size_t i = 0; i < buffer.count; ++i) {
+        values[i] = FloatToBFloat16(BFloat16ToFloat(values[i]) * scale);
+      }
+      break;
+    }
   }
 }
 
@@ -380,7 +435,8 @@ std::unique_ptr<CollectiveHandle> MpiCommunicator::AllReduceAsync(BufferRef buff
       std::move(what),
       [buffer, op](MPI_Comm comm) {
         return ForEachChunk(buffer, [&](void* data, int n) {
-          return MPI_Allreduce(MPI_IN_PLACE, data, n, ToMpi(buffer.type), ToMpi(op), comm);
+          const MPI_Op mpi_op = buffer.type == DataType::kBFloat16 ? BFloat16Op(op) : ToMpi(op);
+          return MPI_Allreduce(MPI_IN_PLACE, data, n, ToMpi(buffer.type), mpi_op, comm);
         });
       },
       std::move(after));

@@ -30,6 +30,8 @@ ncclDataType_t ToNccl(DataType type) {
       return ncclInt64;
     case DataType::kUInt8:
       return ncclUint8;
+    case DataType::kBFloat16:
+      return ncclBfloat16;
   }
   return ncclFloat32;
 }
