@@ -49,13 +49,19 @@ struct ExitReport {
   int reported_by = -1;         // the rank whose "failed" event blamed failing_rank, -1: none
   std::string failure_message;  // that event's message
   std::string last_lines;       // last lines of output (not JSON progress)
+  // What the backend's cluster says went wrong, when it says more than the exit code (the
+  // Kubernetes backend: "pod dtrain-7-1-worker-0: container worker OOMKilled (exit code
+  // 137)"); its first line ends Describe().
+  std::string cluster_reason;
   // The backend cannot tell how the job ended: whatever watched it vanished without recording
   // an outcome (exit_code is then -1). A restarted coordinator treats such a job as lost.
   bool lost = false;
   bool succeeded() const { return exit_code == 0 && signal == 0; }
   // "rank 1 exited with code 3" / "rank 2 on host vm was killed by signal 9 (Killed)" /
-  // "rank 2 failed, reported by rank 0: ..." / "mpirun killed by signal 9" / "exited with code 1".
+  // "rank 2 failed, reported by rank 0: ..." / "mpirun killed by signal 9" / "exited with code 1",
+  // then "; " and the first line of cluster_reason when there is one.
   std::string Describe() const;
+  std::string DescribeProcesses() const;  // Describe() without cluster_reason
 };
 
 // Bytes of a job's combined output, read from `offset` on.

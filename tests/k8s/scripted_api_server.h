@@ -14,8 +14,10 @@
 #include <httplib.h>
 
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,13 +26,25 @@ namespace dtrain::testing {
 
 class ScriptedApiServer {
  public:
-  explicit ScriptedApiServer(const std::string& exchange_file) {
+  // `substitutions` replace "@NAME@" in the file's text first (paths that differ per run).
+  explicit ScriptedApiServer(const std::string& exchange_file,
+                             const std::map<std::string, std::string>& substitutions = {}) {
     std::ifstream in(exchange_file);
     if (!in) {
       mismatches_.push_back("cannot read exchange file " + exchange_file);
       return;
     }
-    exchanges_ = nlohmann::json::parse(in);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string script = text.str();
+    for (const auto& [name, value] : substitutions) {
+      const std::string key = "@" + name + "@";
+      for (size_t at = script.find(key); at != std::string::npos; at = script.find(key, at)) {
+        script.replace(at, key.size(), value);
+        at += value.size();
+      }
+    }
+    exchanges_ = nlohmann::json::parse(script);
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { Serve(req, res); };
     server_.Get(".*", handler);
     server_.Post(".*", handler);

@@ -50,7 +50,10 @@ TEST(KubernetesMpiJobTest, CpuJobHasLauncherWorkersSlotsAndPolicy) {
   const json& spec = j["spec"];
   EXPECT_EQ(spec["slotsPerWorker"], 2);
   EXPECT_EQ(spec["runPolicy"],
-            json({{"cleanPodPolicy", "Running"}, {"backoffLimit", 0}, {"suspend", false}}));
+            json({{"cleanPodPolicy", "Running"},
+                  {"backoffLimit", 0},
+                  {"ttlSecondsAfterFinished", 3600},
+                  {"suspend", false}}));
   const json& launcher = spec["mpiReplicaSpecs"]["Launcher"];
   EXPECT_EQ(launcher["replicas"], 1);
   const json& lc = launcher["template"]["spec"]["containers"][0];
@@ -97,6 +100,7 @@ TEST(KubernetesMpiJobTest, ResumeSuspendAndNodesFromTheRequest) {
       j["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["affinity"]["nodeAffinity"]
        ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];
   EXPECT_EQ(terms[0]["matchExpressions"][0]["values"], json({"node-a", "node-b"}));
+  EXPECT_FALSE(j["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"].contains("affinity"));
 }
 
 TEST(KubernetesMpiJobTest, PlacementGroupsIntoEqualWorkers) {
@@ -218,11 +222,11 @@ TEST(KubernetesMpiJobTest, PodsExplainTheFailure) {
   StatusOr<std::string> why = ExplainPods(pods.dump(), &launcher_exit);
   ASSERT_OK(why);
   EXPECT_EQ(*why,
-            "pod dtrain-7-1-launcher-x2x: container launcher exited with code 3\n"
             "pod dtrain-7-1-worker-0: container worker OOMKilled (exit code 137)\n"
             "pod dtrain-7-1-worker-1: ImagePullBackOff: Back-off pulling image \"dtrain:bad\"\n"
             "pod dtrain-7-1-worker-2: Unschedulable: 0/3 nodes are available: 3 Insufficient "
-            "nvidia.com/gpu.\n");
+            "nvidia.com/gpu.\n"
+            "pod dtrain-7-1-launcher-x2x: container launcher exited with code 3\n");
   EXPECT_EQ(launcher_exit, 3);
   EXPECT_FALSE(ExplainPods("[]", &launcher_exit).ok());
   // Odd shapes are skipped, not trusted.

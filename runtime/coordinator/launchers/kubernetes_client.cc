@@ -119,6 +119,10 @@ struct Sink {
   CURL* curl = nullptr;
 };
 
+int Progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;  // non-zero aborts
+}
+
 size_t Write(char* data, size_t size, size_t count, void* user) {
   Sink* sink = static_cast<Sink*>(user);
   const size_t n = size * count;
@@ -260,6 +264,7 @@ KubernetesClient::KubernetesClient(KubernetesCredentials credentials)
 Status KubernetesClient::Perform(const Request& r, std::string* body,
                                  const std::function<bool(const std::string&)>& on_data) {
   const std::string what = r.method + " " + r.path;
+  if (cancelled_.load()) return Status(StatusCode::kCancelled, what + ": the client was cancelled");
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) return Internal(what + ": curl_easy_init failed");
   const std::string url = credentials_.server + r.path + (r.query.empty() ? "" : "?" + r.query);
@@ -270,6 +275,9 @@ Status KubernetesClient::Perform(const Request& r, std::string* body,
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, r.stream ? 0L : kRequestTimeoutSeconds);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &cancelled_);
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   auto header = [&](const std::string& h) {
     headers.reset(curl_slist_append(headers.release(), h.c_str()));
@@ -315,6 +323,9 @@ Status KubernetesClient::Perform(const Request& r, std::string* body,
   if (sink.too_large) {
     return Status(StatusCode::kResourceExhausted,
                   what + ": response larger than " + std::to_string(kMaxBodyBytes) + " bytes");
+  }
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    return Status(StatusCode::kCancelled, what + ": the client was cancelled");
   }
   if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && sink.stopped)) {
     return Unavailable(what + " on " + credentials_.server + ": " +

@@ -14,6 +14,7 @@
 #ifndef DTRAIN_RUNTIME_COORDINATOR_LAUNCHERS_KUBERNETES_CLIENT_H_
 #define DTRAIN_RUNTIME_COORDINATOR_LAUNCHERS_KUBERNETES_CLIENT_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -78,6 +79,10 @@ class KubernetesClient {
   // A NodeList of every node.
   StatusOr<std::string> ListNodes();
 
+  // Aborts the calls in flight (within about a second) and fails every later one with
+  // CANCELLED: for a launcher shutting down while its followers wait on long watches and logs.
+  void Cancel() { cancelled_.store(true); }
+
   // Bodies larger than this are refused rather than held (a NodeList of 5000 nodes is ~50 MB).
   static constexpr size_t kMaxBodyBytes = 256u << 20;
   // One line of a watch (one object).
@@ -90,6 +95,7 @@ class KubernetesClient {
                  const std::function<bool(const std::string&)>& on_data);
 
   const KubernetesCredentials credentials_;
+  std::atomic<bool> cancelled_{false};
 };
 
 // "a-b/c d" -> "a-b%2Fc%20d" (RFC 3986 unreserved characters kept).

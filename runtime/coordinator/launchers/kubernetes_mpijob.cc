@@ -17,6 +17,7 @@ constexpr char kLauncherMemory[] = "256Mi";
 constexpr int kSshPort = 22;
 constexpr int kMaxWorkers = 10000;
 constexpr int kMaxSlotsPerWorker = 4096;
+constexpr int kMaxKeepFinishedSeconds = 30 * 24 * 3600;
 
 json Resources(const std::string& cpu, const std::string& memory, int gpus) {
   json amounts = {{"cpu", cpu}, {"memory", memory}};
@@ -49,7 +50,8 @@ json PodTemplate(const MpiJobTemplate& c, const MpiJobRequest& r, const char* ro
       {"containers", json::array({container})},
       {"volumes", json::array({{{"name", kSharedVolume},
                                 {"persistentVolumeClaim", {{"claimName", c.data_claim}}}}})}};
-  if (!r.nodes.empty()) {
+  // Only the workers hold slots; the launcher goes wherever it fits.
+  if (!r.nodes.empty() && std::string(role) == "worker") {
     pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
         {"nodeSelectorTerms",
          json::array({{{"matchExpressions", json::array({{{"key", "kubernetes.io/hostname"},
@@ -104,6 +106,10 @@ StatusOr<std::string> BuildMpiJob(const MpiJobTemplate& c, const MpiJobRequest& 
     problem(where + "spec '" + r.spec_path + "' is not under the shared volume's mount '" +
             c.data_mount + "' (launcher setting 'data_mount'), so the pods cannot read it");
   }
+  if (c.keep_finished_s < 0 || c.keep_finished_s > kMaxKeepFinishedSeconds) {
+    problem(where + "keep_finished_s " + std::to_string(c.keep_finished_s) + " is not in [0, " +
+            std::to_string(kMaxKeepFinishedSeconds) + "]");
+  }
   if (!problems.empty()) return InvalidArgument(problems);
 
   const int ranks = r.workers * r.slots_per_worker;
@@ -130,27 +136,30 @@ StatusOr<std::string> BuildMpiJob(const MpiJobTemplate& c, const MpiJobRequest& 
        Resources(Times(c.cpu_per_slot, r.slots_per_worker),
                  Times(c.memory_per_slot, r.slots_per_worker), r.cuda ? r.slots_per_worker : 0)}};
 
-  json mpijob = {
-      {"apiVersion", "kubeflow.org/v2beta1"},
-      {"kind", "MPIJob"},
-      {"metadata",
-       {{"name", MpiJobName(r.job_id, r.attempt)},
-        {"namespace", c.namespace_name},
-        {"labels", Labels(r, nullptr)}}},
-      {"spec",
-       {{"slotsPerWorker", r.slots_per_worker},
-        {"mpiImplementation", "OpenMPI"},
-        {"launcherCreationPolicy", "WaitForWorkersReady"},
-        {"runPolicy", {{"cleanPodPolicy", "Running"}, {"backoffLimit", 0}, {"suspend", r.suspend}}},
-        {"mpiReplicaSpecs",
-         {{"Launcher",
-           {{"replicas", 1},
-            {"restartPolicy", "Never"},
-            {"template", PodTemplate(c, r, "launcher", launcher)}}},
-          {"Worker",
-           {{"replicas", r.workers},
-            {"restartPolicy", "Never"},
-            {"template", PodTemplate(c, r, "worker", worker)}}}}}}}};
+  json mpijob = {{"apiVersion", "kubeflow.org/v2beta1"},
+                 {"kind", "MPIJob"},
+                 {"metadata",
+                  {{"name", MpiJobName(r.job_id, r.attempt)},
+                   {"namespace", c.namespace_name},
+                   {"labels", Labels(r, nullptr)}}},
+                 {"spec",
+                  {{"slotsPerWorker", r.slots_per_worker},
+                   {"mpiImplementation", "OpenMPI"},
+                   {"launcherCreationPolicy", "WaitForWorkersReady"},
+                   {"runPolicy",
+                    {{"cleanPodPolicy", "Running"},
+                     {"backoffLimit", 0},
+                     {"ttlSecondsAfterFinished", c.keep_finished_s},
+                     {"suspend", r.suspend}}},
+                   {"mpiReplicaSpecs",
+                    {{"Launcher",
+                      {{"replicas", 1},
+                       {"restartPolicy", "Never"},
+                       {"template", PodTemplate(c, r, "launcher", launcher)}}},
+                     {"Worker",
+                      {{"replicas", r.workers},
+                       {"restartPolicy", "Never"},
+                       {"template", PodTemplate(c, r, "worker", worker)}}}}}}}};
   return mpijob.dump();
 }
 
@@ -201,7 +210,9 @@ StatusOr<std::string> ExplainPods(const std::string& pod_list_json,
     static const json kEmpty = json::array();
     return o.is_object() && o.contains(key) && o[key].is_array() ? o[key] : kEmpty;
   };
-  std::string launcher_lines, worker_lines;
+  // Causes (OOMKilled, an image that cannot be pulled, no room) before plain exit codes, which
+  // are often their consequence; the launcher first within each.
+  std::string cause_lines, launcher_lines, worker_lines;
   for (const json& pod : list["items"]) {
     const json& meta = object(pod, "metadata");
     const bool is_launcher = text(object(meta, "labels"), kRoleLabel) == "launcher";
@@ -241,10 +252,14 @@ StatusOr<std::string> ExplainPods(const std::string& pod_list_json,
       }
     }
     if (reason.empty()) continue;
-    (is_launcher ? launcher_lines : worker_lines) +=
-        "pod " + text(meta, "name") + ": " + reason + "\n";
+    const std::string line = "pod " + text(meta, "name") + ": " + reason + "\n";
+    if (reason.find(" exited with code ") == std::string::npos) {
+      cause_lines = is_launcher ? line + cause_lines : cause_lines + line;
+    } else {
+      (is_launcher ? launcher_lines : worker_lines) += line;
+    }
   }
-  return launcher_lines + worker_lines;
+  return cause_lines + launcher_lines + worker_lines;
 }
 
 }  // namespace dtrain::coordinator

@@ -19,7 +19,7 @@
 //    launcher (backoffLimit 0, restartPolicy Never) — a restart inside the MPIJob would rerun the
 //    attempt without --resume and without the coordinator knowing — and cleanPodPolicy Running
 //    deletes the workers still running once the launcher has ended but keeps the ended pods,
-//    whose exit codes and log explain the failure, until the coordinator deletes the MPIJob.
+//    whose exit codes and log explain the failure, until ttlSecondsAfterFinished has passed.
 #ifndef DTRAIN_RUNTIME_COORDINATOR_LAUNCHERS_KUBERNETES_MPIJOB_H_
 #define DTRAIN_RUNTIME_COORDINATOR_LAUNCHERS_KUBERNETES_MPIJOB_H_
 
@@ -47,6 +47,9 @@ struct MpiJobTemplate {
   // Per slot (rank): Kubernetes quantities ("1", "500m", "2Gi"), requested and limited.
   std::string cpu_per_slot = "1";
   std::string memory_per_slot = "2Gi";
+  // The MPI Operator deletes a finished MPIJob (and its pods) this long after it ended: the
+  // coordinator has read its outcome by then unless it was down that long.
+  int keep_finished_s = 3600;
 };
 
 // One attempt.
@@ -99,7 +102,8 @@ StatusOr<MpiJobState> ReadMpiJobState(const std::string& mpijob_json);
 //   "pod dtrain-7-1-launcher-x2x: container launcher exited with code 3"
 //   "pod dtrain-7-1-worker-1: ImagePullBackOff: Back-off pulling image \"dtrain:bad\""
 //   "pod dtrain-7-1-worker-1: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
-// One line per pod that has a reason, launcher first; empty when none has. `launcher_exit`
+// One line per pod that has a reason: causes (OOMKilled, waiting reasons, Unschedulable) before
+// plain exit codes, the launcher first within each; empty when no pod has a reason. `launcher_exit`
 // receives the launcher container's exit code when it has terminated.
 StatusOr<std::string> ExplainPods(const std::string& pod_list_json,
                                   std::optional<int>* launcher_exit);
