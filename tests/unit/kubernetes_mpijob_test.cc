@@ -49,11 +49,10 @@ TEST(KubernetesMpiJobTest, CpuJobHasLauncherWorkersSlotsAndPolicy) {
   EXPECT_EQ(j["metadata"]["labels"]["dtrain.io/job-id"], "42");
   const json& spec = j["spec"];
   EXPECT_EQ(spec["slotsPerWorker"], 2);
-  EXPECT_EQ(spec["runPolicy"],
-            json({{"cleanPodPolicy", "Running"},
-                  {"backoffLimit", 0},
-                  {"ttlSecondsAfterFinished", 3600},
-                  {"suspend", false}}));
+  EXPECT_EQ(spec["runPolicy"], json({{"cleanPodPolicy", "Running"},
+                                     {"backoffLimit", 0},
+                                     {"ttlSecondsAfterFinished", 3600},
+                                     {"suspend", false}}));
   const json& launcher = spec["mpiReplicaSpecs"]["Launcher"];
   EXPECT_EQ(launcher["replicas"], 1);
   const json& lc = launcher["template"]["spec"]["containers"][0];
