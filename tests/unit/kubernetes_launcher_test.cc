@@ -124,6 +124,34 @@ TEST(KubernetesLauncherTest, PodThatCannotPullItsImageFailsTheAttemptAndFreesIt)
   ExpectNoProblems(server);
 }
 
+TEST(KubernetesLauncherTest, UnschedulableTooLongAndForbiddenAreReportedNotWaitedOn) {
+  testing::TempDir dir;
+  const std::string data = dir.path().string();
+  testing::ScriptedApiServer server("tests/k8s/exchanges/launcher_cannot_start.json");
+  KubernetesOptions options = Options(data);
+  options.stuck_timeout = std::chrono::milliseconds(0);  // no autoscaler will add a node
+  KubernetesLauncher launcher(Client(server), options);
+  StatusOr<LaunchedJob> job = launcher.Launch(Request(data, 10, "name: x\n"));
+  ASSERT_OK(job);
+  ExitReport report = WaitForEnd(launcher, *job);
+  EXPECT_EQ(report.exit_code, 1);
+  EXPECT_EQ(report.Describe(),
+            "mpirun exited with code 1; pod dtrain-10-1-worker-0: Unschedulable: 0/3 nodes are "
+            "available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption "
+            "victims found for incoming pod.");
+  job = launcher.Launch(Request(data, 11, "name: y\n"));
+  ASSERT_OK(job);
+  report = WaitForEnd(launcher, *job);
+  EXPECT_TRUE(report.lost);
+  EXPECT_EQ(report.cluster_reason.rfind("cannot follow MPIJob ml/dtrain-11-1: PERMISSION_DENIED: "
+                                        "GET /apis/kubeflow.org/v2beta1/namespaces/ml/mpijobs/"
+                                        "dtrain-11-1: HTTP 403 Forbidden: ",
+                                        0),
+            0u)
+      << report.cluster_reason;
+  ExpectNoProblems(server);
+}
+
 TEST(KubernetesLauncherTest, RestartedCoordinatorFindsTheJobGoneAndStopsAnother) {
   testing::TempDir dir;
   const std::string data = dir.path().string();

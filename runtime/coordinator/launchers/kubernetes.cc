@@ -21,6 +21,22 @@ constexpr size_t kTailBytes = 64 * 1024;  // output read to explain a failure
 constexpr char kGpuResource[] = "nvidia.com/gpu";
 constexpr int kMaxSeconds = 30 * 24 * 3600;
 
+// Errors that asking again may cure (the API server busy or restarting, a watch expired);
+// others (no permission, a bad token, a malformed answer) will repeat forever.
+bool IsTransient(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kUnavailable:
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kAborted:
+    case StatusCode::kDeadlineExceeded:
+    case StatusCode::kUnknown:
+    case StatusCode::kCancelled:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Pod states that will not pass by waiting.
 bool IsFatal(const std::string& explanation) {
   for (const char* reason : {": ImagePullBackOff:", ": ErrImagePull:", ": InvalidImageName:",
@@ -377,11 +393,15 @@ ExitReport KubernetesLauncher::Follow(const KubernetesJobHandle& h) {
   while (!cancelled()) {
     Status s = refresh();
     if (s.code() == StatusCode::kNotFound) return lost(job + " was deleted by someone else");
+    if (!s.ok() && !IsTransient(s)) return lost("cannot follow " + job + ": " + s.ToString());
     if (!s.ok()) {
       Pause();
       continue;
     }
     StatusOr<std::string> pods = client_->ListPods(h.namespace_name, selector);
+    if (!pods.ok() && !IsTransient(pods.status())) {
+      return lost("cannot list the pods of " + job + ": " + pods.status().ToString());
+    }
     if (pods.ok()) {
       StatusOr<std::string> why = ExplainPods(*pods, nullptr);
       const bool stuck_too_long =
@@ -407,6 +427,7 @@ ExitReport KubernetesLauncher::Follow(const KubernetesJobHandle& h) {
   }
 
   // 2: the launcher's output, as it is written; after a broken stream, all of it again.
+  std::string log_problem;
   while (!launcher_pod.empty() && !cancelled()) {
     std::ofstream log(h.log_path, std::ios::binary | std::ios::trunc);
     Status s = client_->StreamPodLog(
@@ -416,6 +437,10 @@ ExitReport KubernetesLauncher::Follow(const KubernetesJobHandle& h) {
           return static_cast<bool>(log);
         });
     if (s.ok() || s.code() == StatusCode::kNotFound) break;
+    if (!IsTransient(s)) {
+      log_problem = "(the launcher's log could not be read: " + s.ToString() + ")\n";
+      break;
+    }
     Pause();
   }
 
@@ -423,6 +448,7 @@ ExitReport KubernetesLauncher::Follow(const KubernetesJobHandle& h) {
   while (!cancelled()) {
     Status s = refresh();
     if (s.code() == StatusCode::kNotFound) return lost(job + " was deleted by someone else");
+    if (!s.ok() && !IsTransient(s)) return lost("cannot follow " + job + ": " + s.ToString());
     if (s.ok() && state.finished) break;
     if (!s.ok() || !watch_for_change().ok()) Pause();
   }
@@ -439,7 +465,7 @@ ExitReport KubernetesLauncher::Follow(const KubernetesJobHandle& h) {
   } else {
     report.exit_code = launcher_exit.value_or(1) != 0 ? launcher_exit.value_or(1) : 1;
     if (why.empty()) why = job + " failed: " + state.reason + ": " + state.message + "\n";
-    report.cluster_reason = why;
+    report.cluster_reason = why + log_problem;
     ExplainFailure(ReadTail(h.log_path, kTailBytes), &report);
   }
   return report;
