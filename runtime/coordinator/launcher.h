@@ -32,6 +32,15 @@ struct LaunchRequest {
   std::string attempt_dir;
 };
 
+// An attempt that waits in the coordinator's queue (Launcher::Prepare).
+struct QueuedLaunch {
+  int64_t job_id = 0;
+  int attempt = 1;  // the attempt that will be launched
+  int ranks = 1;
+  std::string spec_yaml;  // the job's spec as submitted
+  std::string spec_path;  // where Launch will find the spec the worker reads
+};
+
 struct LaunchedJob {
   std::string backend;  // the Launcher::name() that launched it, e.g. "local-mpirun"
   std::string handle;   // opaque to everyone but that backend; stored as is
@@ -88,6 +97,13 @@ class Launcher {
   // Ends the whole job (SIGTERM, then SIGKILL after `grace`, or the backend's equivalent).
   // Stopping a job that has already ended is OK.
   virtual Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) = 0;
+  // Optional. The attempt waits in the queue: a backend may prepare it now (the Kubernetes one
+  // creates its MPIJob suspended, so the cluster sees dtrain's queue), and Launch then starts
+  // what it prepared. Launch must work whether or not this was called or succeeded; an error
+  // only says why the preparation did not happen.
+  virtual Status Prepare(const QueuedLaunch& /*queued*/) { return Status::Ok(); }
+  // Optional. A prepared attempt will not be launched (its job was cancelled while queued).
+  virtual Status Unprepare(int64_t /*job_id*/, int /*attempt*/) { return Status::Ok(); }
 };
 
 // Reads the failing rank, its exit code or signal, its host and the last lines from a job's

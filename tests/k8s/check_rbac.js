@@ -13,7 +13,7 @@ const yaml = require('js-yaml');
 
 const kExpected = {
   'Role/dtrain-coordinator': [
-    'kubeflow.org/mpijobs: create,delete,get,watch',  // Launch, Stop, following a job
+    'kubeflow.org/mpijobs: create,delete,get,patch,watch',  // Prepare, Launch, Stop, following
     '/pods: list',                                      // pod states and reasons
     '/pods/log: get',                                   // the launcher pod's log
   ],

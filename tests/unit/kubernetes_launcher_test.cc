@@ -152,6 +152,25 @@ TEST(KubernetesLauncherTest, UnschedulableTooLongAndForbiddenAreReportedNotWaite
   ExpectNoProblems(server);
 }
 
+TEST(KubernetesLauncherTest, QueuedAttemptIsASuspendedMpiJobThatLaunchPlacesAndUnsuspends) {
+  testing::TempDir dir;
+  const std::string data = dir.path().string();
+  testing::ScriptedApiServer server("tests/k8s/exchanges/launcher_prepared.json", {{"DATA", data}});
+  KubernetesLauncher launcher(Client(server), Options(data));
+  const std::string spec = "name: queued\ndistributed:\n  ranks: 2\n";
+  LaunchRequest request = Request(data, 12, spec);
+  request.placement.slots = {{"node-a", 2}};
+  ASSERT_OK(launcher.Prepare({12, 1, 2, spec, request.spec_path}));
+  StatusOr<LaunchedJob> job = launcher.Launch(request);
+  if (!job.ok()) ExpectNoProblems(server);
+  ASSERT_OK(job);
+  ExitReport report = WaitForEnd(launcher, *job);
+  EXPECT_TRUE(report.succeeded()) << report.Describe();
+  EXPECT_EQ(ReadAll(launcher, *job), "{\"event\":\"done\"}\n");
+  EXPECT_OK(launcher.Unprepare(13, 1));
+  ExpectNoProblems(server);
+}
+
 TEST(KubernetesLauncherTest, RestartedCoordinatorFindsTheJobGoneAndStopsAnother) {
   testing::TempDir dir;
   const std::string data = dir.path().string();

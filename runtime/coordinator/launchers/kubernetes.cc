@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 
 namespace dtrain::coordinator {
 namespace {
@@ -101,6 +102,19 @@ LauncherPod FindLauncher(const std::string& pod_list_json) {
     if (found.started) break;  // a retried launcher pod may sit beside the failed one
   }
   return found;
+}
+
+// Whether a spec runs on CUDA: the coordinator validated it at submission, only the device
+// matters here.
+StatusOr<bool> IsCudaSpec(const std::string& spec_yaml, const std::string& where) {
+  try {
+    const YAML::Node spec = YAML::Load(spec_yaml);
+    return spec.IsMap() && spec["distributed"] && spec["distributed"].IsMap() &&
+           spec["distributed"]["device"] &&
+           spec["distributed"]["device"].as<std::string>("") == "cuda";
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("spec of " + where + ": " + e.what());
+  }
 }
 
 std::string ResourceVersion(const std::string& object_json) {
@@ -299,26 +313,51 @@ StatusOr<LaunchedJob> KubernetesLauncher::Launch(const LaunchRequest& request) {
   r.spec_path = request.spec_path;
   r.resume = request.resume;
   GroupPlacement(request.placement, &r);
-  // The coordinator validated the spec when it was submitted: only the device matters here.
-  try {
-    const YAML::Node spec = YAML::LoadFile(request.spec_path);
-    r.cuda = spec["distributed"] && spec["distributed"]["device"] &&
-             spec["distributed"]["device"].as<std::string>("") == "cuda";
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument("spec '" + request.spec_path + "': " + e.what());
-  }
+  std::ifstream in(request.spec_path);
+  std::stringstream spec;
+  spec << in.rdbuf();
+  if (!in) return NotFound("cannot read spec '" + request.spec_path + "'");
+  DTRAIN_ASSIGN_OR_RETURN(r.cuda, IsCudaSpec(spec.str(), request.spec_path));
   DTRAIN_ASSIGN_OR_RETURN(std::string mpijob, BuildMpiJob(options_.mpijob, r));
   KubernetesJobHandle handle{options_.mpijob.namespace_name, MpiJobName(r.job_id, r.attempt),
                              (fs::path(request.attempt_dir) / "output.log").string()};
   StatusOr<std::string> created = client_->CreateMpiJob(handle.namespace_name, mpijob);
-  // Created by an earlier call that did not return (a coordinator that died in between): the
-  // MPIJob is this attempt's, by its name, so follow it.
   if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
     return created.status();
+  }
+  if (!created.ok()) {
+    // Prepared while queued (or created by a call that never returned): this attempt's, by its
+    // name. Its spec becomes the placed one, unsuspended (a merge patch: maps merge, lists and
+    // values are replaced).
+    const json placed = json::parse(mpijob);
+    DTRAIN_RETURN_IF_ERROR(client_->PatchMpiJob(handle.namespace_name, handle.name,
+                                                json{{"spec", placed["spec"]}}.dump()));
   }
   const LaunchedJob launched{kName, handle.Encode()};
   StartFollowing(handle);
   return launched;
+}
+
+Status KubernetesLauncher::Prepare(const QueuedLaunch& queued) {
+  MpiJobRequest r;
+  r.job_id = queued.job_id;
+  r.attempt = queued.attempt;
+  r.spec_path = queued.spec_path;
+  r.resume = queued.attempt > 1;
+  r.workers = queued.ranks;
+  r.slots_per_worker = 1;
+  r.suspend = true;
+  DTRAIN_ASSIGN_OR_RETURN(r.cuda, IsCudaSpec(queued.spec_yaml, "job " + std::to_string(r.job_id)));
+  DTRAIN_ASSIGN_OR_RETURN(std::string mpijob, BuildMpiJob(options_.mpijob, r));
+  StatusOr<std::string> created = client_->CreateMpiJob(options_.mpijob.namespace_name, mpijob);
+  if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
+    return created.status();
+  }
+  return Status::Ok();
+}
+
+Status KubernetesLauncher::Unprepare(int64_t job_id, int attempt) {
+  return client_->DeleteMpiJob(options_.mpijob.namespace_name, MpiJobName(job_id, attempt));
 }
 
 void KubernetesLauncher::StartFollowing(const KubernetesJobHandle& handle) {

@@ -2,8 +2,10 @@
 // (kubernetes_mpijob.h says what the MPIJob holds) through the API server
 // (kubernetes_client.h).
 //
-// Launch creates the MPIJob and starts a follower thread for it; Poll, ReadLog and Stop never
-// wait on the API server for long. The follower
+// While a job waits in dtrain's queue its attempt's MPIJob exists suspended (Prepare); Launch,
+// when the coordinator gangs the job, patches in the placement and unsuspends it (or creates it
+// running when it was not prepared), and starts a follower thread for it; Poll, ReadLog and Stop
+// never wait on the API server for long. The follower
 //  1. watches the MPIJob's conditions and lists its pods until the launcher pod has started,
 //     giving up early, with the pod's reason, when a pod cannot start: ImagePullBackOff,
 //     ErrImagePull, InvalidImageName, CreateContainerConfigError at once; Unschedulable once it
@@ -110,6 +112,11 @@ class KubernetesLauncher final : public Launcher {
   StatusOr<std::optional<ExitReport>> Poll(const LaunchedJob& job) override;
   StatusOr<LogChunk> ReadLog(const LaunchedJob& job, int64_t offset, size_t max_bytes) override;
   Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) override;
+  // Creates the attempt's MPIJob suspended (one worker per rank until the placement is known),
+  // so the cluster sees the queue; Launch then gives it its placement and unsuspends it.
+  Status Prepare(const QueuedLaunch& queued) override;
+  // Deletes the suspended MPIJob of an attempt that will not run.
+  Status Unprepare(int64_t job_id, int attempt) override;
 
  private:
   struct Follower {

@@ -360,8 +360,12 @@ StatusOr<std::string> KubernetesClient::GetMpiJob(const std::string& ns, const s
 
 Status KubernetesClient::SetMpiJobSuspended(const std::string& ns, const std::string& name,
                                             bool suspend) {
-  Request r{"PATCH", kMpiJobs + ns + "/mpijobs/" + name, "",
-            json{{"spec", {{"runPolicy", {{"suspend", suspend}}}}}}.dump()};
+  return PatchMpiJob(ns, name, json{{"spec", {{"runPolicy", {{"suspend", suspend}}}}}}.dump());
+}
+
+Status KubernetesClient::PatchMpiJob(const std::string& ns, const std::string& name,
+                                     const std::string& patch) {
+  Request r{"PATCH", kMpiJobs + ns + "/mpijobs/" + name, "", patch};
   r.content_type = "application/merge-patch+json";
   return Perform(r, nullptr, nullptr);
 }

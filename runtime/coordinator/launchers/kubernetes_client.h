@@ -61,6 +61,8 @@ class KubernetesClient {
   StatusOr<std::string> GetMpiJob(const std::string& ns, const std::string& name);
   // A JSON merge patch of spec.runPolicy.suspend.
   Status SetMpiJobSuspended(const std::string& ns, const std::string& name, bool suspend);
+  // A JSON merge patch (RFC 7386) of the MPIJob, e.g. {"spec": {...}}.
+  Status PatchMpiJob(const std::string& ns, const std::string& name, const std::string& patch);
   // Deletes it and, in the background, its pods. Deleting one that is gone is OK.
   Status DeleteMpiJob(const std::string& ns, const std::string& name);
   // Follows one MPIJob's changes from `resource_version` ("" = its current state first) until
