@@ -22,8 +22,6 @@ packages=(
   libopencv-objdetect-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # face detection + crops
   libfaiss-dev libhnswlib-dev libopenblas0      # embedding-index benchmark baselines (FAISS on OpenBLAS)
   clang-14 libclang-rt-14-dev                   # libFuzzer + ASan/UBSan (tests/fuzz/, ctest -L fuzz)
-  libcurl4-openssl-dev                          # Kubernetes launcher: API server client
-  libcpp-httplib-dev                            # scripted Kubernetes API server in the tests
 )
 if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench
@@ -34,6 +32,9 @@ fi
 if ! command -v npm > /dev/null; then
   packages+=(npm)
 fi
+
+# The Kubernetes launcher's API client, and the scripted API server its tests talk to.
+packages+=(libcurl4-openssl-dev libcpp-httplib-dev)
 
 # kubectl (its built-in kustomize builds deploy/k8s in the tests). Machines that carry a newer
 # kubectl on the PATH keep it; Debian's otherwise.
