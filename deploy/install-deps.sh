@@ -35,6 +35,15 @@ if ! command -v npm > /dev/null; then
   packages+=(npm)
 fi
 
+# The Kubernetes launcher's API client, and the scripted API server its tests talk to.
+packages+=(libcurl4-openssl-dev libcpp-httplib-dev)
+
+# kubectl (its built-in kustomize builds deploy/k8s in the tests). Machines that carry a newer
+# kubectl on the PATH keep it; Debian's otherwise.
+if ! command -v kubectl > /dev/null; then
+  packages+=(kubernetes-client)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -90,6 +90,12 @@ std::string HostNamedFor(const std::string& message, int rank) {
 }  // namespace
 
 std::string ExitReport::Describe() const {
+  const std::string processes = DescribeProcesses();
+  if (cluster_reason.empty()) return processes;
+  return processes + "; " + cluster_reason.substr(0, cluster_reason.find('\n'));
+}
+
+std::string ExitReport::DescribeProcesses() const {
   std::string s;
   if (failing_rank >= 0) {
     const std::string on = failing_host.empty() ? "" : " on host " + failing_host;

@@ -32,6 +32,15 @@ struct LaunchRequest {
   std::string attempt_dir;
 };
 
+// An attempt that waits in the coordinator's queue (Launcher::Prepare).
+struct QueuedLaunch {
+  int64_t job_id = 0;
+  int attempt = 1;  // the attempt that will be launched
+  int ranks = 1;
+  std::string spec_yaml;  // the job's spec as submitted
+  std::string spec_path;  // where Launch will find the spec the worker reads
+};
+
 struct LaunchedJob {
   std::string backend;  // the Launcher::name() that launched it, e.g. "local-mpirun"
   std::string handle;   // opaque to everyone but that backend; stored as is
@@ -49,13 +58,19 @@ struct ExitReport {
   int reported_by = -1;         // the rank whose "failed" event blamed failing_rank, -1: none
   std::string failure_message;  // that event's message
   std::string last_lines;       // last lines of output (not JSON progress)
+  // What the backend's cluster says went wrong, when it says more than the exit code (the
+  // Kubernetes backend: "pod dtrain-7-1-worker-0: container worker OOMKilled (exit code
+  // 137)"); its first line ends Describe().
+  std::string cluster_reason;
   // The backend cannot tell how the job ended: whatever watched it vanished without recording
   // an outcome (exit_code is then -1). A restarted coordinator treats such a job as lost.
   bool lost = false;
   bool succeeded() const { return exit_code == 0 && signal == 0; }
   // "rank 1 exited with code 3" / "rank 2 on host vm was killed by signal 9 (Killed)" /
-  // "rank 2 failed, reported by rank 0: ..." / "mpirun killed by signal 9" / "exited with code 1".
+  // "rank 2 failed, reported by rank 0: ..." / "mpirun killed by signal 9" / "exited with code 1",
+  // then "; " and the first line of cluster_reason when there is one.
   std::string Describe() const;
+  std::string DescribeProcesses() const;  // Describe() without cluster_reason
 };
 
 // Bytes of a job's combined output, read from `offset` on.
@@ -82,6 +97,13 @@ class Launcher {
   // Ends the whole job (SIGTERM, then SIGKILL after `grace`, or the backend's equivalent).
   // Stopping a job that has already ended is OK.
   virtual Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) = 0;
+  // Optional. The attempt waits in the queue: a backend may prepare it now (the Kubernetes one
+  // creates its MPIJob suspended, so the cluster sees dtrain's queue), and Launch then starts
+  // what it prepared. Launch must work whether or not this was called or succeeded; an error
+  // only says why the preparation did not happen.
+  virtual Status Prepare(const QueuedLaunch& /*queued*/) { return Status::Ok(); }
+  // Optional. A prepared attempt will not be launched (its job was cancelled while queued).
+  virtual Status Unprepare(int64_t /*job_id*/, int /*attempt*/) { return Status::Ok(); }
 };
 
 // Reads the failing rank, its exit code or signal, its host and the last lines from a job's

@@ -265,6 +265,36 @@ void JobSupervisor::Loop() {
 void JobSupervisor::Tick() {
   FollowRunning();
   ScheduleReady();
+  PrepareQueued();
+}
+
+void JobSupervisor::PrepareQueued() {
+  constexpr size_t kMaxPreparesPerPass = 16;
+  std::vector<int64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, job] : pending_) {
+      if (ids.size() == kMaxPreparesPerPass) break;
+      if (prepared_.count(id) == 0) ids.push_back(id);
+    }
+  }
+  for (int64_t id : ids) {
+    StatusOr<JobRecord> job = store_->Get(id);
+    if (!job.ok() || job->state != JobState::kPending) continue;
+    const QueuedLaunch queued{id, job->attempt + 1, job->ranks, job->spec_yaml,
+                              (fs::path(JobDir(id)) / "spec.yaml").string()};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_.count(id) == 0) continue;  // launched or cancelled meanwhile
+      prepared_[id] = queued.attempt;
+    }
+    // Not fatal: Launch starts the attempt whether or not it was prepared.
+    Status s = launcher_->Prepare(queued);
+    if (!s.ok()) {
+      std::fprintf(stderr, "dtrain coordinator: preparing job %lld attempt %d: %s\n",
+                   static_cast<long long>(id), queued.attempt, s.ToString().c_str());
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------- following jobs
@@ -502,7 +532,10 @@ void JobSupervisor::ScheduleReady() {
     queue.reserve(pending_.size());
     for (const auto& [id, job] : pending_) queue.push_back(job);
     placements = scheduler_->Schedule(queue, NowMs());
-    for (const Placement& p : placements) pending_.erase(p.job_id);
+    for (const Placement& p : placements) {
+      pending_.erase(p.job_id);
+      prepared_.erase(p.job_id);
+    }
   }
   // Start every placed job, then record all their transitions in one commit.
   struct Started {
@@ -675,10 +708,15 @@ StatusOr<JobRecord> JobSupervisor::Cancel(int64_t id) {
     Status s = store_->Transition(id, JobState::kPending, JobState::kCancelled, "cancelled by user",
                                   NowMs());
     if (s.ok()) {
+      std::optional<int> prepared;
       {
         std::lock_guard<std::mutex> lock(mu_);
         pending_.erase(id);
+        auto it = prepared_.find(id);
+        if (it != prepared_.end()) prepared = it->second;
+        prepared_.erase(id);
       }
+      if (prepared) (void)launcher_->Unprepare(id, *prepared);
       return store_->Get(id);
     }
   }

@@ -143,6 +143,9 @@ class JobSupervisor {
   // Commits the endings together, then frees their slots and requeues retried jobs.
   void RecordEndings(const std::vector<Ending>& endings);
   void ScheduleReady();
+  // Hands the launcher the queued attempts it has not seen yet (Launcher::Prepare), a few per
+  // pass so that a long queue does not stall the loop.
+  void PrepareQueued();
   // Writes the job's spec (as PrepareSpec makes it) into its directory and starts the attempt;
   // `output_dir` receives where the attempt writes when the spec was prepared.
   StatusOr<LaunchedJob> Launch(const JobRecord& job, const Placement& placement,
@@ -163,7 +166,8 @@ class JobSupervisor {
   std::map<int64_t, Running> running_;    // guarded by mu_
   // PENDING jobs as the scheduler needs them, mirrored from the store so a scheduling pass does
   // not read every queued job back from disk.
-  std::map<int64_t, QueuedJob> pending_;                      // guarded by mu_
+  std::map<int64_t, QueuedJob> pending_;  // guarded by mu_
+  std::map<int64_t, int> prepared_;       // PENDING job -> the attempt Prepare was given; mu_
   std::map<int64_t, std::map<std::string, double>> metrics_;  // guarded by mu_
   std::condition_variable wake_;
   bool woken_ = false;     // guarded by mu_

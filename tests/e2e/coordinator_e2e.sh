@@ -57,8 +57,8 @@ job_yaml long 400 > "$work/long.yaml"
 
 # Launcher configuration mistakes stop the coordinator before it listens, naming the choices.
 out=$("$bin/dtrain" coordinator --insecure-local-only --listen 127.0.0.1:0 \
-  --state-dir "$work/state-bad" --launcher kubernetes 2>&1); rc=$?
-[[ $rc == 2 && $out == *"--launcher: unknown launcher 'kubernetes'; registered: local-mpirun"* ]] &&
+  --state-dir "$work/state-bad" --launcher slurm 2>&1); rc=$?
+[[ $rc == 2 && $out == *"--launcher: unknown launcher 'slurm'; registered: local-mpirun, kubernetes"* ]] &&
   pass "unknown --launcher refused, registered backends listed" || fail "unknown launcher (rc=$rc): $out"
 printf 'launcher:\n  backend: local-mpirun\n  namespace: ml\n' > "$work/bad-cluster.yaml"
 out=$("$bin/dtrain" coordinator --insecure-local-only --listen 127.0.0.1:0 \

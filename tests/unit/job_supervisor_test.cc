@@ -560,5 +560,33 @@ TEST_F(JobSupervisorTest, AnAttemptShowsOnlyItsOwnExitAndLastLines) {
   EXPECT_EQ(done.failing_rank, -1);
 }
 
+// Issue 14: a queued attempt is handed to the launcher once (the Kubernetes backend creates its
+// MPIJob suspended), and taken back when the job is cancelled while queued.
+TEST_F(JobSupervisorTest, QueuedAttemptsArePreparedOnceAndUnpreparedOnCancel) {
+  const int64_t running = Submit("fills-the-cluster", 1, 4);
+  const int64_t queued = Submit("waits", 1, 2);
+  const int64_t cancelled = Submit("cancelled-while-queued", 1, 1);
+  supervisor_->Tick();
+  supervisor_->Tick();
+  EXPECT_EQ(Get(running).state, JobState::kRunning);
+  const std::string jobs = options_.state_dir + "/jobs/";
+  auto preparations = [&] {
+    std::lock_guard<std::mutex> lock(world_->mu);
+    return world_->preparations;
+  };
+  EXPECT_EQ(preparations(), (std::vector<std::string>{
+                                "prepare " + std::to_string(queued) + " attempt 1 ranks 2 " + jobs +
+                                    std::to_string(queued) + "/spec.yaml",
+                                "prepare " + std::to_string(cancelled) + " attempt 1 ranks 1 " +
+                                    jobs + std::to_string(cancelled) + "/spec.yaml"}));
+  ASSERT_OK(supervisor_->Cancel(cancelled));
+  EXPECT_EQ(preparations().back(), "unprepare " + std::to_string(cancelled) + " attempt 1");
+  // Once the cluster frees up, the prepared job is launched, and nothing more is prepared.
+  world_->End(running, ExitReport());
+  for (int i = 0; i < 5 && Get(queued).state != JobState::kRunning; ++i) supervisor_->Tick();
+  EXPECT_EQ(Get(queued).state, JobState::kRunning);
+  EXPECT_EQ(preparations().size(), 3u);
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator

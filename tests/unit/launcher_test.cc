@@ -357,15 +357,15 @@ TEST(LauncherRegistryTest, LocalMpirunIsRegisteredAndTheDefault) {
 
 TEST(LauncherRegistryTest, UnknownBackendListsTheRegisteredOnes) {
   LauncherConfig config = LocalConfig();
-  config.backend = ConfigValue{"kubernetes", "--launcher"};
+  config.backend = ConfigValue{"slurm", "--launcher"};
   StatusOr<LauncherBackend> flag = MakeLauncher(config, TestEnvironment());
   EXPECT_EQ(flag.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(flag.status().message(),
-            "--launcher: unknown launcher 'kubernetes'; registered: local-mpirun");
+            "--launcher: unknown launcher 'slurm'; registered: local-mpirun, kubernetes");
   config.backend = ConfigValue{"mpi", "cluster.yaml:5:12"};
   EXPECT_EQ(MakeLauncher(config, TestEnvironment()).status().message(),
             "cluster.yaml:5:12: launcher.backend: unknown launcher 'mpi'; registered: "
-            "local-mpirun");
+            "local-mpirun, kubernetes");
 }
 
 TEST(LauncherRegistryTest, SettingsTheBackendDoesNotTakeAreNamedWithWhereTheyCameFrom) {

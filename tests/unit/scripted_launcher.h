@@ -37,6 +37,9 @@ class ScriptedLauncher final : public coordinator::Launcher {
     std::map<std::string, Process> processes;  // by handle
     int next = 1000;
     bool fail_launches = false;
+    // Prepare and Unprepare calls, in order: "prepare 7 attempt 1 ranks 2 <spec_path>",
+    // "unprepare 7 attempt 1".
+    std::vector<std::string> preparations;
     std::string first_output =
         "starting\n"
         R"({"event":"epoch","epoch":1,"metrics":{"accuracy":0.9},"train_loss":0.3})"
@@ -78,6 +81,20 @@ class ScriptedLauncher final : public coordinator::Launcher {
   explicit ScriptedLauncher(std::shared_ptr<World> world) : world_(std::move(world)) {}
 
   const char* name() const override { return kName; }
+
+  Status Prepare(const coordinator::QueuedLaunch& q) override {
+    std::lock_guard<std::mutex> lock(world_->mu);
+    world_->preparations.push_back("prepare " + std::to_string(q.job_id) + " attempt " +
+                                   std::to_string(q.attempt) + " ranks " + std::to_string(q.ranks) +
+                                   " " + q.spec_path);
+    return Status::Ok();
+  }
+  Status Unprepare(int64_t job_id, int attempt) override {
+    std::lock_guard<std::mutex> lock(world_->mu);
+    world_->preparations.push_back("unprepare " + std::to_string(job_id) + " attempt " +
+                                   std::to_string(attempt));
+    return Status::Ok();
+  }
 
   StatusOr<coordinator::LaunchedJob> Launch(const coordinator::LaunchRequest& request) override {
     std::lock_guard<std::mutex> lock(world_->mu);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "runtime/coordinator/launchers/kubernetes.h"
 #include "runtime/coordinator/launchers/local_mpirun.h"
 
 namespace dtrain::coordinator {
@@ -25,6 +26,7 @@ const std::vector<LauncherRegistration>& RegisteredLaunchers() {
   // One line per backend.
   static const std::vector<LauncherRegistration> kBackends = {
       LocalMpirunRegistration(),
+      KubernetesRegistration(),
   };
   return kBackends;
 }
