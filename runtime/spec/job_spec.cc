@@ -53,6 +53,8 @@ constexpr EnumName<CommBackend> kBackendNames[] = {
     {"auto", CommBackend::kAuto}, {"mpi", CommBackend::kMpi}, {"nccl", CommBackend::kNccl}};
 constexpr EnumName<DeviceKind> kDeviceNames[] = {{"cpu", DeviceKind::kCpu},
                                                  {"cuda", DeviceKind::kCuda}};
+constexpr EnumName<GradientCompression> kCompressionNames[] = {
+    {"none", GradientCompression::kNone}, {"bf16", GradientCompression::kBf16}};
 
 bool IsValidName(const std::string& s) {
   if (s.empty() || s == "." || s == "..") return false;
@@ -212,6 +214,8 @@ void CoreReader::ReadDistributed(const Value& v) {
               }},
              {"first_bucket_mb", false,
               [&](const Value& f) { r_.ReadDouble(f, kBucketMbRange, &d.first_bucket_mb); }},
+             {"gradient_compression", false,
+              [&](const Value& f) { r_.ReadEnum(f, kCompressionNames, &d.gradient_compression); }},
              {"timeout_s", false,
               [&](const Value& f) { r_.ReadInt(f, 1, kMaxTimeoutSeconds, &d.timeout_s); }},
              {"ranks", false, [&](const Value& f) { r_.ReadInt(f, 1, kMaxRanks, &d.ranks); }},
@@ -394,6 +398,7 @@ const char* ToString(OptimizerKind v) { return NameOf(kOptimizerNames, v); }
 const char* ToString(LrScheduleKind v) { return NameOf(kScheduleNames, v); }
 const char* ToString(CommBackend v) { return NameOf(kBackendNames, v); }
 const char* ToString(DeviceKind v) { return NameOf(kDeviceNames, v); }
+const char* ToString(GradientCompression v) { return NameOf(kCompressionNames, v); }
 
 StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view source_name) {
   return ParseJobSpec(yaml_text, source_name, StaticResourceLimits());
@@ -505,6 +510,7 @@ std::string ToYaml(const JobSpec& spec) {
     out << YAML::Key << "first_bucket_mb" << YAML::Value;
     EmitDouble(out, dist.first_bucket_mb);
   }
+  out << YAML::Key << "gradient_compression" << YAML::Value << ToString(dist.gradient_compression);
   out << YAML::Key << "timeout_s" << YAML::Value << dist.timeout_s;
   out << YAML::Key << "ranks" << YAML::Value << dist.ranks;
   out << YAML::EndMap;

@@ -24,9 +24,12 @@ enum class OptimizerKind { kSgd, kAdam };
 enum class LrScheduleKind { kConstant, kStep, kCosine };
 enum class CommBackend { kAuto, kMpi, kNccl };
 enum class DeviceKind { kCpu, kCuda };
+// What gradients cross the wire as: float32 as computed, or rounded to bfloat16 (half the bytes).
+enum class GradientCompression { kNone, kBf16 };
 
 // Canonical YAML spellings ("sgd", "cosine", "nccl", ...).
 const char* ToString(OptimizerKind v);
+const char* ToString(GradientCompression v);
 const char* ToString(LrScheduleKind v);
 const char* ToString(CommBackend v);
 const char* ToString(DeviceKind v);
@@ -76,6 +79,9 @@ struct DistributedSpec {
   // over the first steps and picks both sizes (workers/trainer/bucket_tuning.h); until then it
   // uses the defaults above.
   bool bucket_auto = false;
+  // bf16: each bucket is rounded to bfloat16 for its all-reduce and widened back after, so the
+  // optimizer still steps float32 weights (~3 significant digits in the averaged gradient).
+  GradientCompression gradient_compression = GradientCompression::kNone;
   // A collective that takes longer, or a rank silent that long (no heartbeat), fails the job,
   // naming the rank at fault; a warning names silent ranks at half of it. At most a week.
   int timeout_s = 120;

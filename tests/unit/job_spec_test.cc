@@ -269,6 +269,7 @@ void ExpectRoundTrip(const std::string& yaml) {
   EXPECT_EQ(a.distributed.bucket_mb, b.distributed.bucket_mb);
   EXPECT_EQ(a.distributed.first_bucket_mb, b.distributed.first_bucket_mb);
   EXPECT_EQ(a.distributed.bucket_auto, b.distributed.bucket_auto);
+  EXPECT_EQ(a.distributed.gradient_compression, b.distributed.gradient_compression);
   EXPECT_EQ(a.distributed.timeout_s, b.distributed.timeout_s);
   EXPECT_EQ(a.distributed.ranks, b.distributed.ranks);
   EXPECT_EQ(a.restart.max_attempts, b.restart.max_attempts);
@@ -334,6 +335,23 @@ TEST(JobSpecTest, BucketMbAutoParsesAndRoundTrips) {
   StatusOr<JobSpec> fixed = ParseJobSpec(Minimal(), "a.yaml");
   ASSERT_TRUE(fixed.ok());
   EXPECT_FALSE(fixed->distributed.bucket_auto);
+}
+
+// Issue 17 item 4: gradients cross the wire as bfloat16.
+TEST(JobSpecTest, GradientCompressionBf16) {
+  StatusOr<JobSpec> parsed =
+      ParseJobSpec(Minimal("distributed:\n  gradient_compression: bf16\n"), "a.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->distributed.gradient_compression, GradientCompression::kBf16);
+  ExpectRoundTrip(Minimal("distributed:\n  gradient_compression: bf16\n"));
+  StatusOr<JobSpec> fixed = ParseJobSpec(Minimal(), "a.yaml");
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(fixed->distributed.gradient_compression, GradientCompression::kNone);
+  const std::string error = ErrorOf(Minimal("distributed:\n  gradient_compression: fp8\n"));
+  EXPECT_NE(error.find("job.yaml:6:25: distributed.gradient_compression: expected one of"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("bf16"), std::string::npos) << error;
 }
 
 TEST(JobSpecErrorTest, BucketMbIsANumberOrAutoAndAutoChoosesTheFirstBucketToo) {

@@ -159,19 +159,22 @@ StatusOr<std::unique_ptr<Reducer>> Reducer::Create(comm::Communicator& comm,
     }
   }
   std::unique_ptr<Reducer> reducer(new Reducer(comm, std::move(variables), std::move(buffers),
-                                               std::move(buckets), options.average_in_reducer));
+                                               std::move(buckets), options.average_in_reducer,
+                                               options.bf16_compression));
   reducer->InitBuckets();
   reducer->InstallHooks();
   return reducer;
 }
 
 Reducer::Reducer(comm::Communicator& comm, std::vector<NamedTensor> parameters,
-                 std::vector<NamedTensor> buffers, std::vector<Bucket> buckets, bool average)
+                 std::vector<NamedTensor> buffers, std::vector<Bucket> buckets, bool average,
+                 bool bf16_compression)
     : comm_(comm),
       reduce_op_(average ? comm::ReduceOp::kAvg : comm::ReduceOp::kSum),
       parameters_(std::move(parameters)),
       buffers_(std::move(buffers)),
-      buckets_(std::move(buckets)) {}
+      buckets_(std::move(buckets)),
+      bf16_compression_(bf16_compression) {}
 
 Reducer::~Reducer() {
   for (auto& handle : handles_) (void)handle->Wait();
@@ -202,6 +205,8 @@ void Reducer::InitBuckets() {
       offset += param.numel();
     }
     flat_.push_back(flat);
+    if (bf16_compression_)
+      wire_.push_back(torch::empty_like(flat, flat.options().dtype(at::kBFloat16)));
   }
   pending_.assign(buckets_.size(), 0);
   ready_.assign(parameters_.size(), 0);
@@ -247,7 +252,12 @@ void Reducer::LaunchReadyBucketsLocked() {
 }
 
 Status Reducer::LaunchBucketLocked(size_t bucket) {
-  DTRAIN_ASSIGN_OR_RETURN(comm::BufferRef buffer, AsBuffer(flat_[bucket]));
+  if (bf16_compression_) {
+    torch::NoGradGuard no_grad;
+    wire_[bucket].copy_(flat_[bucket]);  // rounds to nearest even
+  }
+  DTRAIN_ASSIGN_OR_RETURN(comm::BufferRef buffer,
+                          AsBuffer(bf16_compression_ ? wire_[bucket] : flat_[bucket]));
   handles_.push_back(comm_.AllReduceAsync(buffer, reduce_op_));
   return Status::Ok();
 }
@@ -272,6 +282,10 @@ Status Reducer::FinishBackward() {
   // buckets cannot complete, and their handles return at once when `handles` is destroyed.
   for (size_t b = 0; b < handles.size() && first_error.ok(); ++b) {
     Status s = handles[b]->Wait();
+    if (s.ok() && bf16_compression_) {
+      torch::NoGradGuard no_grad;
+      flat_[b].copy_(wire_[b]);
+    }
     if (!s.ok()) {
       first_error = s.WithContext("gradient bucket " + std::to_string(b) + " (first variable '" +
                                   parameters_[buckets_[b].variables.front()].name + "')");
@@ -336,6 +350,7 @@ Status Reducer::Rebucket(size_t first_bucket_bytes, size_t bucket_bytes_cap) {
   }
   buckets_ = std::move(buckets);
   flat_.clear();
+  wire_.clear();
   InitBuckets();  // the new flat buffers take over the gradients the old ones held
   return Status::Ok();
 }

@@ -46,6 +46,9 @@ struct ReducerOptions {
   // false: summed only, and the caller scales its loss by 1 / world size before backward, which
   // gives the same averaged gradients without the extra pass over memory (the trainer does this).
   bool average_in_reducer = true;
+  // true: each bucket crosses the wire as bfloat16 (a shadow buffer rounded from the float32
+  // gradients at launch, widened back into them when it completes): half the bytes.
+  bool bf16_compression = false;
 };
 
 // Time spent in each phase of the last synchronised step, for the progress report.
@@ -95,7 +98,8 @@ class Reducer {
 
  private:
   Reducer(comm::Communicator& comm, std::vector<NamedTensor> parameters,
-          std::vector<NamedTensor> buffers, std::vector<Bucket> buckets, bool average);
+          std::vector<NamedTensor> buffers, std::vector<Bucket> buckets, bool average,
+          bool bf16_compression);
   void InitBuckets();
   void InstallHooks();
   void MarkReady(size_t variable);  // called from autograd hooks
@@ -107,8 +111,10 @@ class Reducer {
   std::vector<NamedTensor> parameters_;
   std::vector<NamedTensor> buffers_;
   std::vector<Bucket> buckets_;
-  std::vector<at::Tensor> flat_;                                           // one per bucket
-  std::vector<size_t> bucket_of_;                                          // variable -> bucket
+  std::vector<at::Tensor> flat_;  // one per bucket
+  const bool bf16_compression_;
+  std::vector<at::Tensor> wire_;   // per bucket, bf16_compression: what the all-reduce sends
+  std::vector<size_t> bucket_of_;  // variable -> bucket
   std::vector<std::shared_ptr<torch::autograd::Node>> grad_accumulators_;  // keep hooks alive
 
   std::mutex mu_;  // guards the per-backward state below (hooks may run on autograd threads)

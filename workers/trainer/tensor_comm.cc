@@ -21,6 +21,9 @@ StatusOr<comm::BufferRef> AsBuffer(const at::Tensor& tensor) {
     case at::kByte:
       type = comm::DataType::kUInt8;
       break;
+    case at::kBFloat16:
+      type = comm::DataType::kBFloat16;
+      break;
     default:
       return InvalidArgument(std::string("collective on unsupported dtype ") +
                              c10::toString(tensor.scalar_type()));

@@ -139,6 +139,8 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       static_cast<size_t>(spec.distributed.first_bucket_mb * (1 << 20));
   // The loss is scaled by 1 / world below, so buckets are only summed: no divide pass.
   reducer_options.average_in_reducer = false;
+  reducer_options.bf16_compression =
+      spec.distributed.gradient_compression == GradientCompression::kBf16;
   DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Reducer> reducer,
                           Reducer::Create(tensor_comm, parameters, buffers, reducer_options));
   // distributed.bucket_mb: auto regroups the buckets after the first steps (one rank has
