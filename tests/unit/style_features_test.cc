@@ -2,9 +2,11 @@
 //  - nsfwjs's MobileNetV2 rebuilt in LibTorch against @tensorflow/tfjs's own activations at nine
 //    taps (runs when deploy/fetch-style-model.sh has fetched the weights, else skips saying so);
 //  - tap names and their errors;
-//  - a TF.js layers model.json read through the shared TF.js reader.
+//  - VGG-19 from a safetensors file (random weights written here in torchvision's names): taps
+//    against convolutions computed by hand, max and average pooling, the reader's errors.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -15,7 +17,9 @@
 
 #include "tests/support/temp_dir.h"
 #include "workers/models/mobilenet_v2.h"
+#include "workers/models/safetensors.h"
 #include "workers/models/tfjs_weights.h"
+#include "workers/models/vgg19.h"
 
 namespace dtrain::models {
 namespace {
@@ -184,6 +188,167 @@ TEST(MobileNetV2LoadTest, WrongWeightsAreRefusedNamingTheTensor) {
   EXPECT_NE(net.status().message().find("Conv1/kernel"), std::string::npos)
       << net.status().ToString();
   EXPECT_NE(net.status().message().find("[3, 3, 3, 32]"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// VGG-19 and safetensors
+
+// Writes `tensors` (name -> float32 tensor) as a safetensors file; `dtype` overrides the header's
+// dtype of every tensor (to test refusals).
+void WriteSafetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::string& dtype = "F32") {
+  std::string header = "{";
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    std::string shape;
+    for (int64_t d : t.sizes()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * 4;
+    header += (header.size() > 1 ? "," : "") + std::string("\"") + name + "\":{\"dtype\":\"" +
+              dtype + "\",\"shape\":[" + shape + "],\"data_offsets\":[" + std::to_string(offset) +
+              "," + std::to_string(offset + bytes) + "]}";
+    offset += bytes;
+  }
+  header += ",\"__metadata__\":{\"format\":\"pt\"}}";
+  std::ofstream out(path, std::ios::binary);
+  const uint64_t size = header.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>(size >> (8 * i) & 0xff));
+  out << header;
+  for (const auto& [name, t] : tensors) {
+    const at::Tensor c = t.contiguous();
+    out.write(reinterpret_cast<const char*>(c.data_ptr<float>()), c.numel() * 4);
+  }
+}
+
+// torchvision's VGG-19 feature tensors with small random values.
+std::vector<std::pair<std::string, at::Tensor>> RandomVgg19() {
+  torch::manual_seed(3);
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  const int convs[] = {2, 2, 4, 4, 4};
+  const int channels[] = {64, 128, 256, 512, 512};
+  int index = 0, in = 3;
+  for (int b = 0; b < 5; ++b) {
+    for (int i = 0; i < convs[b]; ++i, index += 2, in = channels[b]) {
+      const std::string p = "features." + std::to_string(index);
+      // He-scaled so activations neither vanish nor explode through 16 layers.
+      tensors.push_back(
+          {p + ".weight", torch::randn({channels[b], in, 3, 3}) * std::sqrt(2.0 / (9 * in))});
+      tensors.push_back({p + ".bias", torch::randn({channels[b]}) * 0.01});
+    }
+    index += 1;
+  }
+  return tensors;
+}
+
+class Vgg19Test : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    path_ = new std::string((fs::temp_directory_path() /
+                             ("dtrain_vgg19_" + std::to_string(::getpid()) + ".safetensors"))
+                                .string());
+    tensors_ = new std::vector<std::pair<std::string, at::Tensor>>(RandomVgg19());
+    WriteSafetensors(*path_, *tensors_);
+  }
+  static void TearDownTestSuite() {
+    fs::remove(*path_);
+    delete path_;
+    delete tensors_;
+  }
+  static at::Tensor Weight(int index, const char* kind) {
+    for (const auto& [name, t] : *tensors_)
+      if (name == "features." + std::to_string(index) + "." + kind) return t;
+    return {};
+  }
+  static std::string* path_;
+  static std::vector<std::pair<std::string, at::Tensor>>* tensors_;
+};
+std::string* Vgg19Test::path_ = nullptr;
+std::vector<std::pair<std::string, at::Tensor>>* Vgg19Test::tensors_ = nullptr;
+
+TEST_F(Vgg19Test, TapsAreTheReluOutputsOfTorchvisionsConvolutions) {
+  StatusOr<std::shared_ptr<FeatureNetwork>> net = LoadVgg19(*path_, Pooling::kMax);
+  ASSERT_TRUE(net.ok()) << net.status().ToString();
+  ASSERT_EQ((*net)->tap_names().size(), 16u);
+  EXPECT_EQ((*net)->tap_names().front(), "conv1_1");
+  EXPECT_EQ((*net)->tap_names().back(), "conv5_4");
+  EXPECT_TRUE((*net)->parameters().empty());
+  StatusOr<std::vector<int>> taps =
+      (*net)->ResolveTaps({"conv1_1", "conv1_2", "conv2_1", "conv5_4"});
+  ASSERT_TRUE(taps.ok()) << taps.status().ToString();
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = torch::rand({1, 3, 32, 48});
+  const std::vector<at::Tensor> out = (*net)->Taps(x, *taps);
+  const at::Tensor normalised = (x - torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1})) /
+                                torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+  const at::Tensor conv1_1 =
+      torch::relu(at::conv2d(normalised, Weight(0, "weight"), Weight(0, "bias"), 1, 1));
+  EXPECT_TRUE(torch::allclose(out[0], conv1_1, 1e-5, 1e-5));
+  const at::Tensor conv2_1 = torch::relu(at::conv2d(at::max_pool2d(out[1], {2, 2}, {2, 2}),
+                                                    Weight(5, "weight"), Weight(5, "bias"), 1, 1));
+  EXPECT_TRUE(torch::allclose(out[2], conv2_1, 1e-5, 1e-5));
+  EXPECT_EQ(out[3].sizes(), (std::vector<int64_t>{1, 512, 2, 3}));  // four pools: /16
+}
+
+TEST_F(Vgg19Test, AveragePoolingReplacesMaxPoolingBetweenBlocks) {
+  StatusOr<std::shared_ptr<FeatureNetwork>> max_net = LoadVgg19(*path_, Pooling::kMax);
+  StatusOr<std::shared_ptr<FeatureNetwork>> avg_net = LoadVgg19(*path_, Pooling::kAverage);
+  ASSERT_TRUE(max_net.ok() && avg_net.ok());
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = torch::rand({1, 3, 16, 16});
+  const std::vector<at::Tensor> m = (*max_net)->Taps(x, {1, 2});  // conv1_2, conv2_1
+  const std::vector<at::Tensor> a = (*avg_net)->Taps(x, {1, 2});
+  EXPECT_TRUE(torch::equal(m[0], a[0]));  // same before the first pool
+  EXPECT_FALSE(torch::allclose(m[1], a[1]));
+  const at::Tensor conv2_1 = torch::relu(at::conv2d(at::avg_pool2d(a[0], {2, 2}, {2, 2}),
+                                                    Weight(5, "weight"), Weight(5, "bias"), 1, 1));
+  EXPECT_TRUE(torch::allclose(a[1], conv2_1, 1e-5, 1e-5));
+}
+
+TEST(SafetensorsTest, ErrorsNameTheFileAndTheTensor) {
+  dtrain::testing::TempDir dir;
+  EXPECT_EQ(LoadVgg19(dir.str("none.safetensors"), Pooling::kMax).status().code(),
+            StatusCode::kNotFound);
+
+  WriteSafetensors(dir.str("half.safetensors"), {{"features.0.weight", torch::zeros({2})}}, "F16");
+  Status s = LoadSafetensors(dir.str("half.safetensors")).status();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("features.0.weight"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("F16"), std::string::npos);
+
+  WriteSafetensors(dir.str("partial.safetensors"),
+                   {{"features.0.weight", torch::zeros({64, 3, 3, 3})},
+                    {"features.0.bias", torch::zeros({64})}});
+  s = LoadVgg19(dir.str("partial.safetensors"), Pooling::kMax).status();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("features.2.weight"), std::string::npos) << s.ToString();
+
+  WriteSafetensors(dir.str("shape.safetensors"),
+                   {{"features.0.weight", torch::zeros({64, 1, 3, 3})}});
+  s = LoadVgg19(dir.str("shape.safetensors"), Pooling::kMax).status();
+  EXPECT_NE(s.message().find("[64, 1, 3, 3]"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("[64, 3, 3, 3]"), std::string::npos);
+
+  // Cut short: the header promises more data than the file holds.
+  WriteSafetensors(dir.str("cut.safetensors"), {{"w", torch::ones({1000})}});
+  fs::resize_file(dir.str("cut.safetensors"), fs::file_size(dir.str("cut.safetensors")) - 100);
+  s = LoadSafetensors(dir.str("cut.safetensors")).status();
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+
+  // Not safetensors at all: a header length far beyond the file.
+  std::ofstream(dir.str("text.safetensors")) << "this is not a safetensors file";
+  EXPECT_EQ(LoadSafetensors(dir.str("text.safetensors")).status().code(), StatusCode::kDataLoss);
+}
+
+TEST(SafetensorsTest, ReadsValuesShapesAndIgnoresMetadata) {
+  dtrain::testing::TempDir dir;
+  const at::Tensor a = torch::arange(6, torch::kFloat32).view({2, 3});
+  WriteSafetensors(dir.str("a.safetensors"), {{"a", a}, {"b", torch::full({1}, -2.5)}});
+  StatusOr<std::map<std::string, SafetensorsTensor>> t = LoadSafetensors(dir.str("a.safetensors"));
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->size(), 2u);
+  EXPECT_EQ(t->at("a").shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(t->at("a").values, (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(t->at("b").values, (std::vector<float>{-2.5f}));
 }
 
 }  // namespace
