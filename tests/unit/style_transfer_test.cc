@@ -3,10 +3,14 @@
 //    values (a toy feature network whose taps are known multiples of the input);
 //  - on nsfwjs's MobileNetV2 (skips when deploy/fetch-style-model.sh has not run): gradients
 //    reach only the pixels (the network's weights stay bit-identical), and the style loss of a
-//    real photo against a real painting falls at least 10x with Adam and with L-BFGS.
+//    real photo against a real painting falls at least 10x with Adam and with L-BFGS;
+//  - the contact sheet's layout and errors.
+// To look at the results: DTRAIN_STYLE_TEST_OUTPUT=<dir> writes a contact sheet per optimizer
+// there, and DTRAIN_STYLE_TEST_SIZE=<32..512> (default 96) sets the image size.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +20,7 @@
 
 #include "runtime/data/images/image_set.h"
 #include "workers/models/mobilenet_v2.h"
+#include "workers/trainer/tasks/style_transfer/contact_sheet.h"
 #include "workers/trainer/tasks/style_transfer/perceptual_loss.h"
 #include "workers/trainer/tasks/style_transfer/pixel_optimizer.h"
 
@@ -131,6 +136,21 @@ at::Tensor LoadImage(const std::string& path, int size) {
       .div(255);
 }
 
+RgbImage ToRgb(const at::Tensor& image) {  // 1 x 3 x H x W in [0, 1]
+  const at::Tensor hwc =
+      (image[0].permute({1, 2, 0}) * 255).round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  RgbImage out;
+  out.height = static_cast<int>(hwc.size(0));
+  out.width = static_cast<int>(hwc.size(1));
+  out.pixels.assign(hwc.data_ptr<uint8_t>(), hwc.data_ptr<uint8_t>() + hwc.numel());
+  return out;
+}
+
+int TestImageSize() {
+  const char* size = std::getenv("DTRAIN_STYLE_TEST_SIZE");
+  return size ? std::clamp(std::atoi(size), 32, 512) : 96;
+}
+
 class StyleTransferOnMobileNetTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -154,18 +174,30 @@ class StyleTransferOnMobileNetTest : public ::testing::Test {
 
   // Runs `options` on fruits.jpg in the style of starry_night.jpg; returns the style term of
   // the first and the last iteration.
-  std::pair<double, double> StyleLossFall(const StylizeOptions& options, int size) {
+  std::pair<double, double> StyleLossFall(const StylizeOptions& options, const std::string& label) {
+    const int size = TestImageSize();
     PerceptualLoss loss(net_, options_);
     const at::Tensor content = LoadImage(std::string(kOpencvData) + "fruits.jpg", size);
+    const at::Tensor style = LoadImage(std::string(kOpencvData) + "starry_night.jpg", size);
     loss.SetContent(content);
-    loss.SetStyle(LoadImage(std::string(kOpencvData) + "starry_night.jpg", size));
+    loss.SetStyle(style);
     double first = 0, last = 0;
-    Stylize(loss, content, options, [&](const StylizeStep& step, const at::Tensor& pixels) {
-      if (step.iteration == 1) first = step.style;
-      last = step.style;
-      EXPECT_GE(pixels.min().item<float>(), 0.f);
-      EXPECT_LE(pixels.max().item<float>(), 1.f);
-    });
+    const at::Tensor result =
+        Stylize(loss, content, options, [&](const StylizeStep& step, const at::Tensor& pixels) {
+          if (step.iteration == 1) first = step.style;
+          last = step.style;
+          EXPECT_GE(pixels.min().item<float>(), 0.f);
+          EXPECT_LE(pixels.max().item<float>(), 1.f);
+        });
+    if (const char* dir = std::getenv("DTRAIN_STYLE_TEST_OUTPUT")) {
+      StatusOr<RgbImage> sheet =
+          ComposeContactSheet({{ToRgb(content), ToRgb(style), ToRgb(result)}}, size);
+      EXPECT_TRUE(sheet.ok()) << sheet.status().ToString();
+      if (sheet.ok()) {
+        const Status written = WritePng(std::string(dir) + "/" + label + ".png", *sheet);
+        EXPECT_TRUE(written.ok()) << written.ToString();
+      }
+    }
     return {first, last};
   }
 
@@ -201,7 +233,7 @@ TEST_F(StyleTransferOnMobileNetTest, AdamLowersTheStyleLossTenfold) {
   options.optimizer = PixelOptimizer::kAdam;
   options.iterations = 60;
   options.learning_rate = 0.03;
-  const auto [first, last] = StyleLossFall(options, 96);
+  const auto [first, last] = StyleLossFall(options, "adam");
   std::cout << "Adam: style loss " << first << " -> " << last << "\n";
   EXPECT_LE(last * 10, first);
 }
@@ -211,9 +243,38 @@ TEST_F(StyleTransferOnMobileNetTest, LbfgsLowersTheStyleLossTenfold) {
   options.optimizer = PixelOptimizer::kLbfgs;
   options.iterations = 40;
   options.learning_rate = 1;
-  const auto [first, last] = StyleLossFall(options, 96);
+  const auto [first, last] = StyleLossFall(options, "lbfgs");
   std::cout << "L-BFGS: style loss " << first << " -> " << last << "\n";
   EXPECT_LE(last * 10, first);
+}
+
+TEST(ContactSheetTest, LaysRowsOfCellsOutWithGaps) {
+  RgbImage red{2, 3, std::vector<uint8_t>(2 * 3 * 3, 0)};
+  for (size_t i = 0; i < red.pixels.size(); i += 3) red.pixels[i] = 255;
+  RgbImage black{5, 5, std::vector<uint8_t>(5 * 5 * 3, 0)};
+  StatusOr<RgbImage> sheet = ComposeContactSheet({{red, black, red}, {black}}, 8);
+  ASSERT_TRUE(sheet.ok()) << sheet.status().ToString();
+  const int g = kContactSheetGap;
+  EXPECT_EQ(sheet->width, 3 * (8 + g) + g);
+  EXPECT_EQ(sheet->height, 2 * (8 + g) + g);
+  auto at = [&](int y, int x, int c) { return sheet->pixels[(y * sheet->width + x) * 3 + c]; };
+  EXPECT_EQ(at(0, 0, 0), 255);  // gap: white
+  EXPECT_EQ(at(0, 0, 1), 255);
+  EXPECT_EQ(at(g, g, 0), 255);  // first cell: red
+  EXPECT_EQ(at(g, g, 1), 0);
+  EXPECT_EQ(at(g, 2 * g + 8, 0), 0);            // second cell: black
+  EXPECT_EQ(at(2 * g + 8, 2 * g + 8, 1), 255);  // second row has one cell: white after it
+}
+
+TEST(ContactSheetTest, RefusesBadInputNamingIt) {
+  RgbImage ok{4, 4, std::vector<uint8_t>(4 * 4 * 3, 9)};
+  RgbImage short_pixels{4, 4, std::vector<uint8_t>(10, 9)};
+  EXPECT_FALSE(ComposeContactSheet({}, 64).ok());
+  EXPECT_FALSE(ComposeContactSheet({{ok}}, 4).ok());
+  EXPECT_FALSE(ComposeContactSheet({{ok}}, kMaxContactSheetCell + 1).ok());
+  const Status bad = ComposeContactSheet({{ok}, {ok, short_pixels}}, 16).status();
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("image 1 of row 1"), std::string::npos) << bad.ToString();
 }
 
 }  // namespace
