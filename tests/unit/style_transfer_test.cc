@@ -151,6 +151,13 @@ int TestImageSize() {
   return size ? std::clamp(std::atoi(size), 32, 512) : 96;
 }
 
+// For looking only: DTRAIN_STYLE_TEST_LAYER_WEIGHT (w_l of every style tap, default 1, within
+// [0.01, 1e4]) and DTRAIN_STYLE_TEST_ITERATIONS (a multiplier of the iterations, 1..20).
+double EnvDouble(const char* name, double fallback, double low, double high) {
+  const char* v = std::getenv(name);
+  return v ? std::clamp(std::atof(v), low, high) : fallback;
+}
+
 class StyleTransferOnMobileNetTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -169,12 +176,16 @@ class StyleTransferOnMobileNetTest : public ::testing::Test {
                            "block_6_expand_relu", "block_13_expand_relu"});
     ASSERT_TRUE(taps.ok()) << taps.status().ToString();
     options_.content_tap = (*taps)[0];
-    for (size_t i = 1; i < taps->size(); ++i) options_.style_taps.push_back({(*taps)[i], 1.0});
+    const double layer_weight = EnvDouble("DTRAIN_STYLE_TEST_LAYER_WEIGHT", 1, 0.01, 1e4);
+    for (size_t i = 1; i < taps->size(); ++i) {
+      options_.style_taps.push_back({(*taps)[i], layer_weight});
+    }
   }
 
   // Runs `options` on fruits.jpg in the style of starry_night.jpg; returns the style term of
   // the first and the last iteration.
-  std::pair<double, double> StyleLossFall(const StylizeOptions& options, const std::string& label) {
+  std::pair<double, double> StyleLossFall(StylizeOptions options, const std::string& label) {
+    options.iterations *= static_cast<int>(EnvDouble("DTRAIN_STYLE_TEST_ITERATIONS", 1, 1, 20));
     const int size = TestImageSize();
     PerceptualLoss loss(net_, options_);
     const at::Tensor content = LoadImage(std::string(kOpencvData) + "fruits.jpg", size);
