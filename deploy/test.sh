@@ -10,5 +10,9 @@ BUILD_DIR=$build_dir "$root/deploy/build.sh"
 if ! "$root/deploy/fetch-face-model.sh" > /dev/null; then
   echo "test.sh: WARNING: could not fetch the face-api model; its real-photo tests will skip" >&2
 fi
+# nsfwjs's MobileNetV2, the style_transfer task's feature network (npm, cached, likewise).
+if ! "$root/deploy/fetch-style-model.sh" > /dev/null; then
+  echo "test.sh: WARNING: could not fetch nsfwjs's MobileNetV2; style transfer tests will skip" >&2
+fi
 cd "$build_dir"
 ctest --output-on-failure --timeout 900 "$@"

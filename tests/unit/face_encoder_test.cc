@@ -29,13 +29,15 @@
 #include "tests/support/temp_dir.h"
 #include "workers/embedding_store/encoder/face_detector.h"
 #include "workers/embedding_store/encoder/image.h"
-#include "workers/embedding_store/encoder/tfjs_weights.h"
+#include "workers/models/tfjs_weights.h"
 
 namespace dtrain::face {
 namespace {
 
 namespace fs = std::filesystem;
 using dtrain::testing::TempDir;
+using models::LoadTfjsWeights;
+using models::TfjsTensor;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -25,12 +25,15 @@
 #include <map>
 #include <set>
 
-#include "workers/embedding_store/encoder/tfjs_weights.h"
+#include "workers/models/tfjs_weights.h"
 
 namespace dtrain::face {
 namespace {
 
 namespace F = torch::nn::functional;
+using models::LoadTfjsWeights;
+using models::ShapeToString;
+using models::TfjsTensor;
 
 // face-api's normalisation (FaceRecognitionNet.ts): subtract the mean RGB, divide by 255.
 constexpr float kMeanRgb[3] = {122.782f, 117.001f, 104.298f};

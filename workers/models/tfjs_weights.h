@@ -1,5 +1,7 @@
-// Reader for TensorFlow.js "weights manifest" files (the weights-only format face-api ships).
-// Torch-free: it yields named float tensors; mapping them onto a network is the caller's job.
+// Reader for TensorFlow.js "weights manifest" files (the weights-only format face-api ships) and
+// layers models' model.json (nsfwjs's MobileNetV2), which hold the same manifest under
+// "weightsManifest". Torch-free: it yields named float tensors; mapping them onto a network is the
+// caller's job (face_encoder.cc, mobilenet_v2.cc).
 //
 // Format: the manifest is a JSON array of groups,
 //   [{"paths": ["a.bin", ...], "weights": [{"name", "shape", "dtype", "quantization"?}, ...]}]
@@ -9,8 +11,8 @@
 //   float32                    4 bytes, as is;
 //   quantization uint8/uint16  1/2 bytes q, dequantised as q * scale + min;
 //   quantization float16       2 bytes, IEEE half.
-#ifndef DTRAIN_WORKERS_EMBEDDING_STORE_ENCODER_TFJS_WEIGHTS_H_
-#define DTRAIN_WORKERS_EMBEDDING_STORE_ENCODER_TFJS_WEIGHTS_H_
+#ifndef DTRAIN_WORKERS_MODELS_TFJS_WEIGHTS_H_
+#define DTRAIN_WORKERS_MODELS_TFJS_WEIGHTS_H_
 
 #include <cstdint>
 #include <string>
@@ -18,7 +20,7 @@
 
 #include "runtime/common/status.h"
 
-namespace dtrain::face {
+namespace dtrain::models {
 
 struct TfjsTensor {
   std::string name;
@@ -40,6 +42,6 @@ StatusOr<std::vector<TfjsTensor>> LoadTfjsWeights(const std::string& manifest_pa
 // "[a, b, c]".
 std::string ShapeToString(const std::vector<int64_t>& shape);
 
-}  // namespace dtrain::face
+}  // namespace dtrain::models
 
-#endif  // DTRAIN_WORKERS_EMBEDDING_STORE_ENCODER_TFJS_WEIGHTS_H_
+#endif  // DTRAIN_WORKERS_MODELS_TFJS_WEIGHTS_H_

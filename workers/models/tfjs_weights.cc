@@ -1,4 +1,4 @@
-#include "workers/embedding_store/encoder/tfjs_weights.h"
+#include "workers/models/tfjs_weights.h"
 
 #include <cmath>
 #include <cstring>
@@ -9,7 +9,7 @@
 #include <set>
 #include <sstream>
 
-namespace dtrain::face {
+namespace dtrain::models {
 namespace {
 
 namespace fs = std::filesystem;
@@ -196,8 +196,15 @@ StatusOr<std::vector<TfjsTensor>> LoadTfjsWeights(const std::string& manifest_pa
   } catch (const json::exception& e) {
     return InvalidArgument("weights manifest " + manifest_path + " is not valid JSON: " + e.what());
   }
+  // A layers model's model.json carries the same array as its "weightsManifest".
+  if (manifest.is_object() && manifest.contains("weightsManifest")) {
+    json groups = std::move(manifest["weightsManifest"]);
+    manifest = std::move(groups);
+  }
   if (!manifest.is_array()) {
-    return InvalidArgument("weights manifest " + manifest_path + " must be a JSON array of groups");
+    return InvalidArgument("weights manifest " + manifest_path +
+                           " must be a JSON array of groups, or a layers model.json with a "
+                           "'weightsManifest' array");
   }
   const fs::path dir = fs::path(manifest_path).parent_path();
   std::vector<TfjsTensor> tensors;
@@ -216,4 +223,4 @@ StatusOr<std::vector<TfjsTensor>> LoadTfjsWeights(const std::string& manifest_pa
   return tensors;
 }
 
-}  // namespace dtrain::face
+}  // namespace dtrain::models
