@@ -414,6 +414,7 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
   for (;;) {
     v1::ListJobsRequest request;
     request.set_state(state);
+    request.set_view(v1::JOB_VIEW_BASIC);  // a table shows no spec, history or log lines
     const size_t wanted = limit == 0 ? kMaxListPageSize : limit - jobs.size();
     request.set_page_size(static_cast<int>(std::min<size_t>(wanted, kMaxListPageSize)));
     request.set_page_token(page_token);

@@ -177,7 +177,8 @@ int DtrainMain(int argc, char** argv) {
   submit_cmd->add_option("job", submit.job_file, "job spec, see jobs/README.md")->required();
   submit_cmd->add_option("--ranks", submit.ranks, "ranks (slots) to run on; default: the spec's")
       ->check(CLI::Range(1, 65536));
-  submit_cmd->add_option("--priority", submit.priority, "higher runs first (default 0)");
+  submit_cmd->add_option("--priority", submit.priority, "higher runs first (default 0)")
+      ->check(CLI::Range(-1000, 1000));
   submit_cmd
       ->add_option("--max-attempts", submit.max_attempts,
                    "total tries, the first included; default: the spec's")

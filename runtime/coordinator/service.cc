@@ -13,6 +13,40 @@ namespace dtrain::coordinator {
 namespace {
 
 constexpr int kWatchBatch = 500;  // events read from the store at a time
+// Bounds of SubmitJobRequest's numbers: the job spec's own caps (distributed.ranks,
+// restart.max_attempts), so the API accepts nothing the spec would refuse.
+constexpr int kMaxRanks = 65536;
+constexpr int kMaxAttempts = 100;
+constexpr int kMaxPriority = 1000;
+// ListJobsRequest.page_size: 0 means the default; larger values are coerced to the maximum.
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+// "" when `value` is in [low, high], else "field: expected low to high (note), got value".
+std::string CheckRange(const char* field, int value, int low, int high, const char* note) {
+  if (value >= low && value <= high) return "";
+  return std::string(field) + ": expected " + std::to_string(low) + " to " + std::to_string(high) +
+         note + ", got " + std::to_string(value);
+}
+
+// Drops what `view` leaves out; `unspecified` is the view an unset field stands for.
+void ApplyView(v1::JobView view, v1::JobView unspecified, v1::Job* job) {
+  if (view == v1::JOB_VIEW_UNSPECIFIED) view = unspecified;
+  if (view == v1::JOB_VIEW_FULL) return;
+  job->clear_spec_yaml();
+  job->clear_history();
+  if (view == v1::JOB_VIEW_BASIC) job->clear_last_log_lines();
+}
+
+grpc::Status CheckView(v1::JobView view) {
+  if (v1::JobView_IsValid(view)) return grpc::Status::OK;
+  return Invalid("view: unknown value " + std::to_string(view) +
+                 "; expected JOB_VIEW_BASIC or JOB_VIEW_FULL");
+}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -63,10 +97,15 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
                         "spec_yaml is " + std::to_string(request->spec_yaml().size()) +
                             " bytes; the limit is " + std::to_string(options_.max_spec_bytes));
   }
-  if (request->ranks() < 0 || request->max_attempts() < 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "ranks and max_attempts must not be negative");
+  std::string problems;
+  for (const std::string& p :
+       {CheckRange("ranks", request->ranks(), 0, kMaxRanks, " (0: the spec's distributed.ranks)"),
+        CheckRange("max_attempts", request->max_attempts(), 0, kMaxAttempts,
+                   " (0: the spec's restart.max_attempts)"),
+        CheckRange("priority", request->priority(), -kMaxPriority, kMaxPriority, "")}) {
+    if (!p.empty()) problems += (problems.empty() ? "" : "; ") + p;
   }
+  if (!problems.empty()) return Invalid(problems);
   std::map<std::string, std::string> overrides(request->overrides().begin(),
                                                request->overrides().end());
   auto text = ApplyOverrides(request->spec_yaml(), overrides);
@@ -90,7 +129,7 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out) const {
+void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_history) const {
   out->set_job_id(r.id);
   out->set_name(r.name);
   out->set_state(ToProto(r.state));
@@ -109,7 +148,10 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out) const {
   out->set_rank_signal(r.rank_signal);
   out->set_last_log_lines(r.last_log_lines);
   out->set_spec_yaml(r.spec_yaml);
-  auto history = store_->History(r.id);
+  auto history =
+      with_history
+          ? store_->History(r.id)
+          : StatusOr<std::vector<coordinator::Transition>>(std::vector<coordinator::Transition>());
   if (history.ok()) {
     for (const auto& t : *history) {
       v1::Transition* p = out->add_history();
@@ -127,9 +169,11 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out) const {
 grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
                                         const v1::GetJobRequest* request, v1::Job* response) {
   if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  if (grpc::Status v = CheckView(request->view()); !v.ok()) return v;
   auto record = store_->Get(request->job_id());
   if (!record.ok()) return ToGrpc(record.status());
   ToJob(*record, response);
+  ApplyView(request->view(), v1::JOB_VIEW_FULL, response);
   return grpc::Status::OK;
 }
 
@@ -143,7 +187,14 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
     if (!state) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown state");
     filter.state = *state;
   }
-  filter.limit = request->page_size() > 0 ? std::min(request->page_size(), 1000) : 100;
+  if (request->page_size() < 0) {
+    return Invalid("page_size: expected 0 (the default, " + std::to_string(kDefaultPageSize) +
+                   ") to " + std::to_string(kMaxPageSize) + ", got " +
+                   std::to_string(request->page_size()));
+  }
+  if (grpc::Status v = CheckView(request->view()); !v.ok()) return v;
+  filter.limit =
+      request->page_size() > 0 ? std::min(request->page_size(), kMaxPageSize) : kDefaultPageSize;
   if (!request->page_token().empty()) {
     try {
       filter.after_id = std::stoll(request->page_token());
@@ -156,9 +207,8 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
   if (!jobs.ok()) return ToGrpc(jobs.status());
   for (const JobRecord& r : *jobs) {
     v1::Job* job = response->add_jobs();
-    ToJob(r, job);
-    job->clear_spec_yaml();
-    job->clear_history();
+    ToJob(r, job, /*with_history=*/request->view() == v1::JOB_VIEW_FULL);
+    ApplyView(request->view(), v1::JOB_VIEW_UNSPECIFIED, job);
   }
   if (static_cast<int>(jobs->size()) == filter.limit) {
     response->set_next_page_token(std::to_string(jobs->back().id));

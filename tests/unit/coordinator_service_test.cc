@@ -335,5 +335,88 @@ TEST_F(CoordinatorServiceTest, EveryHandlerNeedsTheTokenWhenOneIsSet) {
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// Issue 16 item 6: SubmitJob held its numbers to no bound (max_attempts 1000 was stored while the
+// spec and the CLI cap it at 100), and ListJobs took page_size -1.
+TEST_F(CoordinatorServiceTest, SubmitBoundsRanksAttemptsAndPriorityNamingTheField) {
+  auto submit = [&](int ranks, int attempts, int priority) {
+    grpc::ServerContext context;
+    v1::SubmitJobRequest request;
+    request.set_spec_yaml(Spec("a", 1));
+    request.set_ranks(ranks);
+    request.set_max_attempts(attempts);
+    request.set_priority(priority);
+    v1::SubmitJobResponse response;
+    return service_->SubmitJob(&context, &request, &response);
+  };
+  grpc::Status s = submit(0, 1000, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "max_attempts: expected 0 to 100 (0: the spec's restart.max_attempts), got 1000");
+  s = submit(-1, 0, 5000);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "ranks: expected 0 to 65536 (0: the spec's distributed.ranks), got -1; priority: "
+            "expected -1000 to 1000, got 5000");
+  EXPECT_TRUE(submit(0, 100, -1000).ok());
+}
+
+TEST_F(CoordinatorServiceTest, ListRefusesANegativePageSizeAndCoercesAHugeOne) {
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &id).ok());
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  v1::ListJobsResponse response;
+  request.set_page_size(-1);
+  grpc::Status s = service_->ListJobs(&context, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "page_size: expected 0 (the default, 100) to 1000, got -1");
+  request.set_page_size(1 << 30);
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+  EXPECT_EQ(response.jobs_size(), 1);
+}
+
+// Issue 16 item 6: ListJobs returned whole jobs; a view chooses how much.
+TEST_F(CoordinatorServiceTest, ViewsChooseHowMuchOfAJobIsReturned) {
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a", 2, /*attempts=*/1), &id).ok());
+  supervisor_->Tick();
+  launcher_->End(id, Failed(1, 3));
+  supervisor_->Tick();
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  v1::ListJobsResponse basic, unspecified, full;
+  request.set_view(v1::JOB_VIEW_BASIC);
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &basic).ok());
+  request.set_view(v1::JOB_VIEW_UNSPECIFIED);
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &unspecified).ok());
+  request.set_view(v1::JOB_VIEW_FULL);
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &full).ok());
+  ASSERT_EQ(basic.jobs_size(), 1);
+  EXPECT_EQ(basic.jobs(0).state(), v1::FAILED);
+  EXPECT_EQ(basic.jobs(0).reason(), "rank 1 exited with code 3");
+  EXPECT_TRUE(basic.jobs(0).last_log_lines().empty());
+  EXPECT_TRUE(basic.jobs(0).spec_yaml().empty());
+  EXPECT_EQ(basic.jobs(0).history_size(), 0);
+  // Unset: what ListJobs always returned.
+  EXPECT_EQ(unspecified.jobs(0).last_log_lines(), "rank 1: error: boom\n");
+  EXPECT_TRUE(unspecified.jobs(0).spec_yaml().empty());
+  EXPECT_EQ(unspecified.jobs(0).history_size(), 0);
+  EXPECT_FALSE(full.jobs(0).spec_yaml().empty());
+  EXPECT_EQ(full.jobs(0).history_size(), 3);
+  // GetJob defaults to the full job; BASIC trims it the same way.
+  v1::GetJobRequest get;
+  get.set_job_id(id);
+  get.set_view(v1::JOB_VIEW_BASIC);
+  v1::Job job;
+  ASSERT_TRUE(service_->GetJob(&context, &get, &job).ok());
+  EXPECT_TRUE(job.spec_yaml().empty());
+  EXPECT_EQ(job.history_size(), 0);
+  EXPECT_FALSE(Get(id).spec_yaml().empty());
+  request.set_view(static_cast<v1::JobView>(7));
+  grpc::Status s = service_->ListJobs(&context, &request, &full);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "view: unknown value 7; expected JOB_VIEW_BASIC or JOB_VIEW_FULL");
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator
