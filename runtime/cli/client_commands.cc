@@ -211,6 +211,8 @@ int ExitCodeForRpcError(grpc::StatusCode code) {
       return kExitNotFound;
     case grpc::StatusCode::INVALID_ARGUMENT:
       return kExitUsage;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return kExitRefused;
     default:
       return kExitServer;
   }
@@ -350,6 +352,9 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
   request.set_ranks(options.ranks);
   request.set_priority(options.priority);
   request.set_max_attempts(options.max_attempts);
+  // Errors then name the user's file ("jobs/x.yaml:4:17: ..."); a name that is not valid UTF-8
+  // could not travel, and the coordinator falls back to "<submitted spec>".
+  if (DescribeInvalidUtf8(options.job_file).empty()) request.set_spec_name(options.job_file);
   v1::SubmitJobResponse response;
   auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->SubmitJob(context.get(), request, &response);
@@ -357,7 +362,7 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
         status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
       // An invalid spec, or one that can never fit the cluster. The coordinator names problems
-      // "<source>:line:col: ..."; say which file that is.
+      // "<file>:line:col: ...".
       *env.err << "dtrain: " << options.job_file << " was rejected:\n"
                << status.error_message() << "\n";
       return kExitUsage;

@@ -11,6 +11,8 @@
 //   3  coordinator error or coordinator unreachable (the gRPC status is printed)
 //   4  the followed job was CANCELLED (submit --follow)
 //   5  no such job (NOT_FOUND)
+//   6  refused in the current state (FAILED_PRECONDITION outside submit: cancel of a job that
+//      already finished, hold of a running job; faces: the store's detector is disabled)
 #ifndef DTRAIN_RUNTIME_CLI_CLIENT_COMMANDS_H_
 #define DTRAIN_RUNTIME_CLI_CLIENT_COMMANDS_H_
 
@@ -38,6 +40,7 @@ constexpr int kExitUsage = 2;
 constexpr int kExitServer = 3;
 constexpr int kExitJobCancelled = 4;
 constexpr int kExitNotFound = 5;
+constexpr int kExitRefused = 6;
 
 // How long a broken WatchJob stream (e.g. a coordinator restart) is retried before giving up,
 // and the backoff between tries.
@@ -89,7 +92,8 @@ StatusOr<Connection> Connect(const ClientSettings& settings, const ConfigFile& c
 // A call context with the bearer token and, for unary calls, the --timeout deadline.
 std::unique_ptr<grpc::ClientContext> NewCallContext(const CommandEnv& env, bool unary);
 
-// The exit code for a failed call: NOT_FOUND 5, INVALID_ARGUMENT 2, anything else 3.
+// The exit code for a failed call: NOT_FOUND 5, INVALID_ARGUMENT 2, FAILED_PRECONDITION 6,
+// anything else 3.
 int ExitCodeForRpcError(grpc::StatusCode code);
 // The exit code for a job that ended in `state`: SUCCEEDED 0, FAILED 1, CANCELLED 4 (others 3).
 int ExitCodeForJobState(v1::JobState state);

@@ -42,7 +42,8 @@ constexpr char kExitCodesHelp[] =
     "  2  bad usage or invalid input (spec, --set, token or config file)\n"
     "  3  coordinator error or coordinator unreachable\n"
     "  4  the followed job was cancelled (submit --follow)\n"
-    "  5  no such job";
+    "  5  no such job\n"
+    "  6  refused in the job's current state (e.g. cancel of a finished job)";
 
 // The options every client command takes; `flags` is shared since only one command runs.
 // `address_help` says whose address --address is (the coordinator's or the embedding store's).
@@ -79,7 +80,8 @@ constexpr char kFacesHelp[] =
     "  1  verify: not the same person; identify: unknown face\n"
     "  2  bad usage or invalid input (unreadable image, no face found, not a JPEG/PNG, ...)\n"
     "  3  store error or store unreachable (UNAUTHENTICATED included)\n"
-    "  5  no such person or face";
+    "  5  no such person or face\n"
+    "  6  refused in the store's current state (e.g. face detection is disabled)";
 
 void AddStoreClientOptions(CLI::App* command, cli::ClientFlags* flags) {
   AddClientOptions(command, flags,

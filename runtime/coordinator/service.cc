@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <string>
 #include <thread>
@@ -18,6 +19,8 @@ constexpr int kWatchBatch = 500;  // events read from the store at a time
 constexpr int kMaxRanks = 65536;
 constexpr int kMaxAttempts = 100;
 constexpr int kMaxPriority = 1000;
+constexpr size_t kMaxSpecNameBytes = 1024;
+constexpr char kDefaultSpecName[] = "<submitted spec>";
 // ListJobsRequest.page_size: 0 means the default; larger values are coerced to the maximum.
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
@@ -105,14 +108,35 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
         CheckRange("priority", request->priority(), -kMaxPriority, kMaxPriority, "")}) {
     if (!p.empty()) problems += (problems.empty() ? "" : "; ") + p;
   }
+  const std::string& given_name = request->spec_name();
+  if (given_name.size() > kMaxSpecNameBytes ||
+      std::any_of(given_name.begin(), given_name.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    problems += std::string(problems.empty() ? "" : "; ") + "spec_name: expected at most " +
+                std::to_string(kMaxSpecNameBytes) + " bytes without control characters";
+  }
   if (!problems.empty()) return Invalid(problems);
+  const std::string source = given_name.empty() ? kDefaultSpecName : given_name;
   std::map<std::string, std::string> overrides(request->overrides().begin(),
                                                request->overrides().end());
   auto text = ApplyOverrides(request->spec_yaml(), overrides);
-  if (!text.ok()) return ToGrpc(text.status());
-  auto spec = ParseJobSpec(*text, "<submitted spec>");
+  if (!text.ok()) {
+    // ApplyOverrides names the spec kDefaultSpecName; the client told us its name.
+    std::string message = text.status().message();
+    if (message.rfind(kDefaultSpecName, 0) == 0) {
+      message.replace(0, std::strlen(kDefaultSpecName), source);
+    }
+    return ToGrpc(Status(text.status().code(), message));
+  }
+  auto spec = ParseJobSpec(*text, source);
   if (!spec.ok()) return ToGrpc(spec.status());
-  if (Status p = paths_.CheckSpec(*spec); !p.ok()) return ToGrpc(p);
+  if (Status p = paths_.CheckSpec(*spec); !p.ok()) {
+    // The user who submits is often not the one who started the coordinator: say what decides.
+    return Invalid(source + ": " + p.message() +
+                   "; the roots are set where the coordinator starts: `dtrain coordinator "
+                   "--allowed-root DIR` (repeatable; without it, the coordinator's working and "
+                   "state directories)");
+  }
   NewJob job;
   job.name = spec->name;
   job.spec_yaml = *text;

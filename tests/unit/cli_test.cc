@@ -874,8 +874,10 @@ TEST(ExitCodeTest, RpcErrors) {
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::DEADLINE_EXCEEDED), 3);
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::NOT_FOUND), 5);
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::INVALID_ARGUMENT), 2);
-  // Outside submit, FAILED_PRECONDITION is a coordinator error.
-  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::FAILED_PRECONDITION), 3);
+  // Issue 16 item 8: "already finished" (cancel) and "detector disabled" (faces) are refusals in
+  // the current state, told apart from an unreachable coordinator.
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::FAILED_PRECONDITION), 6);
+  EXPECT_EQ(kExitRefused, 6);
 }
 
 TEST(ExitCodeTest, JobStates) {

@@ -213,6 +213,9 @@ TEST_F(CoordinatorServiceTest, BadSubmissionsAreRejectedWithReasons) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("outside the allowed roots"), std::string::npos)
       << s.error_message();
+  // Issue 16 item 8: and says how to allow it.
+  EXPECT_NE(s.error_message().find("`dtrain coordinator --allowed-root DIR`"), std::string::npos)
+      << s.error_message();
   grpc::ServerContext context;
   v1::ListJobsRequest list;
   v1::ListJobsResponse jobs;
@@ -416,6 +419,27 @@ TEST_F(CoordinatorServiceTest, ViewsChooseHowMuchOfAJobIsReturned) {
   grpc::Status s = service_->ListJobs(&context, &request, &full);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "view: unknown value 7; expected JOB_VIEW_BASIC or JOB_VIEW_FULL");
+}
+
+// Issue 16 item 8: a spec error named "<submitted spec>" rather than the user's file.
+TEST_F(CoordinatorServiceTest, SpecErrorsNameTheSpecNameTheClientGave) {
+  grpc::ServerContext context;
+  v1::SubmitJobRequest request;
+  request.set_spec_yaml("name: x\ntask: day_night\ndata: {path: " + (dir_ / "d").string() +
+                        "}\ntrain: {epochs: 0}\n");
+  request.set_spec_name("jobs/mine.yaml");
+  v1::SubmitJobResponse response;
+  grpc::Status s = service_->SubmitJob(&context, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("jobs/mine.yaml:4:17: train.epochs: expected an integer", 0),
+            0u)
+      << s.error_message();
+  request.set_spec_yaml("name: [x\n");
+  s = service_->SubmitJob(&context, &request, &response);
+  EXPECT_EQ(s.error_message().rfind("jobs/mine.yaml:", 0), 0u) << s.error_message();
+  request.set_spec_name("a\nb");
+  s = service_->SubmitJob(&context, &request, &response);
+  EXPECT_EQ(s.error_message(), "spec_name: expected at most 1024 bytes without control characters");
 }
 
 }  // namespace
