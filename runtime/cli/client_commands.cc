@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -254,7 +256,7 @@ StatusOr<std::map<std::string, std::string>> ParseOverrides(const std::vector<st
 grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv& env,
                          int64_t job_id, bool follow, bool retry_from_start, int64_t* last_seq,
                          const std::function<void(const v1::JobEvent&)>& on_event,
-                         v1::Job* final_job) {
+                         v1::Job* final_job, WatchStart start) {
   bool connected_once = retry_from_start;
   bool broken = false;  // since broken_since, no event arrived
   std::chrono::steady_clock::time_point broken_since{};
@@ -282,6 +284,11 @@ grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv&
     request.set_job_id(job_id);
     request.set_after_seq(*last_seq);
     request.set_follow(follow);
+    // Only the first call starts late; a reconnect resumes after the last event seen.
+    if (*last_seq == 0) {
+      request.set_tail(start.tail);
+      request.set_since_ms(start.since_ms);
+    }
     auto context = NewCallContext(env, /*unary=*/false);
     const auto attempt_start = std::chrono::steady_clock::now();
     auto reader = stub->WatchJob(context.get(), request);
@@ -412,6 +419,11 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
   }
   if (options.limit < 0) return Usage(env, "--limit must be >= 0 (0 = no limit)");
   const size_t limit = static_cast<size_t>(options.limit);
+  if (std::find(std::begin(kListSortKeys), std::end(kListSortKeys), options.sort) ==
+      std::end(kListSortKeys)) {
+    return Usage(env,
+                 "--sort '" + options.sort + "': expected newest, oldest, priority, name or state");
+  }
 
   std::vector<v1::Job> jobs;
   std::string page_token;
@@ -420,6 +432,8 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     v1::ListJobsRequest request;
     request.set_state(state);
     request.set_view(v1::JOB_VIEW_BASIC);  // a table shows no spec, history or log lines
+    request.set_order_by(options.sort == "oldest" ? "id" : "id desc");
+    request.set_name(options.name);
     const size_t wanted = limit == 0 ? kMaxListPageSize : limit - jobs.size();
     request.set_page_size(static_cast<int>(std::min<size_t>(wanted, kMaxListPageSize)));
     request.set_page_token(page_token);
@@ -440,6 +454,18 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     jobs.resize(limit);
     more = true;
   }
+  // Stable: within a key, the newest first as fetched.
+  if (options.sort == "priority") {
+    std::stable_sort(jobs.begin(), jobs.end(), [](const v1::Job& a, const v1::Job& b) {
+      return a.priority() > b.priority();
+    });
+  } else if (options.sort == "name") {
+    std::stable_sort(jobs.begin(), jobs.end(),
+                     [](const v1::Job& a, const v1::Job& b) { return a.name() < b.name(); });
+  } else if (options.sort == "state") {
+    std::stable_sort(jobs.begin(), jobs.end(),
+                     [](const v1::Job& a, const v1::Job& b) { return a.state() < b.state(); });
+  }
 
   if (env.settings.json) {
     nlohmann::ordered_json array = nlohmann::ordered_json::array();
@@ -448,7 +474,8 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
   } else {
     *env.out << RenderJobTable(jobs, NowMs());
     if (more) {
-      *env.err << "(showing the first " << limit << " jobs; --limit 0 shows all)\n";
+      *env.err << "(showing the " << (options.sort == "oldest" ? "oldest " : "newest ") << limit
+               << " jobs; --limit 0 shows all)\n";
     }
   }
   return kExitOk;
@@ -457,6 +484,13 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
 int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
             const CommandEnv& env) {
   const bool json = env.settings.json;
+  if (options.tail < 0) return Usage(env, "--tail must be >= 0");
+  int64_t since_ms = 0;
+  if (!options.since.empty()) {
+    auto since = ParseSince(options.since, NowMs());
+    if (!since.ok()) return Usage(env, since.status().message());
+    since_ms = *since;
+  }
   // --json: one array at the end; with -f, one JSON object per line as events arrive.
   nlohmann::ordered_json collected = nlohmann::ordered_json::array();
   auto on_event = [&](const v1::JobEvent& event) {
@@ -487,7 +521,7 @@ int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
   int64_t last_seq = 0;
   const grpc::Status status =
       WatchEvents(stub, env, options.job_id, options.follow, /*retry_from_start=*/false, &last_seq,
-                  on_event, /*final_job=*/nullptr);
+                  on_event, /*final_job=*/nullptr, WatchStart{options.tail, since_ms});
   *env.out << std::flush;
   if (!status.ok()) return ReportRpcError(status, env);
   if (json && !options.follow) PrintJson(env, collected);
@@ -521,6 +555,57 @@ int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
     *env.out << RenderCluster(cluster);
   }
   return kExitOk;
+}
+
+StatusOr<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
+  const std::string expected =
+      "--since '" + OneLine(text, 40) +
+      "': expected a duration (90s, 10m, 2h, 3d) or an RFC 3339 UTC time (2026-12-05T11:00:00Z)";
+  // A duration: digits and one unit.
+  if (text.size() >= 2 && text.size() <= 12 &&
+      std::string("smhd").find(text.back()) != std::string::npos) {
+    int64_t count = 0;
+    const char* first = text.data();
+    const char* last = text.data() + text.size() - 1;
+    const auto [end, ec] = std::from_chars(first, last, count);
+    if (ec == std::errc() && end == last && count >= 0 && text[0] != '-') {
+      const int64_t unit = text.back() == 's'   ? 1000
+                           : text.back() == 'm' ? 60 * 1000
+                           : text.back() == 'h' ? 3600 * 1000
+                                                : 24 * 3600 * 1000;
+      if (count > now_ms / unit) return InvalidArgument(expected + ": before 1970");
+      return now_ms - count * unit;
+    }
+  }
+  // An RFC 3339 time in UTC: YYYY-MM-DDTHH:MM:SS[.fff]Z.
+  std::tm tm{};
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
+                  &second, &consumed) == 6 &&
+      year >= 1970 && year <= 9999 && month >= 1 && month <= 12 && day >= 1 && day <= 31 &&
+      hour <= 23 && minute <= 59 && second <= 60) {
+    std::string rest = text.substr(static_cast<size_t>(consumed));
+    int64_t millis = 0;
+    if (!rest.empty() && rest[0] == '.') {
+      size_t digits = 1;
+      while (digits < rest.size() && digits <= 9 && rest[digits] >= '0' && rest[digits] <= '9') {
+        if (digits <= 3) millis = millis * 10 + (rest[digits] - '0');
+        ++digits;
+      }
+      for (size_t d = digits; d <= 3; ++d) millis *= 10;
+      rest.erase(0, digits);
+    }
+    if (rest == "Z" || rest == "z") {
+      tm.tm_year = year - 1900;
+      tm.tm_mon = month - 1;
+      tm.tm_mday = day;
+      tm.tm_hour = hour;
+      tm.tm_min = minute;
+      tm.tm_sec = second;
+      return static_cast<int64_t>(::timegm(&tm)) * 1000 + millis;
+    }
+  }
+  return InvalidArgument(expected);
 }
 
 std::string CheckJobId(const std::string& text) {

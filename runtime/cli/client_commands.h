@@ -112,15 +112,27 @@ struct SubmitOptions {
   bool logs = false;  // with follow: print the job's log lines too
 };
 
+// `dtrain list --sort` keys. newest and oldest are the coordinator's order; the others sort the
+// jobs fetched (the newest `limit`), like kubectl's --sort-by.
+constexpr const char* kListSortKeys[] = {"newest", "oldest", "priority", "name", "state"};
+
 struct ListOptions {
   std::string state;              // "" = all
   int limit = kDefaultListLimit;  // 0 = no limit
+  std::string sort = "newest";    // one of kListSortKeys
+  std::string name;               // glob the job name must match; "" = any
 };
 
 struct LogsOptions {
   int64_t job_id = 0;
   bool follow = false;
+  int64_t tail = 0;   // > 0: start with the last `tail` events
+  std::string since;  // "" or a duration ("10m") or an RFC 3339 time: events from then on
 };
+
+// `logs --since`: "90s", "10m", "2h", "3d" before `now_ms`, or an RFC 3339 UTC time
+// ("2026-12-05T11:00:00Z", fractional seconds allowed). INVALID_ARGUMENT naming the text.
+StatusOr<int64_t> ParseSince(const std::string& text, int64_t now_ms);
 
 // `dtrain submit`: "submitted job 12"; with follow, streams the job and returns its outcome.
 int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub,
@@ -144,10 +156,15 @@ int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env);
 // reconnects from `*last_seq` with backoff for up to env.reconnect_budget; before any event
 // arrived this happens only when `retry_from_start` (the coordinator was reachable before).
 // With follow, returns once the job is terminal and, when `final_job` is given, stores it there.
+// Where a watch starts when *last_seq is 0 (WatchJobRequest.tail and since_ms).
+struct WatchStart {
+  int64_t tail = 0;
+  int64_t since_ms = 0;
+};
 grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv& env,
                          int64_t job_id, bool follow, bool retry_from_start, int64_t* last_seq,
                          const std::function<void(const v1::JobEvent&)>& on_event,
-                         v1::Job* final_job);
+                         v1::Job* final_job, WatchStart start = {});
 
 }  // namespace dtrain::cli
 

@@ -200,18 +200,38 @@ int DtrainMain(int argc, char** argv) {
   AddCoordinatorClientOptions(status_cmd, &flags);
 
   cli::ListOptions list;
-  CLI::App* list_cmd = app.add_subcommand("list", "jobs in a table (or JSON), filtered by state");
+  CLI::App* list_cmd = app.add_subcommand(
+      "list", "jobs in a table (or JSON), newest first, filtered by state or name");
   list_cmd->add_option("--state", list.state,
                        "only jobs in this state: pending, running, succeeded, failed, cancelled");
+  list_cmd->add_option("--name", list.name, "only jobs whose name matches this glob (mnist-*)")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            return text.size() > 256 ? std::string("at most 256 bytes")
+                                     : dtrain::DescribeInvalidUtf8(text);
+          },
+          "GLOB", "name glob"));
+  list_cmd
+      ->add_option("--sort", list.sort,
+                   "newest or oldest (the coordinator's order), or priority, name, state (of the "
+                   "jobs shown)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"newest", "oldest", "priority", "name", "state"}));
   list_cmd->add_option("--limit", list.limit, "at most this many jobs (0 = all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   AddCoordinatorClientOptions(list_cmd, &flags);
 
   cli::LogsOptions logs;
-  CLI::App* logs_cmd = app.add_subcommand("logs", "a job's output and progress from the start");
+  CLI::App* logs_cmd =
+      app.add_subcommand("logs", "a job's output and progress from the start (or --tail, --since)");
   AddJobId(logs_cmd, &logs.job_id)->required();
   logs_cmd->add_flag("-f,--follow", logs.follow, "keep printing until the job ends");
+  logs_cmd->add_option("--tail", logs.tail, "start with the last N events (lines)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  logs_cmd->add_option("--since", logs.since,
+                       "start with the events of the last 90s, 10m, 2h, 3d, or since an RFC 3339 "
+                       "UTC time (2026-12-05T11:00:00Z)");
   AddCoordinatorClientOptions(logs_cmd, &flags);
 
   int64_t cancel_id = 0;

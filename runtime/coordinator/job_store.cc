@@ -821,20 +821,21 @@ StatusOr<JobRecord> JobStore::Get(int64_t id) const {
 StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const {
   const std::string context = "list jobs";
   std::lock_guard<std::mutex> lock(*reader_mu_);
-  DTRAIN_ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(reader_db_,
-                         std::string("SELECT ") + kJobColumns +
-                             " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND id > ?2 "
-                             "ORDER BY id LIMIT ?3",
-                         context));
+  // Two constant texts, one per order: ORDER BY cannot take a bound direction.
+  const std::string where =
+      " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?4 = '' OR name GLOB ?4) AND ";
+  const std::string sql = std::string("SELECT ") + kJobColumns + where +
+                          (filter.newest_first ? "(?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3"
+                                               : "id > ?2 ORDER BY id LIMIT ?3");
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(reader_db_, sql, context));
   if (filter.state) {
     stmt.BindText(1, ToString(*filter.state));
   } else {
     stmt.BindNull(1);
   }
   stmt.BindInt(2, filter.after_id)
-      .BindInt(3, std::clamp(filter.limit, kMinListLimit, kMaxListLimit));
+      .BindInt(3, std::clamp(filter.limit, kMinListLimit, kMaxListLimit))
+      .BindText(4, filter.name_glob);
   return ReadJobs(stmt);
 }
 
@@ -922,6 +923,35 @@ StatusOr<std::vector<JobEvent>> JobStore::EventsAfter(int64_t id, int64_t after_
   // Nothing after `after_seq` is normal for a live job; tell an unknown id apart.
   if (events.empty()) DTRAIN_RETURN_IF_ERROR(CheckExists(reader_db_, id, context));
   return events;
+}
+
+StatusOr<int64_t> JobStore::SeqBeforeLast(int64_t id, int64_t count) const {
+  const std::string context = "find the last events of " + JobLabel(id);
+  std::lock_guard<std::mutex> lock(*reader_mu_);
+  DTRAIN_RETURN_IF_ERROR(CheckExists(reader_db_, id, context));
+  // The seq of the (count+1)-th newest event; none: every event is among the last `count`.
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                          Statement::Prepare(reader_db_,
+                                             "SELECT seq FROM events WHERE job_id = ?1 "
+                                             "ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+                                             context));
+  stmt.BindInt(1, id).BindInt(2, std::max<int64_t>(0, count));
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? stmt.Int(0) : 0;
+}
+
+StatusOr<int64_t> JobStore::SeqBeforeTime(int64_t id, int64_t since_ms) const {
+  const std::string context = "find the events of " + JobLabel(id) + " since a time";
+  std::lock_guard<std::mutex> lock(*reader_mu_);
+  DTRAIN_RETURN_IF_ERROR(CheckExists(reader_db_, id, context));
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                          Statement::Prepare(reader_db_,
+                                             "SELECT COALESCE(MAX(seq), 0) FROM events "
+                                             "WHERE job_id = ?1 AND at_ms < ?2",
+                                             context));
+  stmt.BindInt(1, id).BindInt(2, since_ms);
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? stmt.Int(0) : 0;
 }
 
 }  // namespace dtrain::coordinator

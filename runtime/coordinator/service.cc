@@ -1,6 +1,7 @@
 #include "runtime/coordinator/service.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -20,6 +21,7 @@ constexpr int kMaxRanks = 65536;
 constexpr int kMaxAttempts = 100;
 constexpr int kMaxPriority = 1000;
 constexpr size_t kMaxSpecNameBytes = 1024;
+constexpr size_t kMaxNameFilterBytes = 256;
 constexpr char kDefaultSpecName[] = "<submitted spec>";
 // ListJobsRequest.page_size: 0 means the default; larger values are coerced to the maximum.
 constexpr int kDefaultPageSize = 100;
@@ -219,13 +221,29 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
   if (grpc::Status v = CheckView(request->view()); !v.ok()) return v;
   filter.limit =
       request->page_size() > 0 ? std::min(request->page_size(), kMaxPageSize) : kDefaultPageSize;
+  if (request->order_by() == "id desc") {
+    filter.newest_first = true;
+  } else if (!request->order_by().empty() && request->order_by() != "id") {
+    return Invalid("order_by: expected \"id\" or \"id desc\", got '" + request->order_by() + "'");
+  }
+  if (request->name().size() > kMaxNameFilterBytes) {
+    return Invalid("name: at most " + std::to_string(kMaxNameFilterBytes) + " bytes");
+  }
+  filter.name_glob = request->name();
   if (!request->page_token().empty()) {
-    try {
-      filter.after_id = std::stoll(request->page_token());
-    } catch (const std::exception&) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "page_token '" + request->page_token() + "' is not one we issued");
+    // Tokens are "<last id>" oldest first, "<last id>d" newest first.
+    std::string token = request->page_token();
+    const bool desc_token = !token.empty() && token.back() == 'd';
+    if (desc_token) token.pop_back();
+    int64_t last = 0;
+    const auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), last);
+    const bool number = !token.empty() && token[0] != '-' && ec == std::errc() &&
+                        end == token.data() + token.size();
+    if (!number || desc_token != filter.newest_first) {
+      return Invalid("page_token '" + request->page_token() + "' is not one we issued" +
+                     (number ? " for this order_by" : ""));
     }
+    filter.after_id = last;
   }
   auto jobs = store_->List(filter);
   if (!jobs.ok()) return ToGrpc(jobs.status());
@@ -235,7 +253,8 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
     ApplyView(request->view(), v1::JOB_VIEW_UNSPECIFIED, job);
   }
   if (static_cast<int>(jobs->size()) == filter.limit) {
-    response->set_next_page_token(std::to_string(jobs->back().id));
+    response->set_next_page_token(std::to_string(jobs->back().id) +
+                                  (filter.newest_first ? "d" : ""));
   }
   return grpc::Status::OK;
 }
@@ -256,7 +275,21 @@ grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
   const int64_t id = request->job_id();
   auto record = store_->Get(id);
   if (!record.ok()) return ToGrpc(record.status());
+  if (request->tail() < 0 || request->since_ms() < 0 || request->after_seq() < 0) {
+    return Invalid("after_seq, tail, since_ms: must not be negative");
+  }
   int64_t after = request->after_seq();
+  // tail and since only move the start later, never before after_seq (a resumed stream).
+  if (request->since_ms() > 0) {
+    auto seq = store_->SeqBeforeTime(id, request->since_ms());
+    if (!seq.ok()) return ToGrpc(seq.status());
+    after = std::max(after, *seq);
+  }
+  if (request->tail() > 0) {
+    auto seq = store_->SeqBeforeLast(id, request->tail());
+    if (!seq.ok()) return ToGrpc(seq.status());
+    after = std::max(after, *seq);
+  }
   for (;;) {
     if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client left");
     // Read the state before the events, so a terminal state implies all its events are seen.

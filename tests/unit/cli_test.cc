@@ -961,12 +961,20 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     *job = *job_;
     return grpc::Status::OK;
   }
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_list_ = *request;
+    for (const v1::Job& job : list_) *response->add_jobs() = job;
+    return grpc::Status::OK;
+  }
   grpc::Status WatchJob(grpc::ServerContext*, const v1::WatchJobRequest* request,
                         grpc::ServerWriter<v1::JobEvent>* writer) override {
     std::vector<v1::JobEvent> events;
     {
       std::lock_guard<std::mutex> lock(mu_);
       events = events_;
+      last_watch_ = *request;
     }
     for (const v1::JobEvent& event : events) {
       if (event.seq() > request->after_seq()) writer->Write(event);
@@ -999,6 +1007,18 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return last_submit_;
   }
+  void SetList(std::vector<v1::Job> jobs) {
+    std::lock_guard<std::mutex> lock(mu_);
+    list_ = std::move(jobs);
+  }
+  v1::ListJobsRequest last_list() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_list_;
+  }
+  v1::WatchJobRequest last_watch() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_watch_;
+  }
 
  private:
   std::mutex mu_;
@@ -1007,6 +1027,9 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::SubmitJobRequest last_submit_;
   std::optional<v1::Job> job_;
   std::vector<v1::JobEvent> events_;
+  std::vector<v1::Job> list_;
+  v1::ListJobsRequest last_list_;
+  v1::WatchJobRequest last_watch_;
 };
 
 class CommandTest : public LoadConfigFileTest {
@@ -1181,6 +1204,74 @@ TEST_F(CommandTest, FollowedJobThatWasCancelledExitsFour) {
   EXPECT_EQ(Submit({}, /*follow=*/true), 4);
   EXPECT_EQ(out_.str(),
             "submitted job 42\njob 42 CANCELLED after 3m12s (attempt 1/3): cancelled by user\n");
+}
+
+// Issue 16 item 3: the list showed the oldest 100 jobs.
+TEST_F(CommandTest, ListAsksForTheNewestFirstFilteredByNameAndSortsWhatItShows) {
+  std::vector<v1::Job> jobs;
+  const std::pair<const char*, int> shown[] = {{"c", 0}, {"a", 5}, {"b", 5}};
+  int64_t id = 3;
+  for (const auto& [name, priority] : shown) {
+    v1::Job job;
+    job.set_job_id(id--);
+    job.set_name(name);
+    job.set_priority(priority);
+    job.set_state(v1::PENDING);
+    jobs.push_back(job);
+  }
+  service_.SetList(jobs);
+  ListOptions options;
+  options.name = "mnist-*";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  v1::ListJobsRequest request = service_.last_list();
+  EXPECT_EQ(request.order_by(), "id desc");
+  EXPECT_EQ(request.name(), "mnist-*");
+  EXPECT_EQ(request.view(), v1::JOB_VIEW_BASIC);
+  const std::string newest = out_.str();
+  EXPECT_LT(newest.find("\n 3 "), newest.find("\n 1 ")) << newest;
+  out_.str("");
+  options.sort = "priority";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  const std::string by_priority = out_.str();
+  // 2 and 1 (priority 5, newest first among them), then 3.
+  EXPECT_LT(by_priority.find("\n 2 "), by_priority.find("\n 1 ")) << by_priority;
+  EXPECT_LT(by_priority.find("\n 1 "), by_priority.find("\n 3 ")) << by_priority;
+  options.sort = "oldest";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(service_.last_list().order_by(), "id");
+  options.sort = "size";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitUsage);
+}
+
+TEST_F(CommandTest, LogsTailAndSinceAreSentWithTheFirstWatch) {
+  service_.AddEvent("log", "hello");
+  LogsOptions options;
+  options.job_id = 42;
+  options.tail = 20;
+  options.since = "2026-12-05T11:00:00.5Z";
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(out_.str(), "hello\n");
+  const v1::WatchJobRequest request = service_.last_watch();
+  EXPECT_EQ(request.tail(), 20);
+  EXPECT_EQ(request.since_ms(), 1796468400500);
+  options.since = "yesterday";
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitUsage);
+  EXPECT_NE(err_.str().find("--since 'yesterday': expected a duration"), std::string::npos)
+      << err_.str();
+}
+
+TEST(ParseSinceTest, DurationsAndTimes) {
+  const int64_t now = 1796468400000;  // 2026-12-05T11:00:00Z
+  EXPECT_EQ(*ParseSince("90s", now), now - 90000);
+  EXPECT_EQ(*ParseSince("10m", now), now - 600000);
+  EXPECT_EQ(*ParseSince("2h", now), now - 7200000);
+  EXPECT_EQ(*ParseSince("1d", now), now - 86400000);
+  EXPECT_EQ(*ParseSince("2026-12-05T11:00:00Z", now), now);
+  EXPECT_EQ(*ParseSince("2026-12-05T10:59:59.25Z", now), now - 750);
+  for (const char* bad :
+       {"", "10", "-5m", "5w", "2026-12-05T11:00:00", "2026-13-05T11:00:00Z", "99999999999d"}) {
+    EXPECT_EQ(ParseSince(bad, now).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace

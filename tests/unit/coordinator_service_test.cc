@@ -1,6 +1,7 @@
 // The coordinator's gRPC handlers called directly (no network) over a real store and supervisor
 // with a scripted launcher: submission checks, the job state machine as clients see it,
 // retries, cancel, recovery after a restart, listing, the cluster view, authentication.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -440,6 +441,85 @@ TEST_F(CoordinatorServiceTest, SpecErrorsNameTheSpecNameTheClientGave) {
   request.set_spec_name("a\nb");
   s = service_->SubmitJob(&context, &request, &response);
   EXPECT_EQ(s.error_message(), "spec_name: expected at most 1024 bytes without control characters");
+}
+
+// Issue 16 item 3: the list showed the oldest jobs, so new ones vanished past the first page.
+TEST_F(CoordinatorServiceTest, ListNewestFirstPagesAndFiltersByNameGlob) {
+  int64_t ids[5];
+  const char* names[] = {"mnist-a", "faces", "mnist-b", "mnist-c", "day"};
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Submit(Spec(names[i]), &ids[i]).ok());
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  request.set_order_by("id desc");
+  request.set_page_size(2);
+  std::vector<int64_t> seen;
+  for (int page = 0; page < 5; ++page) {
+    v1::ListJobsResponse response;
+    ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+    for (const v1::Job& job : response.jobs()) seen.push_back(job.job_id());
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  EXPECT_EQ(seen, (std::vector<int64_t>{ids[4], ids[3], ids[2], ids[1], ids[0]}));
+  // A token of one order is refused in the other.
+  v1::ListJobsResponse response;
+  request.set_order_by("id");
+  grpc::Status s = service_->ListJobs(&context, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("for this order_by"), std::string::npos) << s.error_message();
+  request.set_page_token("99999999999999999999");
+  EXPECT_EQ(service_->ListJobs(&context, &request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.clear_page_token();
+  request.set_order_by("name");
+  s = service_->ListJobs(&context, &request, &response);
+  EXPECT_EQ(s.error_message(), "order_by: expected \"id\" or \"id desc\", got 'name'");
+  request.set_order_by("id desc");
+  request.set_page_size(0);
+  request.set_name("mnist-*");
+  response.Clear();
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+  ASSERT_EQ(response.jobs_size(), 3);
+  EXPECT_EQ(response.jobs(0).name(), "mnist-c");
+  EXPECT_EQ(response.jobs(2).name(), "mnist-a");
+}
+
+// Issue 16 item 3: `logs --tail N` and `--since` start the stream late, never before after_seq.
+TEST_F(CoordinatorServiceTest, WatchStartsAtTheTailOrATime) {
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &id).ok());  // event 1: PENDING
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->AppendEvent(id, "log", "line " + std::to_string(i), 1000 + i).ok());
+  }
+  // Served in-process: a streaming handler needs a real writer.
+  grpc::ServerBuilder builder;
+  builder.RegisterService(service_.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  auto watch = [&](int64_t after, int64_t tail, int64_t since) {
+    grpc::ClientContext context;
+    v1::WatchJobRequest request;
+    request.set_job_id(id);
+    request.set_after_seq(after);
+    request.set_tail(tail);
+    request.set_since_ms(since);
+    std::vector<int64_t> seqs;
+    auto reader = stub->WatchJob(&context, request);
+    v1::JobEvent event;
+    while (reader->Read(&event)) seqs.push_back(event.seq());
+    EXPECT_TRUE(reader->Finish().ok());
+    return seqs;
+  };
+  EXPECT_EQ(watch(0, 2, 0), (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(watch(0, 100, 0).size(), 6u);
+  EXPECT_EQ(watch(0, 0, 1003), (std::vector<int64_t>{5, 6}));  // line 3 is the first at 1003
+  EXPECT_EQ(watch(5, 3, 0), (std::vector<int64_t>{6}));        // never before after_seq
+  EXPECT_EQ(watch(0, 4, 1004), (std::vector<int64_t>{6}));     // the later start wins
+  EXPECT_EQ(*store_->SeqBeforeLast(id, 0), 6);
+  EXPECT_EQ(*store_->SeqBeforeTime(id, 1), 0);
+  EXPECT_EQ(store_->SeqBeforeLast(999, 1).status().code(), StatusCode::kNotFound);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
 }  // namespace
