@@ -129,7 +129,23 @@ int ReportOutcome(const v1::Job& job, const CommandEnv& env) {
   }
   if (job.max_attempts() > 1) line += " (attempt " + FormatAttempt(job) + ")";
   if (!job.reason().empty() && job.state() != v1::SUCCEEDED) line += ": " + job.reason();
+  if (job.state() == v1::SUCCEEDED) {
+    // What a user waits for: the test figures, and where the model is.
+    std::vector<std::string> tests;
+    std::vector<std::pair<std::string, double>> metrics(job.metrics().begin(), job.metrics().end());
+    std::sort(metrics.begin(), metrics.end());
+    for (const auto& [name, value] : metrics) {
+      if (name.rfind("test.", 0) != 0) continue;
+      char text[64];
+      std::snprintf(text, sizeof(text), "%.6g", value);
+      tests.push_back(name + " " + text);
+    }
+    for (size_t i = 0; i < tests.size(); ++i) line += (i == 0 ? ": " : ", ") + tests[i];
+  }
   *env.out << line << "\n";
+  if (!job.output_dir().empty() && job.state() != v1::CANCELLED) {
+    *env.out << "output: " << job.output_dir() << "\n";
+  }
   if (job.state() == v1::FAILED) {
     std::string failure = RenderFailure(job);
     // The reason usually is the failure's first line already.

@@ -99,6 +99,11 @@ ALTER TABLE jobs DROP COLUMN log_path;
     R"sql(
 ALTER TABLE jobs ADD COLUMN rank_signal INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3 -> 4: where the job writes its model, metrics and checkpoints, as resolved at launch
+    // (issue 16 item 4: nothing said where a job's model went).
+    R"sql(
+ALTER TABLE jobs ADD COLUMN output_dir TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -106,7 +111,7 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 constexpr char kJobColumns[] =
     "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
     "started_ms, finished_ms, reason, launcher_backend, launcher_handle, placement, "
-    "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal";
+    "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal, output_dir";
 
 StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
@@ -296,6 +301,7 @@ StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.last_log_lines = stmt.Text(18);
   job.cancel_requested = stmt.Int(19) != 0;
   job.rank_signal = static_cast<int>(stmt.Int(20));
+  job.output_dir = stmt.Text(21);
   return job;
 }
 
@@ -427,7 +433,8 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
                                                "exit_code = COALESCE(?10, exit_code), "
                                                "signal = COALESCE(?11, signal), "
                                                "last_log_lines = COALESCE(?12, last_log_lines), "
-                                               "rank_signal = COALESCE(?15, rank_signal) "
+                                               "rank_signal = COALESCE(?15, rank_signal), "
+                                               "output_dir = COALESCE(?16, output_dir) "
                                                "WHERE id = ?13 AND state = ?14 RETURNING attempt",
                                                context));
     const TransitionUpdate& u = t.update;
@@ -445,7 +452,8 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
         .BindOptionalText(12, u.last_log_lines)
         .BindInt(13, t.id)
         .BindText(14, ToString(t.expected_from))
-        .BindOptionalInt(15, u.rank_signal);
+        .BindOptionalInt(15, u.rank_signal)
+        .BindOptionalText(16, u.output_dir);
     DTRAIN_ASSIGN_OR_RETURN(changed, stmt.Step());
     if (changed) attempt = stmt.Int(0);
     DTRAIN_RETURN_IF_ERROR(stmt.Run());

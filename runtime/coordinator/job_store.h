@@ -73,6 +73,8 @@ struct JobRecord {
   int rank_signal = 0;  // that killed the failing rank (mpirun's report)
   std::string last_log_lines;
   bool cancel_requested = false;
+  // Where the job writes (model, metrics, checkpoints), resolved at its first launch; "" before.
+  std::string output_dir;
 };
 
 struct Transition {
@@ -123,6 +125,7 @@ struct TransitionUpdate {
   std::optional<int> signal;
   std::optional<int> rank_signal;
   std::optional<std::string> last_log_lines;
+  std::optional<std::string> output_dir;
 };
 
 // A compare-and-set state change: job `id` moves from `expected_from` to `to`.

@@ -173,6 +173,7 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
   out->set_signal(r.signal);
   out->set_rank_signal(r.rank_signal);
   out->set_last_log_lines(r.last_log_lines);
+  out->set_output_dir(r.output_dir);
   out->set_spec_yaml(r.spec_yaml);
   auto history =
       with_history

@@ -528,7 +528,10 @@ void JobSupervisor::ScheduleReady() {
     if (s.launched.ok()) {
       t.to = JobState::kRunning;
       t.reason = "started attempt " + std::to_string(s.attempt) + " on " + p.ToString();
-      if (!output_dir.empty()) t.reason += "; output_dir " + output_dir;
+      if (!output_dir.empty()) {
+        t.reason += "; output_dir " + output_dir;
+        t.update.output_dir = output_dir;
+      }
       t.update.attempt = s.attempt;
       t.update.started_ms = t.at_ms;
       // What `status` shows of an attempt is this attempt's: an earlier one's exit and last

@@ -810,7 +810,7 @@ TEST(JobToJsonTest, NanMetricAndZeroTimesAreNull) {
       R"("max_attempts":3,"submitted_ms":1714566896789,"submitted":"2024-05-01T12:34:56.789Z",)"
       R"("started_ms":0,"started":null,"finished_ms":0,"finished":null,"reason":"",)"
       R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"rank_signal":0,)"
-      R"("last_log_lines":"",)"
+      R"("last_log_lines":"","output_dir":"",)"
       R"("metrics":{"acc":0.5,"gain":null,"loss":null},"history":[]})");
 }
 
@@ -1195,6 +1195,30 @@ TEST_F(CommandTest, FollowedJobThatSucceededExitsZero) {
   service_.SetJob(FinishedJob(v1::SUCCEEDED));
   EXPECT_EQ(Submit({}, /*follow=*/true), 0);
   EXPECT_EQ(out_.str(), "submitted job 42\njob 42 SUCCEEDED after 3m12s (attempt 1/3)\n");
+}
+
+// Issue 16 item 4: the end of --follow said neither how well the model did nor where it went.
+TEST_F(CommandTest, FollowedJobThatSucceededGivesTheTestMetricsAndTheOutputDir) {
+  v1::Job job = FinishedJob(v1::SUCCEEDED);
+  (*job.mutable_metrics())["test.accuracy"] = 0.9125;
+  (*job.mutable_metrics())["eval.accuracy"] = 0.9;
+  (*job.mutable_metrics())["test.auc"] = 0.97;
+  job.set_output_dir("/srv/runs/mnist/job-42-20261205-110000");
+  service_.SetJob(job);
+  service_.AddEvent(
+      "progress",
+      R"({"event":"finished","rank":0,"summary":{"global_steps":300,"test":{"accuracy":0.9125}}})");
+  EXPECT_EQ(Submit({}, /*follow=*/true), 0);
+  EXPECT_EQ(out_.str(),
+            "submitted job 42\n"
+            "finished: test accuracy 0.9125, global_steps 300\n"
+            "job 42 SUCCEEDED after 3m12s (attempt 1/3): test.accuracy 0.9125, test.auc 0.97\n"
+            "output: /srv/runs/mnist/job-42-20261205-110000\n");
+  out_.str("");
+  ASSERT_EQ(RunStatus(42, stub_.get(), env_), kExitOk);
+  EXPECT_NE(out_.str().find("output_dir  /srv/runs/mnist/job-42-20261205-110000\n"),
+            std::string::npos)
+      << out_.str();
 }
 
 TEST_F(CommandTest, FollowedJobThatWasCancelledExitsFour) {
