@@ -1,8 +1,11 @@
 #include "runtime/cli/client_commands.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -78,12 +81,23 @@ StatusOr<std::string> ReadFile(const std::string& path) {
 // summaries and, when asked, log lines.
 class FollowPrinter {
  public:
-  FollowPrinter(const CommandEnv& env, int64_t job_id, bool show_logs)
-      : env_(env), job_id_(job_id), show_logs_(show_logs), live_(env.out_is_terminal) {}
+  // `waiting` says where a queued job stands ("#2: waiting for 2 slots ..."), "" if unknown.
+  FollowPrinter(const CommandEnv& env, int64_t job_id, bool show_logs,
+                std::function<std::string()> waiting)
+      : env_(env),
+        job_id_(job_id),
+        show_logs_(show_logs),
+        waiting_(std::move(waiting)),
+        live_(env.out_is_terminal) {}
 
   void operator()(const v1::JobEvent& event) {
     if (event.kind() == "state") {
-      Replace("job " + std::to_string(job_id_) + ": " + event.payload());
+      std::string line = "job " + std::to_string(job_id_) + ": " + event.payload();
+      if (event.payload() == "PENDING") {
+        const std::string where = waiting_();
+        if (!where.empty()) line += " (" + where + ")";
+      }
+      Replace(line);
     } else if (event.kind() == "progress") {
       auto progress = ParseProgress(event.payload());
       if (!progress.ok()) return;  // not ours to judge; `dtrain logs` shows the raw line
@@ -114,7 +128,41 @@ class FollowPrinter {
   const CommandEnv& env_;
   int64_t job_id_;
   bool show_logs_;
+  std::function<std::string()> waiting_;
   LiveLine live_;
+};
+
+// While a job is followed, Ctrl-C says that the job goes on (and how to stop or follow it
+// again) instead of leaving the user to guess. The message is built beforehand: a signal handler
+// may only write(2) it.
+class InterruptNotice {
+ public:
+  explicit InterruptNotice(int64_t job_id) {
+    const std::string id = std::to_string(job_id);
+    const std::string text = "\ndtrain: stopped following job " + id +
+                             "; it keeps running (dtrain logs " + id + " -f follows it again, " +
+                             "dtrain cancel " + id + " stops it)\n";
+    std::snprintf(message_, sizeof(message_), "%s", text.c_str());
+    struct sigaction action {};
+    action.sa_handler = &InterruptNotice::OnInterrupt;
+    sigemptyset(&action.sa_mask);
+    installed_ = ::sigaction(SIGINT, &action, &previous_) == 0;
+  }
+  ~InterruptNotice() {
+    if (installed_) ::sigaction(SIGINT, &previous_, nullptr);
+  }
+  InterruptNotice(const InterruptNotice&) = delete;
+  InterruptNotice& operator=(const InterruptNotice&) = delete;
+
+ private:
+  static void OnInterrupt(int) {
+    const ssize_t ignored = ::write(STDERR_FILENO, message_, std::strlen(message_));
+    (void)ignored;
+    ::_exit(kExitInterrupted);
+  }
+  static inline char message_[256] = {};
+  struct sigaction previous_ {};
+  bool installed_ = false;
 };
 
 // Prints how a followed job ended and returns its exit code.
@@ -157,7 +205,20 @@ int ReportOutcome(const v1::Job& job, const CommandEnv& env) {
 
 int FollowJob(int64_t job_id, bool show_logs, v1::Coordinator::StubInterface* stub,
               const CommandEnv& env) {
-  FollowPrinter printer(env, job_id, show_logs);
+  InterruptNotice notice(job_id);
+  auto waiting = [&]() -> std::string {
+    v1::GetJobRequest request;
+    request.set_job_id(job_id);
+    request.set_view(v1::JOB_VIEW_BASIC);
+    v1::Job job;
+    auto context = NewCallContext(env, /*unary=*/true);
+    if (!stub->GetJob(context.get(), request, &job).ok() || job.state() != v1::PENDING ||
+        job.waiting_reason().empty()) {
+      return "";
+    }
+    return ShownReason(job);
+  };
+  FollowPrinter printer(env, job_id, show_logs, waiting);
   std::function<void(const v1::JobEvent&)> on_event = [](const v1::JobEvent&) {};
   if (!env.settings.json) on_event = std::ref(printer);
   int64_t last_seq = 0;

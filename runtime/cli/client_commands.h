@@ -12,7 +12,8 @@
 //   4  the followed job was CANCELLED (submit --follow)
 //   5  no such job (NOT_FOUND)
 //   6  refused in the current state (FAILED_PRECONDITION outside submit: cancel of a job that
-//      already finished, hold of a running job; faces: the store's detector is disabled)
+//      already finished; faces: the store's detector is disabled)
+//   130 interrupted (Ctrl-C on submit --follow; the job keeps running)
 #ifndef DTRAIN_RUNTIME_CLI_CLIENT_COMMANDS_H_
 #define DTRAIN_RUNTIME_CLI_CLIENT_COMMANDS_H_
 
@@ -41,6 +42,8 @@ constexpr int kExitServer = 3;
 constexpr int kExitJobCancelled = 4;
 constexpr int kExitNotFound = 5;
 constexpr int kExitRefused = 6;
+// Ctrl-C while following a job (128 + SIGINT, as a shell reports it); the job keeps running.
+constexpr int kExitInterrupted = 130;
 
 // How long a broken WatchJob stream (e.g. a coordinator restart) is retried before giving up,
 // and the backoff between tries.

@@ -43,7 +43,8 @@ constexpr char kExitCodesHelp[] =
     "  3  coordinator error or coordinator unreachable\n"
     "  4  the followed job was cancelled (submit --follow)\n"
     "  5  no such job\n"
-    "  6  refused in the job's current state (e.g. cancel of a finished job)";
+    "  6  refused in the job's current state (e.g. cancel of a finished job)\n"
+    "  130  interrupted (Ctrl-C on submit --follow: the job keeps running)";
 
 // The options every client command takes; `flags` is shared since only one command runs.
 // `address_help` says whose address --address is (the coordinator's or the embedding store's).

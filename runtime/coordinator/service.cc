@@ -47,6 +47,13 @@ void ApplyView(v1::JobView view, v1::JobView unspecified, v1::Job* job) {
   if (view == v1::JOB_VIEW_BASIC) job->clear_last_log_lines();
 }
 
+void AddStanding(const std::map<int64_t, JobSupervisor::QueueStanding>& standings, v1::Job* job) {
+  auto it = standings.find(job->job_id());
+  if (it == standings.end()) return;
+  job->set_queue_position(it->second.position);
+  job->set_waiting_reason(it->second.reason);
+}
+
 grpc::Status CheckView(v1::JobView view) {
   if (v1::JobView_IsValid(view)) return grpc::Status::OK;
   return Invalid("view: unknown value " + std::to_string(view) +
@@ -200,6 +207,7 @@ grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
   auto record = store_->Get(request->job_id());
   if (!record.ok()) return ToGrpc(record.status());
   ToJob(*record, response);
+  if (record->state == JobState::kPending) AddStanding(supervisor_->QueueStandings(), response);
   ApplyView(request->view(), v1::JOB_VIEW_FULL, response);
   return grpc::Status::OK;
 }
@@ -248,9 +256,15 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
   }
   auto jobs = store_->List(filter);
   if (!jobs.ok()) return ToGrpc(jobs.status());
+  std::map<int64_t, JobSupervisor::QueueStanding> standings;
+  if (std::any_of(jobs->begin(), jobs->end(),
+                  [](const JobRecord& r) { return r.state == JobState::kPending; })) {
+    standings = supervisor_->QueueStandings();
+  }
   for (const JobRecord& r : *jobs) {
     v1::Job* job = response->add_jobs();
     ToJob(r, job, /*with_history=*/request->view() == v1::JOB_VIEW_FULL);
+    if (r.state == JobState::kPending) AddStanding(standings, job);
     ApplyView(request->view(), v1::JOB_VIEW_UNSPECIFIED, job);
   }
   if (static_cast<int>(jobs->size()) == filter.limit) {

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -810,7 +812,7 @@ TEST(JobToJsonTest, NanMetricAndZeroTimesAreNull) {
       R"("max_attempts":3,"submitted_ms":1714566896789,"submitted":"2024-05-01T12:34:56.789Z",)"
       R"("started_ms":0,"started":null,"finished_ms":0,"finished":null,"reason":"",)"
       R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"rank_signal":0,)"
-      R"("last_log_lines":"","output_dir":"",)"
+      R"("last_log_lines":"","output_dir":"","queue_position":0,"waiting_reason":"",)"
       R"("metrics":{"acc":0.5,"gain":null,"loss":null},"history":[]})");
 }
 
@@ -976,6 +978,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
       events = events_;
       last_watch_ = *request;
     }
+    if (interrupt_on_watch_) std::raise(SIGINT);  // the user presses Ctrl-C while following
     for (const v1::JobEvent& event : events) {
       if (event.seq() > request->after_seq()) writer->Write(event);
     }
@@ -1015,6 +1018,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return last_list_;
   }
+  void InterruptOnWatch() { interrupt_on_watch_ = true; }
   v1::WatchJobRequest last_watch() {
     std::lock_guard<std::mutex> lock(mu_);
     return last_watch_;
@@ -1030,6 +1034,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   std::vector<v1::Job> list_;
   v1::ListJobsRequest last_list_;
   v1::WatchJobRequest last_watch_;
+  std::atomic<bool> interrupt_on_watch_{false};
 };
 
 class CommandTest : public LoadConfigFileTest {
@@ -1228,6 +1233,37 @@ TEST_F(CommandTest, FollowedJobThatWasCancelledExitsFour) {
   EXPECT_EQ(Submit({}, /*follow=*/true), 4);
   EXPECT_EQ(out_.str(),
             "submitted job 42\njob 42 CANCELLED after 3m12s (attempt 1/3): cancelled by user\n");
+}
+
+// Issue 16 item 5: a pending job said "submitted"; now where it stands and why.
+TEST_F(CommandTest, FollowingAQueuedJobSaysWhereItStands) {
+  v1::Job job = FinishedJob(v1::SUCCEEDED);
+  service_.SetJob(job);
+  service_.AddEvent("state", "PENDING");
+  EXPECT_EQ(Submit({}, /*follow=*/true), 0);
+  // A finished job no longer waits: nothing is added.
+  EXPECT_EQ(out_.str().rfind("submitted job 42\njob 42: PENDING\n", 0), 0u) << out_.str();
+  v1::Job queued;
+  queued.set_job_id(7);
+  queued.set_state(v1::PENDING);
+  queued.set_reason("submitted");
+  queued.set_queue_position(2);
+  queued.set_waiting_reason("waiting for 2 slots (0 of 4 free); 1 job ahead");
+  EXPECT_EQ(ShownReason(queued), "#2: waiting for 2 slots (0 of 4 free); 1 job ahead");
+  EXPECT_NE(RenderJobDetail(queued, 0).find(
+                "  queue       position 2: waiting for 2 slots (0 of 4 free); 1 job ahead\n"),
+            std::string::npos)
+      << RenderJobDetail(queued, 0);
+}
+
+// Issue 16 item 5: Ctrl-C left the user guessing whether the job stopped too.
+TEST_F(CommandTest, CtrlCWhileFollowingSaysTheJobKeepsRunning) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  service_.SetJob(FinishedJob(v1::RUNNING));
+  service_.InterruptOnWatch();
+  EXPECT_EXIT(Submit({}, /*follow=*/true), ::testing::ExitedWithCode(kExitInterrupted),
+              "dtrain: stopped following job 42; it keeps running \\(dtrain logs 42 -f follows "
+              "it again, dtrain cancel 42 stops it\\)");
 }
 
 // Issue 16 item 3: the list showed the oldest 100 jobs.

@@ -522,5 +522,28 @@ TEST_F(CoordinatorServiceTest, WatchStartsAtTheTailOrATime) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
 }
 
+// Issue 16 item 5: a pending job only said "submitted".
+TEST_F(CoordinatorServiceTest, PendingJobsSayWhereTheyStandAndWhy) {
+  int64_t running = 0, second = 0, third = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &running).ok());
+  ASSERT_TRUE(Submit(Spec("b"), &second).ok());
+  ASSERT_TRUE(Submit(Spec("c", 1), &third).ok());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(running).queue_position(), 0);
+  EXPECT_EQ(Get(running).waiting_reason(), "");
+  v1::Job b = Get(second);
+  EXPECT_EQ(b.queue_position(), 1);
+  EXPECT_EQ(b.waiting_reason(), "waiting for 2 slots (0 of 2 free)");
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  request.set_state(v1::PENDING);
+  v1::ListJobsResponse response;
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+  ASSERT_EQ(response.jobs_size(), 2);
+  EXPECT_EQ(response.jobs(1).job_id(), third);
+  EXPECT_EQ(response.jobs(1).queue_position(), 2);
+  EXPECT_EQ(response.jobs(1).waiting_reason(), "waiting for 1 slot (0 of 2 free); 1 job ahead");
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator
