@@ -19,6 +19,7 @@
 #include "runtime/cli/output.h"
 #include "runtime/common/utf8.h"
 #include "runtime/rpc/auth.h"
+#include "runtime/spec/overrides.h"
 
 namespace dtrain::cli {
 namespace {
@@ -311,23 +312,13 @@ int ExitCodeForJobState(v1::JobState state) {
 }
 
 StatusOr<std::map<std::string, std::string>> ParseOverrides(const std::vector<std::string>& sets) {
-  std::map<std::string, std::string> overrides;
   for (const std::string& set : sets) {
     // Overrides travel in protocol buffer strings, which must be UTF-8.
     if (const std::string bad = DescribeInvalidUtf8(set); !bad.empty()) {
       return InvalidArgument("--set: " + bad);
     }
-    const size_t eq = set.find('=');
-    if (eq == std::string::npos) {
-      return InvalidArgument("--set '" + set + "': expected key=value (e.g. train.epochs=3)");
-    }
-    std::string key = set.substr(0, eq);
-    if (key.empty()) return InvalidArgument("--set '" + set + "': the key is empty");
-    if (!overrides.emplace(key, set.substr(eq + 1)).second) {
-      return InvalidArgument("--set: '" + key + "' is given more than once");
-    }
   }
-  return overrides;
+  return ParseOverrideArguments(sets);
 }
 
 grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv& env,
