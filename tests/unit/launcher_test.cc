@@ -344,6 +344,18 @@ TEST(LauncherRegistryTest, LocalMpirunIsRegisteredAndTheDefault) {
   StatusOr<LauncherBackend> backend = MakeLauncher(LocalConfig(), TestEnvironment());
   ASSERT_OK(backend);
   EXPECT_STREQ(backend->launcher->name(), "local-mpirun");
+  // Issue 16 item 2: the workers print no human progress lines, which repeated every progress
+  // event in `dtrain logs`.
+  auto* local = dynamic_cast<LocalMpirunLauncher*>(backend->launcher.get());
+  ASSERT_NE(local, nullptr);
+  LaunchRequest request;
+  request.spec_path = "spec.yaml";
+  request.placement.slots = {{"localhost", 1}};
+  const std::vector<std::string> argv = local->BuildArgv(request, "hostfile", "exit");
+  const auto progress = std::find(argv.begin(), argv.end(), "--progress");
+  ASSERT_NE(progress, argv.end());
+  ASSERT_NE(progress + 1, argv.end());
+  EXPECT_EQ(*(progress + 1), "none");
   // Its capacity is the configured hosts.
   StatusOr<ClusterConfig> capacity = backend->capacity->Capacity();
   ASSERT_OK(capacity);
