@@ -189,7 +189,10 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
   if (history.ok()) {
     for (const auto& t : *history) {
       v1::Transition* p = out->add_history();
-      p->set_from(ToProto(t.from));
+      // The submission is stored PENDING -> PENDING; it comes from no state (issue 16 item 7).
+      const bool submission =
+          out->history_size() == 1 && t.from == JobState::kPending && t.to == JobState::kPending;
+      p->set_from(submission ? v1::JOB_STATE_UNSPECIFIED : ToProto(t.from));
       p->set_to(ToProto(t.to));
       p->set_attempt(t.attempt);
       p->set_at_ms(t.at_ms);

@@ -125,6 +125,10 @@ TEST_F(CoordinatorServiceTest, JobRunsToSucceededWithMetricsAndHistory) {
   EXPECT_DOUBLE_EQ(done.metrics().at("eval.accuracy"), 0.9);
   ASSERT_EQ(done.history_size(), 3);  // submitted, started, finished
   EXPECT_EQ(done.history(2).to(), v1::SUCCEEDED);
+  // Issue 16 item 7: the submission came from no state (it read PENDING -> PENDING).
+  EXPECT_EQ(done.history(0).from(), v1::JOB_STATE_UNSPECIFIED);
+  EXPECT_EQ(done.history(0).to(), v1::PENDING);
+  EXPECT_EQ(done.history(1).from(), v1::PENDING);
 }
 
 TEST_F(CoordinatorServiceTest, GangSchedulingWaitsForAllSlots) {
