@@ -5,6 +5,8 @@
 // Exit codes: 0 success, 1 training failed, 2 bad usage or invalid spec, 3 non-finite loss.
 #include "workers/trainer/worker_main.h"
 
+#include <mpi.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -72,8 +74,17 @@ int Train(const std::string& job_file, const std::map<std::string, std::string>&
       env->local_size(), env->world_rank() == 0 ? spec.data.path : std::string());
   const Status fits_host = LoadJobSpecWithOverrides(job_file, overrides, host_limits).status();
 
+  // One run id for every rank: rank 0's, broadcast before anything is reported.
+  char run_id[64] = {};
+  if (env->world_rank() == 0) {
+    std::snprintf(run_id, sizeof(run_id), "%s", trainer::NewRunId().c_str());
+  }
+  MPI_Bcast(run_id, sizeof(run_id), MPI_CHAR, 0, MPI_COMM_WORLD);
+  run_id[sizeof(run_id) - 1] = '\0';
+
   trainer::ProgressOptions progress_options;
   progress_options.job = spec.name;
+  progress_options.run_id = run_id;
   progress_options.rank = env->world_rank();
   progress_options.world_size = world;
   progress_options.human = human;
