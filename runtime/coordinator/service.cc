@@ -1,5 +1,7 @@
 #include "runtime/coordinator/service.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -52,6 +54,24 @@ void AddStanding(const std::map<int64_t, JobSupervisor::QueueStanding>& standing
   if (it == standings.end()) return;
   job->set_queue_position(it->second.position);
   job->set_waiting_reason(it->second.reason);
+}
+
+// JobEvent.type and, for progress, the payload parsed (left unset when it does not parse: the
+// string payload is still there).
+void SetTyped(const JobEvent& e, v1::JobEvent* out) {
+  if (e.kind == "state") {
+    out->set_type(v1::JOB_EVENT_TYPE_STATE);
+  } else if (e.kind == "log") {
+    out->set_type(v1::JOB_EVENT_TYPE_LOG);
+  } else if (e.kind == "progress") {
+    out->set_type(v1::JOB_EVENT_TYPE_PROGRESS);
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;  // a newer worker's fields
+    if (!google::protobuf::util::JsonStringToMessage(e.payload, out->mutable_progress(), options)
+             .ok()) {
+      out->clear_progress();
+    }
+  }
 }
 
 grpc::Status CheckView(v1::JobView view) {
@@ -324,6 +344,7 @@ grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
         out.set_at_ms(e.at_ms);
         out.set_kind(e.kind);
         out.set_payload(e.payload);
+        SetTyped(e, &out);
         if (!writer->Write(out)) return grpc::Status(grpc::StatusCode::CANCELLED, "client left");
         after = e.seq;
       }

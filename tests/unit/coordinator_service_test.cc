@@ -549,5 +549,49 @@ TEST_F(CoordinatorServiceTest, PendingJobsSayWhereTheyStandAndWhy) {
   EXPECT_EQ(response.jobs(1).waiting_reason(), "waiting for 1 slot (0 of 2 free); 1 job ahead");
 }
 
+// Issue 16 item 7: progress came only as a JSON string, and ProgressEvent was in no file a
+// service reaches, so reflection could not show it.
+TEST_F(CoordinatorServiceTest, WatchGivesProgressTypedAndReflectionReachesIt) {
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &id).ok());
+  ASSERT_TRUE(store_
+                  ->AppendEvent(id, "progress",
+                                R"({"event":"step","step":7,"loss":0.5,"run_id":"r","new":1})", 5)
+                  .ok());
+  ASSERT_TRUE(store_->AppendEvent(id, "progress", "not json", 6).ok());
+  ASSERT_TRUE(store_->AppendEvent(id, "log", "hello", 7).ok());
+  grpc::ServerBuilder builder;
+  builder.RegisterService(service_.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  grpc::ClientContext context;
+  v1::WatchJobRequest request;
+  request.set_job_id(id);
+  std::vector<v1::JobEvent> events;
+  auto reader = stub->WatchJob(&context, request);
+  v1::JobEvent event;
+  while (reader->Read(&event)) events.push_back(event);
+  ASSERT_TRUE(reader->Finish().ok());
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].type(), v1::JOB_EVENT_TYPE_STATE);
+  EXPECT_EQ(events[1].type(), v1::JOB_EVENT_TYPE_PROGRESS);
+  ASSERT_TRUE(events[1].has_progress());
+  EXPECT_EQ(events[1].progress().step(), 7);
+  EXPECT_EQ(events[1].progress().run_id(), "r");
+  EXPECT_FALSE(events[2].has_progress());  // the string payload is all there is
+  EXPECT_EQ(events[2].payload(), "not json");
+  EXPECT_EQ(events[3].type(), v1::JOB_EVENT_TYPE_LOG);
+  // Reflection serves a service's file and its dependencies: progress.proto is one now.
+  const google::protobuf::FileDescriptor* file = v1::JobEvent::descriptor()->file();
+  ASSERT_NE(file, nullptr);
+  bool reaches = false;
+  for (int i = 0; i < file->dependency_count(); ++i) {
+    reaches = reaches || file->dependency(i)->FindMessageTypeByName("ProgressEvent") != nullptr;
+  }
+  EXPECT_TRUE(reaches);
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator
