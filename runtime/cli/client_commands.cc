@@ -1,9 +1,14 @@
 #include "runtime/cli/client_commands.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -14,6 +19,7 @@
 #include "runtime/cli/output.h"
 #include "runtime/common/utf8.h"
 #include "runtime/rpc/auth.h"
+#include "runtime/spec/overrides.h"
 
 namespace dtrain::cli {
 namespace {
@@ -76,12 +82,23 @@ StatusOr<std::string> ReadFile(const std::string& path) {
 // summaries and, when asked, log lines.
 class FollowPrinter {
  public:
-  FollowPrinter(const CommandEnv& env, int64_t job_id, bool show_logs)
-      : env_(env), job_id_(job_id), show_logs_(show_logs), live_(env.out_is_terminal) {}
+  // `waiting` says where a queued job stands ("#2: waiting for 2 slots ..."), "" if unknown.
+  FollowPrinter(const CommandEnv& env, int64_t job_id, bool show_logs,
+                std::function<std::string()> waiting)
+      : env_(env),
+        job_id_(job_id),
+        show_logs_(show_logs),
+        waiting_(std::move(waiting)),
+        live_(env.out_is_terminal) {}
 
   void operator()(const v1::JobEvent& event) {
     if (event.kind() == "state") {
-      Replace("job " + std::to_string(job_id_) + ": " + event.payload());
+      std::string line = "job " + std::to_string(job_id_) + ": " + event.payload();
+      if (event.payload() == "PENDING") {
+        const std::string where = waiting_();
+        if (!where.empty()) line += " (" + where + ")";
+      }
+      Replace(line);
     } else if (event.kind() == "progress") {
       auto progress = ParseProgress(event.payload());
       if (!progress.ok()) return;  // not ours to judge; `dtrain logs` shows the raw line
@@ -112,7 +129,41 @@ class FollowPrinter {
   const CommandEnv& env_;
   int64_t job_id_;
   bool show_logs_;
+  std::function<std::string()> waiting_;
   LiveLine live_;
+};
+
+// While a job is followed, Ctrl-C says that the job goes on (and how to stop or follow it
+// again) instead of leaving the user to guess. The message is built beforehand: a signal handler
+// may only write(2) it.
+class InterruptNotice {
+ public:
+  explicit InterruptNotice(int64_t job_id) {
+    const std::string id = std::to_string(job_id);
+    const std::string text = "\ndtrain: stopped following job " + id +
+                             "; it keeps running (dtrain logs " + id + " -f follows it again, " +
+                             "dtrain cancel " + id + " stops it)\n";
+    std::snprintf(message_, sizeof(message_), "%s", text.c_str());
+    struct sigaction action {};
+    action.sa_handler = &InterruptNotice::OnInterrupt;
+    sigemptyset(&action.sa_mask);
+    installed_ = ::sigaction(SIGINT, &action, &previous_) == 0;
+  }
+  ~InterruptNotice() {
+    if (installed_) ::sigaction(SIGINT, &previous_, nullptr);
+  }
+  InterruptNotice(const InterruptNotice&) = delete;
+  InterruptNotice& operator=(const InterruptNotice&) = delete;
+
+ private:
+  static void OnInterrupt(int) {
+    const ssize_t ignored = ::write(STDERR_FILENO, message_, std::strlen(message_));
+    (void)ignored;
+    ::_exit(kExitInterrupted);
+  }
+  static inline char message_[256] = {};
+  struct sigaction previous_ {};
+  bool installed_ = false;
 };
 
 // Prints how a followed job ended and returns its exit code.
@@ -127,7 +178,23 @@ int ReportOutcome(const v1::Job& job, const CommandEnv& env) {
   }
   if (job.max_attempts() > 1) line += " (attempt " + FormatAttempt(job) + ")";
   if (!job.reason().empty() && job.state() != v1::SUCCEEDED) line += ": " + job.reason();
+  if (job.state() == v1::SUCCEEDED) {
+    // What a user waits for: the test figures, and where the model is.
+    std::vector<std::string> tests;
+    std::vector<std::pair<std::string, double>> metrics(job.metrics().begin(), job.metrics().end());
+    std::sort(metrics.begin(), metrics.end());
+    for (const auto& [name, value] : metrics) {
+      if (name.rfind("test.", 0) != 0) continue;
+      char text[64];
+      std::snprintf(text, sizeof(text), "%.6g", value);
+      tests.push_back(name + " " + text);
+    }
+    for (size_t i = 0; i < tests.size(); ++i) line += (i == 0 ? ": " : ", ") + tests[i];
+  }
   *env.out << line << "\n";
+  if (!job.output_dir().empty() && job.state() != v1::CANCELLED) {
+    *env.out << "output: " << job.output_dir() << "\n";
+  }
   if (job.state() == v1::FAILED) {
     std::string failure = RenderFailure(job);
     // The reason usually is the failure's first line already.
@@ -139,7 +206,20 @@ int ReportOutcome(const v1::Job& job, const CommandEnv& env) {
 
 int FollowJob(int64_t job_id, bool show_logs, v1::Coordinator::StubInterface* stub,
               const CommandEnv& env) {
-  FollowPrinter printer(env, job_id, show_logs);
+  InterruptNotice notice(job_id);
+  auto waiting = [&]() -> std::string {
+    v1::GetJobRequest request;
+    request.set_job_id(job_id);
+    request.set_view(v1::JOB_VIEW_BASIC);
+    v1::Job job;
+    auto context = NewCallContext(env, /*unary=*/true);
+    if (!stub->GetJob(context.get(), request, &job).ok() || job.state() != v1::PENDING ||
+        job.waiting_reason().empty()) {
+      return "";
+    }
+    return ShownReason(job);
+  };
+  FollowPrinter printer(env, job_id, show_logs, waiting);
   std::function<void(const v1::JobEvent&)> on_event = [](const v1::JobEvent&) {};
   if (!env.settings.json) on_event = std::ref(printer);
   int64_t last_seq = 0;
@@ -211,6 +291,8 @@ int ExitCodeForRpcError(grpc::StatusCode code) {
       return kExitNotFound;
     case grpc::StatusCode::INVALID_ARGUMENT:
       return kExitUsage;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return kExitRefused;
     default:
       return kExitServer;
   }
@@ -230,29 +312,19 @@ int ExitCodeForJobState(v1::JobState state) {
 }
 
 StatusOr<std::map<std::string, std::string>> ParseOverrides(const std::vector<std::string>& sets) {
-  std::map<std::string, std::string> overrides;
   for (const std::string& set : sets) {
     // Overrides travel in protocol buffer strings, which must be UTF-8.
     if (const std::string bad = DescribeInvalidUtf8(set); !bad.empty()) {
       return InvalidArgument("--set: " + bad);
     }
-    const size_t eq = set.find('=');
-    if (eq == std::string::npos) {
-      return InvalidArgument("--set '" + set + "': expected key=value (e.g. train.epochs=3)");
-    }
-    std::string key = set.substr(0, eq);
-    if (key.empty()) return InvalidArgument("--set '" + set + "': the key is empty");
-    if (!overrides.emplace(key, set.substr(eq + 1)).second) {
-      return InvalidArgument("--set: '" + key + "' is given more than once");
-    }
   }
-  return overrides;
+  return ParseOverrideArguments(sets);
 }
 
 grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv& env,
                          int64_t job_id, bool follow, bool retry_from_start, int64_t* last_seq,
                          const std::function<void(const v1::JobEvent&)>& on_event,
-                         v1::Job* final_job) {
+                         v1::Job* final_job, WatchStart start) {
   bool connected_once = retry_from_start;
   bool broken = false;  // since broken_since, no event arrived
   std::chrono::steady_clock::time_point broken_since{};
@@ -280,6 +352,11 @@ grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv&
     request.set_job_id(job_id);
     request.set_after_seq(*last_seq);
     request.set_follow(follow);
+    // Only the first call starts late; a reconnect resumes after the last event seen.
+    if (*last_seq == 0) {
+      request.set_tail(start.tail);
+      request.set_since_ms(start.since_ms);
+    }
     auto context = NewCallContext(env, /*unary=*/false);
     const auto attempt_start = std::chrono::steady_clock::now();
     auto reader = stub->WatchJob(context.get(), request);
@@ -350,6 +427,9 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
   request.set_ranks(options.ranks);
   request.set_priority(options.priority);
   request.set_max_attempts(options.max_attempts);
+  // Errors then name the user's file ("jobs/x.yaml:4:17: ..."); a name that is not valid UTF-8
+  // could not travel, and the coordinator falls back to "<submitted spec>".
+  if (DescribeInvalidUtf8(options.job_file).empty()) request.set_spec_name(options.job_file);
   v1::SubmitJobResponse response;
   auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->SubmitJob(context.get(), request, &response);
@@ -357,7 +437,7 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
     if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
         status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
       // An invalid spec, or one that can never fit the cluster. The coordinator names problems
-      // "<source>:line:col: ..."; say which file that is.
+      // "<file>:line:col: ...".
       *env.err << "dtrain: " << options.job_file << " was rejected:\n"
                << status.error_message() << "\n";
       return kExitUsage;
@@ -407,6 +487,11 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
   }
   if (options.limit < 0) return Usage(env, "--limit must be >= 0 (0 = no limit)");
   const size_t limit = static_cast<size_t>(options.limit);
+  if (std::find(std::begin(kListSortKeys), std::end(kListSortKeys), options.sort) ==
+      std::end(kListSortKeys)) {
+    return Usage(env,
+                 "--sort '" + options.sort + "': expected newest, oldest, priority, name or state");
+  }
 
   std::vector<v1::Job> jobs;
   std::string page_token;
@@ -414,6 +499,9 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
   for (;;) {
     v1::ListJobsRequest request;
     request.set_state(state);
+    request.set_view(v1::JOB_VIEW_BASIC);  // a table shows no spec, history or log lines
+    request.set_order_by(options.sort == "oldest" ? "id" : "id desc");
+    request.set_name(options.name);
     const size_t wanted = limit == 0 ? kMaxListPageSize : limit - jobs.size();
     request.set_page_size(static_cast<int>(std::min<size_t>(wanted, kMaxListPageSize)));
     request.set_page_token(page_token);
@@ -434,6 +522,18 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     jobs.resize(limit);
     more = true;
   }
+  // Stable: within a key, the newest first as fetched.
+  if (options.sort == "priority") {
+    std::stable_sort(jobs.begin(), jobs.end(), [](const v1::Job& a, const v1::Job& b) {
+      return a.priority() > b.priority();
+    });
+  } else if (options.sort == "name") {
+    std::stable_sort(jobs.begin(), jobs.end(),
+                     [](const v1::Job& a, const v1::Job& b) { return a.name() < b.name(); });
+  } else if (options.sort == "state") {
+    std::stable_sort(jobs.begin(), jobs.end(),
+                     [](const v1::Job& a, const v1::Job& b) { return a.state() < b.state(); });
+  }
 
   if (env.settings.json) {
     nlohmann::ordered_json array = nlohmann::ordered_json::array();
@@ -442,7 +542,8 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
   } else {
     *env.out << RenderJobTable(jobs, NowMs());
     if (more) {
-      *env.err << "(showing the first " << limit << " jobs; --limit 0 shows all)\n";
+      *env.err << "(showing the " << (options.sort == "oldest" ? "oldest " : "newest ") << limit
+               << " jobs; --limit 0 shows all)\n";
     }
   }
   return kExitOk;
@@ -451,6 +552,13 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
 int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
             const CommandEnv& env) {
   const bool json = env.settings.json;
+  if (options.tail < 0) return Usage(env, "--tail must be >= 0");
+  int64_t since_ms = 0;
+  if (!options.since.empty()) {
+    auto since = ParseSince(options.since, NowMs());
+    if (!since.ok()) return Usage(env, since.status().message());
+    since_ms = *since;
+  }
   // --json: one array at the end; with -f, one JSON object per line as events arrive.
   nlohmann::ordered_json collected = nlohmann::ordered_json::array();
   auto on_event = [&](const v1::JobEvent& event) {
@@ -481,7 +589,7 @@ int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
   int64_t last_seq = 0;
   const grpc::Status status =
       WatchEvents(stub, env, options.job_id, options.follow, /*retry_from_start=*/false, &last_seq,
-                  on_event, /*final_job=*/nullptr);
+                  on_event, /*final_job=*/nullptr, WatchStart{options.tail, since_ms});
   *env.out << std::flush;
   if (!status.ok()) return ReportRpcError(status, env);
   if (json && !options.follow) PrintJson(env, collected);
@@ -515,6 +623,57 @@ int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
     *env.out << RenderCluster(cluster);
   }
   return kExitOk;
+}
+
+StatusOr<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
+  const std::string expected =
+      "--since '" + OneLine(text, 40) +
+      "': expected a duration (90s, 10m, 2h, 3d) or an RFC 3339 UTC time (2026-12-05T11:00:00Z)";
+  // A duration: digits and one unit.
+  if (text.size() >= 2 && text.size() <= 12 &&
+      std::string("smhd").find(text.back()) != std::string::npos) {
+    int64_t count = 0;
+    const char* first = text.data();
+    const char* last = text.data() + text.size() - 1;
+    const auto [end, ec] = std::from_chars(first, last, count);
+    if (ec == std::errc() && end == last && count >= 0 && text[0] != '-') {
+      const int64_t unit = text.back() == 's'   ? 1000
+                           : text.back() == 'm' ? 60 * 1000
+                           : text.back() == 'h' ? 3600 * 1000
+                                                : 24 * 3600 * 1000;
+      if (count > now_ms / unit) return InvalidArgument(expected + ": before 1970");
+      return now_ms - count * unit;
+    }
+  }
+  // An RFC 3339 time in UTC: YYYY-MM-DDTHH:MM:SS[.fff]Z.
+  std::tm tm{};
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
+                  &second, &consumed) == 6 &&
+      year >= 1970 && year <= 9999 && month >= 1 && month <= 12 && day >= 1 && day <= 31 &&
+      hour <= 23 && minute <= 59 && second <= 60) {
+    std::string rest = text.substr(static_cast<size_t>(consumed));
+    int64_t millis = 0;
+    if (!rest.empty() && rest[0] == '.') {
+      size_t digits = 1;
+      while (digits < rest.size() && digits <= 9 && rest[digits] >= '0' && rest[digits] <= '9') {
+        if (digits <= 3) millis = millis * 10 + (rest[digits] - '0');
+        ++digits;
+      }
+      for (size_t d = digits; d <= 3; ++d) millis *= 10;
+      rest.erase(0, digits);
+    }
+    if (rest == "Z" || rest == "z") {
+      tm.tm_year = year - 1900;
+      tm.tm_mon = month - 1;
+      tm.tm_mday = day;
+      tm.tm_hour = hour;
+      tm.tm_min = minute;
+      tm.tm_sec = second;
+      return static_cast<int64_t>(::timegm(&tm)) * 1000 + millis;
+    }
+  }
+  return InvalidArgument(expected);
 }
 
 std::string CheckJobId(const std::string& text) {

@@ -11,6 +11,9 @@
 //   3  coordinator error or coordinator unreachable (the gRPC status is printed)
 //   4  the followed job was CANCELLED (submit --follow)
 //   5  no such job (NOT_FOUND)
+//   6  refused in the current state (FAILED_PRECONDITION outside submit: cancel of a job that
+//      already finished; faces: the store's detector is disabled)
+//   130 interrupted (Ctrl-C on submit --follow; the job keeps running)
 #ifndef DTRAIN_RUNTIME_CLI_CLIENT_COMMANDS_H_
 #define DTRAIN_RUNTIME_CLI_CLIENT_COMMANDS_H_
 
@@ -38,6 +41,9 @@ constexpr int kExitUsage = 2;
 constexpr int kExitServer = 3;
 constexpr int kExitJobCancelled = 4;
 constexpr int kExitNotFound = 5;
+constexpr int kExitRefused = 6;
+// Ctrl-C while following a job (128 + SIGINT, as a shell reports it); the job keeps running.
+constexpr int kExitInterrupted = 130;
 
 // How long a broken WatchJob stream (e.g. a coordinator restart) is retried before giving up,
 // and the backoff between tries.
@@ -89,7 +95,8 @@ StatusOr<Connection> Connect(const ClientSettings& settings, const ConfigFile& c
 // A call context with the bearer token and, for unary calls, the --timeout deadline.
 std::unique_ptr<grpc::ClientContext> NewCallContext(const CommandEnv& env, bool unary);
 
-// The exit code for a failed call: NOT_FOUND 5, INVALID_ARGUMENT 2, anything else 3.
+// The exit code for a failed call: NOT_FOUND 5, INVALID_ARGUMENT 2, FAILED_PRECONDITION 6,
+// anything else 3.
 int ExitCodeForRpcError(grpc::StatusCode code);
 // The exit code for a job that ended in `state`: SUCCEEDED 0, FAILED 1, CANCELLED 4 (others 3).
 int ExitCodeForJobState(v1::JobState state);
@@ -108,15 +115,27 @@ struct SubmitOptions {
   bool logs = false;  // with follow: print the job's log lines too
 };
 
+// `dtrain list --sort` keys. newest and oldest are the coordinator's order; the others sort the
+// jobs fetched (the newest `limit`), like kubectl's --sort-by.
+constexpr const char* kListSortKeys[] = {"newest", "oldest", "priority", "name", "state"};
+
 struct ListOptions {
   std::string state;              // "" = all
   int limit = kDefaultListLimit;  // 0 = no limit
+  std::string sort = "newest";    // one of kListSortKeys
+  std::string name;               // glob the job name must match; "" = any
 };
 
 struct LogsOptions {
   int64_t job_id = 0;
   bool follow = false;
+  int64_t tail = 0;   // > 0: start with the last `tail` events
+  std::string since;  // "" or a duration ("10m") or an RFC 3339 time: events from then on
 };
+
+// `logs --since`: "90s", "10m", "2h", "3d" before `now_ms`, or an RFC 3339 UTC time
+// ("2026-12-05T11:00:00Z", fractional seconds allowed). INVALID_ARGUMENT naming the text.
+StatusOr<int64_t> ParseSince(const std::string& text, int64_t now_ms);
 
 // `dtrain submit`: "submitted job 12"; with follow, streams the job and returns its outcome.
 int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub,
@@ -140,10 +159,15 @@ int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env);
 // reconnects from `*last_seq` with backoff for up to env.reconnect_budget; before any event
 // arrived this happens only when `retry_from_start` (the coordinator was reachable before).
 // With follow, returns once the job is terminal and, when `final_job` is given, stores it there.
+// Where a watch starts when *last_seq is 0 (WatchJobRequest.tail and since_ms).
+struct WatchStart {
+  int64_t tail = 0;
+  int64_t since_ms = 0;
+};
 grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv& env,
                          int64_t job_id, bool follow, bool retry_from_start, int64_t* last_seq,
                          const std::function<void(const v1::JobEvent&)>& on_event,
-                         v1::Job* final_job);
+                         v1::Job* final_job, WatchStart start = {});
 
 }  // namespace dtrain::cli
 

@@ -42,7 +42,9 @@ constexpr char kExitCodesHelp[] =
     "  2  bad usage or invalid input (spec, --set, token or config file)\n"
     "  3  coordinator error or coordinator unreachable\n"
     "  4  the followed job was cancelled (submit --follow)\n"
-    "  5  no such job";
+    "  5  no such job\n"
+    "  6  refused in the job's current state (e.g. cancel of a finished job)\n"
+    "  130  interrupted (Ctrl-C on submit --follow: the job keeps running)";
 
 // The options every client command takes; `flags` is shared since only one command runs.
 // `address_help` says whose address --address is (the coordinator's or the embedding store's).
@@ -79,7 +81,8 @@ constexpr char kFacesHelp[] =
     "  1  verify: not the same person; identify: unknown face\n"
     "  2  bad usage or invalid input (unreadable image, no face found, not a JPEG/PNG, ...)\n"
     "  3  store error or store unreachable (UNAUTHENTICATED included)\n"
-    "  5  no such person or face";
+    "  5  no such person or face\n"
+    "  6  refused in the store's current state (e.g. face detection is disabled)";
 
 void AddStoreClientOptions(CLI::App* command, cli::ClientFlags* flags) {
   AddClientOptions(command, flags,
@@ -177,7 +180,8 @@ int DtrainMain(int argc, char** argv) {
   submit_cmd->add_option("job", submit.job_file, "job spec, see jobs/README.md")->required();
   submit_cmd->add_option("--ranks", submit.ranks, "ranks (slots) to run on; default: the spec's")
       ->check(CLI::Range(1, 65536));
-  submit_cmd->add_option("--priority", submit.priority, "higher runs first (default 0)");
+  submit_cmd->add_option("--priority", submit.priority, "higher runs first (default 0)")
+      ->check(CLI::Range(-1000, 1000));
   submit_cmd
       ->add_option("--max-attempts", submit.max_attempts,
                    "total tries, the first included; default: the spec's")
@@ -197,18 +201,38 @@ int DtrainMain(int argc, char** argv) {
   AddCoordinatorClientOptions(status_cmd, &flags);
 
   cli::ListOptions list;
-  CLI::App* list_cmd = app.add_subcommand("list", "jobs in a table (or JSON), filtered by state");
+  CLI::App* list_cmd = app.add_subcommand(
+      "list", "jobs in a table (or JSON), newest first, filtered by state or name");
   list_cmd->add_option("--state", list.state,
                        "only jobs in this state: pending, running, succeeded, failed, cancelled");
+  list_cmd->add_option("--name", list.name, "only jobs whose name matches this glob (mnist-*)")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            return text.size() > 256 ? std::string("at most 256 bytes")
+                                     : dtrain::DescribeInvalidUtf8(text);
+          },
+          "GLOB", "name glob"));
+  list_cmd
+      ->add_option("--sort", list.sort,
+                   "newest or oldest (the coordinator's order), or priority, name, state (of the "
+                   "jobs shown)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"newest", "oldest", "priority", "name", "state"}));
   list_cmd->add_option("--limit", list.limit, "at most this many jobs (0 = all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   AddCoordinatorClientOptions(list_cmd, &flags);
 
   cli::LogsOptions logs;
-  CLI::App* logs_cmd = app.add_subcommand("logs", "a job's output and progress from the start");
+  CLI::App* logs_cmd =
+      app.add_subcommand("logs", "a job's output and progress from the start (or --tail, --since)");
   AddJobId(logs_cmd, &logs.job_id)->required();
   logs_cmd->add_flag("-f,--follow", logs.follow, "keep printing until the job ends");
+  logs_cmd->add_option("--tail", logs.tail, "start with the last N events (lines)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  logs_cmd->add_option("--since", logs.since,
+                       "start with the events of the last 90s, 10m, 2h, 3d, or since an RFC 3339 "
+                       "UTC time (2026-12-05T11:00:00Z)");
   AddCoordinatorClientOptions(logs_cmd, &flags);
 
   int64_t cancel_id = 0;

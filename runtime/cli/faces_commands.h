@@ -9,6 +9,7 @@
 //      face found or not a JPEG/PNG; unreadable token or config file)
 //   3  store error or store unreachable, UNAUTHENTICATED included (the gRPC status is printed)
 //   5  no such person or face (NOT_FOUND)
+//   6  refused in the store's current state (FAILED_PRECONDITION: e.g. it has no face detector)
 #ifndef DTRAIN_RUNTIME_CLI_FACES_COMMANDS_H_
 #define DTRAIN_RUNTIME_CLI_FACES_COMMANDS_H_
 

@@ -272,6 +272,11 @@ std::string FormatAgeOrDuration(const v1::Job& job, int64_t now_ms) {
   }
 }
 
+std::string ShownReason(const v1::Job& job) {
+  if (job.state() != v1::PENDING || job.waiting_reason().empty()) return job.reason();
+  return "#" + Int(job.queue_position()) + ": " + job.waiting_reason();
+}
+
 std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms) {
   if (jobs.empty()) return "no jobs\n";
   Table table({"ID", "NAME", "STATE", "RANKS", "PRIO", "ATTEMPT", "AGE/DURATION", "REASON"});
@@ -279,7 +284,7 @@ std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms) {
   for (const v1::Job& job : jobs) {
     table.AddRow({Int(job.job_id()), OneLine(job.name(), kMaxNameWidth), StateName(job.state()),
                   Int(job.ranks()), Int(job.priority()), FormatAttempt(job),
-                  FormatAgeOrDuration(job, now_ms), OneLine(job.reason(), kMaxReasonWidth)});
+                  FormatAgeOrDuration(job, now_ms), OneLine(ShownReason(job), kMaxReasonWidth)});
   }
   return table.Render();
 }
@@ -313,9 +318,15 @@ std::string RenderJobDetail(const v1::Job& job, int64_t now_ms) {
   fields.emplace_back("state", StateName(job.state()));
   fields.emplace_back("attempt", FormatAttempt(job));
   if (!job.reason().empty()) fields.emplace_back("reason", OneLine(job.reason(), 200));
+  if (job.state() == v1::PENDING && job.queue_position() > 0) {
+    fields.emplace_back("queue", "position " + Int(job.queue_position()) + ": " +
+                                     OneLine(job.waiting_reason(), 200));
+  }
   fields.emplace_back("ranks", Int(job.ranks()));
   fields.emplace_back("priority", Int(job.priority()));
   fields.emplace_back("placement", job.placement().empty() ? "-" : job.placement());
+  fields.emplace_back("output_dir",
+                      job.output_dir().empty() ? "- (chosen when it starts)" : job.output_dir());
   fields.emplace_back("submitted", FormatLocalTime(job.submitted_ms()) + " (" +
                                        FormatAge(job.submitted_ms(), now_ms) + ")");
   if (job.started_ms() > 0) {
@@ -408,6 +419,9 @@ nlohmann::ordered_json JobToJson(const v1::Job& job) {
       {"signal", job.signal()},
       {"rank_signal", job.rank_signal()},
       {"last_log_lines", job.last_log_lines()},
+      {"output_dir", job.output_dir()},
+      {"queue_position", job.queue_position()},
+      {"waiting_reason", job.waiting_reason()},
   };
   nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
   for (const auto& [name, value] : Sorted(job.metrics())) {
@@ -519,8 +533,17 @@ std::string FormatProgress(const v1::ProgressEvent& e) {
                                            : "");
   }
   if (e.event() == "finished") {
-    const std::vector<std::string> numbers = NumericFields(e.summary());
-    return "finished" + (numbers.empty() ? "" : ": " + Join(numbers, ", "));
+    // The test metrics first (what a user waits for), then the other numbers of the summary.
+    const auto& fields = e.summary().fields();
+    std::vector<std::string> parts;
+    auto test = fields.find("test");
+    if (test != fields.end() && test->second.kind_case() == google::protobuf::Value::kStructValue) {
+      for (const std::string& metric : NumericFields(test->second.struct_value())) {
+        parts.push_back("test " + metric);
+      }
+    }
+    for (const std::string& number : NumericFields(e.summary())) parts.push_back(number);
+    return "finished" + (parts.empty() ? "" : ": " + Join(parts, ", "));
   }
   if (e.event() == "warning") {
     return "rank " + Int(e.rank()) + " warning: " + OneLine(e.message(), 500);

@@ -79,6 +79,9 @@ std::string FormatAttempt(const v1::Job& job);
 // never started.
 std::string FormatAgeOrDuration(const v1::Job& job, int64_t now_ms);
 
+// The REASON a table shows: for a queued job its place and why it waits ("#2: waiting for 2
+// slots (0 of 4 free); 1 job ahead"), else the reason of its last transition.
+std::string ShownReason(const v1::Job& job);
 // ID NAME STATE RANKS PRIO ATTEMPT AGE/DURATION REASON.
 std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms);
 // Every field of one job, for `dtrain status ID`: state, attempts, placement, times, failure,

@@ -99,6 +99,11 @@ ALTER TABLE jobs DROP COLUMN log_path;
     R"sql(
 ALTER TABLE jobs ADD COLUMN rank_signal INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3 -> 4: where the job writes its model, metrics and checkpoints, as resolved at launch
+    // (issue 16 item 4: nothing said where a job's model went).
+    R"sql(
+ALTER TABLE jobs ADD COLUMN output_dir TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -106,7 +111,7 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 constexpr char kJobColumns[] =
     "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
     "started_ms, finished_ms, reason, launcher_backend, launcher_handle, placement, "
-    "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal";
+    "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal, output_dir";
 
 StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
@@ -296,6 +301,7 @@ StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.last_log_lines = stmt.Text(18);
   job.cancel_requested = stmt.Int(19) != 0;
   job.rank_signal = static_cast<int>(stmt.Int(20));
+  job.output_dir = stmt.Text(21);
   return job;
 }
 
@@ -427,7 +433,8 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
                                                "exit_code = COALESCE(?10, exit_code), "
                                                "signal = COALESCE(?11, signal), "
                                                "last_log_lines = COALESCE(?12, last_log_lines), "
-                                               "rank_signal = COALESCE(?15, rank_signal) "
+                                               "rank_signal = COALESCE(?15, rank_signal), "
+                                               "output_dir = COALESCE(?16, output_dir) "
                                                "WHERE id = ?13 AND state = ?14 RETURNING attempt",
                                                context));
     const TransitionUpdate& u = t.update;
@@ -445,7 +452,8 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
         .BindOptionalText(12, u.last_log_lines)
         .BindInt(13, t.id)
         .BindText(14, ToString(t.expected_from))
-        .BindOptionalInt(15, u.rank_signal);
+        .BindOptionalInt(15, u.rank_signal)
+        .BindOptionalText(16, u.output_dir);
     DTRAIN_ASSIGN_OR_RETURN(changed, stmt.Step());
     if (changed) attempt = stmt.Int(0);
     DTRAIN_RETURN_IF_ERROR(stmt.Run());
@@ -821,20 +829,21 @@ StatusOr<JobRecord> JobStore::Get(int64_t id) const {
 StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const {
   const std::string context = "list jobs";
   std::lock_guard<std::mutex> lock(*reader_mu_);
-  DTRAIN_ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(reader_db_,
-                         std::string("SELECT ") + kJobColumns +
-                             " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND id > ?2 "
-                             "ORDER BY id LIMIT ?3",
-                         context));
+  // Two constant texts, one per order: ORDER BY cannot take a bound direction.
+  const std::string where =
+      " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?4 = '' OR name GLOB ?4) AND ";
+  const std::string sql = std::string("SELECT ") + kJobColumns + where +
+                          (filter.newest_first ? "(?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3"
+                                               : "id > ?2 ORDER BY id LIMIT ?3");
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(reader_db_, sql, context));
   if (filter.state) {
     stmt.BindText(1, ToString(*filter.state));
   } else {
     stmt.BindNull(1);
   }
   stmt.BindInt(2, filter.after_id)
-      .BindInt(3, std::clamp(filter.limit, kMinListLimit, kMaxListLimit));
+      .BindInt(3, std::clamp(filter.limit, kMinListLimit, kMaxListLimit))
+      .BindText(4, filter.name_glob);
   return ReadJobs(stmt);
 }
 
@@ -922,6 +931,35 @@ StatusOr<std::vector<JobEvent>> JobStore::EventsAfter(int64_t id, int64_t after_
   // Nothing after `after_seq` is normal for a live job; tell an unknown id apart.
   if (events.empty()) DTRAIN_RETURN_IF_ERROR(CheckExists(reader_db_, id, context));
   return events;
+}
+
+StatusOr<int64_t> JobStore::SeqBeforeLast(int64_t id, int64_t count) const {
+  const std::string context = "find the last events of " + JobLabel(id);
+  std::lock_guard<std::mutex> lock(*reader_mu_);
+  DTRAIN_RETURN_IF_ERROR(CheckExists(reader_db_, id, context));
+  // The seq of the (count+1)-th newest event; none: every event is among the last `count`.
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                          Statement::Prepare(reader_db_,
+                                             "SELECT seq FROM events WHERE job_id = ?1 "
+                                             "ORDER BY seq DESC LIMIT 1 OFFSET ?2",
+                                             context));
+  stmt.BindInt(1, id).BindInt(2, std::max<int64_t>(0, count));
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? stmt.Int(0) : 0;
+}
+
+StatusOr<int64_t> JobStore::SeqBeforeTime(int64_t id, int64_t since_ms) const {
+  const std::string context = "find the events of " + JobLabel(id) + " since a time";
+  std::lock_guard<std::mutex> lock(*reader_mu_);
+  DTRAIN_RETURN_IF_ERROR(CheckExists(reader_db_, id, context));
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt,
+                          Statement::Prepare(reader_db_,
+                                             "SELECT COALESCE(MAX(seq), 0) FROM events "
+                                             "WHERE job_id = ?1 AND at_ms < ?2",
+                                             context));
+  stmt.BindInt(1, id).BindInt(2, since_ms);
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? stmt.Int(0) : 0;
 }
 
 }  // namespace dtrain::coordinator

@@ -73,6 +73,8 @@ struct JobRecord {
   int rank_signal = 0;  // that killed the failing rank (mpirun's report)
   std::string last_log_lines;
   bool cancel_requested = false;
+  // Where the job writes (model, metrics, checkpoints), resolved at its first launch; "" before.
+  std::string output_dir;
 };
 
 struct Transition {
@@ -101,8 +103,13 @@ struct NewEvent {
 
 struct ListFilter {
   std::optional<JobState> state;
-  int64_t after_id = 0;  // paging: ids greater than this
-  int limit = 100;       // 1..1000
+  // Paging: ids after this one in the chosen order (greater when ascending, smaller when
+  // descending); 0 = from the start.
+  int64_t after_id = 0;
+  int limit = 100;  // 1..1000
+  // SQLite GLOB pattern the name must match ('*', '?', '[...]'; case-sensitive); "" = any.
+  std::string name_glob = "";
+  bool newest_first = false;  // descending id; ascending otherwise
 };
 
 // Fields a transition may update alongside the state.
@@ -118,6 +125,7 @@ struct TransitionUpdate {
   std::optional<int> signal;
   std::optional<int> rank_signal;
   std::optional<std::string> last_log_lines;
+  std::optional<std::string> output_dir;
 };
 
 // A compare-and-set state change: job `id` moves from `expected_from` to `to`.
@@ -174,6 +182,11 @@ class JobStore {
   std::vector<StatusOr<int64_t>> AppendEvents(const std::vector<NewEvent>& events);
   // Events with seq > after_seq, at most `limit`, in seq order.
   StatusOr<std::vector<JobEvent>> EventsAfter(int64_t id, int64_t after_seq, int limit) const;
+  // The after_seq from which at most `count` (>= 0) events follow: where `logs --tail` starts.
+  StatusOr<int64_t> SeqBeforeLast(int64_t id, int64_t count) const;
+  // The after_seq from which only events at or after `since_ms` follow: where `logs --since`
+  // starts (event times are taken as written, in order).
+  StatusOr<int64_t> SeqBeforeTime(int64_t id, int64_t since_ms) const;
 
   // The group-commit queue, for metrics and tests. Counters run from Open().
   struct WriteQueueStats {

@@ -87,6 +87,26 @@ std::string HostNamedFor(const std::string& message, int rank) {
   return "";
 }
 
+// At most kMaxMessageInReason characters of a worker's message.
+std::string Clipped(const std::string& message) {
+  if (message.size() <= kMaxMessageInReason) return message;
+  return message.substr(0, kMaxMessageInReason) + "...";
+}
+
+// A rank's own failure message without its status code name ("ABORTED: loss became NaN ..."
+// -> "loss became NaN ..."): after "exited with code 3" the name adds nothing.
+std::string WithoutCodeName(const std::string& message) {
+  static const std::regex kCodePrefix(R"re(^[A-Z_]{2,30}: )re");
+  return std::regex_replace(message, kCodePrefix, "", std::regex_constants::format_first_only);
+}
+
+// mpirun's own error-log lines ("[vm:123] [[20794,0],0] ORTE_ERROR_LOG: Data unpack would read
+// past end of buffer in file util/show_help.c at line 501"): noise that hides the rank's lines.
+bool IsMpirunNoise(const std::string& line) {
+  return line.find("ORTE_ERROR_LOG") != std::string::npos ||
+         line.find("PMIX_ERROR_LOG") != std::string::npos;
+}
+
 }  // namespace
 
 std::string ExitReport::Describe() const {
@@ -103,13 +123,13 @@ std::string ExitReport::DescribeProcesses() const {
       s = "rank " + std::to_string(failing_rank) + on + " was killed by signal " +
           std::to_string(rank_signal);
     } else if (reported_by >= 0 && reported_by != failing_rank) {
-      std::string message = failure_message.substr(0, kMaxMessageInReason);
-      if (message.size() < failure_message.size()) message += "...";
       s = "rank " + std::to_string(failing_rank) + on + " failed, reported by rank " +
-          std::to_string(reported_by) + ": " + message;
+          std::to_string(reported_by) + ": " + Clipped(failure_message);
     } else {
       s = "rank " + std::to_string(failing_rank) + " exited with code " +
           std::to_string(rank_exit_code);
+      // The rank's own words ("loss became NaN at step 12 ..."): the code alone says too little.
+      if (!failure_message.empty()) s += ": " + Clipped(WithoutCodeName(failure_message));
     }
     if (signal != 0) s += "; mpirun killed by signal " + std::to_string(signal);
     return s;
@@ -140,8 +160,8 @@ void ExplainFailure(const std::string& output_tail, ExitReport* report) {
       }
       continue;
     }
-    plain.push_back(line);
     text += line + "\n";
+    if (!IsMpirunNoise(line)) plain.push_back(line);
   }
   const MpirunReport mpirun = ParseMpirunText(text);
   if (have_blaming) {

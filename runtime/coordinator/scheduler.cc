@@ -283,6 +283,25 @@ std::vector<Placement> Scheduler::Schedule(const std::vector<QueuedJob>& pending
   return started;
 }
 
+std::vector<int64_t> Scheduler::StartOrder(const std::vector<QueuedJob>& pending,
+                                           int64_t now_ms) const {
+  const int capacity = cluster_.total_slots();
+  std::vector<Candidate> order;
+  order.reserve(pending.size());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const QueuedJob& job = pending[i];
+    if (job.ranks < 1 || job.ranks > capacity) continue;
+    const double aging =
+        options_.aging_per_minute * WaitedMs(now_ms, job.submitted_ms) / kMsPerMinute;
+    order.push_back({job.priority + aging, job.submitted_ms, job.id, i});
+  }
+  std::sort(order.begin(), order.end(), StartsBefore);
+  std::vector<int64_t> ids;
+  ids.reserve(order.size());
+  for (const Candidate& c : order) ids.push_back(c.id);
+  return ids;
+}
+
 const std::vector<int>& Scheduler::FreeFor(const QueuedJob& job, std::vector<int>* masked) const {
   if (job.avoid_hosts.empty()) return free_;
   masked->assign(free_.begin(), free_.end());

@@ -70,6 +70,10 @@ class Scheduler {
   // placements, in start order. `pending` need not be sorted.
   std::vector<Placement> Schedule(const std::vector<QueuedJob>& pending, int64_t now_ms);
 
+  // The ids of `pending` in the order a pass would consider them (the start order above; jobs
+  // that can never fit are left out). Changes nothing.
+  std::vector<int64_t> StartOrder(const std::vector<QueuedJob>& pending, int64_t now_ms) const;
+
   int free_slots() const;
   int used_slots() const;
   // Free slots per host, in host order.

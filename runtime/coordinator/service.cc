@@ -1,7 +1,11 @@
 #include "runtime/coordinator/service.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <string>
 #include <thread>
@@ -13,6 +17,68 @@ namespace dtrain::coordinator {
 namespace {
 
 constexpr int kWatchBatch = 500;  // events read from the store at a time
+// Bounds of SubmitJobRequest's numbers: the job spec's own caps (distributed.ranks,
+// restart.max_attempts), so the API accepts nothing the spec would refuse.
+constexpr int kMaxRanks = 65536;
+constexpr int kMaxAttempts = 100;
+constexpr int kMaxPriority = 1000;
+constexpr size_t kMaxSpecNameBytes = 1024;
+constexpr size_t kMaxNameFilterBytes = 256;
+constexpr char kDefaultSpecName[] = "<submitted spec>";
+// ListJobsRequest.page_size: 0 means the default; larger values are coerced to the maximum.
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+// "" when `value` is in [low, high], else "field: expected low to high (note), got value".
+std::string CheckRange(const char* field, int value, int low, int high, const char* note) {
+  if (value >= low && value <= high) return "";
+  return std::string(field) + ": expected " + std::to_string(low) + " to " + std::to_string(high) +
+         note + ", got " + std::to_string(value);
+}
+
+// Drops what `view` leaves out; `unspecified` is the view an unset field stands for.
+void ApplyView(v1::JobView view, v1::JobView unspecified, v1::Job* job) {
+  if (view == v1::JOB_VIEW_UNSPECIFIED) view = unspecified;
+  if (view == v1::JOB_VIEW_FULL) return;
+  job->clear_spec_yaml();
+  job->clear_history();
+  if (view == v1::JOB_VIEW_BASIC) job->clear_last_log_lines();
+}
+
+void AddStanding(const std::map<int64_t, JobSupervisor::QueueStanding>& standings, v1::Job* job) {
+  auto it = standings.find(job->job_id());
+  if (it == standings.end()) return;
+  job->set_queue_position(it->second.position);
+  job->set_waiting_reason(it->second.reason);
+}
+
+// JobEvent.type and, for progress, the payload parsed (left unset when it does not parse: the
+// string payload is still there).
+void SetTyped(const JobEvent& e, v1::JobEvent* out) {
+  if (e.kind == "state") {
+    out->set_type(v1::JOB_EVENT_TYPE_STATE);
+  } else if (e.kind == "log") {
+    out->set_type(v1::JOB_EVENT_TYPE_LOG);
+  } else if (e.kind == "progress") {
+    out->set_type(v1::JOB_EVENT_TYPE_PROGRESS);
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;  // a newer worker's fields
+    if (!google::protobuf::util::JsonStringToMessage(e.payload, out->mutable_progress(), options)
+             .ok()) {
+      out->clear_progress();
+    }
+  }
+}
+
+grpc::Status CheckView(v1::JobView view) {
+  if (v1::JobView_IsValid(view)) return grpc::Status::OK;
+  return Invalid("view: unknown value " + std::to_string(view) +
+                 "; expected JOB_VIEW_BASIC or JOB_VIEW_FULL");
+}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -63,17 +129,43 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
                         "spec_yaml is " + std::to_string(request->spec_yaml().size()) +
                             " bytes; the limit is " + std::to_string(options_.max_spec_bytes));
   }
-  if (request->ranks() < 0 || request->max_attempts() < 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "ranks and max_attempts must not be negative");
+  std::string problems;
+  for (const std::string& p :
+       {CheckRange("ranks", request->ranks(), 0, kMaxRanks, " (0: the spec's distributed.ranks)"),
+        CheckRange("max_attempts", request->max_attempts(), 0, kMaxAttempts,
+                   " (0: the spec's restart.max_attempts)"),
+        CheckRange("priority", request->priority(), -kMaxPriority, kMaxPriority, "")}) {
+    if (!p.empty()) problems += (problems.empty() ? "" : "; ") + p;
   }
+  const std::string& given_name = request->spec_name();
+  if (given_name.size() > kMaxSpecNameBytes ||
+      std::any_of(given_name.begin(), given_name.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    problems += std::string(problems.empty() ? "" : "; ") + "spec_name: expected at most " +
+                std::to_string(kMaxSpecNameBytes) + " bytes without control characters";
+  }
+  if (!problems.empty()) return Invalid(problems);
+  const std::string source = given_name.empty() ? kDefaultSpecName : given_name;
   std::map<std::string, std::string> overrides(request->overrides().begin(),
                                                request->overrides().end());
   auto text = ApplyOverrides(request->spec_yaml(), overrides);
-  if (!text.ok()) return ToGrpc(text.status());
-  auto spec = ParseJobSpec(*text, "<submitted spec>");
+  if (!text.ok()) {
+    // ApplyOverrides names the spec kDefaultSpecName; the client told us its name.
+    std::string message = text.status().message();
+    if (message.rfind(kDefaultSpecName, 0) == 0) {
+      message.replace(0, std::strlen(kDefaultSpecName), source);
+    }
+    return ToGrpc(Status(text.status().code(), message));
+  }
+  auto spec = ParseJobSpec(*text, source);
   if (!spec.ok()) return ToGrpc(spec.status());
-  if (Status p = paths_.CheckSpec(*spec); !p.ok()) return ToGrpc(p);
+  if (Status p = paths_.CheckSpec(*spec); !p.ok()) {
+    // The user who submits is often not the one who started the coordinator: say what decides.
+    return Invalid(source + ": " + p.message() +
+                   "; the roots are set where the coordinator starts: `dtrain coordinator "
+                   "--allowed-root DIR` (repeatable; without it, the coordinator's working and "
+                   "state directories)");
+  }
   NewJob job;
   job.name = spec->name;
   job.spec_yaml = *text;
@@ -90,7 +182,7 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out) const {
+void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_history) const {
   out->set_job_id(r.id);
   out->set_name(r.name);
   out->set_state(ToProto(r.state));
@@ -108,12 +200,19 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out) const {
   out->set_signal(r.signal);
   out->set_rank_signal(r.rank_signal);
   out->set_last_log_lines(r.last_log_lines);
+  out->set_output_dir(r.output_dir);
   out->set_spec_yaml(r.spec_yaml);
-  auto history = store_->History(r.id);
+  auto history =
+      with_history
+          ? store_->History(r.id)
+          : StatusOr<std::vector<coordinator::Transition>>(std::vector<coordinator::Transition>());
   if (history.ok()) {
     for (const auto& t : *history) {
       v1::Transition* p = out->add_history();
-      p->set_from(ToProto(t.from));
+      // The submission is stored PENDING -> PENDING; it comes from no state (issue 16 item 7).
+      const bool submission =
+          out->history_size() == 1 && t.from == JobState::kPending && t.to == JobState::kPending;
+      p->set_from(submission ? v1::JOB_STATE_UNSPECIFIED : ToProto(t.from));
       p->set_to(ToProto(t.to));
       p->set_attempt(t.attempt);
       p->set_at_ms(t.at_ms);
@@ -127,9 +226,12 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out) const {
 grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
                                         const v1::GetJobRequest* request, v1::Job* response) {
   if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  if (grpc::Status v = CheckView(request->view()); !v.ok()) return v;
   auto record = store_->Get(request->job_id());
   if (!record.ok()) return ToGrpc(record.status());
   ToJob(*record, response);
+  if (record->state == JobState::kPending) AddStanding(supervisor_->QueueStandings(), response);
+  ApplyView(request->view(), v1::JOB_VIEW_FULL, response);
   return grpc::Status::OK;
 }
 
@@ -143,25 +245,54 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
     if (!state) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown state");
     filter.state = *state;
   }
-  filter.limit = request->page_size() > 0 ? std::min(request->page_size(), 1000) : 100;
+  if (request->page_size() < 0) {
+    return Invalid("page_size: expected 0 (the default, " + std::to_string(kDefaultPageSize) +
+                   ") to " + std::to_string(kMaxPageSize) + ", got " +
+                   std::to_string(request->page_size()));
+  }
+  if (grpc::Status v = CheckView(request->view()); !v.ok()) return v;
+  filter.limit =
+      request->page_size() > 0 ? std::min(request->page_size(), kMaxPageSize) : kDefaultPageSize;
+  if (request->order_by() == "id desc") {
+    filter.newest_first = true;
+  } else if (!request->order_by().empty() && request->order_by() != "id") {
+    return Invalid("order_by: expected \"id\" or \"id desc\", got '" + request->order_by() + "'");
+  }
+  if (request->name().size() > kMaxNameFilterBytes) {
+    return Invalid("name: at most " + std::to_string(kMaxNameFilterBytes) + " bytes");
+  }
+  filter.name_glob = request->name();
   if (!request->page_token().empty()) {
-    try {
-      filter.after_id = std::stoll(request->page_token());
-    } catch (const std::exception&) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "page_token '" + request->page_token() + "' is not one we issued");
+    // Tokens are "<last id>" oldest first, "<last id>d" newest first.
+    std::string token = request->page_token();
+    const bool desc_token = !token.empty() && token.back() == 'd';
+    if (desc_token) token.pop_back();
+    int64_t last = 0;
+    const auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), last);
+    const bool number = !token.empty() && token[0] != '-' && ec == std::errc() &&
+                        end == token.data() + token.size();
+    if (!number || desc_token != filter.newest_first) {
+      return Invalid("page_token '" + request->page_token() + "' is not one we issued" +
+                     (number ? " for this order_by" : ""));
     }
+    filter.after_id = last;
   }
   auto jobs = store_->List(filter);
   if (!jobs.ok()) return ToGrpc(jobs.status());
+  std::map<int64_t, JobSupervisor::QueueStanding> standings;
+  if (std::any_of(jobs->begin(), jobs->end(),
+                  [](const JobRecord& r) { return r.state == JobState::kPending; })) {
+    standings = supervisor_->QueueStandings();
+  }
   for (const JobRecord& r : *jobs) {
     v1::Job* job = response->add_jobs();
-    ToJob(r, job);
-    job->clear_spec_yaml();
-    job->clear_history();
+    ToJob(r, job, /*with_history=*/request->view() == v1::JOB_VIEW_FULL);
+    if (r.state == JobState::kPending) AddStanding(standings, job);
+    ApplyView(request->view(), v1::JOB_VIEW_UNSPECIFIED, job);
   }
   if (static_cast<int>(jobs->size()) == filter.limit) {
-    response->set_next_page_token(std::to_string(jobs->back().id));
+    response->set_next_page_token(std::to_string(jobs->back().id) +
+                                  (filter.newest_first ? "d" : ""));
   }
   return grpc::Status::OK;
 }
@@ -182,7 +313,21 @@ grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
   const int64_t id = request->job_id();
   auto record = store_->Get(id);
   if (!record.ok()) return ToGrpc(record.status());
+  if (request->tail() < 0 || request->since_ms() < 0 || request->after_seq() < 0) {
+    return Invalid("after_seq, tail, since_ms: must not be negative");
+  }
   int64_t after = request->after_seq();
+  // tail and since only move the start later, never before after_seq (a resumed stream).
+  if (request->since_ms() > 0) {
+    auto seq = store_->SeqBeforeTime(id, request->since_ms());
+    if (!seq.ok()) return ToGrpc(seq.status());
+    after = std::max(after, *seq);
+  }
+  if (request->tail() > 0) {
+    auto seq = store_->SeqBeforeLast(id, request->tail());
+    if (!seq.ok()) return ToGrpc(seq.status());
+    after = std::max(after, *seq);
+  }
   for (;;) {
     if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "client left");
     // Read the state before the events, so a terminal state implies all its events are seen.
@@ -199,6 +344,7 @@ grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
         out.set_at_ms(e.at_ms);
         out.set_kind(e.kind);
         out.set_payload(e.payload);
+        SetTyped(e, &out);
         if (!writer->Write(out)) return grpc::Status(grpc::StatusCode::CANCELLED, "client left");
         after = e.seq;
       }

@@ -45,7 +45,8 @@ class CoordinatorService final : public dtrain::v1::Coordinator::Service {
                           v1::Cluster* response) override;
 
  private:
-  void ToJob(const JobRecord& record, v1::Job* out) const;
+  // `with_history`: read the job's transitions too (one more query per job).
+  void ToJob(const JobRecord& record, v1::Job* out, bool with_history = true) const;
 
   const ServiceOptions options_;
   JobStore* const store_;

@@ -561,7 +561,10 @@ void JobSupervisor::ScheduleReady() {
     if (s.launched.ok()) {
       t.to = JobState::kRunning;
       t.reason = "started attempt " + std::to_string(s.attempt) + " on " + p.ToString();
-      if (!output_dir.empty()) t.reason += "; output_dir " + output_dir;
+      if (!output_dir.empty()) {
+        t.reason += "; output_dir " + output_dir;
+        t.update.output_dir = output_dir;
+      }
       t.update.attempt = s.attempt;
       t.update.started_ms = t.at_ms;
       // What `status` shows of an attempt is this attempt's: an earlier one's exit and last
@@ -758,6 +761,34 @@ std::map<std::string, double> JobSupervisor::Metrics(int64_t id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto m = metrics_.find(id);
   return m == metrics_.end() ? std::map<std::string, double>() : m->second;
+}
+
+std::map<int64_t, JobSupervisor::QueueStanding> JobSupervisor::QueueStandings() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<QueuedJob> queue;
+  queue.reserve(pending_.size());
+  for (const auto& [id, job] : pending_) queue.push_back(job);
+  const std::vector<int64_t> order = scheduler_->StartOrder(queue, NowMs());
+  const int free = scheduler_->free_slots();
+  const int total = scheduler_->cluster().total_slots();
+  std::map<int64_t, QueueStanding> standings;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const QueuedJob& job = pending_.at(order[i]);
+    QueueStanding& s = standings[job.id];
+    s.position = static_cast<int>(i) + 1;
+    const std::string ahead =
+        i == 0 ? "" : std::to_string(i) + (i == 1 ? " job ahead" : " jobs ahead");
+    if (job.ranks > free) {
+      s.reason = "waiting for " + std::to_string(job.ranks) + " slot" +
+                 (job.ranks == 1 ? "" : "s") + " (" + std::to_string(free) + " of " +
+                 std::to_string(total) + " free)" + (ahead.empty() ? "" : "; " + ahead);
+    } else if (!ahead.empty()) {
+      s.reason = ahead;
+    } else {
+      s.reason = "starting at the next scheduling pass";
+    }
+  }
+  return standings;
 }
 
 ClusterView JobSupervisor::Cluster() const {

@@ -109,6 +109,14 @@ class JobSupervisor {
   std::map<std::string, double> Metrics(int64_t id) const;
   ClusterView Cluster() const;
 
+  // Where a queued job stands, like squeue's REASON column.
+  struct QueueStanding {
+    int position = 0;    // 1 = next to start
+    std::string reason;  // "waiting for 2 slots (1 of 4 free); 1 job ahead"
+  };
+  // Every queued job's standing, by id; computed in one pass over the queue.
+  std::map<int64_t, QueueStanding> QueueStandings() const;
+
  private:
   struct Running {
     LaunchedJob launched;

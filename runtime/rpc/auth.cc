@@ -182,8 +182,18 @@ grpc::Status CheckBearer(std::string_view expected_token, const std::string* hea
   if (expected_token.empty()) return grpc::Status::OK;
   if (header_value_or_null == nullptr) return Unauthenticated("missing authorization metadata");
   const std::string_view value = *header_value_or_null;
-  if (value.size() <= kBearerPrefix.size() ||
-      value.substr(0, kBearerPrefix.size()) != kBearerPrefix) {
+  // The scheme is case-insensitive (RFC 7235 section 2.1): "bearer", "BEARER" and "Bearer".
+  auto same_scheme = [](std::string_view given) {
+    if (given.size() != kBearerPrefix.size()) return false;
+    for (size_t i = 0; i < given.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(given[i])) !=
+          std::tolower(static_cast<unsigned char>(kBearerPrefix[i]))) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (value.size() <= kBearerPrefix.size() || !same_scheme(value.substr(0, kBearerPrefix.size()))) {
     return Unauthenticated("authorization metadata is not 'Bearer <token>'");
   }
   if (!ConstantTimeEquals(value.substr(kBearerPrefix.size()), expected_token)) {

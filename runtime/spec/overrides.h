@@ -6,8 +6,11 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "runtime/common/status.h"
+#include "runtime/spec/job_spec.h"
+#include "runtime/spec/resource_limits.h"
 
 namespace dtrain {
 
@@ -15,6 +18,17 @@ namespace dtrain {
 // created); errors name the override.
 StatusOr<std::string> ApplyOverrides(const std::string& yaml_text,
                                      const std::map<std::string, std::string>& overrides);
+
+// "key=value" command-line arguments (`--set`, repeatable) as overrides. INVALID_ARGUMENT for a
+// missing '=', an empty key, or a key given twice; the value may be empty and contain '='.
+StatusOr<std::map<std::string, std::string>> ParseOverrideArguments(
+    const std::vector<std::string>& sets);
+
+// LoadJobSpec with `overrides` applied to the file's text first (dtrain-worker --set); errors
+// name `path` ("jobs/x.yaml:3:7: ...").
+StatusOr<JobSpec> LoadJobSpecWithOverrides(const std::string& path,
+                                           const std::map<std::string, std::string>& overrides,
+                                           const ResourceLimits& limits);
 
 }  // namespace dtrain
 

@@ -97,8 +97,8 @@ out=$(DTRAIN_TOKEN_FILE= "$bin/dtrain" list 2>&1); rc=$?
   fail "no token (rc=$rc): $out"
 printf 'name: bad\ntask: day_night\ndata: {path: %s/data}\ntrain: {epochs: -1}\n' "$work" > "$work/bad.yaml"
 out=$("$bin/dtrain" submit "$work/bad.yaml" 2>&1); rc=$?
-[[ $rc == 2 && $out == *"<submitted spec>:4:17: train.epochs: expected an integer"* ]] &&
-  pass "malformed spec: INVALID_ARGUMENT with line:column and field" || fail "malformed spec (rc=$rc): $out"
+[[ $rc == 2 && $out == *"$work/bad.yaml:4:17: train.epochs: expected an integer"* ]] &&
+  pass "malformed spec: INVALID_ARGUMENT naming the file, line:column and field" || fail "malformed spec (rc=$rc): $out"
 sed "s|path: $work/data|path: $work/../../etc|" "$work/quick.yaml" > "$work/escape.yaml"
 out=$("$bin/dtrain" submit "$work/escape.yaml" 2>&1); rc=$?
 [[ $rc != 0 && $out == *"outside the allowed roots"* ]] && pass "path escape rejected" ||

@@ -114,7 +114,7 @@ if [[ -x $bin/dtrain ]]; then
     esac
     # rc 2 with "was rejected" is the CLI's INVALID_ARGUMENT (or FAILED_PRECONDITION); the exact
     # code is checked by coordinator_service_test.
-    [[ $rc == 2 && $out == *"was rejected:"* && $out == *"<submitted spec>:"*"$needle"* ]] &&
+    [[ $rc == 2 && $out == *"was rejected:"* && $out == *"$work/$name.yaml:"*"$needle"* ]] &&
       pass "submit $name: rejected naming the field" || fail "submit $name (rc=$rc): $out"
   done
 fi

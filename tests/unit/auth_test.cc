@@ -126,7 +126,11 @@ TEST(CheckBearerTest, AcceptsOnlyTheExactBearerToken) {
   ExpectUnauthenticated(check(""), not_bearer);
   ExpectUnauthenticated(check("s3cret"), not_bearer);
   ExpectUnauthenticated(check("Basic s3cret"), not_bearer);
-  ExpectUnauthenticated(check("bearer s3cret"), not_bearer);  // scheme is case-sensitive
+  // Issue 16 item 7: the scheme is case-insensitive (RFC 7235); the token is not.
+  EXPECT_TRUE(check("bearer s3cret").ok());
+  EXPECT_TRUE(check("BEARER s3cret").ok());
+  ExpectUnauthenticated(check("Bearer S3CRET"), "invalid bearer token");
+  ExpectUnauthenticated(check("Bearers3cret"), not_bearer);
   ExpectUnauthenticated(check("Bearer"), not_bearer);
   ExpectUnauthenticated(check("Bearer "), not_bearer);
   ExpectUnauthenticated(check("Bearer  s3cret"), "invalid bearer token");  // two spaces

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -810,7 +812,7 @@ TEST(JobToJsonTest, NanMetricAndZeroTimesAreNull) {
       R"("max_attempts":3,"submitted_ms":1714566896789,"submitted":"2024-05-01T12:34:56.789Z",)"
       R"("started_ms":0,"started":null,"finished_ms":0,"finished":null,"reason":"",)"
       R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"rank_signal":0,)"
-      R"("last_log_lines":"",)"
+      R"("last_log_lines":"","output_dir":"","queue_position":0,"waiting_reason":"",)"
       R"("metrics":{"acc":0.5,"gain":null,"loss":null},"history":[]})");
 }
 
@@ -874,8 +876,10 @@ TEST(ExitCodeTest, RpcErrors) {
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::DEADLINE_EXCEEDED), 3);
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::NOT_FOUND), 5);
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::INVALID_ARGUMENT), 2);
-  // Outside submit, FAILED_PRECONDITION is a coordinator error.
-  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::FAILED_PRECONDITION), 3);
+  // Issue 16 item 8: "already finished" (cancel) and "detector disabled" (faces) are refusals in
+  // the current state, told apart from an unreachable coordinator.
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::FAILED_PRECONDITION), 6);
+  EXPECT_EQ(kExitRefused, 6);
 }
 
 TEST(ExitCodeTest, JobStates) {
@@ -959,13 +963,22 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     *job = *job_;
     return grpc::Status::OK;
   }
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_list_ = *request;
+    for (const v1::Job& job : list_) *response->add_jobs() = job;
+    return grpc::Status::OK;
+  }
   grpc::Status WatchJob(grpc::ServerContext*, const v1::WatchJobRequest* request,
                         grpc::ServerWriter<v1::JobEvent>* writer) override {
     std::vector<v1::JobEvent> events;
     {
       std::lock_guard<std::mutex> lock(mu_);
       events = events_;
+      last_watch_ = *request;
     }
+    if (interrupt_on_watch_) std::raise(SIGINT);  // the user presses Ctrl-C while following
     for (const v1::JobEvent& event : events) {
       if (event.seq() > request->after_seq()) writer->Write(event);
     }
@@ -997,6 +1010,19 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     std::lock_guard<std::mutex> lock(mu_);
     return last_submit_;
   }
+  void SetList(std::vector<v1::Job> jobs) {
+    std::lock_guard<std::mutex> lock(mu_);
+    list_ = std::move(jobs);
+  }
+  v1::ListJobsRequest last_list() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_list_;
+  }
+  void InterruptOnWatch() { interrupt_on_watch_ = true; }
+  v1::WatchJobRequest last_watch() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_watch_;
+  }
 
  private:
   std::mutex mu_;
@@ -1005,6 +1031,10 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::SubmitJobRequest last_submit_;
   std::optional<v1::Job> job_;
   std::vector<v1::JobEvent> events_;
+  std::vector<v1::Job> list_;
+  v1::ListJobsRequest last_list_;
+  v1::WatchJobRequest last_watch_;
+  std::atomic<bool> interrupt_on_watch_{false};
 };
 
 class CommandTest : public LoadConfigFileTest {
@@ -1172,6 +1202,30 @@ TEST_F(CommandTest, FollowedJobThatSucceededExitsZero) {
   EXPECT_EQ(out_.str(), "submitted job 42\njob 42 SUCCEEDED after 3m12s (attempt 1/3)\n");
 }
 
+// Issue 16 item 4: the end of --follow said neither how well the model did nor where it went.
+TEST_F(CommandTest, FollowedJobThatSucceededGivesTheTestMetricsAndTheOutputDir) {
+  v1::Job job = FinishedJob(v1::SUCCEEDED);
+  (*job.mutable_metrics())["test.accuracy"] = 0.9125;
+  (*job.mutable_metrics())["eval.accuracy"] = 0.9;
+  (*job.mutable_metrics())["test.auc"] = 0.97;
+  job.set_output_dir("/srv/runs/mnist/job-42-20261205-110000");
+  service_.SetJob(job);
+  service_.AddEvent(
+      "progress",
+      R"({"event":"finished","rank":0,"summary":{"global_steps":300,"test":{"accuracy":0.9125}}})");
+  EXPECT_EQ(Submit({}, /*follow=*/true), 0);
+  EXPECT_EQ(out_.str(),
+            "submitted job 42\n"
+            "finished: test accuracy 0.9125, global_steps 300\n"
+            "job 42 SUCCEEDED after 3m12s (attempt 1/3): test.accuracy 0.9125, test.auc 0.97\n"
+            "output: /srv/runs/mnist/job-42-20261205-110000\n");
+  out_.str("");
+  ASSERT_EQ(RunStatus(42, stub_.get(), env_), kExitOk);
+  EXPECT_NE(out_.str().find("output_dir  /srv/runs/mnist/job-42-20261205-110000\n"),
+            std::string::npos)
+      << out_.str();
+}
+
 TEST_F(CommandTest, FollowedJobThatWasCancelledExitsFour) {
   v1::Job job = FinishedJob(v1::CANCELLED);
   job.set_reason("cancelled by user");
@@ -1179,6 +1233,105 @@ TEST_F(CommandTest, FollowedJobThatWasCancelledExitsFour) {
   EXPECT_EQ(Submit({}, /*follow=*/true), 4);
   EXPECT_EQ(out_.str(),
             "submitted job 42\njob 42 CANCELLED after 3m12s (attempt 1/3): cancelled by user\n");
+}
+
+// Issue 16 item 5: a pending job said "submitted"; now where it stands and why.
+TEST_F(CommandTest, FollowingAQueuedJobSaysWhereItStands) {
+  v1::Job job = FinishedJob(v1::SUCCEEDED);
+  service_.SetJob(job);
+  service_.AddEvent("state", "PENDING");
+  EXPECT_EQ(Submit({}, /*follow=*/true), 0);
+  // A finished job no longer waits: nothing is added.
+  EXPECT_EQ(out_.str().rfind("submitted job 42\njob 42: PENDING\n", 0), 0u) << out_.str();
+  v1::Job queued;
+  queued.set_job_id(7);
+  queued.set_state(v1::PENDING);
+  queued.set_reason("submitted");
+  queued.set_queue_position(2);
+  queued.set_waiting_reason("waiting for 2 slots (0 of 4 free); 1 job ahead");
+  EXPECT_EQ(ShownReason(queued), "#2: waiting for 2 slots (0 of 4 free); 1 job ahead");
+  EXPECT_NE(RenderJobDetail(queued, 0).find(
+                "  queue       position 2: waiting for 2 slots (0 of 4 free); 1 job ahead\n"),
+            std::string::npos)
+      << RenderJobDetail(queued, 0);
+}
+
+// Issue 16 item 5: Ctrl-C left the user guessing whether the job stopped too.
+TEST_F(CommandTest, CtrlCWhileFollowingSaysTheJobKeepsRunning) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  service_.SetJob(FinishedJob(v1::RUNNING));
+  service_.InterruptOnWatch();
+  EXPECT_EXIT(Submit({}, /*follow=*/true), ::testing::ExitedWithCode(kExitInterrupted),
+              "dtrain: stopped following job 42; it keeps running \\(dtrain logs 42 -f follows "
+              "it again, dtrain cancel 42 stops it\\)");
+}
+
+// Issue 16 item 3: the list showed the oldest 100 jobs.
+TEST_F(CommandTest, ListAsksForTheNewestFirstFilteredByNameAndSortsWhatItShows) {
+  std::vector<v1::Job> jobs;
+  const std::pair<const char*, int> shown[] = {{"c", 0}, {"a", 5}, {"b", 5}};
+  int64_t id = 3;
+  for (const auto& [name, priority] : shown) {
+    v1::Job job;
+    job.set_job_id(id--);
+    job.set_name(name);
+    job.set_priority(priority);
+    job.set_state(v1::PENDING);
+    jobs.push_back(job);
+  }
+  service_.SetList(jobs);
+  ListOptions options;
+  options.name = "mnist-*";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  v1::ListJobsRequest request = service_.last_list();
+  EXPECT_EQ(request.order_by(), "id desc");
+  EXPECT_EQ(request.name(), "mnist-*");
+  EXPECT_EQ(request.view(), v1::JOB_VIEW_BASIC);
+  const std::string newest = out_.str();
+  EXPECT_LT(newest.find("\n 3 "), newest.find("\n 1 ")) << newest;
+  out_.str("");
+  options.sort = "priority";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  const std::string by_priority = out_.str();
+  // 2 and 1 (priority 5, newest first among them), then 3.
+  EXPECT_LT(by_priority.find("\n 2 "), by_priority.find("\n 1 ")) << by_priority;
+  EXPECT_LT(by_priority.find("\n 1 "), by_priority.find("\n 3 ")) << by_priority;
+  options.sort = "oldest";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(service_.last_list().order_by(), "id");
+  options.sort = "size";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitUsage);
+}
+
+TEST_F(CommandTest, LogsTailAndSinceAreSentWithTheFirstWatch) {
+  service_.AddEvent("log", "hello");
+  LogsOptions options;
+  options.job_id = 42;
+  options.tail = 20;
+  options.since = "2026-12-05T11:00:00.5Z";
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(out_.str(), "hello\n");
+  const v1::WatchJobRequest request = service_.last_watch();
+  EXPECT_EQ(request.tail(), 20);
+  EXPECT_EQ(request.since_ms(), 1796468400500);
+  options.since = "yesterday";
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitUsage);
+  EXPECT_NE(err_.str().find("--since 'yesterday': expected a duration"), std::string::npos)
+      << err_.str();
+}
+
+TEST(ParseSinceTest, DurationsAndTimes) {
+  const int64_t now = 1796468400000;  // 2026-12-05T11:00:00Z
+  EXPECT_EQ(*ParseSince("90s", now), now - 90000);
+  EXPECT_EQ(*ParseSince("10m", now), now - 600000);
+  EXPECT_EQ(*ParseSince("2h", now), now - 7200000);
+  EXPECT_EQ(*ParseSince("1d", now), now - 86400000);
+  EXPECT_EQ(*ParseSince("2026-12-05T11:00:00Z", now), now);
+  EXPECT_EQ(*ParseSince("2026-12-05T10:59:59.25Z", now), now - 750);
+  for (const char* bad :
+       {"", "10", "-5m", "5w", "2026-12-05T11:00:00", "2026-13-05T11:00:00Z", "99999999999d"}) {
+    EXPECT_EQ(ParseSince(bad, now).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The coordinator's gRPC handlers called directly (no network) over a real store and supervisor
 // with a scripted launcher: submission checks, the job state machine as clients see it,
 // retries, cancel, recovery after a restart, listing, the cluster view, authentication.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -124,6 +125,10 @@ TEST_F(CoordinatorServiceTest, JobRunsToSucceededWithMetricsAndHistory) {
   EXPECT_DOUBLE_EQ(done.metrics().at("eval.accuracy"), 0.9);
   ASSERT_EQ(done.history_size(), 3);  // submitted, started, finished
   EXPECT_EQ(done.history(2).to(), v1::SUCCEEDED);
+  // Issue 16 item 7: the submission came from no state (it read PENDING -> PENDING).
+  EXPECT_EQ(done.history(0).from(), v1::JOB_STATE_UNSPECIFIED);
+  EXPECT_EQ(done.history(0).to(), v1::PENDING);
+  EXPECT_EQ(done.history(1).from(), v1::PENDING);
 }
 
 TEST_F(CoordinatorServiceTest, GangSchedulingWaitsForAllSlots) {
@@ -212,6 +217,9 @@ TEST_F(CoordinatorServiceTest, BadSubmissionsAreRejectedWithReasons) {
   s = Submit(Spec("a"), &id, {{"data.path", "/etc"}});
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("outside the allowed roots"), std::string::npos)
+      << s.error_message();
+  // Issue 16 item 8: and says how to allow it.
+  EXPECT_NE(s.error_message().find("`dtrain coordinator --allowed-root DIR`"), std::string::npos)
       << s.error_message();
   grpc::ServerContext context;
   v1::ListJobsRequest list;
@@ -333,6 +341,256 @@ TEST_F(CoordinatorServiceTest, EveryHandlerNeedsTheTokenWhenOneIsSet) {
   v1::Job job;
   EXPECT_EQ(service_->CancelJob(&context, &cancel, &job).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+}
+
+// Issue 16 item 6: SubmitJob held its numbers to no bound (max_attempts 1000 was stored while the
+// spec and the CLI cap it at 100), and ListJobs took page_size -1.
+TEST_F(CoordinatorServiceTest, SubmitBoundsRanksAttemptsAndPriorityNamingTheField) {
+  auto submit = [&](int ranks, int attempts, int priority) {
+    grpc::ServerContext context;
+    v1::SubmitJobRequest request;
+    request.set_spec_yaml(Spec("a", 1));
+    request.set_ranks(ranks);
+    request.set_max_attempts(attempts);
+    request.set_priority(priority);
+    v1::SubmitJobResponse response;
+    return service_->SubmitJob(&context, &request, &response);
+  };
+  grpc::Status s = submit(0, 1000, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "max_attempts: expected 0 to 100 (0: the spec's restart.max_attempts), got 1000");
+  s = submit(-1, 0, 5000);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "ranks: expected 0 to 65536 (0: the spec's distributed.ranks), got -1; priority: "
+            "expected -1000 to 1000, got 5000");
+  EXPECT_TRUE(submit(0, 100, -1000).ok());
+}
+
+TEST_F(CoordinatorServiceTest, ListRefusesANegativePageSizeAndCoercesAHugeOne) {
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &id).ok());
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  v1::ListJobsResponse response;
+  request.set_page_size(-1);
+  grpc::Status s = service_->ListJobs(&context, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "page_size: expected 0 (the default, 100) to 1000, got -1");
+  request.set_page_size(1 << 30);
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+  EXPECT_EQ(response.jobs_size(), 1);
+}
+
+// Issue 16 item 6: ListJobs returned whole jobs; a view chooses how much.
+TEST_F(CoordinatorServiceTest, ViewsChooseHowMuchOfAJobIsReturned) {
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a", 2, /*attempts=*/1), &id).ok());
+  supervisor_->Tick();
+  launcher_->End(id, Failed(1, 3));
+  supervisor_->Tick();
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  v1::ListJobsResponse basic, unspecified, full;
+  request.set_view(v1::JOB_VIEW_BASIC);
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &basic).ok());
+  request.set_view(v1::JOB_VIEW_UNSPECIFIED);
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &unspecified).ok());
+  request.set_view(v1::JOB_VIEW_FULL);
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &full).ok());
+  ASSERT_EQ(basic.jobs_size(), 1);
+  EXPECT_EQ(basic.jobs(0).state(), v1::FAILED);
+  EXPECT_EQ(basic.jobs(0).reason(), "rank 1 exited with code 3");
+  EXPECT_TRUE(basic.jobs(0).last_log_lines().empty());
+  EXPECT_TRUE(basic.jobs(0).spec_yaml().empty());
+  EXPECT_EQ(basic.jobs(0).history_size(), 0);
+  // Unset: what ListJobs always returned.
+  EXPECT_EQ(unspecified.jobs(0).last_log_lines(), "rank 1: error: boom\n");
+  EXPECT_TRUE(unspecified.jobs(0).spec_yaml().empty());
+  EXPECT_EQ(unspecified.jobs(0).history_size(), 0);
+  EXPECT_FALSE(full.jobs(0).spec_yaml().empty());
+  EXPECT_EQ(full.jobs(0).history_size(), 3);
+  // GetJob defaults to the full job; BASIC trims it the same way.
+  v1::GetJobRequest get;
+  get.set_job_id(id);
+  get.set_view(v1::JOB_VIEW_BASIC);
+  v1::Job job;
+  ASSERT_TRUE(service_->GetJob(&context, &get, &job).ok());
+  EXPECT_TRUE(job.spec_yaml().empty());
+  EXPECT_EQ(job.history_size(), 0);
+  EXPECT_FALSE(Get(id).spec_yaml().empty());
+  request.set_view(static_cast<v1::JobView>(7));
+  grpc::Status s = service_->ListJobs(&context, &request, &full);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "view: unknown value 7; expected JOB_VIEW_BASIC or JOB_VIEW_FULL");
+}
+
+// Issue 16 item 8: a spec error named "<submitted spec>" rather than the user's file.
+TEST_F(CoordinatorServiceTest, SpecErrorsNameTheSpecNameTheClientGave) {
+  grpc::ServerContext context;
+  v1::SubmitJobRequest request;
+  request.set_spec_yaml("name: x\ntask: day_night\ndata: {path: " + (dir_ / "d").string() +
+                        "}\ntrain: {epochs: 0}\n");
+  request.set_spec_name("jobs/mine.yaml");
+  v1::SubmitJobResponse response;
+  grpc::Status s = service_->SubmitJob(&context, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("jobs/mine.yaml:4:17: train.epochs: expected an integer", 0),
+            0u)
+      << s.error_message();
+  request.set_spec_yaml("name: [x\n");
+  s = service_->SubmitJob(&context, &request, &response);
+  EXPECT_EQ(s.error_message().rfind("jobs/mine.yaml:", 0), 0u) << s.error_message();
+  request.set_spec_name("a\nb");
+  s = service_->SubmitJob(&context, &request, &response);
+  EXPECT_EQ(s.error_message(), "spec_name: expected at most 1024 bytes without control characters");
+}
+
+// Issue 16 item 3: the list showed the oldest jobs, so new ones vanished past the first page.
+TEST_F(CoordinatorServiceTest, ListNewestFirstPagesAndFiltersByNameGlob) {
+  int64_t ids[5];
+  const char* names[] = {"mnist-a", "faces", "mnist-b", "mnist-c", "day"};
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Submit(Spec(names[i]), &ids[i]).ok());
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  request.set_order_by("id desc");
+  request.set_page_size(2);
+  std::vector<int64_t> seen;
+  for (int page = 0; page < 5; ++page) {
+    v1::ListJobsResponse response;
+    ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+    for (const v1::Job& job : response.jobs()) seen.push_back(job.job_id());
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  EXPECT_EQ(seen, (std::vector<int64_t>{ids[4], ids[3], ids[2], ids[1], ids[0]}));
+  // A token of one order is refused in the other.
+  v1::ListJobsResponse response;
+  request.set_order_by("id");
+  grpc::Status s = service_->ListJobs(&context, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("for this order_by"), std::string::npos) << s.error_message();
+  request.set_page_token("99999999999999999999");
+  EXPECT_EQ(service_->ListJobs(&context, &request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.clear_page_token();
+  request.set_order_by("name");
+  s = service_->ListJobs(&context, &request, &response);
+  EXPECT_EQ(s.error_message(), "order_by: expected \"id\" or \"id desc\", got 'name'");
+  request.set_order_by("id desc");
+  request.set_page_size(0);
+  request.set_name("mnist-*");
+  response.Clear();
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+  ASSERT_EQ(response.jobs_size(), 3);
+  EXPECT_EQ(response.jobs(0).name(), "mnist-c");
+  EXPECT_EQ(response.jobs(2).name(), "mnist-a");
+}
+
+// Issue 16 item 3: `logs --tail N` and `--since` start the stream late, never before after_seq.
+TEST_F(CoordinatorServiceTest, WatchStartsAtTheTailOrATime) {
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &id).ok());  // event 1: PENDING
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->AppendEvent(id, "log", "line " + std::to_string(i), 1000 + i).ok());
+  }
+  // Served in-process: a streaming handler needs a real writer.
+  grpc::ServerBuilder builder;
+  builder.RegisterService(service_.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  auto watch = [&](int64_t after, int64_t tail, int64_t since) {
+    grpc::ClientContext context;
+    v1::WatchJobRequest request;
+    request.set_job_id(id);
+    request.set_after_seq(after);
+    request.set_tail(tail);
+    request.set_since_ms(since);
+    std::vector<int64_t> seqs;
+    auto reader = stub->WatchJob(&context, request);
+    v1::JobEvent event;
+    while (reader->Read(&event)) seqs.push_back(event.seq());
+    EXPECT_TRUE(reader->Finish().ok());
+    return seqs;
+  };
+  EXPECT_EQ(watch(0, 2, 0), (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(watch(0, 100, 0).size(), 6u);
+  EXPECT_EQ(watch(0, 0, 1003), (std::vector<int64_t>{5, 6}));  // line 3 is the first at 1003
+  EXPECT_EQ(watch(5, 3, 0), (std::vector<int64_t>{6}));        // never before after_seq
+  EXPECT_EQ(watch(0, 4, 1004), (std::vector<int64_t>{6}));     // the later start wins
+  EXPECT_EQ(*store_->SeqBeforeLast(id, 0), 6);
+  EXPECT_EQ(*store_->SeqBeforeTime(id, 1), 0);
+  EXPECT_EQ(store_->SeqBeforeLast(999, 1).status().code(), StatusCode::kNotFound);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+}
+
+// Issue 16 item 5: a pending job only said "submitted".
+TEST_F(CoordinatorServiceTest, PendingJobsSayWhereTheyStandAndWhy) {
+  int64_t running = 0, second = 0, third = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &running).ok());
+  ASSERT_TRUE(Submit(Spec("b"), &second).ok());
+  ASSERT_TRUE(Submit(Spec("c", 1), &third).ok());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(running).queue_position(), 0);
+  EXPECT_EQ(Get(running).waiting_reason(), "");
+  v1::Job b = Get(second);
+  EXPECT_EQ(b.queue_position(), 1);
+  EXPECT_EQ(b.waiting_reason(), "waiting for 2 slots (0 of 2 free)");
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  request.set_state(v1::PENDING);
+  v1::ListJobsResponse response;
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+  ASSERT_EQ(response.jobs_size(), 2);
+  EXPECT_EQ(response.jobs(1).job_id(), third);
+  EXPECT_EQ(response.jobs(1).queue_position(), 2);
+  EXPECT_EQ(response.jobs(1).waiting_reason(), "waiting for 1 slot (0 of 2 free); 1 job ahead");
+}
+
+// Issue 16 item 7: progress came only as a JSON string, and ProgressEvent was in no file a
+// service reaches, so reflection could not show it.
+TEST_F(CoordinatorServiceTest, WatchGivesProgressTypedAndReflectionReachesIt) {
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &id).ok());
+  ASSERT_TRUE(store_
+                  ->AppendEvent(id, "progress",
+                                R"({"event":"step","step":7,"loss":0.5,"run_id":"r","new":1})", 5)
+                  .ok());
+  ASSERT_TRUE(store_->AppendEvent(id, "progress", "not json", 6).ok());
+  ASSERT_TRUE(store_->AppendEvent(id, "log", "hello", 7).ok());
+  grpc::ServerBuilder builder;
+  builder.RegisterService(service_.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  grpc::ClientContext context;
+  v1::WatchJobRequest request;
+  request.set_job_id(id);
+  std::vector<v1::JobEvent> events;
+  auto reader = stub->WatchJob(&context, request);
+  v1::JobEvent event;
+  while (reader->Read(&event)) events.push_back(event);
+  ASSERT_TRUE(reader->Finish().ok());
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].type(), v1::JOB_EVENT_TYPE_STATE);
+  EXPECT_EQ(events[1].type(), v1::JOB_EVENT_TYPE_PROGRESS);
+  ASSERT_TRUE(events[1].has_progress());
+  EXPECT_EQ(events[1].progress().step(), 7);
+  EXPECT_EQ(events[1].progress().run_id(), "r");
+  EXPECT_FALSE(events[2].has_progress());  // the string payload is all there is
+  EXPECT_EQ(events[2].payload(), "not json");
+  EXPECT_EQ(events[3].type(), v1::JOB_EVENT_TYPE_LOG);
+  // Reflection serves a service's file and its dependencies: progress.proto is one now.
+  const google::protobuf::FileDescriptor* file = v1::JobEvent::descriptor()->file();
+  ASSERT_NE(file, nullptr);
+  bool reaches = false;
+  for (int i = 0; i < file->dependency_count(); ++i) {
+    reaches = reaches || file->dependency(i)->FindMessageTypeByName("ProgressEvent") != nullptr;
+  }
+  EXPECT_TRUE(reaches);
 }
 
 }  // namespace

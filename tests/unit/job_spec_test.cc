@@ -12,6 +12,7 @@
 #include <fstream>
 #include <string>
 
+#include "runtime/spec/overrides.h"
 #include "runtime/spec/task_spec.h"
 #include "runtime/spec/tasks/image_classification.h"
 #include "runtime/spec/yaml_values.h"
@@ -747,6 +748,39 @@ TEST_P(ShippedSpecTest, Parses) {
 INSTANTIATE_TEST_SUITE_P(Jobs, ShippedSpecTest,
                          testing::Values("jobs/day_night.yaml", "jobs/fashion_mnist.yaml",
                                          "jobs/face_triplet.yaml"));
+
+// Issue 16 item 9: dtrain-worker takes --set like `dtrain submit`, so a hand run can change
+// epochs without editing the YAML.
+TEST(LoadJobSpecWithOverridesTest, AppliesTheOverridesAndNamesTheFile) {
+  const std::string path = ::testing::TempDir() + "/overrides_test_job.yaml";
+  std::ofstream(path) << "name: x\ntask: day_night\ndata: {path: /tmp/d}\ntrain: {epochs: 2}\n";
+  auto sets = ParseOverrideArguments({"train.epochs=5", "train.seed=7"});
+  ASSERT_TRUE(sets.ok()) << sets.status().ToString();
+  StatusOr<JobSpec> spec = LoadJobSpecWithOverrides(path, *sets, StaticResourceLimits());
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->train.epochs, 5);
+  StatusOr<JobSpec> bad =
+      LoadJobSpecWithOverrides(path, {{"train.epochs", "0"}}, StaticResourceLimits());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message().rfind(path + ":", 0), 0u) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("train.epochs"), std::string::npos);
+  std::ofstream(path) << "name: [x\n";
+  bad = LoadJobSpecWithOverrides(path, *sets, StaticResourceLimits());
+  EXPECT_EQ(bad.status().message().rfind(path + ":", 0), 0u) << bad.status().message();
+  EXPECT_EQ(
+      LoadJobSpecWithOverrides(path + ".missing", *sets, StaticResourceLimits()).status().code(),
+      StatusCode::kNotFound);
+  std::remove(path.c_str());
+}
+
+TEST(ParseOverrideArgumentsTest, NamesWhatIsWrong) {
+  EXPECT_EQ(ParseOverrideArguments({"epochs"}).status().message(),
+            "--set 'epochs': expected key=value (e.g. train.epochs=3)");
+  EXPECT_EQ(ParseOverrideArguments({"=3"}).status().message(), "--set '=3': the key is empty");
+  EXPECT_EQ(ParseOverrideArguments({"a=1", "a=2"}).status().message(),
+            "--set: 'a' is given more than once");
+  EXPECT_EQ(ParseOverrideArguments({"a=b=c"})->at("a"), "b=c");
+}
 
 }  // namespace
 }  // namespace dtrain

@@ -588,7 +588,7 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
     ASSERT_NE(store, nullptr);
     ASSERT_OK(store->Insert(MakeJob("v1")));
   }  // closing checkpoints the WAL into the main file
-  EXPECT_EQ(ReadHeaderWord(path, 60), 3u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 4u);
   EXPECT_EQ(ReadHeaderWord(path, 68), 0x6474726eu);  // "dtrn"
   {
     std::unique_ptr<JobStore> again = OpenOrDie(path);  // no migration the second time
@@ -794,7 +794,7 @@ TEST_F(JobStoreTest, Version1StoreMigratesToLauncherHandlesTheLocalLauncherFollo
     ASSERT_OK(active);
     EXPECT_EQ(active->size(), 3u);
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 3u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 4u);
   // The pid-shaped columns are gone, so nothing can keep reading them.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -856,7 +856,7 @@ TEST_F(JobStoreTest, Version2StoreMigratesAndKeepsTheSignalThatKilledTheFailingR
     ASSERT_OK(store->Transition(2, JobState::kRunning, JobState::kFailed,
                                 "rank 1 on host vm was killed by signal 9", 900, update));
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 3u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 4u);
   std::unique_ptr<JobStore> reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
   StatusOr<JobRecord> killed = reopened->Get(2);

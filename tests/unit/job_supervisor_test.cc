@@ -495,6 +495,8 @@ TEST_F(PreparedLaunchTest, AJobWithoutOutputDirGetsItsOwnResolvedOneForEveryAtte
   EXPECT_EQ(a->data.path, (work_ / "data").string());
   EXPECT_EQ(b->output_dir, (work_ / "runs/same/job-2-20251205-000000").string());
   EXPECT_NE(Get(first).reason.find("output_dir " + dir), std::string::npos) << Get(first).reason;
+  // Issue 16 item 4: and the job record says so, for `status` and the API.
+  EXPECT_EQ(Get(first).output_dir, dir);
   // A retry resumes in the same directory.
   ExitReport failed;
   failed.exit_code = 1;
@@ -505,6 +507,7 @@ TEST_F(PreparedLaunchTest, AJobWithoutOutputDirGetsItsOwnResolvedOneForEveryAtte
   StatusOr<JobSpec> retry = LaunchedSpec(first);
   ASSERT_OK(retry);
   EXPECT_EQ(retry->output_dir, dir);
+  EXPECT_EQ(Get(first).output_dir, dir);
 }
 
 TEST_F(PreparedLaunchTest, AnOutputDirTheSpecGivesIsKept) {

@@ -344,6 +344,18 @@ TEST(LauncherRegistryTest, LocalMpirunIsRegisteredAndTheDefault) {
   StatusOr<LauncherBackend> backend = MakeLauncher(LocalConfig(), TestEnvironment());
   ASSERT_OK(backend);
   EXPECT_STREQ(backend->launcher->name(), "local-mpirun");
+  // Issue 16 item 2: the workers print no human progress lines, which repeated every progress
+  // event in `dtrain logs`.
+  auto* local = dynamic_cast<LocalMpirunLauncher*>(backend->launcher.get());
+  ASSERT_NE(local, nullptr);
+  LaunchRequest request;
+  request.spec_path = "spec.yaml";
+  request.placement.slots = {{"localhost", 1}};
+  const std::vector<std::string> argv = local->BuildArgv(request, "hostfile", "exit");
+  const auto progress = std::find(argv.begin(), argv.end(), "--progress");
+  ASSERT_NE(progress, argv.end());
+  ASSERT_NE(progress + 1, argv.end());
+  EXPECT_EQ(*(progress + 1), "none");
   // Its capacity is the configured hosts.
   StatusOr<ClusterConfig> capacity = backend->capacity->Capacity();
   ASSERT_OK(capacity);
@@ -510,7 +522,23 @@ TEST(ExplainFailureTest, RankThatFailedByItselfKeepsItsExitCode) {
       &r);
   EXPECT_EQ(r.failing_rank, 1);
   EXPECT_EQ(r.rank_exit_code, 3);
-  EXPECT_EQ(r.Describe(), "rank 1 exited with code 3");
+  // Issue 16 item 8: the reason says why, not only the code.
+  EXPECT_EQ(r.Describe(), "rank 1 exited with code 3: loss became NaN");
+}
+
+// Issue 16 item 8: mpirun's ORTE_ERROR_LOG lines crowded out the rank's own last lines.
+TEST(ExplainFailureTest, MpirunErrorLogLinesAreLeftOutOfTheLastLines) {
+  ExitReport r;
+  r.exit_code = 3;
+  ExplainFailure(
+      R"({"blamed_rank":0,"event":"failed","exit_code":3,"job":"j","message":)"
+      R"("ABORTED: loss became NaN at step 12","rank":0,"time":"t","world_size":2})"
+      "\n[j] rank 0: error: ABORTED: loss became NaN at step 12\n"
+      "[vm:4242] [[20794,0],0] ORTE_ERROR_LOG: Data unpack would read past end of buffer in "
+      "file util/show_help.c at line 501\n",
+      &r);
+  EXPECT_EQ(r.last_lines, "[j] rank 0: error: ABORTED: loss became NaN at step 12\n");
+  EXPECT_EQ(r.Describe(), "rank 0 exited with code 3: loss became NaN at step 12");
 }
 
 // Multi-host retries (issue 10, beyond today 1): the host mpirun blames, in its own words, as

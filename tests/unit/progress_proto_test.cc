@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,66 @@ TEST(ProgressProtoTest, EveryLineParsesAsProgressEvent) {
   EXPECT_EQ(events[7].event(), "failed");
   EXPECT_EQ(events[7].exit_code(), 1);
   EXPECT_EQ(events[7].blamed_rank(), 2);  // the rank at fault, not rank 0 that reported it
+}
+
+// Issue 16 item 1: metrics.jsonl grew across runs with no run marker or time, in a schema of its
+// own. Now its lines are ProgressEvents (plus the legacy "type" and "eval" keys) with a run_id.
+TEST(ProgressProtoTest, MetricsFileLinesAreProgressEventsOfOneRun) {
+  const std::string path = ::testing::TempDir() + "/progress_proto_test_metrics.jsonl";
+  std::remove(path.c_str());
+  std::FILE* out = std::tmpfile();
+  for (const char* run : {"run-a", "run-b"}) {  // a run and its resumption append to one file
+    ProgressOptions o;
+    o.job = "day_night";
+    o.run_id = run;
+    o.human = HumanProgress::kNone;
+    o.json_out = out;
+    o.metrics_path = path;
+    ProgressReporter p(o);
+    p.Started({{"resume", std::string(run) == "run-b"}});
+    StepReport s;
+    s.epochs = 1;
+    s.global_step = 1;
+    s.loss = 0.5;
+    s.comm_wait_s = 0.25;
+    p.Step(s, /*print=*/false);
+    p.Epoch(0, 1, 0.5, 1.0, {{"accuracy", 0.9}}, "accuracy 0.9");
+    p.Finished({{"test", {{"accuracy", 0.91}}}});
+  }
+  std::fclose(out);
+  std::FILE* in = std::fopen(path.c_str(), "r");
+  ASSERT_NE(in, nullptr);
+  std::vector<dtrain::v1::ProgressEvent> events;
+  char buf[65536];
+  while (std::fgets(buf, sizeof(buf), in)) {
+    nlohmann::json line = nlohmann::json::parse(buf);
+    EXPECT_EQ(line["type"], line["event"]) << buf;
+    if (line["event"] == "epoch") EXPECT_EQ(line["eval"], line["metrics"]) << buf;
+    line.erase("type");
+    line.erase("eval");
+    dtrain::v1::ProgressEvent event;
+    google::protobuf::util::JsonParseOptions strict;
+    auto status = google::protobuf::util::JsonStringToMessage(line.dump(), &event, strict);
+    ASSERT_TRUE(status.ok()) << status.ToString() << "\n" << buf;
+    EXPECT_FALSE(event.time().empty());
+    events.push_back(event);
+  }
+  std::fclose(in);
+  std::remove(path.c_str());
+  ASSERT_EQ(events.size(), 8u);
+  const char* kinds[] = {"started", "step", "epoch", "finished"};
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].event(), kinds[i % 4]);
+    EXPECT_EQ(events[i].run_id(), i < 4 ? "run-a" : "run-b");
+  }
+  EXPECT_DOUBLE_EQ(events[1].comm_wait_s(), 0.25);
+  EXPECT_DOUBLE_EQ(events[2].metrics().at("accuracy"), 0.9);
+}
+
+TEST(ProgressProtoTest, RunIdsAreStampedAndDistinct) {
+  const std::string a = NewRunId(), b = NewRunId();
+  EXPECT_EQ(a.size(), std::string("20261205T110000Z-3f9a1c2e").size()) << a;
+  EXPECT_NE(a, b);
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <iostream>
+#include <random>
 
 namespace dtrain::trainer {
 namespace {
@@ -69,13 +71,40 @@ ProgressReporter::~ProgressReporter() {
   if (metrics_ != nullptr) std::fclose(metrics_);
 }
 
+std::string NewRunId() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm;
+  gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+  std::random_device random;
+  char id[48];
+  std::snprintf(id, sizeof(id), "%s-%08x", stamp, static_cast<unsigned>(random()));
+  return id;
+}
+
+void ProgressReporter::Stamp(nlohmann::json* event) const {
+  (*event)["time"] = NowIso8601();
+  (*event)["job"] = options_.job;
+  if (!options_.run_id.empty()) (*event)["run_id"] = options_.run_id;
+  (*event)["rank"] = options_.rank;
+  (*event)["world_size"] = options_.world_size;
+}
+
+void ProgressReporter::Record(nlohmann::json event) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (metrics_ == nullptr) return;
+  Stamp(&event);
+  event["type"] = event["event"];
+  std::fprintf(metrics_, "%s\n", event.dump().c_str());
+  // Steps are many: flushed with the epoch lines, which are few.
+  if (event["event"] != "step") std::fflush(metrics_);
+}
+
 void ProgressReporter::Emit(nlohmann::json event) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   if (!options_.json_lines) return;
-  event["time"] = NowIso8601();
-  event["job"] = options_.job;
-  event["rank"] = options_.rank;
-  event["world_size"] = options_.world_size;
+  Stamp(&event);
   // One write per line so lines of different ranks forwarded by mpirun do not interleave.
   const std::string line = event.dump() + "\n";
   std::fwrite(line.data(), 1, line.size(), options_.json_out);
@@ -101,24 +130,12 @@ void ProgressReporter::Info(const std::string& line) { Human("[" + options_.job 
 
 void ProgressReporter::Started(const nlohmann::json& details) {
   nlohmann::json e = {{"event", "started"}, {"details", details}};
+  if (options_.rank == 0) Record(e);
   Emit(e);
 }
 
 void ProgressReporter::Step(const StepReport& s, bool print) {
   if (options_.rank != 0) return;
-  if (metrics_ != nullptr) {
-    nlohmann::json m = {{"type", "step"},
-                        {"epoch", s.epoch + 1},
-                        {"step", s.global_step},
-                        {"loss", Number(s.loss)},
-                        {"lr", s.lr},
-                        {"samples_per_s", s.samples_per_s},
-                        {"comm_wait_s", s.comm_wait_s},
-                        {"backward_s", s.backward_s}};
-    if (!s.metrics.empty()) m["metrics"] = StepMetrics(s);
-    std::fprintf(metrics_, "%s\n", m.dump().c_str());
-  }
-  if (!print) return;
   nlohmann::json event = {{"event", "step"},
                           {"epoch", s.epoch + 1},
                           {"epochs", s.epochs},
@@ -130,6 +147,11 @@ void ProgressReporter::Step(const StepReport& s, bool print) {
                           {"samples_per_s", s.samples_per_s},
                           {"eta_s", s.eta_s}};
   if (!s.metrics.empty()) event["metrics"] = StepMetrics(s);
+  nlohmann::json recorded = event;
+  recorded["comm_wait_s"] = s.comm_wait_s;
+  recorded["backward_s"] = s.backward_s;
+  Record(std::move(recorded));
+  if (!print) return;
   Emit(event);
   if (options_.human == HumanProgress::kNone) return;
   char line[256];
@@ -162,21 +184,13 @@ void ProgressReporter::Step(const StepReport& s, bool print) {
 void ProgressReporter::Epoch(int64_t epoch, int64_t epochs, double train_loss, double seconds,
                              const nlohmann::json& metrics, const std::string& summary) {
   if (options_.rank != 0) return;
-  if (metrics_ != nullptr) {
-    nlohmann::json m = {{"type", "epoch"},
-                        {"epoch", epoch + 1},
-                        {"train_loss", Number(train_loss)},
-                        {"seconds", seconds},
-                        {"eval", metrics}};
-    std::fprintf(metrics_, "%s\n", m.dump().c_str());
-    std::fflush(metrics_);
-  }
-  Emit({{"event", "epoch"},
-        {"epoch", epoch + 1},
-        {"epochs", epochs},
-        {"train_loss", Number(train_loss)},
-        {"seconds", seconds},
-        {"metrics", metrics}});
+  const nlohmann::json event = {{"event", "epoch"},   {"epoch", epoch + 1},
+                                {"epochs", epochs},   {"train_loss", Number(train_loss)},
+                                {"seconds", seconds}, {"metrics", metrics}};
+  nlohmann::json recorded = event;
+  recorded["eval"] = metrics;  // the key of metrics.jsonl's earlier form
+  Record(std::move(recorded));
+  Emit(event);
   char line[160];
   std::snprintf(line, sizeof(line), "epoch %lld/%lld  train loss %.4f  (%.1f s)  eval: ",
                 static_cast<long long>(epoch + 1), static_cast<long long>(epochs), train_loss,
@@ -190,6 +204,7 @@ void ProgressReporter::Checkpoint(const std::string& path, int64_t global_step) 
 }
 
 void ProgressReporter::Finished(const nlohmann::json& summary) {
+  if (options_.rank == 0) Record({{"event", "finished"}, {"summary", summary}});
   Emit({{"event", "finished"}, {"summary", options_.rank == 0 ? summary : nlohmann::json()}});
 }
 

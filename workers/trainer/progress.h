@@ -3,7 +3,9 @@
 //    ProgressEvent in proto3 JSON form), for the coordinator; every rank reports its own start,
 //    finish, failure (blaming a rank) and warnings, rank 0 also steps and epochs;
 //  - a human view on stderr from rank 0: a live status line on a terminal, plain lines otherwise;
-//  - metrics.jsonl in the output directory (rank 0): one object per step and per epoch.
+//  - metrics.jsonl in the output directory (rank 0): the same ProgressEvent objects for the
+//    run's start, every step, every epoch and its finish, so one reader reads both; each
+//    carries the run's run_id, so the runs a resumed job appends are told apart.
 #ifndef DTRAIN_WORKERS_TRAINER_PROGRESS_H_
 #define DTRAIN_WORKERS_TRAINER_PROGRESS_H_
 
@@ -21,6 +23,7 @@ enum class HumanProgress { kAuto, kTty, kPlain, kNone };
 
 struct ProgressOptions {
   std::string job;
+  std::string run_id;  // the same on every rank of a run (NewRunId on rank 0, broadcast)
   int rank = 0;
   int world_size = 1;
   HumanProgress human = HumanProgress::kAuto;
@@ -69,7 +72,11 @@ class ProgressReporter {
   void Warning(const std::string& message, const std::vector<int>& ranks);
 
  private:
+  // Adds time, job, run_id, rank and world_size.
+  void Stamp(nlohmann::json* event) const;
   void Emit(nlohmann::json event);  // JSON line on stdout
+  // A line of metrics.jsonl (rank 0): `event` stamped, with the legacy "type" alias.
+  void Record(nlohmann::json event);
   void Human(const std::string& line);
   void ClearLiveLine();
 
@@ -82,6 +89,9 @@ class ProgressReporter {
 
 // "1:02:03" / "4:05"
 std::string FormatDuration(double seconds);
+
+// A fresh run id: UTC start time and 32 random bits, "20261205T110000Z-3f9a1c2e".
+std::string NewRunId();
 
 }  // namespace dtrain::trainer
 

@@ -1,9 +1,11 @@
 // dtrain-worker's command line: one process per rank.
-//   mpirun -np N dtrain-worker job.yaml [--resume]
+//   mpirun -np N dtrain-worker job.yaml [--resume] [--set train.epochs=3 ...]
 //   dtrain-worker --validate job.yaml
 //   dtrain-worker gen-day-night --out DIR [--count N] [--size PX] [--seed S]
 // Exit codes: 0 success, 1 training failed, 2 bad usage or invalid spec, 3 non-finite loss.
 #include "workers/trainer/worker_main.h"
+
+#include <mpi.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <new>
 #include <optional>
 #include <string>
@@ -21,6 +24,7 @@
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/data/images/day_night_generator.h"
 #include "runtime/spec/job_spec.h"
+#include "runtime/spec/overrides.h"
 #include "runtime/spec/resource_limits.h"
 #include "workers/trainer/allocator_tuning.h"
 #include "workers/trainer/progress.h"
@@ -50,9 +54,9 @@ int RunDayNightGenerator(const dtrain::data::DayNightOptions& options) {
   return 0;
 }
 
-int Train(const std::string& job_file, const dtrain::JobSpec& spec, bool resume,
-          dtrain::trainer::HumanProgress human, bool json_lines, int64_t stop_after, int* argc,
-          char*** argv) {
+int Train(const std::string& job_file, const std::map<std::string, std::string>& overrides,
+          const dtrain::JobSpec& spec, bool resume, dtrain::trainer::HumanProgress human,
+          bool json_lines, int64_t stop_after, int* argc, char*** argv) {
   using namespace dtrain;
   trainer::KeepFreedMemoryForReuse();
   auto env_or = comm::MpiEnvironment::Init(argc, argv);
@@ -68,10 +72,19 @@ int Train(const std::string& job_file, const dtrain::JobSpec& spec, bool resume,
   // Checked before anything is written.
   const ResourceLimits host_limits = HostResourceLimits(
       env->local_size(), env->world_rank() == 0 ? spec.data.path : std::string());
-  const Status fits_host = LoadJobSpec(job_file, host_limits).status();
+  const Status fits_host = LoadJobSpecWithOverrides(job_file, overrides, host_limits).status();
+
+  // One run id for every rank: rank 0's, broadcast before anything is reported.
+  char run_id[64] = {};
+  if (env->world_rank() == 0) {
+    std::snprintf(run_id, sizeof(run_id), "%s", trainer::NewRunId().c_str());
+  }
+  MPI_Bcast(run_id, sizeof(run_id), MPI_CHAR, 0, MPI_COMM_WORLD);
+  run_id[sizeof(run_id) - 1] = '\0';
 
   trainer::ProgressOptions progress_options;
   progress_options.job = spec.name;
+  progress_options.run_id = run_id;
   progress_options.rank = env->world_rank();
   progress_options.world_size = world;
   progress_options.human = human;
@@ -198,7 +211,11 @@ int WorkerMain(int argc, char** argv) {
   std::string progress = "auto";
   bool no_json = false;
   int64_t stop_after = -1;
+  std::vector<std::string> sets;
   app.add_option("job", job_file, "job spec (YAML), see jobs/README.md");
+  app.add_option("--set", sets,
+                 "override a spec field: key=value (repeatable), as `dtrain submit --set`")
+      ->allow_extra_args(false);
   app.add_flag("--validate", validate, "check the spec and exit (0 when valid)");
   app.add_flag("--resume", resume, "continue from the newest checkpoint in checkpoint.dir");
   app.add_option("--progress", progress, "human progress on stderr (rank 0)")
@@ -230,7 +247,13 @@ int WorkerMain(int argc, char** argv) {
     std::fprintf(stderr, "dtrain-worker: a job spec is required\n%s", app.help().c_str());
     return kExitUsage;
   }
-  auto spec = dtrain::LoadJobSpec(job_file);
+  auto overrides = dtrain::ParseOverrideArguments(sets);
+  if (!overrides.ok()) {
+    std::fprintf(stderr, "dtrain-worker: %s\n", overrides.status().message().c_str());
+    return kExitUsage;
+  }
+  auto spec =
+      dtrain::LoadJobSpecWithOverrides(job_file, *overrides, dtrain::StaticResourceLimits());
   if (!spec.ok()) {
     std::fprintf(stderr, "%s\n", spec.status().message().c_str());
     return kExitUsage;
@@ -249,7 +272,7 @@ int WorkerMain(int argc, char** argv) {
                      : progress == "plain" ? dtrain::trainer::HumanProgress::kPlain
                      : progress == "none"  ? dtrain::trainer::HumanProgress::kNone
                                            : dtrain::trainer::HumanProgress::kAuto;
-  return Train(job_file, *spec, resume, human, !no_json, stop_after, &argc, &argv);
+  return Train(job_file, *overrides, *spec, resume, human, !no_json, stop_after, &argc, &argv);
 }
 
 }  // namespace dtrain::trainer

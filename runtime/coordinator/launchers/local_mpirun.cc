@@ -55,7 +55,9 @@ StatusOr<LauncherBackend> MakeLocalMpirun(const LauncherSettings& settings,
                                           const LauncherEnvironment& environment) {
   LocalMpirunOptions options;
   options.allow_run_as_root = ::getuid() == 0;
-  options.worker_args = {"--progress", "plain"};
+  // No human progress: the coordinator shows the JSON progress events, and the human lines
+  // repeated each of them in `dtrain logs` (issue 16 item 2). Errors are still printed.
+  options.worker_args = {"--progress", "none"};
   const fs::path tools(environment.tools_dir);
   struct Program {
     const char* setting;

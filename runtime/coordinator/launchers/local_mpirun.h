@@ -31,7 +31,7 @@ struct LocalMpirunOptions {
   std::string mpirun = "/usr/bin/mpirun";
   std::string worker;                    // dtrain-worker
   std::string shim;                      // dtrain-job-shim
-  std::vector<std::string> worker_args;  // e.g. --progress plain
+  std::vector<std::string> worker_args;  // e.g. --progress none
   bool oversubscribe = true;
   bool allow_run_as_root = false;
 };

@@ -30,7 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--listen", config.listen_address, "host:port to serve on (port 0: a free one)")
       ->capture_default_str();
   app.add_option("--data-dir", config.data_dir,
-                 "the face database (snapshot + WAL); default " + embed::DefaultDataDir());
+                 "the face database (snapshot + WAL); default $XDG_DATA_HOME/dtrain/embed-store, "
+                 "else ./embed-store-data (here: " +
+                     embed::DefaultDataDir() + ")");
   auto* token_file = app.add_option("--token-file", config.security.token_file,
                                     "bearer-token secret every client must present (mode 0600)");
   auto* insecure = app.add_flag("--insecure-local-only", config.security.insecure_local_only,
