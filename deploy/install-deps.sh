@@ -22,6 +22,9 @@ packages=(
   libopencv-objdetect-dev libopencv-imgcodecs-dev libopencv-imgproc-dev  # face detection + crops
   libfaiss-dev libhnswlib-dev libopenblas0      # embedding-index benchmark baselines (FAISS on OpenBLAS)
   clang-14 libclang-rt-14-dev                   # libFuzzer + ASan/UBSan (tests/fuzz/, ctest -L fuzz)
+  libsndfile1-dev libsamplerate0-dev            # trigger_word: WAV I/O and resampling
+  asterisk-core-sounds-en-wav                   # trigger_word: real speech (one speaker, 8 kHz)
+  espeak-ng flite sox                           # trigger_word: TTS voices and noise for the generator
 )
 if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench
