@@ -279,8 +279,8 @@ Status CheckOptions(const TriggerWordGenOptions& o) {
   if (o.sample_rate < 8000 || o.sample_rate > 48000) {
     return bad("sample rate " + std::to_string(o.sample_rate) + ", expected 8000 to 48000");
   }
-  if (!(o.clip_seconds >= 2 && o.clip_seconds <= kMaxGeneratedClipSeconds)) {
-    return bad("clip length must lie in 2.." + std::to_string(int(kMaxGeneratedClipSeconds)) +
+  if (!(o.clip_seconds >= 1 && o.clip_seconds <= kMaxGeneratedClipSeconds)) {
+    return bad("clip length must lie in 1.." + std::to_string(int(kMaxGeneratedClipSeconds)) +
                " s");
   }
   if (o.trigger.empty() || o.trigger.size() > 64 || o.trigger[0] == '-') {

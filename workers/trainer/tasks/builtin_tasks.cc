@@ -3,12 +3,14 @@
 #include "workers/trainer/task_registry.h"
 #include "workers/trainer/tasks/face_triplet/face_triplet.h"
 #include "workers/trainer/tasks/image_classification/image_classification.h"
+#include "workers/trainer/tasks/trigger_word/trigger_word.h"
 
 namespace dtrain::trainer {
 
 void RegisterBuiltinTasks(TaskRegistry& registry) {
   RegisterImageClassificationTasks(registry);
   RegisterFaceTripletTask(registry);
+  RegisterTriggerWordTask(registry);
 }
 
 }  // namespace dtrain::trainer

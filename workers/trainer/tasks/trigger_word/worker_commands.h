@@ -1,6 +1,7 @@
 // dtrain-worker's trigger-word subcommands:
 //   dtrain-worker gen-trigger-word --out DIR [--train N] [--holdout N] [--real N] [--rate HZ]
 //                                  [--seconds S] [--seed S]
+//   dtrain-worker detect-trigger-word --run RUN_DIR --wav FILE [--chime OUT.wav] [--threshold P]
 // WorkerMain adds them to its command line and runs the one chosen.
 #ifndef DTRAIN_WORKERS_TRAINER_TASKS_TRIGGER_WORD_WORKER_COMMANDS_H_
 #define DTRAIN_WORKERS_TRAINER_TASKS_TRIGGER_WORD_WORKER_COMMANDS_H_
