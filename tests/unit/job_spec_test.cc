@@ -707,7 +707,7 @@ TEST_P(ShippedSpecTest, Parses) {
 
 INSTANTIATE_TEST_SUITE_P(Jobs, ShippedSpecTest,
                          testing::Values("jobs/day_night.yaml", "jobs/fashion_mnist.yaml",
-                                         "jobs/face_triplet.yaml"));
+                                         "jobs/face_triplet.yaml", "jobs/trigger_word.yaml"));
 
 }  // namespace
 }  // namespace dtrain
