@@ -20,6 +20,15 @@ for tool in espeak-ng flite sox; do
   fi
 done
 
+# The set is written by the subcommand first: on a busy machine writing it takes longer than
+# the other rank would wait inside the job (distributed.timeout_s).
+if out=$("$worker" gen-trigger-word --out "$work/data" --train 240 --holdout 40 --real 10 \
+    --rate 8000 --seconds 4 --seed 6 2>&1); then
+  pass "gen-trigger-word: $out"
+else
+  fail "gen-trigger-word failed: $out"
+fi
+
 cat > "$work/tw.yaml" <<YAML
 name: e2e_trigger_word
 task: trigger_word
@@ -40,6 +49,7 @@ train:
   optimizer: {kind: adam, lr: 0.003}
   log_every_steps: 10
 checkpoint: {every_epochs: 0}
+distributed: {timeout_s: 600}
 output_dir: $work/run
 YAML
 if "$mpirun" --oversubscribe --bind-to none -np 2 "$worker" "$work/tw.yaml" \
