@@ -27,7 +27,9 @@
 #include "workers/trainer/progress.h"
 #include "workers/trainer/run_directories.h"
 #include "workers/trainer/task_registry.h"
+#ifdef DTRAIN_HAVE_AUDIO
 #include "workers/trainer/tasks/trigger_word/worker_commands.h"
+#endif
 #include "workers/trainer/trainer.h"
 
 #ifdef DTRAIN_HAVE_NCCL
@@ -226,11 +228,15 @@ int WorkerMain(int argc, char** argv) {
   gen_cmd->add_option("--seed", gen.seed, "random seed")->check(kDigits);
   gen_cmd->add_option("--photos", gen.photo_dir, "folder of real photos used as landscapes");
 
+#ifdef DTRAIN_HAVE_AUDIO
   TriggerWordCommands trigger_word(app);
+#endif
 
   CLI11_PARSE(app, argc, argv);
   if (gen_cmd->parsed()) return RunDayNightGenerator(gen);
+#ifdef DTRAIN_HAVE_AUDIO
   if (std::optional<int> code = trigger_word.Run()) return *code;
+#endif
   if (job_file.empty()) {
     std::fprintf(stderr, "dtrain-worker: a job spec is required\n%s", app.help().c_str());
     return kExitUsage;
