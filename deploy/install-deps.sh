@@ -23,6 +23,9 @@ packages=(
   libfaiss-dev libhnswlib-dev libopenblas0      # embedding-index benchmark baselines (FAISS on OpenBLAS)
   clang-14 libclang-rt-14-dev                   # libFuzzer + ASan/UBSan (tests/fuzz/, ctest -L fuzz)
   python3                                       # tests/bench/scaling_model.py (ctest scaling_model)
+  libsndfile1-dev libsamplerate0-dev            # trigger_word: WAV I/O and resampling
+  asterisk-core-sounds-en-wav                   # trigger_word: real speech (one speaker, 8 kHz)
+  espeak-ng flite sox                           # trigger_word: TTS voices and noise for the generator
 )
 if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench

@@ -430,7 +430,8 @@ TEST(JobSpecErrorTest, BadEnumValue) {
   EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer: {kind: adagrad}\n")),
             "job.yaml:6:21: train.optimizer.kind: expected one of {sgd, adam}, got 'adagrad'");
   EXPECT_EQ(ErrorOf("name: x\ntask: regression\ndata: {path: d}\n"),
-            "job.yaml:2:7: task: expected one of {day_night, face_triplet, multiclass}, got "
+            "job.yaml:2:7: task: expected one of {day_night, face_triplet, multiclass, "
+            "trigger_word}, got "
             "'regression'");
   EXPECT_EQ(ErrorOf(Minimal("  generate: cats\n")),
             "job.yaml:5:13: data.generate: expected one of {day_night}, got 'cats'");
@@ -547,7 +548,8 @@ TEST(JobSpecErrorTest, AllErrorsReportedTogetherInDocumentOrder) {
       "  backend: nccl\n";  // 8: nccl with the default cpu device
   EXPECT_EQ(ErrorOf(yaml),
             "job.yaml:1:1: name: required field is missing\n"
-            "job.yaml:1:7: task: expected one of {day_night, face_triplet, multiclass}, got "
+            "job.yaml:1:7: task: expected one of {day_night, face_triplet, multiclass, "
+            "trigger_word}, got "
             "'multiclas' (did you mean 'multiclass'?)\n"
             "job.yaml:6:11: train.epochs: expected an integer >= 1, got 1.5\n"
             "job.yaml:8:12: distributed.backend: nccl requires distributed.device: cuda, got "
@@ -747,7 +749,7 @@ TEST_P(ShippedSpecTest, Parses) {
 
 INSTANTIATE_TEST_SUITE_P(Jobs, ShippedSpecTest,
                          testing::Values("jobs/day_night.yaml", "jobs/fashion_mnist.yaml",
-                                         "jobs/face_triplet.yaml"));
+                                         "jobs/face_triplet.yaml", "jobs/trigger_word.yaml"));
 
 // Issue 16 item 9: dtrain-worker takes --set like `dtrain submit`, so a hand run can change
 // epochs without editing the YAML.

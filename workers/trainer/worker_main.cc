@@ -2,6 +2,7 @@
 //   mpirun -np N dtrain-worker job.yaml [--resume] [--set train.epochs=3 ...]
 //   dtrain-worker --validate job.yaml
 //   dtrain-worker gen-day-night --out DIR [--count N] [--size PX] [--seed S]
+//   dtrain-worker gen-trigger-word --out DIR ...  (tasks/trigger_word/worker_commands.h)
 // Exit codes: 0 success, 1 training failed, 2 bad usage or invalid spec, 3 non-finite loss.
 #include "workers/trainer/worker_main.h"
 
@@ -30,6 +31,9 @@
 #include "workers/trainer/progress.h"
 #include "workers/trainer/run_directories.h"
 #include "workers/trainer/task_registry.h"
+#ifdef DTRAIN_HAVE_AUDIO
+#include "workers/trainer/tasks/trigger_word/worker_commands.h"
+#endif
 #include "workers/trainer/trainer.h"
 
 #ifdef DTRAIN_HAVE_NCCL
@@ -241,8 +245,15 @@ int WorkerMain(int argc, char** argv) {
   gen_cmd->add_option("--seed", gen.seed, "random seed")->check(kDigits);
   gen_cmd->add_option("--photos", gen.photo_dir, "folder of real photos used as landscapes");
 
+#ifdef DTRAIN_HAVE_AUDIO
+  TriggerWordCommands trigger_word(app);
+#endif
+
   CLI11_PARSE(app, argc, argv);
   if (gen_cmd->parsed()) return RunDayNightGenerator(gen);
+#ifdef DTRAIN_HAVE_AUDIO
+  if (std::optional<int> code = trigger_word.Run()) return *code;
+#endif
   if (job_file.empty()) {
     std::fprintf(stderr, "dtrain-worker: a job spec is required\n%s", app.help().c_str());
     return kExitUsage;

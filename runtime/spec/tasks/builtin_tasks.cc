@@ -2,12 +2,14 @@
 #include "runtime/spec/task_spec.h"
 #include "runtime/spec/tasks/face_triplet.h"
 #include "runtime/spec/tasks/image_classification.h"
+#include "runtime/spec/tasks/trigger_word.h"
 
 namespace dtrain {
 
 void RegisterBuiltinTaskSpecs(TaskSpecRegistry& registry) {
   RegisterImageClassificationSpecs(registry);
   RegisterFaceTripletSpec(registry);
+  RegisterTriggerWordSpec(registry);
 }
 
 }  // namespace dtrain

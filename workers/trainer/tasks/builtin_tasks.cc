@@ -3,12 +3,18 @@
 #include "workers/trainer/task_registry.h"
 #include "workers/trainer/tasks/face_triplet/face_triplet.h"
 #include "workers/trainer/tasks/image_classification/image_classification.h"
+#ifdef DTRAIN_HAVE_AUDIO
+#include "workers/trainer/tasks/trigger_word/trigger_word.h"
+#endif
 
 namespace dtrain::trainer {
 
 void RegisterBuiltinTasks(TaskRegistry& registry) {
   RegisterImageClassificationTasks(registry);
   RegisterFaceTripletTask(registry);
+#ifdef DTRAIN_HAVE_AUDIO  // built without libsndfile/libsamplerate: no trigger_word
+  RegisterTriggerWordTask(registry);
+#endif
 }
 
 }  // namespace dtrain::trainer
