@@ -3,7 +3,8 @@
 //    ProgressEvent in proto3 JSON form), for the coordinator; every rank reports its own start,
 //    finish, failure (blaming a rank) and warnings, rank 0 also steps and epochs;
 //  - a human view on stderr from rank 0: a live status line on a terminal, plain lines otherwise;
-//  - metrics.jsonl in the output directory (rank 0): one object per step and per epoch.
+//  - metrics.jsonl in the output directory (rank 0): one object per step and per epoch;
+//  - TensorBoard event files (rank 0, tensorboard_writer.h): the same figures as curves.
 #ifndef DTRAIN_WORKERS_TRAINER_PROGRESS_H_
 #define DTRAIN_WORKERS_TRAINER_PROGRESS_H_
 
@@ -14,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "workers/trainer/tensorboard_writer.h"
 
 namespace dtrain::trainer {
 
@@ -26,6 +29,7 @@ struct ProgressOptions {
   HumanProgress human = HumanProgress::kAuto;
   bool json_lines = true;
   std::string metrics_path;      // metrics.jsonl; empty: none (rank 0 only writes)
+  std::string tensorboard_dir;   // event files; empty: none (rank 0 only writes)
   std::FILE* json_out = stdout;  // where JSON lines go (tests redirect it)
 };
 
@@ -68,16 +72,26 @@ class ProgressReporter {
   // against the other methods: the liveness monitor calls it from its own thread.
   void Warning(const std::string& message, const std::vector<int>& ranks);
 
+  // Rank 0's TensorBoard writer, for tasks that add images (TaskContext::tensorboard); null on
+  // other ranks, without a tensorboard_dir, or after a write failed.
+  TensorBoardWriter* tensorboard() { return tensorboard_.get(); }
+
  private:
   void Emit(nlohmann::json event);  // JSON line on stdout
   void Human(const std::string& line);
   void ClearLiveLine();
+  // Adds scalars to the event file; on a write error warns once and stops writing events (the
+  // run goes on: curves are a view, metrics.jsonl stays the record).
+  void Scalars(const std::vector<std::pair<std::string, double>>& values, int64_t step);
+  void FlushTensorBoard();
 
   ProgressOptions options_;
   std::recursive_mutex mu_;  // output of the trainer's thread and the liveness monitor's
   bool live_ = false;        // rank 0 with a terminal on stderr
   bool live_line_shown_ = false;
   std::FILE* metrics_ = nullptr;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
+  int64_t last_step_ = 0;  // x of the epoch's and the test's curves: the step they followed
 };
 
 // "1:02:03" / "4:05"
