@@ -24,6 +24,7 @@ packages=(
   clang-14 libclang-rt-14-dev                   # libFuzzer + ASan/UBSan (tests/fuzz/, ctest -L fuzz)
   python3-protobuf python3-crc32c               # independent TensorBoard event reader (tests)
   libcairo2-dev                                 # dtrain plot: SVG and PNG curves
+  libcpp-httplib-dev prometheus                 # /metrics over HTTP; promtool checks it (tests)
 )
 if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench
