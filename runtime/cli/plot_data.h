@@ -20,9 +20,9 @@ constexpr uint64_t kMaxMetricsFileBytes = uint64_t{1} << 30;
 using Curve = std::vector<std::pair<double, double>>;  // (x, y), x ascending as written
 
 struct RunCurves {
-  std::string label;  // the run directory's name, or "job N"
-  Curve loss;         // x: global step
-  Curve samples_per_s;  // x: global step
+  std::string label;                  // the run directory's name, or "job N"
+  Curve loss;                         // x: global step
+  Curve samples_per_s;                // x: global step
   std::map<std::string, Curve> eval;  // validation metric -> (epoch, value)
 };
 

@@ -221,9 +221,7 @@ std::vector<double> NiceTicks(double lo, double hi, int target) {
   }
   // Tick k is k * multiple * 10^exponent, divided rather than multiplied by a negative power of
   // ten so that 0.3 prints and compares as 0.3.
-  auto tick = [&](double k) {
-    return exponent < 0 ? k * multiple / power : k * multiple * power;
-  };
+  auto tick = [&](double k) { return exponent < 0 ? k * multiple / power : k * multiple * power; };
   const double step = tick(1);
   for (double k = std::ceil(lo / step); tick(k) <= hi + step * 1e-9; ++k) {
     ticks.push_back(tick(k) + 0.0);  // + 0.0: -0 becomes 0, never printed "-0.0"

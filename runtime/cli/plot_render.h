@@ -21,7 +21,8 @@ struct PlotPanel {
   std::string title;
   std::string x_label;
   std::vector<PlotSeries> series;
-  bool integer_x = false;  // x counts something (epochs): no ticks between whole numbers  // empty series are drawn as "no data"
+  bool integer_x = false;  // x counts something (epochs): no ticks between whole numbers  // empty
+                           // series are drawn as "no data"
 };
 
 struct RenderedFiles {

@@ -10,8 +10,8 @@
 
 #include "runtime/common/directory_lock.h"
 #include "runtime/coordinator/cluster_file.h"
-#include "runtime/coordinator/launchers/registry.h"
 #include "runtime/coordinator/http/coordinator_http.h"
+#include "runtime/coordinator/launchers/registry.h"
 #include "runtime/coordinator/service.h"
 #include "runtime/coordinator/supervisor.h"
 #include "runtime/rpc/server_util.h"
@@ -153,8 +153,8 @@ int RunCoordinator(const CoordinatorConfig& config) {
 
   std::unique_ptr<http::HttpServer> http_server;
   if (!config.http_listen_address.empty()) {
-    auto http_started = http::StartCoordinatorHttp(config.http_listen_address, token,
-                                                   server.get(), &rpc_latency);
+    auto http_started =
+        http::StartCoordinatorHttp(config.http_listen_address, token, server.get(), &rpc_latency);
     if (!http_started.ok()) {
       server->Shutdown(std::chrono::system_clock::now());
       supervisor.Stop();

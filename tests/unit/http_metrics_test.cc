@@ -60,11 +60,14 @@ TEST(PrometheusTextTest, LabelValuesAreEscaped) {
 }
 
 TEST(HttpServerTest, RoutesNeedTheBearerToken) {
-  auto server = HttpServer::Start("127.0.0.1:0", kToken,
-                                  {{"/metrics", [] { return HttpResponse{200, "text/plain", "up 1\n"}; }}});
+  auto server =
+      HttpServer::Start("127.0.0.1:0", kToken, {{"/metrics", [] {
+                                                   return HttpResponse{200, "text/plain", "up 1\n"};
+                                                 }}});
   ASSERT_OK(server);
   const std::string bound = (*server)->bound_address();
-  httplib::Client client(bound.substr(0, bound.rfind(':')), std::stoi(bound.substr(bound.rfind(':') + 1)));
+  httplib::Client client(bound.substr(0, bound.rfind(':')),
+                         std::stoi(bound.substr(bound.rfind(':') + 1)));
   auto anonymous = client.Get("/metrics");
   ASSERT_TRUE(anonymous);
   EXPECT_EQ(anonymous->status, 401);
@@ -147,7 +150,8 @@ TEST(CoordinatorMetricsTest, ThePageComesFromThePublicApiAndPassesPromtool) {
   auto http = StartCoordinatorHttp("127.0.0.1:0", kToken, server.get(), &rpc_latency);
   ASSERT_OK(http);
   const std::string bound = (*http)->bound_address();
-  httplib::Client client(bound.substr(0, bound.rfind(':')), std::stoi(bound.substr(bound.rfind(':') + 1)));
+  httplib::Client client(bound.substr(0, bound.rfind(':')),
+                         std::stoi(bound.substr(bound.rfind(':') + 1)));
   auto first = client.Get("/metrics", {{"Authorization", std::string("Bearer ") + kToken}});
   ASSERT_TRUE(first);
   ASSERT_EQ(first->status, 200) << first->body;
@@ -211,8 +215,8 @@ TEST(StoreMetricsTest, SizesAndRpcLatencyPassPromtool) {
        {"dtrain_store_persons 3", "dtrain_store_faces 7", "dtrain_store_index_memory_bytes 4096",
         "dtrain_store_wal_bytes 100", "dtrain_store_snapshot_bytes 2048",
         "dtrain_rpc_latency_seconds_count{method=\"/dtrain.v1.EmbeddingStore/Stats\"} 1"}) {
-    EXPECT_NE(response->body.find(line + "\n"), std::string::npos)
-        << "missing: " << line << "\n" << response->body;
+    EXPECT_NE(response->body.find(line + "\n"), std::string::npos) << "missing: " << line << "\n"
+                                                                   << response->body;
   }
   const auto [code, lint] = Promtool(response->body, temp.path().string());
   EXPECT_EQ(code, 0) << lint;

@@ -29,12 +29,14 @@ void WriteRun(const std::string& dir, double start, int epochs) {
   for (int e = 1; e <= epochs; ++e) {
     for (int i = 0; i < 5; ++i) {
       ++step;
-      out << R"({"type":"step","epoch":)" << e << R"(,"step":)" << step
-          << R"(,"loss":)" << start / step << R"(,"lr":0.01,"samples_per_s":)" << 100 + step
-          << R"(,"comm_wait_s":0.001,"backward_s":0.01})" << "\n";
+      out << R"({"type":"step","epoch":)" << e << R"(,"step":)" << step << R"(,"loss":)"
+          << start / step << R"(,"lr":0.01,"samples_per_s":)" << 100 + step
+          << R"(,"comm_wait_s":0.001,"backward_s":0.01})"
+          << "\n";
     }
-    out << R"({"type":"epoch","epoch":)" << e << R"(,"train_loss":1,"seconds":2,"eval":{"accuracy":)"
-        << 0.5 + 0.1 * e << R"(,"loss":)" << start / (e + 1) << "}}\n";
+    out << R"({"type":"epoch","epoch":)" << e
+        << R"(,"train_loss":1,"seconds":2,"eval":{"accuracy":)" << 0.5 + 0.1 * e << R"(,"loss":)"
+        << start / (e + 1) << "}}\n";
   }
 }
 
@@ -55,10 +57,14 @@ TEST(PlotDataTest, NonFiniteValuesAreLeftOutAndAResumedRunKeepsTheLaterValue) {
   TempDir temp;
   fs::create_directories(temp.str("r"));
   std::ofstream(temp.str("r/metrics.jsonl"))
-      << R"({"type":"step","epoch":1,"step":1,"loss":1.0,"samples_per_s":10})" << "\n"
-      << R"({"type":"step","epoch":1,"step":2,"loss":"NaN","samples_per_s":10})" << "\n"
-      << R"({"type":"step","epoch":1,"step":1,"loss":0.5,"samples_per_s":20})" << "\n"
-      << R"({"type":"epoch","epoch":1,"eval":{"accuracy":0.5,"note":"x"}})" << "\n"
+      << R"({"type":"step","epoch":1,"step":1,"loss":1.0,"samples_per_s":10})"
+      << "\n"
+      << R"({"type":"step","epoch":1,"step":2,"loss":"NaN","samples_per_s":10})"
+      << "\n"
+      << R"({"type":"step","epoch":1,"step":1,"loss":0.5,"samples_per_s":20})"
+      << "\n"
+      << R"({"type":"epoch","epoch":1,"eval":{"accuracy":0.5,"note":"x"}})"
+      << "\n"
       << R"({"type":"step","epoch":2,"st)";  // a line being written when plot read the file
   auto run = ReadRunCurves(temp.str("r"), "r");
   ASSERT_OK(run);
@@ -173,7 +179,7 @@ TEST(PlotCommandTest, ADirectoryAndAJobAreDrawnIntoOneSvgAndPng) {
   int width = 0, height = 0;
   EXPECT_GT(CountColour(temp.str("cmp.png"), 0x4E79A7, &width, &height), 500);
   EXPECT_GT(CountColour(temp.str("cmp.png"), 0xF28E2B, &width, &height), 500);
-  EXPECT_EQ(width, 2 * 1120);   // 2 columns of panels, at twice the SVG's size
+  EXPECT_EQ(width, 2 * 1120);      // 2 columns of panels, at twice the SVG's size
   EXPECT_EQ(height, 2 * 2 * 340);  // loss + 2 metrics + throughput: 2 rows
 
   // A job that never launched, a job the coordinator does not know, a file for a directory.

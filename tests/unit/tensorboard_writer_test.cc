@@ -43,7 +43,8 @@ Command RunShell(const std::string& command) {
 
 // Every event file under `dir`, as the independent reader parsed it.
 std::vector<nlohmann::json> ReadEvents(const std::string& dir) {
-  const Command read = RunShell(DTRAIN_PYTHON3 " " DTRAIN_SOURCE_DIR "/tests/e2e/read_tfevents.py " + dir);
+  const Command read =
+      RunShell(DTRAIN_PYTHON3 " " DTRAIN_SOURCE_DIR "/tests/e2e/read_tfevents.py " + dir);
   EXPECT_EQ(read.exit_code, 0) << read.output
                                << "\n(needs python3-protobuf, python3-crc32c and protoc: "
                                   "deploy/install-deps.sh installs them)";
@@ -88,9 +89,9 @@ std::string Base64Decode(const std::string& text) {
 }
 
 TEST(TensorBoardRecordTest, Crc32cMatchesPublishedVectors) {
-  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);                 // the CRC catalogue's check value
-  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);        // RFC 3720 B.4
-  EXPECT_EQ(Crc32c(std::string(32, '\xff')), 0x62A8AB43u);      // RFC 3720 B.4
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);              // the CRC catalogue's check value
+  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);    // RFC 3720 B.4
+  EXPECT_EQ(Crc32c(std::string(32, '\xff')), 0x62A8AB43u);  // RFC 3720 B.4
   EXPECT_EQ(Crc32c(""), 0u);
 }
 
@@ -175,7 +176,8 @@ TEST(TensorBoardWriterTest, TheReaderRefusesAFileWithOneByteChanged) {
   byte ^= 0x20;
   file.write(&byte, 1);
   file.close();
-  const Command read = RunShell(DTRAIN_PYTHON3 " " DTRAIN_SOURCE_DIR "/tests/e2e/read_tfevents.py " + path);
+  const Command read =
+      RunShell(DTRAIN_PYTHON3 " " DTRAIN_SOURCE_DIR "/tests/e2e/read_tfevents.py " + path);
   EXPECT_EQ(read.exit_code, 1) << read.output;
   EXPECT_NE(read.output.find("data CRC mismatch"), std::string::npos) << read.output;
 }

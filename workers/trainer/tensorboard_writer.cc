@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "tensorboard/event.pb.h"
+#include "workers/trainer/tensorboard_event.h"
 #include "workers/trainer/tensorboard_record.h"
 
 namespace dtrain::trainer {
@@ -22,13 +22,11 @@ constexpr double kFlushIntervalSeconds = 2.0;
 constexpr size_t kMaxTagBytes = 256;
 
 double WallTime() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 double MonotonicSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::string HostName() {
@@ -43,8 +41,8 @@ std::string HostName() {
 
 Status CheckTag(const std::string& tag) {
   if (tag.empty() || tag.size() > kMaxTagBytes) {
-    return InvalidArgument("TensorBoard tag '" + tag.substr(0, kMaxTagBytes) +
-                           "': expected 1 to " + std::to_string(kMaxTagBytes) + " bytes, got " +
+    return InvalidArgument("TensorBoard tag '" + tag.substr(0, kMaxTagBytes) + "': expected 1 to " +
+                           std::to_string(kMaxTagBytes) + " bytes, got " +
                            std::to_string(tag.size()));
   }
   return Status::Ok();
@@ -89,19 +87,16 @@ StatusOr<std::unique_ptr<TensorBoardWriter>> TensorBoardWriter::Open(const std::
   fs::create_directories(dir, ec);
   if (ec) return Internal("cannot create TensorBoard directory '" + dir + "': " + ec.message());
   const double now = WallTime();
-  const std::string path = (fs::path(dir) / (kEventFilePrefix +
-                                             std::to_string(static_cast<int64_t>(now)) + "." +
-                                             HostName() + "." + std::to_string(::getpid())))
-                               .string();
+  const std::string path =
+      (fs::path(dir) / (kEventFilePrefix + std::to_string(static_cast<int64_t>(now)) + "." +
+                        HostName() + "." + std::to_string(::getpid())))
+          .string();
   std::FILE* file = std::fopen(path.c_str(), "wbx");  // never append to another writer's file
   if (file == nullptr) {
     return Internal("cannot create TensorBoard event file '" + path + "': " + std::strerror(errno));
   }
   std::unique_ptr<TensorBoardWriter> writer(new TensorBoardWriter(path, file));
-  tensorboard::Event version;
-  version.set_wall_time(now);
-  version.set_file_version("brain.Event:2");
-  DTRAIN_RETURN_IF_ERROR(writer->WriteRecord(version.SerializeAsString()));
+  DTRAIN_RETURN_IF_ERROR(writer->WriteRecord(EncodeFileVersionEvent(now, "brain.Event:2")));
   DTRAIN_RETURN_IF_ERROR(writer->Flush());
   return writer;
 }
@@ -113,30 +108,15 @@ TensorBoardWriter::~TensorBoardWriter() { std::fclose(file_); }
 
 Status TensorBoardWriter::AddScalar(const std::string& tag, int64_t step, double value) {
   DTRAIN_RETURN_IF_ERROR(CheckTag(tag));
-  tensorboard::Event event;
-  event.set_wall_time(WallTime());
-  event.set_step(step);
-  tensorboard::Summary::Value* v = event.mutable_summary()->add_value();
-  v->set_tag(tag);
-  v->set_simple_value(static_cast<float>(value));
-  return WriteRecord(event.SerializeAsString());
+  return WriteRecord(EncodeScalarEvent(WallTime(), step, tag, static_cast<float>(value)));
 }
 
 Status TensorBoardWriter::AddImage(const std::string& tag, int64_t step,
                                    const SummaryImage& image) {
   DTRAIN_RETURN_IF_ERROR(CheckTag(tag));
   DTRAIN_ASSIGN_OR_RETURN(std::string png, EncodePng(tag, image));
-  tensorboard::Event event;
-  event.set_wall_time(WallTime());
-  event.set_step(step);
-  tensorboard::Summary::Value* v = event.mutable_summary()->add_value();
-  v->set_tag(tag);
-  tensorboard::Summary::Image* img = v->mutable_image();
-  img->set_width(image.width);
-  img->set_height(image.height);
-  img->set_colorspace(image.channels);
-  img->set_encoded_image_string(std::move(png));
-  return WriteRecord(event.SerializeAsString());
+  return WriteRecord(
+      EncodeImageEvent(WallTime(), step, tag, image.height, image.width, image.channels, png));
 }
 
 Status TensorBoardWriter::WriteRecord(const std::string& serialized_event) {

@@ -3,8 +3,8 @@
 // included (a resumed run opens a new file; TensorBoard merges the files of one directory).
 //
 // The format is TensorFlow's: TFRecord framing (tensorboard_record.h) around Event messages
-// (proto/tensorboard/event.proto) written with the project's Protobuf. A build without Protobuf
-// has no writer: Open then fails with FAILED_PRECONDITION saying so.
+// (proto/tensorboard/event.proto, encoded by tensorboard_event.h: the worker must not link
+// libprotobuf, tests/boundaries checks it).
 //
 // Not thread-safe: one thread (the trainer's, through ProgressReporter) writes.
 #ifndef DTRAIN_WORKERS_TRAINER_TENSORBOARD_WRITER_H_

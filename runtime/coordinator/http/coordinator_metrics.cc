@@ -37,8 +37,8 @@ std::string StateLabel(v1::JobState state) {
 }  // namespace
 
 const std::vector<double>& SchedulingLatencyBuckets() {
-  static const std::vector<double> bounds = {0.1, 0.5, 1,    5,     15,    60,   300,
-                                             900, 3600, 14400, 43200, 86400};
+  static const std::vector<double> bounds = {0.1, 0.5, 1,    5,     15,    60,
+                                             300, 900, 3600, 14400, 43200, 86400};
   return bounds;
 }
 
@@ -70,8 +70,7 @@ HttpResponse CoordinatorMetricsPage(v1::Coordinator::StubInterface* stub, const 
   if (!status.ok()) return Unavailable("GetCluster", status);
 
   std::string page;
-  AppendGauge(&page, "dtrain_jobs", "Jobs in the coordinator's store by state.", "state",
-              by_state);
+  AppendGauge(&page, "dtrain_jobs", "Jobs in the coordinator's store by state.", "state", by_state);
   AppendGauge(&page, "dtrain_queue_length", "Pending jobs waiting for slots.", "",
               {{"", static_cast<double>(cluster.queue_length())}});
   AppendGauge(&page, "dtrain_slots", "Worker slots of the cluster.", "kind",

@@ -1,7 +1,6 @@
 #include "runtime/coordinator/http/http_server.h"
 
 #include <httplib.h>
-
 #include <sys/socket.h>
 
 #include <chrono>
@@ -51,7 +50,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& addre
   });
   for (auto& [path, handler] : routes) {
     server.Get(path, [token, handler = std::move(handler)](const httplib::Request& request,
-                                                          httplib::Response& response) {
+                                                           httplib::Response& response) {
       const std::string header = request.get_header_value("Authorization");
       const grpc::Status allowed =
           rpc::CheckBearer(token, request.has_header("Authorization") ? &header : nullptr);

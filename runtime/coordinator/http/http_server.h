@@ -33,8 +33,8 @@ class HttpServer {
  public:
   // Listens on `address` ("host:port"; port 0 picks a free one) and serves `routes` until
   // destroyed. Errors name the address.
-  static StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& address,
-                                                     std::string token, HttpRoutes routes);
+  static StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& address, std::string token,
+                                                     HttpRoutes routes);
   ~HttpServer();  // stops listening and joins the thread
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

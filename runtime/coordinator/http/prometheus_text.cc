@@ -37,8 +37,8 @@ std::string Labels(const std::string& label_name, const std::string& label_value
 }  // namespace
 
 const std::vector<double>& DefaultLatencyBuckets() {
-  static const std::vector<double> bounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                             0.25,  0.5,    1,     2.5,  5,     10,   30, 60};
+  static const std::vector<double> bounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                             0.5,   1,      2.5,   5,    10,    30,   60};
   return bounds;
 }
 
