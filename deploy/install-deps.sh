@@ -25,6 +25,7 @@ packages=(
   python3-protobuf python3-crc32c               # independent TensorBoard event reader (tests)
   libcairo2-dev                                 # dtrain plot: SVG and PNG curves
   libcpp-httplib-dev prometheus                 # /metrics over HTTP; promtool checks it (tests)
+  chromium                                      # the dashboard in headless Chromium (tests)
 )
 if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench

@@ -7,9 +7,11 @@
 
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "runtime/coordinator/http/coordinator_http.h"
 #include "runtime/coordinator/http/coordinator_metrics.h"
+#include "runtime/coordinator/http/dashboard.h"
 #include "runtime/coordinator/http/http_server.h"
 #include "runtime/coordinator/http/prometheus_text.h"
 #include "runtime/coordinator/http/store_http.h"
@@ -60,10 +62,15 @@ TEST(PrometheusTextTest, LabelValuesAreEscaped) {
 }
 
 TEST(HttpServerTest, RoutesNeedTheBearerToken) {
-  auto server =
-      HttpServer::Start("127.0.0.1:0", kToken, {{"/metrics", [] {
-                                                   return HttpResponse{200, "text/plain", "up 1\n"};
-                                                 }}});
+  auto server = HttpServer::Start("127.0.0.1:0", kToken,
+                                  {{"/metrics", Route([] {
+                                      return HttpResponse{200, "text/plain", "up 1\n"};
+                                    })},
+                                   {"/page",
+                                    {[](const std::vector<std::string>&) {
+                                       return HttpResponse{200, "text/html", "<p>no data</p>"};
+                                     },
+                                     /*needs_token=*/false}}});
   ASSERT_OK(server);
   const std::string bound = (*server)->bound_address();
   httplib::Client client(bound.substr(0, bound.rfind(':')),
@@ -79,6 +86,9 @@ TEST(HttpServerTest, RoutesNeedTheBearerToken) {
   ASSERT_TRUE(allowed);
   EXPECT_EQ(allowed->status, 200);
   EXPECT_EQ(allowed->body, "up 1\n");
+  auto page = client.Get("/page");  // a route that carries no data needs no token
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
   auto missing = client.Get("/nothing", {{"Authorization", std::string("Bearer ") + kToken}});
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
@@ -222,6 +232,27 @@ TEST(StoreMetricsTest, SizesAndRpcLatencyPassPromtool) {
   EXPECT_EQ(code, 0) << lint;
   EXPECT_EQ(lint, "") << response->body;
   http->reset();
+  server->Shutdown();
+}
+
+// The dashboard's JSON views, made from the same fake coordinator's public API.
+TEST(DashboardTest, OverviewListsJobsWithQueuePositionsAndTheCluster) {
+  FakeCoordinator service;
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  const HttpResponse response = OverviewJson(stub.get(), kToken);
+  ASSERT_EQ(response.status, 200) << response.body;
+  const nlohmann::json overview = nlohmann::json::parse(response.body);
+  ASSERT_EQ(overview["jobs"].size(), 4u);
+  EXPECT_EQ(overview["jobs"][1]["state"], "running");
+  EXPECT_EQ(overview["jobs"][2]["queue_position"], 1);  // job 3, submitted before job 4
+  EXPECT_EQ(overview["jobs"][3]["queue_position"], 2);
+  EXPECT_FALSE(overview["jobs"][0].contains("queue_position"));
+  EXPECT_EQ(overview["cluster"]["used_slots"], 2);
+  EXPECT_EQ(OverviewJson(stub.get(), "wrong-token-0123456789").status, 401);
   server->Shutdown();
 }
 

@@ -34,6 +34,11 @@ StatusOr<std::pair<std::string, int>> SplitAddress(const std::string& address) {
 
 }  // namespace
 
+HttpRoute Route(std::function<HttpResponse()> handler) {
+  return {[handler = std::move(handler)](const std::vector<std::string>&) { return handler(); },
+          true};
+}
+
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address,
                                                         std::string token, HttpRoutes routes) {
   DTRAIN_ASSIGN_OR_RETURN(auto host_port, SplitAddress(address));
@@ -48,19 +53,23 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& addre
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  for (auto& [path, handler] : routes) {
-    server.Get(path, [token, handler = std::move(handler)](const httplib::Request& request,
-                                                           httplib::Response& response) {
+  for (auto& [path, route] : routes) {
+    server.Get(path, [token, route = std::move(route)](const httplib::Request& request,
+                                                       httplib::Response& response) {
       const std::string header = request.get_header_value("Authorization");
       const grpc::Status allowed =
-          rpc::CheckBearer(token, request.has_header("Authorization") ? &header : nullptr);
+          route.needs_token
+              ? rpc::CheckBearer(token, request.has_header("Authorization") ? &header : nullptr)
+              : grpc::Status::OK;
       if (!allowed.ok()) {
         response.status = 401;
         response.set_header("WWW-Authenticate", "Bearer");
         response.set_content(allowed.error_message() + "\n", "text/plain; charset=utf-8");
         return;
       }
-      HttpResponse made = handler();
+      std::vector<std::string> captures;
+      for (size_t i = 1; i < request.matches.size(); ++i) captures.push_back(request.matches[i]);
+      HttpResponse made = route.handler(captures);
       response.status = made.status;
       response.set_header("Cache-Control", "no-store");
       response.set_content(made.body, made.content_type.c_str());

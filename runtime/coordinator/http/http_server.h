@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "runtime/common/status.h"
 
@@ -26,8 +27,18 @@ struct HttpResponse {
   std::string body;
 };
 
-// path -> handler; a handler runs on one of the server's threads, concurrently with others.
-using HttpRoutes = std::map<std::string, std::function<HttpResponse()>>;
+// A GET route. `handler` receives the path pattern's captures (pattern: an ECMAScript regex over
+// the whole path, as httplib matches) and runs on one of the server's threads, concurrently with
+// others. Only a page that carries no data (the dashboard's HTML) may skip the token.
+struct HttpRoute {
+  std::function<HttpResponse(const std::vector<std::string>& captures)> handler;
+  bool needs_token = true;
+};
+// A route whose handler takes no captures.
+HttpRoute Route(std::function<HttpResponse()> handler);
+
+// path pattern -> route
+using HttpRoutes = std::map<std::string, HttpRoute>;
 
 class HttpServer {
  public:

@@ -50,9 +50,8 @@ StatusOr<std::unique_ptr<HttpServer>> StartStoreHttp(const std::string& address,
   std::shared_ptr<v1::EmbeddingStore::Stub> stub =
       v1::EmbeddingStore::NewStub(grpc_server->InProcessChannel(grpc::ChannelArguments()));
   HttpRoutes routes;
-  routes["/metrics"] = [stub, token, rpc_latency] {
-    return StoreMetricsPage(stub.get(), token, *rpc_latency);
-  };
+  routes["/metrics"] = Route(
+      [stub, token, rpc_latency] { return StoreMetricsPage(stub.get(), token, *rpc_latency); });
   return HttpServer::Start(address, token, std::move(routes));
 }
 
