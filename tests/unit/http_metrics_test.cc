@@ -99,6 +99,8 @@ TEST(HttpServerTest, BadAddressesAreNamed) {
             "HTTP listen address '127.0.0.1': expected host:port");
   EXPECT_EQ(HttpServer::Start("127.0.0.1:70000", "", {}).status().message(),
             "HTTP listen address '127.0.0.1:70000': expected a port from 0 to 65535, got '70000'");
+  // Without a token (insecure local-only mode) only loopback may serve.
+  EXPECT_EQ(HttpServer::Start("0.0.0.0:0", "", {}).status().code(), StatusCode::kInvalidArgument);
   auto first = HttpServer::Start("127.0.0.1:0", "", {});
   ASSERT_OK(first);
   // A second server on a port in use is refused (httplib's default SO_REUSEPORT would share it).

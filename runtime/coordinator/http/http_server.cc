@@ -42,6 +42,12 @@ HttpRoute Route(std::function<HttpResponse()> handler) {
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address,
                                                         std::string token, HttpRoutes routes) {
   DTRAIN_ASSIGN_OR_RETURN(auto host_port, SplitAddress(address));
+  if (token.empty() && !rpc::IsLoopbackAddress(address)) {
+    // Without a token (insecure local-only mode) the data must not leave this machine.
+    return InvalidArgument("HTTP listen address '" + address +
+                           "': without a token only a loopback address (127.0.0.0/8, ::1, "
+                           "localhost) may serve HTTP");
+  }
   std::unique_ptr<HttpServer> http(new HttpServer());
   http->server_ = std::make_unique<httplib::Server>();
   httplib::Server& server = *http->server_;
