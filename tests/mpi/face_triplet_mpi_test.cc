@@ -308,11 +308,13 @@ TEST_F(FaceTrainingLoopTest, TrainsResumesExactlyAndSavesALoadableEncoder) {
   if (comm_->rank() == 0) {
     std::ifstream in(root_ / "full" / "metrics.jsonl");
     ASSERT_TRUE(in) << "no metrics.jsonl";
-    const nlohmann::json row = nlohmann::json::parse([&] {
-      std::string line;
-      std::getline(in, line);
-      return line;
-    }());
+    // The file opens with the "started" event; the statistics ride on the step events.
+    nlohmann::json row;
+    for (std::string line; std::getline(in, line);) {
+      row = nlohmann::json::parse(line);
+      if (row.value("event", "") == "step") break;
+    }
+    ASSERT_EQ(row.value("event", ""), "step") << "no step event in metrics.jsonl";
     ASSERT_TRUE(row.contains("metrics")) << row.dump();
     const double active = row["metrics"]["active_triplets"].get<double>();
     EXPECT_GT(active, 0.0);
