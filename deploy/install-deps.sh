@@ -26,6 +26,10 @@ packages=(
   libsndfile1-dev libsamplerate0-dev            # trigger_word: WAV I/O and resampling
   asterisk-core-sounds-en-wav                   # trigger_word: real speech (one speaker, 8 kHz)
   espeak-ng flite sox                           # trigger_word: TTS voices and noise for the generator
+  python3-protobuf python3-crc32c               # independent TensorBoard event reader (tests)
+  libcairo2-dev                                 # dtrain plot: SVG and PNG curves
+  libcpp-httplib-dev prometheus                 # /metrics over HTTP; promtool checks it (tests)
+  chromium                                      # the dashboard in headless Chromium (tests)
 )
 if [[ "${DTRAIN_WITH_BENCH_DEPS:-0}" == 1 ]]; then
   packages+=(python3-torch)                     # PyTorch DDP baseline for tests/bench

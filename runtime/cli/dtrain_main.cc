@@ -20,6 +20,7 @@
 #include "runtime/cli/client_commands.h"
 #include "runtime/cli/config.h"
 #include "runtime/cli/faces_commands.h"
+#include "runtime/cli/plot_command.h"
 #include "runtime/common/utf8.h"
 #include "runtime/coordinator/server.h"
 
@@ -155,6 +156,10 @@ CLI::App* AddCoordinator(CLI::App* app, dtrain::coordinator::CoordinatorConfig* 
                   "local-mpirun launcher: dtrain-job-shim binary (default: next to dtrain)");
   cmd->add_option("--mpirun", config->mpirun_path,
                   "local-mpirun launcher: mpirun binary (default: /usr/bin/mpirun)");
+  cmd->add_option("--http-listen", config->http_listen_address,
+                  "host:port for Prometheus /metrics over HTTP, same token (default: off)");
+  cmd->add_option("--http-port-file", config->http_port_file,
+                  "write the bound HTTP host:port here once listening");
   cmd->add_option("--port-file", config->port_file,
                   "write the bound host:port here once listening");
   return cmd;
@@ -242,6 +247,9 @@ int DtrainMain(int argc, char** argv) {
 
   CLI::App* cluster_cmd = app.add_subcommand("cluster", "slots per host and the queue length");
   AddCoordinatorClientOptions(cluster_cmd, &flags);
+
+  cli::PlotOptions plot;
+  AddCoordinatorClientOptions(cli::AddPlotCommand(&app, &plot), &flags);
 
   // The embedding store: `dtrain embed-store` runs it, `dtrain faces ...` talks to it.
   CLI::App* embed_store_cmd = app.add_subcommand(
@@ -407,6 +415,7 @@ int DtrainMain(int argc, char** argv) {
   if (logs_cmd->parsed()) return cli::RunLogs(logs, stub, env);
   if (cancel_cmd->parsed()) return cli::RunCancel(cancel_id, stub, env);
   if (cluster_cmd->parsed()) return cli::RunCluster(stub, env);
+  if (app.got_subcommand("plot")) return cli::RunPlot(plot, stub, env);
   std::fprintf(stderr, "dtrain: no command given\n%s", app.help().c_str());
   return cli::kExitUsage;
 }

@@ -10,6 +10,7 @@
 
 #include "runtime/common/directory_lock.h"
 #include "runtime/coordinator/cluster_file.h"
+#include "runtime/coordinator/http/coordinator_http.h"
 #include "runtime/coordinator/launchers/registry.h"
 #include "runtime/coordinator/service.h"
 #include "runtime/coordinator/supervisor.h"
@@ -127,6 +128,8 @@ int RunCoordinator(const CoordinatorConfig& config) {
   builder.AddListeningPort(config.listen_address, auth->credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));
   builder.RegisterService(&service);
+  http::LatencyHistogram rpc_latency;
+  builder.experimental().SetInterceptorCreators(http::RpcLatencyInterceptors(&rpc_latency));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     supervisor.Stop();
@@ -148,10 +151,28 @@ int RunCoordinator(const CoordinatorConfig& config) {
                state_dir.c_str(), cluster.total_slots(), cluster.hosts.size(),
                launcher_name.c_str());
 
+  std::unique_ptr<http::HttpServer> http_server;
+  if (!config.http_listen_address.empty()) {
+    auto http_started =
+        http::StartCoordinatorHttp(config.http_listen_address, token, server.get(), &rpc_latency);
+    if (!http_started.ok()) {
+      server->Shutdown(std::chrono::system_clock::now());
+      supervisor.Stop();
+      return Fail(http_started.status());
+    }
+    http_server = std::move(http_started).value();
+    if (!config.http_port_file.empty()) {
+      (void)rpc::WritePortFile(config.http_port_file, http_server->bound_address());
+    }
+    std::fprintf(stderr, "dtrain coordinator: metrics on http://%s/metrics\n",
+                 http_server->bound_address().c_str());
+  }
+
   const int received = stop_signals.Wait();
   std::fprintf(stderr, "dtrain coordinator: signal %d, shutting down (running jobs keep running)\n",
                received);
   if (health != nullptr) health->SetServingStatus(kServiceName, false);
+  http_server.reset();  // its handlers call the gRPC server
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   supervisor.Stop();
   return 0;

@@ -39,6 +39,10 @@ struct CoordinatorConfig {
   size_t max_request_bytes = 4 << 20;
   // Written once the server listens: the bound "host:port" (tests use port 0).
   std::string port_file;
+  // HTTP endpoint (/metrics, Prometheus text) behind the same token; "" = none. Its bound
+  // "host:port" is written to `http_port_file` when set.
+  std::string http_listen_address;
+  std::string http_port_file;
 };
 
 // Serves until SIGINT or SIGTERM. Returns the process exit code (0 after a clean shutdown);

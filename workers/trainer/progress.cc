@@ -63,10 +63,20 @@ ProgressReporter::ProgressReporter(ProgressOptions options) : options_(std::move
               "to the progress stream");
       }
     }
+    if (!options_.tensorboard_dir.empty()) {
+      StatusOr<std::unique_ptr<TensorBoardWriter>> writer =
+          TensorBoardWriter::Open(options_.tensorboard_dir);
+      if (writer.ok()) {
+        tensorboard_ = std::move(writer).value();
+      } else {
+        Human("warning: no TensorBoard events: " + writer.status().message());
+      }
+    }
   }
 }
 
 ProgressReporter::~ProgressReporter() {
+  FlushTensorBoard();
   ClearLiveLine();
   if (metrics_ != nullptr) std::fclose(metrics_);
 }
@@ -126,6 +136,29 @@ void ProgressReporter::Human(const std::string& line) {
   std::fflush(stderr);
 }
 
+void ProgressReporter::Scalars(const std::vector<std::pair<std::string, double>>& values,
+                               int64_t step) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  for (const auto& [tag, value] : values) {
+    if (tensorboard_ == nullptr) return;
+    const Status written = tensorboard_->AddScalar(tag, step, value);
+    if (!written.ok()) {
+      Human("warning: TensorBoard events stop here: " + written.message());
+      tensorboard_.reset();
+    }
+  }
+}
+
+void ProgressReporter::FlushTensorBoard() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (tensorboard_ == nullptr) return;
+  const Status flushed = tensorboard_->Flush();
+  if (!flushed.ok()) {
+    Human("warning: TensorBoard events stop here: " + flushed.message());
+    tensorboard_.reset();
+  }
+}
+
 void ProgressReporter::Info(const std::string& line) { Human("[" + options_.job + "] " + line); }
 
 void ProgressReporter::Started(const nlohmann::json& details) {
@@ -136,6 +169,17 @@ void ProgressReporter::Started(const nlohmann::json& details) {
 
 void ProgressReporter::Step(const StepReport& s, bool print) {
   if (options_.rank != 0) return;
+  last_step_ = s.global_step;
+  if (tensorboard_ != nullptr) {
+    std::vector<std::pair<std::string, double>> scalars = {
+        {"train/loss", s.loss},
+        {"train/learning_rate", s.lr},
+        {"train/samples_per_s", s.samples_per_s},
+        {"train/allreduce_wait_s", s.comm_wait_s},
+        {"train/backward_s", s.backward_s}};
+    for (const auto& [name, value] : s.metrics) scalars.emplace_back("train/" + name, value);
+    Scalars(scalars, s.global_step);
+  }
   nlohmann::json event = {{"event", "step"},
                           {"epoch", s.epoch + 1},
                           {"epochs", s.epochs},
@@ -190,6 +234,15 @@ void ProgressReporter::Epoch(int64_t epoch, int64_t epochs, double train_loss, d
   nlohmann::json recorded = event;
   recorded["eval"] = metrics;  // the key of metrics.jsonl's earlier form
   Record(std::move(recorded));
+  if (tensorboard_ != nullptr) {
+    std::vector<std::pair<std::string, double>> scalars = {{"epoch/train_loss", train_loss},
+                                                           {"epoch/seconds", seconds}};
+    for (const auto& [name, value] : metrics.items()) {
+      if (value.is_number()) scalars.emplace_back("validation/" + name, value.get<double>());
+    }
+    Scalars(scalars, last_step_);
+    FlushTensorBoard();
+  }
   Emit(event);
   char line[160];
   std::snprintf(line, sizeof(line), "epoch %lld/%lld  train loss %.4f  (%.1f s)  eval: ",
@@ -205,6 +258,14 @@ void ProgressReporter::Checkpoint(const std::string& path, int64_t global_step) 
 
 void ProgressReporter::Finished(const nlohmann::json& summary) {
   if (options_.rank == 0) Record({{"event", "finished"}, {"summary", summary}});
+  if (tensorboard_ != nullptr && summary.contains("test") && summary["test"].is_object()) {
+    std::vector<std::pair<std::string, double>> scalars;
+    for (const auto& [name, value] : summary["test"].items()) {
+      if (value.is_number()) scalars.emplace_back("test/" + name, value.get<double>());
+    }
+    Scalars(scalars, last_step_);
+    FlushTensorBoard();
+  }
   Emit({{"event", "finished"}, {"summary", options_.rank == 0 ? summary : nlohmann::json()}});
 }
 

@@ -6,6 +6,7 @@
 //  - metrics.jsonl in the output directory (rank 0): the same ProgressEvent objects for the
 //    run's start, every step, every epoch and its finish, so one reader reads both; each
 //    carries the run's run_id, so the runs a resumed job appends are told apart.
+//  - TensorBoard event files (rank 0, tensorboard_writer.h): the same figures as curves.
 #ifndef DTRAIN_WORKERS_TRAINER_PROGRESS_H_
 #define DTRAIN_WORKERS_TRAINER_PROGRESS_H_
 
@@ -16,6 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "workers/trainer/tensorboard_writer.h"
 
 namespace dtrain::trainer {
 
@@ -29,6 +32,7 @@ struct ProgressOptions {
   HumanProgress human = HumanProgress::kAuto;
   bool json_lines = true;
   std::string metrics_path;      // metrics.jsonl; empty: none (rank 0 only writes)
+  std::string tensorboard_dir;   // event files; empty: none (rank 0 only writes)
   std::FILE* json_out = stdout;  // where JSON lines go (tests redirect it)
 };
 
@@ -71,6 +75,10 @@ class ProgressReporter {
   // against the other methods: the liveness monitor calls it from its own thread.
   void Warning(const std::string& message, const std::vector<int>& ranks);
 
+  // Rank 0's TensorBoard writer, for tasks that add images (TaskContext::tensorboard); null on
+  // other ranks, without a tensorboard_dir, or after a write failed.
+  TensorBoardWriter* tensorboard() { return tensorboard_.get(); }
+
  private:
   // Adds time, job, run_id, rank and world_size.
   void Stamp(nlohmann::json* event) const;
@@ -79,12 +87,18 @@ class ProgressReporter {
   void Record(nlohmann::json event);
   void Human(const std::string& line);
   void ClearLiveLine();
+  // Adds scalars to the event file; on a write error warns once and stops writing events (the
+  // run goes on: curves are a view, metrics.jsonl stays the record).
+  void Scalars(const std::vector<std::pair<std::string, double>>& values, int64_t step);
+  void FlushTensorBoard();
 
   ProgressOptions options_;
   std::recursive_mutex mu_;  // output of the trainer's thread and the liveness monitor's
   bool live_ = false;        // rank 0 with a terminal on stderr
   bool live_line_shown_ = false;
   std::FILE* metrics_ = nullptr;
+  std::unique_ptr<TensorBoardWriter> tensorboard_;
+  int64_t last_step_ = 0;  // x of the epoch's and the test's curves: the step they followed
 };
 
 // "1:02:03" / "4:05"

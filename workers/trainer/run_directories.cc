@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <utility>
 
+#include "workers/trainer/tensorboard_writer.h"
+
 namespace dtrain::trainer {
 namespace {
 
@@ -80,6 +82,14 @@ StatusOr<RunDirectories> RunDirectories::Claim(const std::string& output_dir,
     DTRAIN_RETURN_IF_ERROR(RemoveIfPresent(fs::path(output_dir) / name));
   }
   std::error_code ec;
+  // An earlier run's curves would mix with this run's in TensorBoard.
+  const fs::path events_dir = fs::path(output_dir) / kTensorBoardSubdir;
+  for (const auto& entry : fs::directory_iterator(events_dir, ec)) {
+    if (entry.path().filename().string().rfind(kEventFilePrefix, 0) == 0) {
+      DTRAIN_RETURN_IF_ERROR(RemoveIfPresent(entry.path()));
+    }
+  }
+  ec.clear();  // no events directory: nothing to remove
   for (const auto& entry : fs::directory_iterator(checkpoint_dir, ec)) {
     if (entry.path().filename().string().rfind(kCheckpointPrefix, 0) == 0) {
       DTRAIN_RETURN_IF_ERROR(RemoveIfPresent(entry.path()));

@@ -14,6 +14,7 @@
 #include "runtime/comm/communicator.h"
 #include "runtime/data/sampling.h"
 #include "runtime/spec/job_spec.h"
+#include "workers/trainer/tensorboard_writer.h"
 
 namespace dtrain::trainer {
 
@@ -100,6 +101,9 @@ struct TaskContext {
   comm::Communicator* comm = nullptr;
   bool use_cuda = false;
   int cuda_device = 0;  // this rank's GPU (its local rank)
+  // Rank 0's TensorBoard event file, for tasks that make images (style transfer results,
+  // detections): AddImage(tag, step, image). Null on other ranks and when events are off.
+  TensorBoardWriter* tensorboard = nullptr;
 };
 
 }  // namespace dtrain::trainer

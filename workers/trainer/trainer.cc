@@ -91,7 +91,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
 
   // Same seed everywhere so initial weights agree even before rank 0's broadcast.
   torch::manual_seed(train.seed);
-  TaskContext context{rank, world, &comm, use_cuda, options.local_rank};
+  TaskContext context{rank, world, &comm, use_cuda, options.local_rank, progress.tensorboard()};
   StatusOr<std::unique_ptr<Task>> made_task = Internal("the task was not built");
   try {
     made_task = MakeTask(spec, context);

@@ -103,6 +103,7 @@ int Train(const std::string& job_file, const std::map<std::string, std::string>&
     if (claim.ok()) {
       directories.emplace(std::move(claim).value());
       progress_options.metrics_path = spec.output_dir + "/metrics.jsonl";
+      progress_options.tensorboard_dir = spec.output_dir + "/" + trainer::kTensorBoardSubdir;
     } else {
       claimed = claim.status();
     }

@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   app.add_option("--port-file", config.port_file, "write the bound host:port here once listening");
+  app.add_option("--http-listen", config.http_listen_address,
+                 "host:port for Prometheus /metrics over HTTP, same token (default: off)");
+  app.add_option("--http-port-file", config.http_port_file,
+                 "write the bound HTTP host:port here once listening");
 
   try {
     app.parse(argc, argv);

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "runtime/coordinator/http/rpc_latency.h"
+#include "runtime/coordinator/http/store_http.h"
 #include "runtime/rpc/server_util.h"
 #include "workers/embedding_store/index/flat_index.h"
 #include "workers/embedding_store/service/encoders.h"
@@ -132,6 +134,8 @@ int RunEmbeddingStore(const EmbedStoreConfig& config) {
   quota.SetMaxThreads(config.store.max_concurrent_requests + kSpareServerThreads);
   builder.SetResourceQuota(quota);
   builder.RegisterService(service->get());
+  http::LatencyHistogram rpc_latency;
+  builder.experimental().SetInterceptorCreators(http::RpcLatencyInterceptors(&rpc_latency));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     return Fail(Unavailable("cannot listen on '" + config.listen_address + "'"));
@@ -153,9 +157,26 @@ int RunEmbeddingStore(const EmbedStoreConfig& config) {
                data_dir.c_str(), stats.persons, stats.faces, config.index.c_str(),
                encoder_name.c_str(), (*service)->threshold(), load_s);
 
+  std::unique_ptr<http::HttpServer> http_server;
+  if (!config.http_listen_address.empty()) {
+    auto http_started =
+        http::StartStoreHttp(config.http_listen_address, auth->token, server.get(), &rpc_latency);
+    if (!http_started.ok()) {
+      server->Shutdown(std::chrono::system_clock::now());
+      return Fail(http_started.status());
+    }
+    http_server = std::move(http_started).value();
+    if (!config.http_port_file.empty()) {
+      (void)rpc::WritePortFile(config.http_port_file, http_server->bound_address());
+    }
+    std::fprintf(stderr, "dtrain-embed-store: metrics on http://%s/metrics\n",
+                 http_server->bound_address().c_str());
+  }
+
   const int received = stop_signals.Wait();
   std::fprintf(stderr, "dtrain-embed-store: signal %d, shutting down\n", received);
   if (health != nullptr) health->SetServingStatus(kServiceName, false);
+  http_server.reset();  // its handlers call the gRPC server
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server->Wait();
   service->reset();  // runs a scheduled compaction, closes the database

@@ -27,6 +27,9 @@ struct EmbedStoreConfig {
   // gRPC's limit on one request; must hold max_images_per_request images of max_image_bytes.
   size_t max_request_bytes = size_t{72} << 20;
   std::string port_file;  // written once listening: the bound "host:port"
+  // HTTP endpoint (/metrics, Prometheus text) behind the same token; "" = none.
+  std::string http_listen_address;
+  std::string http_port_file;  // written once listening: the bound HTTP "host:port"
 };
 
 // $XDG_DATA_HOME/dtrain/embed-store when XDG_DATA_HOME is set, else ./embed-store-data.

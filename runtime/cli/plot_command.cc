@@ -1,0 +1,112 @@
+#include "runtime/cli/plot_command.h"
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <set>
+
+namespace dtrain::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// How the supervisor records a launch's run directory in the transition's reason.
+constexpr char kOutputDirMarker[] = "; output_dir ";
+
+bool IsJobId(const std::string& text) {
+  return !text.empty() && text.size() <= 18 &&
+         text.find_first_not_of("0123456789") == std::string::npos;
+}
+
+}  // namespace
+
+CLI::App* AddPlotCommand(CLI::App* app, PlotOptions* options) {
+  CLI::App* cmd = app->add_subcommand(
+      "plot",
+      "draw training curves (loss, validation metrics per epoch, throughput) of jobs or run "
+      "directories into PREFIX.svg and PREFIX.png; several runs are overlaid");
+  cmd->add_option("runs", options->runs, "job ids or run directories (holding metrics.jsonl)")
+      ->required();
+  cmd->add_option("-o,--out", options->out_prefix, "output path without extension")
+      ->capture_default_str();
+  return cmd;
+}
+
+StatusOr<std::string> JobRunDirectory(const v1::Job& job) {
+  for (int i = job.history_size() - 1; i >= 0; --i) {
+    const std::string& reason = job.history(i).reason();
+    const size_t at = reason.rfind(kOutputDirMarker);
+    if (at != std::string::npos) return reason.substr(at + sizeof(kOutputDirMarker) - 1);
+  }
+  return NotFound("job " + std::to_string(job.job_id()) +
+                  " has no run directory yet (it has not been launched)");
+}
+
+std::vector<PlotPanel> CurvePanels(const std::vector<RunCurves>& runs) {
+  std::vector<PlotPanel> panels;
+  PlotPanel loss{"training loss", "step", {}};
+  PlotPanel throughput{"throughput (samples/s, all ranks)", "step", {}};
+  std::set<std::string> metrics;
+  for (const RunCurves& run : runs) {
+    loss.series.push_back({run.label, run.loss});
+    throughput.series.push_back({run.label, run.samples_per_s});
+    for (const auto& [name, curve] : run.eval) metrics.insert(name);
+  }
+  panels.push_back(std::move(loss));
+  for (const std::string& name : metrics) {
+    PlotPanel panel{"validation " + name, "epoch", {}, /*integer_x=*/true};
+    for (const RunCurves& run : runs) {
+      auto it = run.eval.find(name);
+      panel.series.push_back({run.label, it == run.eval.end() ? Curve() : it->second});
+    }
+    panels.push_back(std::move(panel));
+  }
+  panels.push_back(std::move(throughput));
+  return panels;
+}
+
+int RunPlot(const PlotOptions& options, v1::Coordinator::StubInterface* stub,
+            const CommandEnv& env) {
+  if (options.runs.size() > kMaxPlotRuns) {
+    *env.err << "dtrain plot: " << options.runs.size() << " runs given; at most " << kMaxPlotRuns
+             << " fit one figure\n";
+    return kExitUsage;
+  }
+  std::vector<RunCurves> runs;
+  for (const std::string& run : options.runs) {
+    std::string dir = run, label = fs::path(run).lexically_normal().filename().string();
+    if (label.empty()) label = fs::path(run).lexically_normal().parent_path().filename().string();
+    if (!fs::is_directory(run) && IsJobId(run)) {
+      v1::GetJobRequest request;
+      request.set_job_id(std::stoll(run));
+      v1::Job job;
+      auto context = NewCallContext(env, /*unary=*/true);
+      const grpc::Status status = stub->GetJob(context.get(), request, &job);
+      if (!status.ok()) {
+        *env.err << "dtrain plot: job " << run << ": " << status.error_message() << "\n";
+        return ExitCodeForRpcError(status.error_code());
+      }
+      StatusOr<std::string> found = JobRunDirectory(job);
+      if (!found.ok()) {
+        *env.err << "dtrain plot: " << found.status().message() << "\n";
+        return kExitUsage;
+      }
+      dir = *found;
+      label = "job " + run + " (" + job.name() + ")";
+    }
+    StatusOr<RunCurves> curves = ReadRunCurves(dir, label);
+    if (!curves.ok()) {
+      *env.err << "dtrain plot: " << curves.status().message() << "\n";
+      return kExitUsage;
+    }
+    runs.push_back(std::move(curves).value());
+  }
+  StatusOr<RenderedFiles> files = RenderPanels(CurvePanels(runs), options.out_prefix);
+  if (!files.ok()) {
+    *env.err << "dtrain plot: " << files.status().message() << "\n";
+    return kExitUsage;
+  }
+  *env.out << "wrote " << files->svg << " and " << files->png << "\n";
+  return kExitOk;
+}
+
+}  // namespace dtrain::cli
