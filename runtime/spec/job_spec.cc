@@ -55,6 +55,10 @@ constexpr EnumName<DeviceKind> kDeviceNames[] = {{"cpu", DeviceKind::kCpu},
                                                  {"cuda", DeviceKind::kCuda}};
 constexpr EnumName<GradientCompression> kCompressionNames[] = {
     {"none", GradientCompression::kNone}, {"bf16", GradientCompression::kBf16}};
+constexpr EnumName<Precision> kPrecisionNames[] = {{"fp32", Precision::kFloat32},
+                                                   {"bf16", Precision::kBf16}};
+constexpr EnumName<MemoryFormat> kMemoryFormatNames[] = {
+    {"contiguous", MemoryFormat::kContiguous}, {"channels_last", MemoryFormat::kChannelsLast}};
 
 bool IsValidName(const std::string& s) {
   if (s.empty() || s == "." || s == "..") return false;
@@ -192,6 +196,10 @@ void CoreReader::ReadTrain(const Value& v) {
               [&](const Value& f) { r_.ReadInt(f, 1, kMax, &t.log_every_steps); }},
              {"intra_op_threads", false,
               [&](const Value& f) { r_.ReadInt(f, 0, kMaxIntraOpThreads, &t.intra_op_threads); }},
+             {"precision", false,
+              [&](const Value& f) { r_.ReadEnum(f, kPrecisionNames, &t.precision); }},
+             {"memory_format", false,
+              [&](const Value& f) { r_.ReadEnum(f, kMemoryFormatNames, &t.memory_format); }},
          });
 }
 
@@ -399,6 +407,8 @@ const char* ToString(LrScheduleKind v) { return NameOf(kScheduleNames, v); }
 const char* ToString(CommBackend v) { return NameOf(kBackendNames, v); }
 const char* ToString(DeviceKind v) { return NameOf(kDeviceNames, v); }
 const char* ToString(GradientCompression v) { return NameOf(kCompressionNames, v); }
+const char* ToString(Precision v) { return NameOf(kPrecisionNames, v); }
+const char* ToString(MemoryFormat v) { return NameOf(kMemoryFormatNames, v); }
 
 StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view source_name) {
   return ParseJobSpec(yaml_text, source_name, StaticResourceLimits());
@@ -496,6 +506,8 @@ std::string ToYaml(const JobSpec& spec) {
   out << YAML::Key << "seed" << YAML::Value << t.seed;
   out << YAML::Key << "log_every_steps" << YAML::Value << t.log_every_steps;
   out << YAML::Key << "intra_op_threads" << YAML::Value << t.intra_op_threads;
+  out << YAML::Key << "precision" << YAML::Value << ToString(t.precision);
+  out << YAML::Key << "memory_format" << YAML::Value << ToString(t.memory_format);
   out << YAML::EndMap;
 
   const DistributedSpec& dist = spec.distributed;

@@ -26,10 +26,18 @@ enum class CommBackend { kAuto, kMpi, kNccl };
 enum class DeviceKind { kCpu, kCuda };
 // What gradients cross the wire as: float32 as computed, or rounded to bfloat16 (half the bytes).
 enum class GradientCompression { kNone, kBf16 };
+// What the forward pass computes in: float32, or bfloat16 autocast (matrix products and
+// convolutions in bfloat16, reductions and the weights themselves stay float32).
+enum class Precision { kFloat32, kBf16 };
+// The layout of 4-d parameters and inputs: NCHW, or NHWC (channels_last), the layout oneDNN and
+// cuDNN's fastest convolutions work in.
+enum class MemoryFormat { kContiguous, kChannelsLast };
 
 // Canonical YAML spellings ("sgd", "cosine", "nccl", ...).
 const char* ToString(OptimizerKind v);
 const char* ToString(GradientCompression v);
+const char* ToString(Precision v);
+const char* ToString(MemoryFormat v);
 const char* ToString(LrScheduleKind v);
 const char* ToString(CommBackend v);
 const char* ToString(DeviceKind v);
@@ -68,6 +76,10 @@ struct TrainSpec {
   uint64_t seed = 0;          // seeds initialisation, shuffling and dropout
   int log_every_steps = 10;   // progress/metrics cadence, >= 1
   int intra_op_threads = 0;   // torch threads per rank, <= 1024; 0 = cores / local ranks
+  // bf16: autocast forward (and so backward) in bfloat16 while the optimizer steps the float32
+  // master weights; no loss scaling is needed, bfloat16 has float32's range.
+  Precision precision = Precision::kFloat32;
+  MemoryFormat memory_format = MemoryFormat::kContiguous;
 };
 
 struct DistributedSpec {

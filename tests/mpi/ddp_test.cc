@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "runtime/comm/mpi_communicator.h"
 #include "runtime/spec/job_spec.h"
@@ -18,6 +20,7 @@
 #include "tests/support/multi_rank.h"
 #include "workers/models/cnn.h"
 #include "workers/trainer/bucket_auto_tuner.h"
+#include "workers/trainer/precision.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/tensor_comm.h"
@@ -59,6 +62,7 @@ struct TrainCase {
   bool auto_buckets = false;        // distributed.bucket_mb: auto's tuner regroups the buckets
   bool rebucket_mid_group = false;  // regroup between two micro-steps of the first group
   bool bf16 = false;                // gradients cross the wire as bfloat16
+  bool channels_last = false;       // the DP model's conv weights and inputs in NHWC
 };
 
 double TrainBothAndCompare(comm::Communicator& comm, const TrainCase& c) {
@@ -81,6 +85,9 @@ double TrainBothAndCompare(comm::Communicator& comm, const TrainCase& c) {
     return std::make_unique<torch::optim::SGD>(m.parameters(),
                                                torch::optim::SGDOptions(0.1).momentum(0.9));
   };
+  const MemoryFormat format =
+      c.channels_last ? MemoryFormat::kChannelsLast : MemoryFormat::kContiguous;
+  ApplyMemoryFormat(*model, format);
   auto ref_opt = make_opt(*reference);
   auto opt = make_opt(*model);
   ReducerOptions options;
@@ -107,7 +114,8 @@ double TrainBothAndCompare(comm::Communicator& comm, const TrainCase& c) {
       const int64_t start = rank * per_rank + m * micro;
       reducer->PrepareForBackward(/*sync=*/m == accum - 1);
       auto loss = torch::nn::functional::cross_entropy(
-          model->forward(data.x.narrow(0, start, micro)), data.y.narrow(0, start, micro));
+          model->forward(InMemoryFormat(data.x.narrow(0, start, micro), format)),
+          data.y.narrow(0, start, micro));
       // Summing buckets instead of averaging them needs the loss pre-scaled by 1 / world.
       (loss / (average_in_reducer ? accum : accum * world)).backward();
       Status s = reducer->FinishBackward();
@@ -119,6 +127,14 @@ double TrainBothAndCompare(comm::Communicator& comm, const TrainCase& c) {
     }
     EXPECT_EQ(reducer->last_timings().buckets_launched_in_backward, reducer->buckets().size())
         << "every bucket should start while backward is still running";
+    if (c.channels_last) {
+      for (const auto& p : model->named_parameters()) {
+        if (p.value().dim() != 4) continue;
+        EXPECT_TRUE(p.value().is_contiguous(at::MemoryFormat::ChannelsLast)) << p.key();
+        // The bucket view takes the weight's strides: same layout, still inside the bucket.
+        EXPECT_EQ(p.value().grad().strides(), p.value().strides()) << p.key();
+      }
+    }
     opt->step();
     reducer->ZeroGrad();
     if (tuner) {
@@ -190,6 +206,16 @@ TEST(DdpTest, RebucketKeepsAccumulatedGradients) {
   c.steps = 4;
   c.average_in_reducer = false;
   c.rebucket_mid_group = true;
+  EXPECT_LT(TrainBothAndCompare(*comm, c), kTolerance);
+}
+
+// Issue 17 item 5: channels-last convolution weights (and inputs) reduce through the same
+// buckets, their gradients laid out like the weights, and train exactly as NCHW does.
+TEST(DdpTest, ChannelsLastMatchesSingleProcessOnGlobalBatch) {
+  auto comm = dtrain::testing::MakeWorldComm();
+  TrainCase c;
+  c.adam = true;
+  c.channels_last = true;
   EXPECT_LT(TrainBothAndCompare(*comm, c), kTolerance);
 }
 
@@ -367,6 +393,17 @@ class TrainingLoopTest : public dtrain::testing::MultiRankTest {
     return testing::RunQuietly(spec, *comm_, resume, stop_after);
   }
 
+  // The train_loss of the run's last epoch event in metrics.jsonl (-1 when there is none).
+  double LastEpochTrainLoss(const std::string& run) {
+    std::ifstream in(root_ / run / "metrics.jsonl");
+    double loss = -1;
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json event = nlohmann::json::parse(line);
+      if (event.value("event", "") == "epoch") loss = event["train_loss"].get<double>();
+    }
+    return loss;
+  }
+
   // The run's final model.pt, loaded into the architecture Spec() describes.
   std::vector<torch::Tensor> LoadModel(const std::string& run) {
     ModelSpec spec;
@@ -400,6 +437,39 @@ TEST_F(TrainingLoopTest, ResumeFromCheckpointMatchesUninterruptedRun) {
   ASSERT_FALSE(a.empty());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_LT((a[i] - b[i]).abs().max().item<double>(), 1e-6) << "tensor " << i;
+  }
+}
+
+// Issue 17 items 4 and 5 through the whole loop. channels_last: the same training as NCHW
+// (only the convolutions' summation order differs). bf16: autocast really runs (the result
+// differs from float32), the saved master weights are float32, and training still tracks the
+// float32 run.
+TEST_F(TrainingLoopTest, ChannelsLastAndBf16AutocastTrainLikeFloat32) {
+  const std::string train =
+      "train: {epochs: 2, batch_size: 8, seed: 5, optimizer: {kind: adam, lr: 0.01}";
+  auto reference = Run(Spec("fp32", train + "}\n"), false);
+  ASSERT_TRUE(reference.ok()) << reference.status().ToString();
+  auto nhwc = Run(Spec("nhwc", train + ", memory_format: channels_last}\n"), false);
+  ASSERT_TRUE(nhwc.ok()) << nhwc.status().ToString();
+  auto bf16 = Run(Spec("bf16", train + ", precision: bf16}\n"), false);
+  ASSERT_TRUE(bf16.ok()) << bf16.status().ToString();
+  ASSERT_TRUE(comm_->Barrier().ok());  // rank 0 writes model.pt after the others return
+  auto a = LoadModel("fp32"), b = LoadModel("nhwc"), c = LoadModel("bf16");
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(a.size(), c.size());
+  double bf16_diff = 0, bf16_scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_LT((a[i] - b[i]).abs().max().item<double>(), 1e-5) << "tensor " << i;
+    EXPECT_EQ(c[i].scalar_type(), torch::kFloat) << "master weights must stay float32";
+    bf16_diff = std::max(bf16_diff, (a[i] - c[i]).abs().max().item<double>());
+    bf16_scale = std::max(bf16_scale, a[i].abs().max().item<double>());
+  }
+  EXPECT_GT(bf16_diff, 1e-6) << "bf16 autocast left the run bit-identical to float32";
+  EXPECT_LT(bf16_diff, 0.05 * bf16_scale) << "bf16 autocast drifted far from float32";
+  if (comm_->rank() == 0) {  // metrics.jsonl is rank 0's
+    const double fp32_loss = LastEpochTrainLoss("fp32"), bf16_loss = LastEpochTrainLoss("bf16");
+    EXPECT_GT(fp32_loss, 0);
+    EXPECT_NEAR(bf16_loss, fp32_loss, 0.02 + 0.1 * fp32_loss);
   }
 }
 

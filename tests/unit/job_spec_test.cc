@@ -265,6 +265,8 @@ void ExpectRoundTrip(const std::string& yaml) {
   EXPECT_EQ(a.train.seed, b.train.seed);
   EXPECT_EQ(a.train.log_every_steps, b.train.log_every_steps);
   EXPECT_EQ(a.train.intra_op_threads, b.train.intra_op_threads);
+  EXPECT_EQ(a.train.precision, b.train.precision);
+  EXPECT_EQ(a.train.memory_format, b.train.memory_format);
   EXPECT_EQ(a.distributed.backend, b.distributed.backend);
   EXPECT_EQ(a.distributed.device, b.distributed.device);
   EXPECT_EQ(a.distributed.bucket_mb, b.distributed.bucket_mb);
@@ -353,6 +355,27 @@ TEST(JobSpecTest, GradientCompressionBf16) {
             std::string::npos)
       << error;
   EXPECT_NE(error.find("bf16"), std::string::npos) << error;
+}
+
+// Issue 17 items 4 and 5: bf16 autocast and channels-last layouts.
+TEST(JobSpecTest, PrecisionAndMemoryFormat) {
+  const std::string given = "train:\n  precision: bf16\n  memory_format: channels_last\n";
+  StatusOr<JobSpec> parsed = ParseJobSpec(Minimal(given), "a.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->train.precision, Precision::kBf16);
+  EXPECT_EQ(parsed->train.memory_format, MemoryFormat::kChannelsLast);
+  ExpectRoundTrip(Minimal(given));
+  StatusOr<JobSpec> fixed = ParseJobSpec(Minimal(), "a.yaml");
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(fixed->train.precision, Precision::kFloat32);
+  EXPECT_EQ(fixed->train.memory_format, MemoryFormat::kContiguous);
+  const std::string precision = ErrorOf(Minimal("train:\n  precision: fp16\n"));
+  EXPECT_NE(precision.find("job.yaml:6:14: train.precision: expected one of"), std::string::npos)
+      << precision;
+  EXPECT_NE(precision.find("bf16"), std::string::npos) << precision;
+  const std::string layout = ErrorOf(Minimal("train:\n  memory_format: nhwc\n"));
+  EXPECT_NE(layout.find("train.memory_format: expected one of"), std::string::npos) << layout;
+  EXPECT_NE(layout.find("channels_last"), std::string::npos) << layout;
 }
 
 TEST(JobSpecErrorTest, BucketMbIsANumberOrAutoAndAutoChoosesTheFirstBucketToo) {

@@ -9,6 +9,7 @@
 #include "tests/support/temp_dir.h"
 #include "workers/models/cnn.h"
 #include "workers/trainer/checkpoint.h"
+#include "workers/trainer/precision.h"
 #include "workers/trainer/tasks/image_classification/image_classification.h"
 
 namespace dtrain::trainer {
@@ -16,6 +17,65 @@ namespace {
 
 namespace fs = std::filesystem;
 using models::BuildCnn;
+
+// Issue 17 item 4: bf16 autocast over float32 master weights.
+TEST(AutocastScopeTest, MatrixProductsRunInBfloat16InsideTheScopeOnly) {
+  const torch::Tensor a = torch::randn({4, 4}), b = torch::randn({4, 4});
+  {
+    AutocastScope scope(Precision::kBf16, /*cuda=*/false);
+    EXPECT_EQ(torch::mm(a, b).scalar_type(), torch::kBFloat16);
+    {
+      AutocastScope nested(Precision::kBf16, /*cuda=*/false);
+      EXPECT_EQ(torch::mm(a, b).scalar_type(), torch::kBFloat16);
+    }
+    EXPECT_EQ(torch::mm(a, b).scalar_type(), torch::kBFloat16)
+        << "closing the inner scope must not end the outer one";
+  }
+  EXPECT_EQ(torch::mm(a, b).scalar_type(), torch::kFloat);
+  AutocastScope fp32(Precision::kFloat32, /*cuda=*/false);
+  EXPECT_EQ(torch::mm(a, b).scalar_type(), torch::kFloat);
+}
+
+TEST(AutocastScopeTest, WeightsAndTheirGradientsStayFloat32) {
+  torch::nn::Linear layer(4, 2);
+  torch::Tensor loss;
+  {
+    AutocastScope scope(Precision::kBf16, /*cuda=*/false);
+    loss = layer(torch::randn({3, 4})).sum();
+  }
+  loss.backward();
+  EXPECT_EQ(layer->weight.scalar_type(), torch::kFloat);
+  EXPECT_EQ(layer->weight.grad().scalar_type(), torch::kFloat);
+  EXPECT_EQ(layer->bias.grad().scalar_type(), torch::kFloat);
+}
+
+// Issue 17 item 5: channels-last convolution weights and image batches; the rest untouched.
+TEST(MemoryFormatTest, ConvolutionWeightsAndImageBatchesGoChannelsLast) {
+  ModelSpec spec;
+  spec.conv_channels = {4};
+  spec.hidden_units = {8};
+  auto model = BuildCnn(spec, 3, 8, 8, 2);
+  const torch::Tensor x = torch::randn({2, 3, 8, 8});
+  const torch::Tensor before = model->forward(x);
+  ApplyMemoryFormat(*model, MemoryFormat::kChannelsLast);
+  int converted = 0;
+  for (const auto& p : model->parameters()) {
+    if (p.dim() == 4) {
+      EXPECT_TRUE(p.is_contiguous(at::MemoryFormat::ChannelsLast));
+      ++converted;
+    } else {
+      EXPECT_TRUE(p.is_contiguous());
+    }
+  }
+  EXPECT_EQ(converted, 1);
+  const torch::Tensor nhwc = InMemoryFormat(x, MemoryFormat::kChannelsLast);
+  EXPECT_TRUE(nhwc.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::equal(nhwc, x));
+  EXPECT_LT((model->forward(nhwc) - before).abs().max().item<double>(), 1e-5);
+  const torch::Tensor rows = torch::randn({2, 5});
+  EXPECT_TRUE(InMemoryFormat(rows, MemoryFormat::kChannelsLast).is_same(rows));
+  EXPECT_TRUE(InMemoryFormat(x, MemoryFormat::kContiguous).is_same(x));
+}
 
 TEST(BinaryLogLikelihoodLossTest, MatchesTheLectureFormula) {
   torch::Tensor z = torch::tensor({-3.0, -0.5, 0.0, 0.7, 4.0}, torch::kDouble);

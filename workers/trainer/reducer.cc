@@ -198,7 +198,12 @@ void Reducer::InitBuckets() {
     int64_t offset = 0;
     for (size_t v : buckets_[b].variables) {
       at::Tensor& param = parameters_[v].tensor;
-      at::Tensor view = flat.narrow(0, offset, param.numel()).view(param.sizes());
+      // The gradient takes its parameter's strides (a channels-last weight gets a channels-last
+      // gradient), so autograd's accumulation and the optimizer read both alike.
+      at::Tensor slot = flat.narrow(0, offset, param.numel());
+      at::Tensor view = param.is_non_overlapping_and_dense()
+                            ? slot.as_strided(param.sizes(), param.strides())
+                            : slot.view(param.sizes());
       if (param.grad().defined()) view.copy_(param.grad());
       param.mutable_grad() = view;  // autograd accumulates in place into the bucket
       bucket_of_[v] = b;

@@ -3,7 +3,11 @@
 namespace dtrain::trainer {
 
 StatusOr<comm::BufferRef> AsBuffer(const at::Tensor& tensor) {
-  if (!tensor.is_contiguous()) return InvalidArgument("collective on a non-contiguous tensor");
+  // Dense in any dimension order (a channels-last weight) is one block of numel() elements from
+  // data_ptr(); every rank lays the same tensor out the same way, so the blocks correspond.
+  if (!tensor.is_non_overlapping_and_dense()) {
+    return InvalidArgument("collective on a tensor that is not one dense block");
+  }
   comm::DataType type;
   switch (tensor.scalar_type()) {
     case at::kFloat:

@@ -13,6 +13,7 @@
 #include "workers/trainer/bucket_auto_tuner.h"
 #include "workers/trainer/checkpoint.h"
 #include "workers/trainer/lr_schedule.h"
+#include "workers/trainer/precision.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/task.h"
 #include "workers/trainer/task_registry.h"
@@ -133,6 +134,10 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     }
   }
 
+  // After any resume (a checkpoint's tensors come back in the layout they were saved in) and
+  // before the reducer, whose gradient buckets take the parameters' strides.
+  ApplyMemoryFormat(*model, train.memory_format);
+
   ReducerOptions reducer_options;
   reducer_options.bucket_bytes_cap = static_cast<size_t>(spec.distributed.bucket_mb * (1 << 20));
   reducer_options.first_bucket_bytes =
@@ -247,8 +252,12 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       torch::Tensor loss;
       try {
         Batch b = task->GetBatch(ids);
+        b.inputs = InMemoryFormat(b.inputs, train.memory_format);
         reducer->PrepareForBackward(sync);
-        loss = task->Loss(b);
+        {
+          AutocastScope autocast(train.precision, use_cuda);
+          loss = task->Loss(b);
+        }
         (loss / static_cast<double>(group_size * world)).backward();
       } catch (const std::exception& e) {
         // A task's collective that failed inside Loss or its backward, or a torch error: fail
