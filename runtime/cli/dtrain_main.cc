@@ -157,7 +157,8 @@ CLI::App* AddCoordinator(CLI::App* app, dtrain::coordinator::CoordinatorConfig* 
   cmd->add_option("--mpirun", config->mpirun_path,
                   "local-mpirun launcher: mpirun binary (default: /usr/bin/mpirun)");
   cmd->add_option("--http-listen", config->http_listen_address,
-                  "host:port for Prometheus /metrics over HTTP, same token (default: off)");
+                  "host:port for the web dashboard and Prometheus /metrics over HTTP, same token "
+                  "(default: off)");
   cmd->add_option("--http-port-file", config->http_port_file,
                   "write the bound HTTP host:port here once listening");
   cmd->add_option("--port-file", config->port_file,
