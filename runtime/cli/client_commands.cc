@@ -430,6 +430,12 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
   // Errors then name the user's file ("jobs/x.yaml:4:17: ..."); a name that is not valid UTF-8
   // could not travel, and the coordinator falls back to "<submitted spec>".
   if (DescribeInvalidUtf8(options.job_file).empty()) request.set_spec_name(options.job_file);
+  for (const std::string& text : options.after) {
+    if (const std::string bad = CheckJobId(text); !bad.empty()) return Usage(env, "--after " + bad);
+    request.add_after(std::stoll(text));
+  }
+  request.set_hold(options.hold);
+  request.set_owner(options.owner);
   v1::SubmitJobResponse response;
   auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->SubmitJob(context.get(), request, &response);
@@ -502,6 +508,7 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     request.set_view(v1::JOB_VIEW_BASIC);  // a table shows no spec, history or log lines
     request.set_order_by(options.sort == "oldest" ? "id" : "id desc");
     request.set_name(options.name);
+    request.set_owner(options.owner);
     const size_t wanted = limit == 0 ? kMaxListPageSize : limit - jobs.size();
     request.set_page_size(static_cast<int>(std::min<size_t>(wanted, kMaxListPageSize)));
     request.set_page_token(page_token);
@@ -609,6 +616,67 @@ int RunCancel(int64_t job_id, v1::Coordinator::StubInterface* stub, const Comman
     *env.out << "job " << job.job_id() << ": " << StateName(job.state()) << "\n";
   }
   return kExitOk;
+}
+
+int RunHold(int64_t job_id, bool hold, v1::Coordinator::StubInterface* stub,
+            const CommandEnv& env) {
+  v1::Job job;
+  auto context = NewCallContext(env, /*unary=*/true);
+  grpc::Status status;
+  if (hold) {
+    v1::HoldJobRequest request;
+    request.set_job_id(job_id);
+    status = stub->HoldJob(context.get(), request, &job);
+  } else {
+    v1::ReleaseJobRequest request;
+    request.set_job_id(job_id);
+    status = stub->ReleaseJob(context.get(), request, &job);
+  }
+  if (!status.ok()) return ReportRpcError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, JobToJson(job));
+    return kExitOk;
+  }
+  *env.out << "job " << job.job_id() << ": " << StateName(job.state());
+  if (job.state() != v1::PENDING) {
+    *env.out << " (it started before the hold)";
+  } else if (!job.waiting_reason().empty()) {
+    *env.out << ", " << ShownReason(job);
+  } else {
+    *env.out << ", released";
+  }
+  *env.out << "\n";
+  return kExitOk;
+}
+
+int RunSetPriority(int64_t job_id, int priority, v1::Coordinator::StubInterface* stub,
+                   const CommandEnv& env) {
+  v1::SetJobPriorityRequest request;
+  request.set_job_id(job_id);
+  request.set_priority(priority);
+  v1::Job job;
+  auto context = NewCallContext(env, /*unary=*/true);
+  const grpc::Status status = stub->SetJobPriority(context.get(), request, &job);
+  if (!status.ok()) return ReportRpcError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, JobToJson(job));
+  } else {
+    *env.out << "job " << job.job_id() << ": priority " << job.priority();
+    if (!job.waiting_reason().empty()) *env.out << " (" << ShownReason(job) << ")";
+    *env.out << "\n";
+  }
+  return kExitOk;
+}
+
+std::string DefaultOwner(const char* user) {
+  if (user == nullptr) return "";
+  const std::string owner = user;
+  const bool valid =
+      !owner.empty() && owner.size() <= 64 && std::all_of(owner.begin(), owner.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '@' || c == '-';
+      });
+  return valid ? owner : "";
 }
 
 int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env) {

@@ -113,6 +113,9 @@ struct SubmitOptions {
   std::vector<std::string> sets;
   bool follow = false;
   bool logs = false;  // with follow: print the job's log lines too
+  std::vector<std::string> after;  // job ids that must SUCCEED first (each checked by CheckJobId)
+  bool hold = false;               // queue it held
+  std::string owner;               // "" = none
 };
 
 // `dtrain list --sort` keys. newest and oldest are the coordinator's order; the others sort the
@@ -124,6 +127,7 @@ struct ListOptions {
   int limit = kDefaultListLimit;  // 0 = no limit
   std::string sort = "newest";    // one of kListSortKeys
   std::string name;               // glob the job name must match; "" = any
+  std::string owner;              // exact owner; "" = any
 };
 
 struct LogsOptions {
@@ -151,6 +155,15 @@ int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
             const CommandEnv& env);
 // `dtrain cancel ID`: prints the job's new state.
 int RunCancel(int64_t job_id, v1::Coordinator::StubInterface* stub, const CommandEnv& env);
+// `dtrain hold ID` (hold true) and `dtrain release ID` (false): "job 7: PENDING, held".
+int RunHold(int64_t job_id, bool hold, v1::Coordinator::StubInterface* stub,
+            const CommandEnv& env);
+// `dtrain priority ID N`: "job 7: priority 50 (#1: ...)".
+int RunSetPriority(int64_t job_id, int priority, v1::Coordinator::StubInterface* stub,
+                   const CommandEnv& env);
+// The owner `submit` sends unless --owner is given: $USER when it is a valid owner (1 to 64 of
+// A-Z a-z 0-9 . _ @ -), else "".
+std::string DefaultOwner(const char* user);
 // `dtrain cluster`: slots per host and the queue.
 int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env);
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "runtime/spec/job_spec.h"
 #include "runtime/spec/overrides.h"
@@ -25,6 +26,9 @@ constexpr int kMaxPriority = 1000;
 constexpr size_t kMaxSpecNameBytes = 1024;
 constexpr size_t kMaxNameFilterBytes = 256;
 constexpr char kDefaultSpecName[] = "<submitted spec>";
+// SubmitJobRequest.after: at most this many dependencies.
+constexpr int kMaxDependencies = 64;
+constexpr size_t kMaxOwnerBytes = 64;
 // ListJobsRequest.page_size: 0 means the default; larger values are coerced to the maximum.
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
@@ -72,6 +76,18 @@ void SetTyped(const JobEvent& e, v1::JobEvent* out) {
       out->clear_progress();
     }
   }
+}
+
+// "" when `owner` is a valid owner (1 to 64 of [A-Za-z0-9._@-]; "" is valid too), else why not.
+std::string CheckOwner(const char* field, const std::string& owner) {
+  const bool ok = owner.size() <= kMaxOwnerBytes &&
+                  std::all_of(owner.begin(), owner.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' || c == '-';
+                  });
+  if (ok) return "";
+  return std::string(field) + ": expected at most " + std::to_string(kMaxOwnerBytes) +
+         " characters of A-Z a-z 0-9 . _ @ -";
 }
 
 grpc::Status CheckView(v1::JobView view) {
@@ -144,7 +160,24 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
     problems += std::string(problems.empty() ? "" : "; ") + "spec_name: expected at most " +
                 std::to_string(kMaxSpecNameBytes) + " bytes without control characters";
   }
+  if (const std::string p = CheckOwner("owner", request->owner()); !p.empty()) {
+    problems += (problems.empty() ? "" : "; ") + p;
+  }
+  if (request->after_size() > kMaxDependencies) {
+    problems += std::string(problems.empty() ? "" : "; ") + "after: at most " +
+                std::to_string(kMaxDependencies) + " jobs, got " +
+                std::to_string(request->after_size());
+  }
   if (!problems.empty()) return Invalid(problems);
+  // Dependencies are existing jobs (so no cycle can form: each names an older job).
+  std::vector<int64_t> after;
+  for (int64_t dependency : request->after()) {
+    if (std::find(after.begin(), after.end(), dependency) != after.end()) continue;
+    if (dependency < 1 || !store_->Get(dependency).ok()) {
+      return Invalid("after: job " + std::to_string(dependency) + " does not exist");
+    }
+    after.push_back(dependency);
+  }
   const std::string source = given_name.empty() ? kDefaultSpecName : given_name;
   std::map<std::string, std::string> overrides(request->overrides().begin(),
                                                request->overrides().end());
@@ -174,10 +207,13 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   job.max_attempts =
       request->max_attempts() > 0 ? request->max_attempts() : spec->restart.max_attempts;
   job.submitted_ms = NowMs();
+  job.held = request->hold();
+  job.after = after;
+  job.owner = request->owner();
   if (Status fit = supervisor_->CanEverFit(job.ranks); !fit.ok()) return ToGrpc(fit);
   auto id = store_->Insert(job);
   if (!id.ok()) return ToGrpc(id.status());
-  supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms});
+  supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms}, JobGate{job.held, after});
   response->set_job_id(*id);
   return grpc::Status::OK;
 }
@@ -201,6 +237,9 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
   out->set_rank_signal(r.rank_signal);
   out->set_last_log_lines(r.last_log_lines);
   out->set_output_dir(r.output_dir);
+  out->set_held(r.held);
+  for (int64_t dependency : r.after) out->add_after(dependency);
+  out->set_owner(r.owner);
   out->set_spec_yaml(r.spec_yaml);
   auto history =
       with_history
@@ -223,14 +262,18 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
   out->mutable_metrics()->insert(metrics.begin(), metrics.end());
 }
 
+void CoordinatorService::ToJobWithStanding(const JobRecord& record, v1::Job* out) const {
+  ToJob(record, out);
+  if (record.state == JobState::kPending) AddStanding(supervisor_->QueueStandings(), out);
+}
+
 grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
                                         const v1::GetJobRequest* request, v1::Job* response) {
   if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
   if (grpc::Status v = CheckView(request->view()); !v.ok()) return v;
   auto record = store_->Get(request->job_id());
   if (!record.ok()) return ToGrpc(record.status());
-  ToJob(*record, response);
-  if (record->state == JobState::kPending) AddStanding(supervisor_->QueueStandings(), response);
+  ToJobWithStanding(*record, response);
   ApplyView(request->view(), v1::JOB_VIEW_FULL, response);
   return grpc::Status::OK;
 }
@@ -262,6 +305,8 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
     return Invalid("name: at most " + std::to_string(kMaxNameFilterBytes) + " bytes");
   }
   filter.name_glob = request->name();
+  if (const std::string p = CheckOwner("owner", request->owner()); !p.empty()) return Invalid(p);
+  filter.owner = request->owner();
   if (!request->page_token().empty()) {
     // Tokens are "<last id>" oldest first, "<last id>d" newest first.
     std::string token = request->page_token();
@@ -372,6 +417,40 @@ grpc::Status CoordinatorService::GetCluster(grpc::ServerContext* context,
   response->set_free_slots(cluster.free_slots);
   response->set_queue_length(cluster.queue_length);
   response->set_running_jobs(cluster.running_jobs);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::HoldJob(grpc::ServerContext* context,
+                                         const v1::HoldJobRequest* request, v1::Job* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  auto job = supervisor_->SetHeld(request->job_id(), true);
+  if (!job.ok()) return ToGrpc(job.status());
+  ToJobWithStanding(*job, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ReleaseJob(grpc::ServerContext* context,
+                                            const v1::ReleaseJobRequest* request,
+                                            v1::Job* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  auto job = supervisor_->SetHeld(request->job_id(), false);
+  if (!job.ok()) return ToGrpc(job.status());
+  ToJobWithStanding(*job, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::SetJobPriority(grpc::ServerContext* context,
+                                                const v1::SetJobPriorityRequest* request,
+                                                v1::Job* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  if (const std::string p =
+          CheckRange("priority", request->priority(), -kMaxPriority, kMaxPriority, "");
+      !p.empty()) {
+    return Invalid(p);
+  }
+  auto job = supervisor_->SetPriority(request->job_id(), request->priority());
+  if (!job.ok()) return ToGrpc(job.status());
+  ToJobWithStanding(*job, response);
   return grpc::Status::OK;
 }
 

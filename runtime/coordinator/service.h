@@ -43,10 +43,19 @@ class CoordinatorService final : public dtrain::v1::Coordinator::Service {
                         grpc::ServerWriter<v1::JobEvent>* writer) override;
   grpc::Status GetCluster(grpc::ServerContext* context, const v1::GetClusterRequest* request,
                           v1::Cluster* response) override;
+  grpc::Status HoldJob(grpc::ServerContext* context, const v1::HoldJobRequest* request,
+                       v1::Job* response) override;
+  grpc::Status ReleaseJob(grpc::ServerContext* context, const v1::ReleaseJobRequest* request,
+                          v1::Job* response) override;
+  grpc::Status SetJobPriority(grpc::ServerContext* context,
+                              const v1::SetJobPriorityRequest* request,
+                              v1::Job* response) override;
 
  private:
   // `with_history`: read the job's transitions too (one more query per job).
   void ToJob(const JobRecord& record, v1::Job* out, bool with_history = true) const;
+  // A job as GetJob shows it, with its queue standing when PENDING.
+  void ToJobWithStanding(const JobRecord& record, v1::Job* out) const;
 
   const ServiceOptions options_;
   JobStore* const store_;
