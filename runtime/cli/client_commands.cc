@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "runtime/cli/output.h"
+#include "runtime/cli/sweep.h"
 #include "runtime/common/utf8.h"
 #include "runtime/rpc/auth.h"
 #include "runtime/spec/overrides.h"
@@ -410,6 +411,74 @@ grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv&
 
 // ---------------------------------------------------------------- commands
 
+namespace {
+
+// `submit --sweep`: the spec and settings of `job` with each trial's overrides over them.
+int SubmitSweep(const SubmitOptions& options, v1::SubmitJobRequest job,
+                v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
+  if (options.follow) {
+    return Usage(env,
+                 "--follow follows one job and --sweep queues many: follow the sweep with "
+                 "dtrain list --array ID");
+  }
+  auto text = ReadFile(options.sweep);
+  if (!text.ok()) return Usage(env, text.status().message());
+  auto sweep = ParseSweep(*text, options.sweep);
+  if (!sweep.ok()) return Usage(env, sweep.status().message());
+  auto trials = ExpandSweep(*sweep);
+  if (!trials.ok()) return Usage(env, options.sweep + ": " + trials.status().message());
+  v1::SubmitJobArrayRequest request;
+  *request.mutable_job() = std::move(job);
+  for (const auto& trial : *trials) {
+    request.add_elements()->mutable_overrides()->insert(trial.begin(), trial.end());
+  }
+  v1::SubmitJobArrayResponse response;
+  auto context = NewCallContext(env, /*unary=*/true);
+  const grpc::Status status = stub->SubmitJobArray(context.get(), request, &response);
+  if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      *env.err << "dtrain: " << options.job_file << " with " << options.sweep << " was rejected:\n"
+               << status.error_message() << "\n";
+      return kExitUsage;
+    }
+    return ReportRpcError(status, env);
+  }
+  if (env.settings.json) {
+    PrintJson(env, {{"array_id", response.array_id()},
+                    {"job_ids",
+                     std::vector<int64_t>(response.job_ids().begin(), response.job_ids().end())}});
+    return kExitOk;
+  }
+  *env.out << "submitted array " << response.array_id() << ": " << response.job_ids_size()
+           << (response.job_ids_size() == 1 ? " job" : " jobs") << "\n";
+  for (int i = 0; i < response.job_ids_size() && i < static_cast<int>(trials->size()); ++i) {
+    *env.out << "  job " << response.job_ids(i) << " [" << i << "]";
+    for (const auto& [key, value] : (*trials)[static_cast<size_t>(i)]) {
+      *env.out << " " << key << "=" << value;
+    }
+    *env.out << "\n";
+  }
+  return kExitOk;
+}
+
+// "name" or "name:max" -> (name, higher first); "name:min" -> (name, lower first).
+std::optional<std::pair<std::string, bool>> ParseRankBy(const std::string& text) {
+  std::string name = text;
+  bool higher_first = true;
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    const std::string direction = text.substr(colon + 1);
+    if (direction != "min" && direction != "max") return std::nullopt;
+    higher_first = direction == "max";
+    name = text.substr(0, colon);
+  }
+  if (name.empty()) return std::nullopt;
+  return std::make_pair(name, higher_first);
+}
+
+}  // namespace
+
 int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub,
               const CommandEnv& env) {
   auto spec = ReadFile(options.job_file);
@@ -436,6 +505,7 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
   }
   request.set_hold(options.hold);
   request.set_owner(options.owner);
+  if (!options.sweep.empty()) return SubmitSweep(options, std::move(request), stub, env);
   v1::SubmitJobResponse response;
   auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->SubmitJob(context.get(), request, &response);
@@ -498,6 +568,15 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     return Usage(env,
                  "--sort '" + options.sort + "': expected newest, oldest, priority, name or state");
   }
+  std::optional<std::pair<std::string, bool>> rank_by;
+  if (!options.rank_by.empty()) {
+    rank_by = ParseRankBy(options.rank_by);
+    if (!rank_by) {
+      return Usage(env, "--rank-by '" + options.rank_by +
+                            "': expected a metric name, optionally with :min or :max "
+                            "(test.accuracy, loss:min)");
+    }
+  }
 
   std::vector<v1::Job> jobs;
   std::string page_token;
@@ -509,6 +588,7 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     request.set_order_by(options.sort == "oldest" ? "id" : "id desc");
     request.set_name(options.name);
     request.set_owner(options.owner);
+    request.set_array_id(options.array_id);
     const size_t wanted = limit == 0 ? kMaxListPageSize : limit - jobs.size();
     request.set_page_size(static_cast<int>(std::min<size_t>(wanted, kMaxListPageSize)));
     request.set_page_token(page_token);
@@ -541,13 +621,24 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     std::stable_sort(jobs.begin(), jobs.end(),
                      [](const v1::Job& a, const v1::Job& b) { return a.state() < b.state(); });
   }
+  if (rank_by) {
+    const auto& [metric, higher_first] = *rank_by;
+    std::stable_sort(jobs.begin(), jobs.end(), [&](const v1::Job& a, const v1::Job& b) {
+      const auto ia = a.metrics().find(metric);
+      const auto ib = b.metrics().find(metric);
+      if (ia == a.metrics().end() || ib == b.metrics().end()) {
+        return ia != a.metrics().end() && ib == b.metrics().end();  // those with it first
+      }
+      return higher_first ? ia->second > ib->second : ia->second < ib->second;
+    });
+  }
 
   if (env.settings.json) {
     nlohmann::ordered_json array = nlohmann::ordered_json::array();
     for (const v1::Job& job : jobs) array.push_back(JobToJson(job));
     PrintJson(env, array);
   } else {
-    *env.out << RenderJobTable(jobs, NowMs());
+    *env.out << RenderJobTable(jobs, NowMs(), rank_by ? rank_by->first : "");
     if (more) {
       *env.err << "(showing the " << (options.sort == "oldest" ? "oldest " : "newest ") << limit
                << " jobs; --limit 0 shows all)\n";

@@ -112,10 +112,11 @@ struct SubmitOptions {
   int max_attempts = 0;  // 0: the spec's restart.max_attempts
   std::vector<std::string> sets;
   bool follow = false;
-  bool logs = false;  // with follow: print the job's log lines too
+  bool logs = false;               // with follow: print the job's log lines too
   std::vector<std::string> after;  // job ids that must SUCCEED first (each checked by CheckJobId)
   bool hold = false;               // queue it held
   std::string owner;               // "" = none
+  std::string sweep;               // a sweep file: queue one job per trial (SubmitJobArray)
 };
 
 // `dtrain list --sort` keys. newest and oldest are the coordinator's order; the others sort the
@@ -128,6 +129,10 @@ struct ListOptions {
   std::string sort = "newest";    // one of kListSortKeys
   std::string name;               // glob the job name must match; "" = any
   std::string owner;              // exact owner; "" = any
+  int64_t array_id = 0;           // only this array's jobs (a sweep's trials); 0 = any
+  // "test.accuracy" (higher first) or "loss:min" (lower first): rank the jobs shown by this
+  // metric, jobs without it last, and show it in a column. "" = no ranking.
+  std::string rank_by;
 };
 
 struct LogsOptions {
@@ -156,8 +161,7 @@ int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
 // `dtrain cancel ID`: prints the job's new state.
 int RunCancel(int64_t job_id, v1::Coordinator::StubInterface* stub, const CommandEnv& env);
 // `dtrain hold ID` (hold true) and `dtrain release ID` (false): "job 7: PENDING, held".
-int RunHold(int64_t job_id, bool hold, v1::Coordinator::StubInterface* stub,
-            const CommandEnv& env);
+int RunHold(int64_t job_id, bool hold, v1::Coordinator::StubInterface* stub, const CommandEnv& env);
 // `dtrain priority ID N`: "job 7: priority 50 (#1: ...)".
 int RunSetPriority(int64_t job_id, int priority, v1::Coordinator::StubInterface* stub,
                    const CommandEnv& env);

@@ -205,6 +205,8 @@ int DtrainMain(int argc, char** argv) {
       ->delimiter(',')
       ->allow_extra_args(false)
       ->check(CLI::Validator(cli::CheckJobId, "ID", "job id"));
+  submit_cmd->add_option("--sweep", submit.sweep,
+                         "sweep file (grid or random over spec fields): one job per trial");
   submit_cmd->add_flag("--hold", submit.hold, "queue the job held: it starts after dtrain release");
   submit.owner = cli::DefaultOwner(std::getenv("USER"));
   submit_cmd
@@ -238,6 +240,10 @@ int DtrainMain(int argc, char** argv) {
           },
           "GLOB", "name glob"));
   list_cmd->add_option("--owner", list.owner, "only jobs of this owner");
+  list_cmd->add_option("--array", list.array_id, "only the jobs of this array (a sweep's trials)")
+      ->check(CLI::Validator(cli::CheckJobId, "ID", "array id"));
+  list_cmd->add_option("--rank-by", list.rank_by,
+                       "rank by a metric, higher first (test.accuracy) or lower (loss:min)");
   list_cmd
       ->add_option("--sort", list.sort,
                    "newest or oldest (the coordinator's order), or priority, name, state (of the "

@@ -279,16 +279,32 @@ std::string ShownReason(const v1::Job& job) {
   return "#" + Int(job.queue_position()) + ": " + job.waiting_reason();
 }
 
-std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms) {
+std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms,
+                           const std::string& metric) {
   if (jobs.empty()) return "no jobs\n";
-  Table table(
-      {"ID", "NAME", "OWNER", "STATE", "RANKS", "PRIO", "ATTEMPT", "AGE/DURATION", "REASON"});
+  std::vector<std::string> headers = {"ID",   "NAME",    "OWNER",        "STATE", "RANKS",
+                                      "PRIO", "ATTEMPT", "AGE/DURATION", "REASON"};
+  if (!metric.empty()) headers.insert(headers.end() - 1, OneLine(metric, kMaxNameWidth));
+  Table table(headers);
   for (size_t column : {0, 4, 5, 6}) table.SetAlign(column, Table::Align::kRight);
+  if (!metric.empty()) table.SetAlign(8, Table::Align::kRight);
   for (const v1::Job& job : jobs) {
-    table.AddRow({Int(job.job_id()), OneLine(job.name(), kMaxNameWidth),
-                  job.owner().empty() ? "-" : job.owner(), StateName(job.state()),
-                  Int(job.ranks()), Int(job.priority()), FormatAttempt(job),
-                  FormatAgeOrDuration(job, now_ms), OneLine(ShownReason(job), kMaxReasonWidth)});
+    std::string name = OneLine(job.name(), kMaxNameWidth);
+    if (job.array_id() != 0) name += "[" + Int(job.array_index()) + "]";
+    std::vector<std::string> row = {Int(job.job_id()),
+                                    name,
+                                    job.owner().empty() ? "-" : job.owner(),
+                                    StateName(job.state()),
+                                    Int(job.ranks()),
+                                    Int(job.priority()),
+                                    FormatAttempt(job),
+                                    FormatAgeOrDuration(job, now_ms),
+                                    OneLine(ShownReason(job), kMaxReasonWidth)};
+    if (!metric.empty()) {
+      const auto value = job.metrics().find(metric);
+      row.insert(row.end() - 1, value == job.metrics().end() ? "-" : Metric(value->second));
+    }
+    table.AddRow(std::move(row));
   }
   return table.Render();
 }
@@ -329,6 +345,9 @@ std::string RenderJobDetail(const v1::Job& job, int64_t now_ms) {
     fields.emplace_back("queue", "not startable: " + OneLine(job.waiting_reason(), 200));
   }
   if (!job.owner().empty()) fields.emplace_back("owner", job.owner());
+  if (job.array_id() != 0) {
+    fields.emplace_back("array", Int(job.array_id()) + "[" + Int(job.array_index()) + "]");
+  }
   if (job.held()) fields.emplace_back("held", "yes (dtrain release " + Int(job.job_id()) + ")");
   if (job.after_size() > 0) {
     std::string after;
@@ -438,6 +457,8 @@ nlohmann::ordered_json JobToJson(const v1::Job& job) {
       {"owner", job.owner()},
       {"held", job.held()},
       {"after", std::vector<int64_t>(job.after().begin(), job.after().end())},
+      {"array_id", job.array_id()},
+      {"array_index", job.array_index()},
   };
   nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
   for (const auto& [name, value] : Sorted(job.metrics())) {

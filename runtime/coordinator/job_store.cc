@@ -114,6 +114,13 @@ ALTER TABLE jobs ADD COLUMN after_ids TEXT    NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN owner     TEXT    NOT NULL DEFAULT '';
 CREATE INDEX jobs_by_owner ON jobs (owner, id);
 )sql",
+    // 5 -> 6: job arrays (issue 16: sweeps): the array a job belongs to (its first job's id; 0:
+    // none) and its index in it.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN array_id    INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN array_index INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_array ON jobs (array_id, id);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -122,7 +129,7 @@ constexpr char kJobColumns[] =
     "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
     "started_ms, finished_ms, reason, launcher_backend, launcher_handle, placement, "
     "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal, output_dir, "
-    "held, after_ids, owner";
+    "held, after_ids, owner, array_id, array_index";
 
 StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
@@ -342,6 +349,8 @@ StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.held = stmt.Int(22) != 0;
   DTRAIN_ASSIGN_OR_RETURN(job.after, ParseJobIds(stmt.Text(23), job.id));
   job.owner = stmt.Text(24);
+  job.array_id = stmt.Int(25);
+  job.array_index = static_cast<int>(stmt.Int(26));
   return job;
 }
 
@@ -421,8 +430,9 @@ StatusOr<int64_t> InsertJobRows(sqlite3* db, const NewJob& job) {
         Statement stmt,
         Statement::Prepare(db,
                            "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, "
-                           "state, submitted_ms, reason, held, after_ids, owner) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                           "state, submitted_ms, reason, held, after_ids, owner, array_id, "
+                           "array_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                           "?12, ?13) RETURNING id",
                            context));
     stmt.BindText(1, job.name)
         .BindText(2, job.spec_yaml)
@@ -434,10 +444,20 @@ StatusOr<int64_t> InsertJobRows(sqlite3* db, const NewJob& job) {
         .BindText(8, "submitted")
         .BindInt(9, job.held ? 1 : 0)
         .BindText(10, FormatJobIds(job.after))
-        .BindText(11, job.owner);
+        .BindText(11, job.owner)
+        .BindInt(12, job.array_id)
+        .BindInt(13, std::max(0, job.array_index));
     DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return Internal(context + ": the insert returned no id");
     id = stmt.Int(0);
+    DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  }
+  if (job.array_index >= 0 && job.array_id == 0) {
+    // The first element of an array names it.
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Statement::Prepare(db, "UPDATE jobs SET array_id = ?1 WHERE id = ?1", context));
+    stmt.BindInt(1, id);
     DTRAIN_RETURN_IF_ERROR(stmt.Run());
   }
   context = "insert " + JobLabel(id) + " ('" + job.name + "')";
@@ -904,7 +924,7 @@ StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const 
   // Two constant texts, one per order: ORDER BY cannot take a bound direction.
   const std::string where =
       " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?4 = '' OR name GLOB ?4) AND "
-      "(?5 = '' OR owner = ?5) AND ";
+      "(?5 = '' OR owner = ?5) AND (?6 = 0 OR array_id = ?6) AND ";
   const std::string sql = std::string("SELECT ") + kJobColumns + where +
                           (filter.newest_first ? "(?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3"
                                                : "id > ?2 ORDER BY id LIMIT ?3");
@@ -917,7 +937,8 @@ StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const 
   stmt.BindInt(2, filter.after_id)
       .BindInt(3, std::clamp(filter.limit, kMinListLimit, kMaxListLimit))
       .BindText(4, filter.name_glob)
-      .BindText(5, filter.owner);
+      .BindText(5, filter.owner)
+      .BindInt(6, filter.array_id);
   return ReadJobs(stmt);
 }
 

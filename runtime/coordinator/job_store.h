@@ -49,6 +49,10 @@ struct NewJob {
   // Jobs that must have SUCCEEDED before this one starts (Slurm's afterok); existing ids.
   std::vector<int64_t> after = {};
   std::string owner = "";  // who the job is for; a label, not an identity
+  // Job arrays: index >= 0 makes the job an element of array `array_id`; array_id 0 with an
+  // index starts a new array named by this job's id.
+  int64_t array_id = 0;
+  int array_index = -1;
 };
 
 struct JobRecord {
@@ -83,6 +87,8 @@ struct JobRecord {
   bool held = false;
   std::vector<int64_t> after;  // jobs that must SUCCEED first
   std::string owner;
+  int64_t array_id = 0;  // 0: not in an array
+  int array_index = 0;
 };
 
 struct Transition {
@@ -119,6 +125,7 @@ struct ListFilter {
   std::string name_glob = "";
   bool newest_first = false;  // descending id; ascending otherwise
   std::string owner = "";     // exact owner; "" = any
+  int64_t array_id = 0;       // only this array's jobs; 0 = any
 };
 
 // Fields a transition may update alongside the state.

@@ -29,6 +29,8 @@ constexpr char kDefaultSpecName[] = "<submitted spec>";
 // SubmitJobRequest.after: at most this many dependencies.
 constexpr int kMaxDependencies = 64;
 constexpr size_t kMaxOwnerBytes = 64;
+// SubmitJobArrayRequest.elements: the trials one sweep may queue.
+constexpr int kMaxArrayElements = 1000;
 // ListJobsRequest.page_size: 0 means the default; larger values are coerced to the maximum.
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
@@ -80,11 +82,11 @@ void SetTyped(const JobEvent& e, v1::JobEvent* out) {
 
 // "" when `owner` is a valid owner (1 to 64 of [A-Za-z0-9._@-]; "" is valid too), else why not.
 std::string CheckOwner(const char* field, const std::string& owner) {
-  const bool ok = owner.size() <= kMaxOwnerBytes &&
-                  std::all_of(owner.begin(), owner.end(), [](char c) {
-                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' || c == '-';
-                  });
+  const bool ok =
+      owner.size() <= kMaxOwnerBytes && std::all_of(owner.begin(), owner.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '@' || c == '-';
+      });
   if (ok) return "";
   return std::string(field) + ": expected at most " + std::to_string(kMaxOwnerBytes) +
          " characters of A-Z a-z 0-9 . _ @ -";
@@ -136,10 +138,9 @@ CoordinatorService::CoordinatorService(ServiceOptions options, JobStore* store,
 
 // ---------------------------------------------------------------------------- handlers
 
-grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
-                                           const v1::SubmitJobRequest* request,
-                                           v1::SubmitJobResponse* response) {
-  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+grpc::Status CoordinatorService::PrepareJob(const v1::SubmitJobRequest* request,
+                                            const std::map<std::string, std::string>& element,
+                                            NewJob* out) const {
   if (request->spec_yaml().size() > options_.max_spec_bytes) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "spec_yaml is " + std::to_string(request->spec_yaml().size()) +
@@ -181,6 +182,7 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   const std::string source = given_name.empty() ? kDefaultSpecName : given_name;
   std::map<std::string, std::string> overrides(request->overrides().begin(),
                                                request->overrides().end());
+  for (const auto& [key, value] : element) overrides[key] = value;  // the element's win
   auto text = ApplyOverrides(request->spec_yaml(), overrides);
   if (!text.ok()) {
     // ApplyOverrides names the spec kDefaultSpecName; the client told us its name.
@@ -211,10 +213,69 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   job.after = after;
   job.owner = request->owner();
   if (Status fit = supervisor_->CanEverFit(job.ranks); !fit.ok()) return ToGrpc(fit);
+  *out = std::move(job);
+  return grpc::Status::OK;
+}
+
+StatusOr<int64_t> CoordinatorService::StoreAndQueue(const NewJob& job) {
   auto id = store_->Insert(job);
+  if (!id.ok()) return id.status();
+  supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms},
+                       JobGate{job.held, job.after});
+  return *id;
+}
+
+grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
+                                           const v1::SubmitJobRequest* request,
+                                           v1::SubmitJobResponse* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  NewJob job;
+  if (grpc::Status s = PrepareJob(request, {}, &job); !s.ok()) return s;
+  auto id = StoreAndQueue(job);
   if (!id.ok()) return ToGrpc(id.status());
-  supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms}, JobGate{job.held, after});
   response->set_job_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::SubmitJobArray(grpc::ServerContext* context,
+                                                const v1::SubmitJobArrayRequest* request,
+                                                v1::SubmitJobArrayResponse* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  if (request->elements_size() < 1 || request->elements_size() > kMaxArrayElements) {
+    return Invalid("elements: expected 1 to " + std::to_string(kMaxArrayElements) + ", got " +
+                   std::to_string(request->elements_size()));
+  }
+  // Every element is checked before any is stored: a sweep is queued whole or not at all.
+  std::vector<NewJob> jobs(static_cast<size_t>(request->elements_size()));
+  for (int i = 0; i < request->elements_size(); ++i) {
+    const auto& given = request->elements(i).overrides();
+    const std::map<std::string, std::string> element(given.begin(), given.end());
+    grpc::Status s = PrepareJob(&request->job(), element, &jobs[static_cast<size_t>(i)]);
+    if (!s.ok()) {
+      std::string which;
+      for (const auto& [key, value] : element) {
+        which += (which.empty() ? " (" : ", ") + key + "=" + value;
+      }
+      if (!which.empty()) which += ")";
+      return grpc::Status(s.error_code(),
+                          "elements[" + std::to_string(i) + "]" + which + ": " + s.error_message());
+    }
+  }
+  int64_t array_id = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].array_id = array_id;
+    jobs[i].array_index = static_cast<int>(i);
+    auto id = StoreAndQueue(jobs[i]);
+    if (!id.ok()) {
+      // A storage failure part-way: say what was queued, so the caller can cancel it.
+      return ToGrpc(Status(id.status().code(), id.status().message() + " (elements[0.." +
+                                                   std::to_string(i) + ") were queued as array " +
+                                                   std::to_string(array_id) + ")"));
+    }
+    if (i == 0) array_id = *id;
+    response->add_job_ids(*id);
+  }
+  response->set_array_id(array_id);
   return grpc::Status::OK;
 }
 
@@ -240,6 +301,8 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
   out->set_held(r.held);
   for (int64_t dependency : r.after) out->add_after(dependency);
   out->set_owner(r.owner);
+  out->set_array_id(r.array_id);
+  out->set_array_index(r.array_index);
   out->set_spec_yaml(r.spec_yaml);
   auto history =
       with_history
@@ -307,6 +370,8 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
   filter.name_glob = request->name();
   if (const std::string p = CheckOwner("owner", request->owner()); !p.empty()) return Invalid(p);
   filter.owner = request->owner();
+  if (request->array_id() < 0) return Invalid("array_id: must not be negative");
+  filter.array_id = request->array_id();
   if (!request->page_token().empty()) {
     // Tokens are "<last id>" oldest first, "<last id>d" newest first.
     std::string token = request->page_token();

@@ -115,5 +115,24 @@ out=$("$bin/dtrain" list --owner alice --json | py "import json,sys; print(sorte
 out=$("$bin/dtrain" submit "$(spec ok-y)" --owner 'two words' 2>&1); rc=$?
 [[ $rc == 2 ]] && pass "a bad --owner refused (rc 2)" || fail "bad owner (rc=$rc): $out"
 
+# 5. A sweep: one job array, its trials listed together, a bad trial refusing the whole sweep.
+printf 'method: grid\nparameters:\n  train.epochs: [1, 2]\n  train.batch_size: [8]\n' > "$work/grid.yaml"
+out=$("$bin/dtrain" submit "$(spec ok-sweep)" --sweep "$work/grid.yaml" --json) &&
+  arr=$(py "import json,sys; d=json.loads(sys.argv[1]); print(d['array_id']) if len(d['job_ids']) == 2 else None" "$out") &&
+  [[ -n $arr && $arr != None ]] && pass "submit --sweep: array $arr of 2 jobs" || fail "sweep submit: $out"
+out=$("$bin/dtrain" list --array "$arr" --json | py "import json,sys; print(sorted((j['array_index'], j['array_id']) for j in json.load(sys.stdin)))")
+[[ $out == "[(0, $arr), (1, $arr)]" ]] && pass "list --array $arr: indexes 0 and 1" || fail "list --array: $out"
+"$bin/dtrain" list --array "$arr" | grep -q "ok-sweep\[1\]" && pass "the table names trials name[index]" ||
+  fail "table: $("$bin/dtrain" list --array "$arr")"
+wait_field "$((arr + 1))" state SUCCEEDED 30 && pass "the trials ran as ordinary jobs" ||
+  fail "trial state: $(field "$((arr + 1))" state)"
+printf 'method: grid\nparameters:\n  train.epochs: [1, -1]\n' > "$work/bad-grid.yaml"
+before=$("$bin/dtrain" list --limit 0 --json | py "import json,sys; print(len(json.load(sys.stdin)))")
+out=$("$bin/dtrain" submit "$(spec ok-bad)" --sweep "$work/bad-grid.yaml" 2>&1); rc=$?
+after=$("$bin/dtrain" list --limit 0 --json | py "import json,sys; print(len(json.load(sys.stdin)))")
+[[ $rc == 2 && $out == *"elements[1] (train.epochs=-1)"* && $before == "$after" ]] &&
+  pass "a sweep with an invalid trial is refused whole, naming the trial" ||
+  fail "bad sweep (rc=$rc, $before -> $after jobs): $out"
+
 "$bin/dtrain" cancel "$g" > /dev/null
 e2e_finish queue_holds_e2e

@@ -815,7 +815,8 @@ TEST(JobToJsonTest, NanMetricAndZeroTimesAreNull) {
       R"("started_ms":0,"started":null,"finished_ms":0,"finished":null,"reason":"",)"
       R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"rank_signal":0,)"
       R"("last_log_lines":"","output_dir":"","queue_position":0,"waiting_reason":"",)"
-      R"("owner":"","held":false,"after":[],)"
+      R"("owner":"","held":false,"after":[],"array_id":0,)"
+      R"("array_index":0,)"
       R"("metrics":{"acc":0.5,"gain":null,"loss":null},"history":[]})");
 }
 
@@ -973,6 +974,18 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     for (const v1::Job& job : list_) *response->add_jobs() = job;
     return grpc::Status::OK;
   }
+  grpc::Status SubmitJobArray(grpc::ServerContext*, const v1::SubmitJobArrayRequest* request,
+                              v1::SubmitJobArrayResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_array_ = *request;
+    response->set_array_id(50);
+    for (int i = 0; i < request->elements_size(); ++i) response->add_job_ids(50 + i);
+    return grpc::Status::OK;
+  }
+  v1::SubmitJobArrayRequest last_array() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_array_;
+  }
   grpc::Status HoldJob(grpc::ServerContext*, const v1::HoldJobRequest* request,
                        v1::Job* job) override {
     return Gate(request->job_id(), true, job);
@@ -1064,6 +1077,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   }
 
   std::mutex mu_;
+  v1::SubmitJobArrayRequest last_array_;
   grpc::Status submit_status_;
   int submit_calls_ = 0;
   v1::SubmitJobRequest last_submit_;
@@ -1142,6 +1156,64 @@ TEST_F(CommandTest, SubmitSendsAfterHoldAndOwner) {
   options.after = {"0"};
   EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitUsage);
   EXPECT_NE(err_.str().find("--after '0' is not a job id"), std::string::npos) << err_.str();
+}
+
+TEST_F(CommandTest, SubmitSweepQueuesOneElementPerTrial) {
+  const std::string sweep = (dir_ / "sweep.yaml").string();
+  std::ofstream(sweep) << "method: grid\nparameters:\n  train.epochs: [1, 2]\n";
+  SubmitOptions options;
+  options.job_file = job_file_;
+  options.sweep = sweep;
+  options.sets = {"train.batch_size=8"};
+  EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "submitted array 50: 2 jobs\n  job 50 [0] train.epochs=1\n  job 51 [1] "
+            "train.epochs=2\n");
+  const v1::SubmitJobArrayRequest request = service_.last_array();
+  EXPECT_EQ(request.job().spec_yaml(), "name: mnist\n");
+  EXPECT_EQ(request.job().overrides().at("train.batch_size"), "8");
+  ASSERT_EQ(request.elements_size(), 2);
+  EXPECT_EQ(request.elements(1).overrides().at("train.epochs"), "2");
+  std::ofstream(sweep) << "method: grid\nparameters:\n  train.epochs: {min: 1, max: 2}\n";
+  EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitUsage);
+  EXPECT_NE(err_.str().find("a grid needs a list of values"), std::string::npos) << err_.str();
+  options.follow = true;
+  EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitUsage);
+}
+
+TEST_F(CommandTest, ListRanksAnArrayByAMetric) {
+  std::vector<v1::Job> jobs;
+  for (int i = 0; i < 3; ++i) {
+    v1::Job job;
+    job.set_job_id(50 + i);
+    job.set_name("sweep");
+    job.set_state(v1::SUCCEEDED);
+    job.set_array_id(50);
+    job.set_array_index(i);
+    if (i != 1) (*job.mutable_metrics())["test.accuracy"] = i == 0 ? 0.5 : 0.75;
+    jobs.push_back(job);
+  }
+  service_.SetList(jobs);
+  ListOptions options;
+  options.array_id = 50;
+  options.rank_by = "test.accuracy";
+  env_.settings.json = true;
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk) << err_.str();
+  EXPECT_EQ(service_.last_list().array_id(), 50);
+  const auto ranked = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(ranked.size(), 3u);
+  EXPECT_EQ(ranked[0]["job_id"], 52);  // 0.75, then 0.5, then the trial without the metric
+  EXPECT_EQ(ranked[1]["job_id"], 50);
+  EXPECT_EQ(ranked[2]["job_id"], 51);
+  env_.settings.json = false;
+  out_.str("");
+  options.rank_by = "test.accuracy:min";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  const std::string table = out_.str();
+  EXPECT_NE(table.find("test.accuracy"), std::string::npos) << table;
+  EXPECT_LT(table.find("sweep[0]"), table.find("sweep[2]")) << table;
+  options.rank_by = "acc:best";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitUsage);
 }
 
 TEST_F(CommandTest, HoldReleaseAndPrioritySayWhereTheJobStands) {

@@ -758,6 +758,68 @@ TEST_F(CoordinatorServiceTest, ListFiltersByOwner) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Issue 16: a sweep's trials are one array of ordinary queued jobs, each checked like a submit.
+TEST_F(CoordinatorServiceTest, AJobArrayQueuesOneJobPerElementListedTogether) {
+  grpc::ServerContext context;
+  v1::SubmitJobArrayRequest request;
+  request.mutable_job()->set_spec_yaml(Spec("sweep", 1));
+  request.mutable_job()->set_owner("alice");
+  for (const char* epochs : {"1", "2", "3"}) {
+    (*request.add_elements()->mutable_overrides())["train.epochs"] = epochs;
+  }
+  v1::SubmitJobArrayResponse response;
+  ASSERT_TRUE(service_->SubmitJobArray(&context, &request, &response).ok());
+  ASSERT_EQ(response.job_ids_size(), 3);
+  EXPECT_EQ(response.array_id(), response.job_ids(0));
+  for (int i = 0; i < 3; ++i) {
+    v1::GetJobRequest get;
+    get.set_job_id(response.job_ids(i));
+    get.set_view(v1::JOB_VIEW_FULL);
+    grpc::ServerContext c;
+    v1::Job job;
+    ASSERT_TRUE(service_->GetJob(&c, &get, &job).ok());
+    EXPECT_EQ(job.array_id(), response.array_id());
+    EXPECT_EQ(job.array_index(), i);
+    EXPECT_EQ(job.owner(), "alice");
+    EXPECT_NE(job.spec_yaml().find("epochs: " + std::to_string(i + 1)), std::string::npos)
+        << job.spec_yaml();
+  }
+  int64_t other = 0;
+  ASSERT_TRUE(Submit(Spec("other", 1), &other).ok());
+  grpc::ServerContext c2;
+  v1::ListJobsRequest list;
+  list.set_array_id(response.array_id());
+  v1::ListJobsResponse listed;
+  ASSERT_TRUE(service_->ListJobs(&c2, &list, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 3);
+  supervisor_->Tick();  // two slots: the first two trials run, like any jobs
+  EXPECT_EQ(Get(response.job_ids(0)).state(), v1::RUNNING);
+  EXPECT_EQ(Get(response.job_ids(1)).state(), v1::RUNNING);
+  EXPECT_EQ(Get(response.job_ids(2)).state(), v1::PENDING);
+}
+
+TEST_F(CoordinatorServiceTest, AJobArrayWithABadElementQueuesNothing) {
+  grpc::ServerContext context;
+  v1::SubmitJobArrayRequest request;
+  request.mutable_job()->set_spec_yaml(Spec("sweep", 1));
+  (*request.add_elements()->mutable_overrides())["train.epochs"] = "2";
+  (*request.add_elements()->mutable_overrides())["train.epochs"] = "-1";
+  v1::SubmitJobArrayResponse response;
+  grpc::Status s = service_->SubmitJobArray(&context, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("elements[1] (train.epochs=-1): ", 0), 0u) << s.error_message();
+  EXPECT_NE(s.error_message().find("train.epochs"), std::string::npos);
+  grpc::ServerContext c2;
+  v1::ListJobsRequest list;
+  v1::ListJobsResponse listed;
+  ASSERT_TRUE(service_->ListJobs(&c2, &list, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 0);
+  grpc::ServerContext c3;
+  request.clear_elements();
+  EXPECT_EQ(service_->SubmitJobArray(&c3, &request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 // Issue 16 item 7: progress came only as a JSON string, and ProgressEvent was in no file a
 // service reaches, so reflection could not show it.
 TEST_F(CoordinatorServiceTest, WatchGivesProgressTypedAndReflectionReachesIt) {

@@ -588,7 +588,7 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
     ASSERT_NE(store, nullptr);
     ASSERT_OK(store->Insert(MakeJob("v1")));
   }  // closing checkpoints the WAL into the main file
-  EXPECT_EQ(ReadHeaderWord(path, 60), 5u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
   EXPECT_EQ(ReadHeaderWord(path, 68), 0x6474726eu);  // "dtrn"
   {
     std::unique_ptr<JobStore> again = OpenOrDie(path);  // no migration the second time
@@ -794,7 +794,7 @@ TEST_F(JobStoreTest, Version1StoreMigratesToLauncherHandlesTheLocalLauncherFollo
     ASSERT_OK(active);
     EXPECT_EQ(active->size(), 3u);
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 5u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
   // The pid-shaped columns are gone, so nothing can keep reading them.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -856,7 +856,7 @@ TEST_F(JobStoreTest, Version2StoreMigratesAndKeepsTheSignalThatKilledTheFailingR
     ASSERT_OK(store->Transition(2, JobState::kRunning, JobState::kFailed,
                                 "rank 1 on host vm was killed by signal 9", 900, update));
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 5u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
   std::unique_ptr<JobStore> reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
   StatusOr<JobRecord> killed = reopened->Get(2);
@@ -908,7 +908,7 @@ TEST_F(JobStoreTest, Version4StoreMigratesToHoldsDependenciesAndOwners) {
     next.owner = "alice";
     ASSERT_OK(store->Insert(next));
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 5u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
   std::unique_ptr<JobStore> reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
   StatusOr<JobRecord> queued = reopened->Get(1);
@@ -949,12 +949,39 @@ TEST_F(JobStoreTest, HoldReleaseAndPriorityApplyToPendingJobsOnly) {
 
   Status refused = store_->SetHeld(id, true);
   EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(refused.message().find("job " + std::to_string(id) + " is RUNNING"),
-            std::string::npos)
+  EXPECT_NE(refused.message().find("job " + std::to_string(id) + " is RUNNING"), std::string::npos)
       << refused.message();
   EXPECT_EQ(store_->SetPriority(id, 1).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->SetHeld(9999, true).code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->SetPriority(9999, 1).code(), StatusCode::kNotFound);
+}
+
+TEST_F(JobStoreTest, TheFirstElementOfAnArrayNamesItAndListFiltersByIt) {
+  NewJob first = MakeJob("trial");
+  first.array_index = 0;
+  const int64_t array = InsertOrDie(first);
+  InsertOrDie(MakeJob("outsider"));
+  NewJob second = MakeJob("trial");
+  second.array_id = array;
+  second.array_index = 1;
+  const int64_t id2 = InsertOrDie(second);
+  StatusOr<JobRecord> got = store_->Get(array);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->array_id, array);
+  EXPECT_EQ(got->array_index, 0);
+  got = store_->Get(id2);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->array_id, array);
+  EXPECT_EQ(got->array_index, 1);
+  ListFilter filter;
+  filter.array_id = array;
+  StatusOr<std::vector<JobRecord>> listed = store_->List(filter);
+  ASSERT_OK(listed);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].id, id2);
+  StatusOr<JobRecord> outsider = store_->Get(array + 1);
+  ASSERT_OK(outsider);
+  EXPECT_EQ(outsider->array_id, 0);
 }
 
 TEST_F(JobStoreTest, ListFiltersByOwner) {
