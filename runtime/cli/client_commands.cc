@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "runtime/cli/output.h"
+#include "runtime/cli/sweep.h"
 #include "runtime/common/utf8.h"
 #include "runtime/rpc/auth.h"
 #include "runtime/spec/overrides.h"
@@ -410,6 +411,74 @@ grpc::Status WatchEvents(v1::Coordinator::StubInterface* stub, const CommandEnv&
 
 // ---------------------------------------------------------------- commands
 
+namespace {
+
+// `submit --sweep`: the spec and settings of `job` with each trial's overrides over them.
+int SubmitSweep(const SubmitOptions& options, v1::SubmitJobRequest job,
+                v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
+  if (options.follow) {
+    return Usage(env,
+                 "--follow follows one job and --sweep queues many: follow the sweep with "
+                 "dtrain list --array ID");
+  }
+  auto text = ReadFile(options.sweep);
+  if (!text.ok()) return Usage(env, text.status().message());
+  auto sweep = ParseSweep(*text, options.sweep);
+  if (!sweep.ok()) return Usage(env, sweep.status().message());
+  auto trials = ExpandSweep(*sweep);
+  if (!trials.ok()) return Usage(env, options.sweep + ": " + trials.status().message());
+  v1::SubmitJobArrayRequest request;
+  *request.mutable_job() = std::move(job);
+  for (const auto& trial : *trials) {
+    request.add_elements()->mutable_overrides()->insert(trial.begin(), trial.end());
+  }
+  v1::SubmitJobArrayResponse response;
+  auto context = NewCallContext(env, /*unary=*/true);
+  const grpc::Status status = stub->SubmitJobArray(context.get(), request, &response);
+  if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      *env.err << "dtrain: " << options.job_file << " with " << options.sweep << " was rejected:\n"
+               << status.error_message() << "\n";
+      return kExitUsage;
+    }
+    return ReportRpcError(status, env);
+  }
+  if (env.settings.json) {
+    PrintJson(env, {{"array_id", response.array_id()},
+                    {"job_ids",
+                     std::vector<int64_t>(response.job_ids().begin(), response.job_ids().end())}});
+    return kExitOk;
+  }
+  *env.out << "submitted array " << response.array_id() << ": " << response.job_ids_size()
+           << (response.job_ids_size() == 1 ? " job" : " jobs") << "\n";
+  for (int i = 0; i < response.job_ids_size() && i < static_cast<int>(trials->size()); ++i) {
+    *env.out << "  job " << response.job_ids(i) << " [" << i << "]";
+    for (const auto& [key, value] : (*trials)[static_cast<size_t>(i)]) {
+      *env.out << " " << key << "=" << value;
+    }
+    *env.out << "\n";
+  }
+  return kExitOk;
+}
+
+// "name" or "name:max" -> (name, higher first); "name:min" -> (name, lower first).
+std::optional<std::pair<std::string, bool>> ParseRankBy(const std::string& text) {
+  std::string name = text;
+  bool higher_first = true;
+  const size_t colon = text.rfind(':');
+  if (colon != std::string::npos) {
+    const std::string direction = text.substr(colon + 1);
+    if (direction != "min" && direction != "max") return std::nullopt;
+    higher_first = direction == "max";
+    name = text.substr(0, colon);
+  }
+  if (name.empty()) return std::nullopt;
+  return std::make_pair(name, higher_first);
+}
+
+}  // namespace
+
 int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub,
               const CommandEnv& env) {
   auto spec = ReadFile(options.job_file);
@@ -430,6 +499,13 @@ int RunSubmit(const SubmitOptions& options, v1::Coordinator::StubInterface* stub
   // Errors then name the user's file ("jobs/x.yaml:4:17: ..."); a name that is not valid UTF-8
   // could not travel, and the coordinator falls back to "<submitted spec>".
   if (DescribeInvalidUtf8(options.job_file).empty()) request.set_spec_name(options.job_file);
+  for (const std::string& text : options.after) {
+    if (const std::string bad = CheckJobId(text); !bad.empty()) return Usage(env, "--after " + bad);
+    request.add_after(std::stoll(text));
+  }
+  request.set_hold(options.hold);
+  request.set_owner(options.owner);
+  if (!options.sweep.empty()) return SubmitSweep(options, std::move(request), stub, env);
   v1::SubmitJobResponse response;
   auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->SubmitJob(context.get(), request, &response);
@@ -492,6 +568,15 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     return Usage(env,
                  "--sort '" + options.sort + "': expected newest, oldest, priority, name or state");
   }
+  std::optional<std::pair<std::string, bool>> rank_by;
+  if (!options.rank_by.empty()) {
+    rank_by = ParseRankBy(options.rank_by);
+    if (!rank_by) {
+      return Usage(env, "--rank-by '" + options.rank_by +
+                            "': expected a metric name, optionally with :min or :max "
+                            "(test.accuracy, loss:min)");
+    }
+  }
 
   std::vector<v1::Job> jobs;
   std::string page_token;
@@ -502,6 +587,8 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     request.set_view(v1::JOB_VIEW_BASIC);  // a table shows no spec, history or log lines
     request.set_order_by(options.sort == "oldest" ? "id" : "id desc");
     request.set_name(options.name);
+    request.set_owner(options.owner);
+    request.set_array_id(options.array_id);
     const size_t wanted = limit == 0 ? kMaxListPageSize : limit - jobs.size();
     request.set_page_size(static_cast<int>(std::min<size_t>(wanted, kMaxListPageSize)));
     request.set_page_token(page_token);
@@ -534,13 +621,24 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
     std::stable_sort(jobs.begin(), jobs.end(),
                      [](const v1::Job& a, const v1::Job& b) { return a.state() < b.state(); });
   }
+  if (rank_by) {
+    const auto& [metric, higher_first] = *rank_by;
+    std::stable_sort(jobs.begin(), jobs.end(), [&](const v1::Job& a, const v1::Job& b) {
+      const auto ia = a.metrics().find(metric);
+      const auto ib = b.metrics().find(metric);
+      if (ia == a.metrics().end() || ib == b.metrics().end()) {
+        return ia != a.metrics().end() && ib == b.metrics().end();  // those with it first
+      }
+      return higher_first ? ia->second > ib->second : ia->second < ib->second;
+    });
+  }
 
   if (env.settings.json) {
     nlohmann::ordered_json array = nlohmann::ordered_json::array();
     for (const v1::Job& job : jobs) array.push_back(JobToJson(job));
     PrintJson(env, array);
   } else {
-    *env.out << RenderJobTable(jobs, NowMs());
+    *env.out << RenderJobTable(jobs, NowMs(), rank_by ? rank_by->first : "");
     if (more) {
       *env.err << "(showing the " << (options.sort == "oldest" ? "oldest " : "newest ") << limit
                << " jobs; --limit 0 shows all)\n";
@@ -609,6 +707,67 @@ int RunCancel(int64_t job_id, v1::Coordinator::StubInterface* stub, const Comman
     *env.out << "job " << job.job_id() << ": " << StateName(job.state()) << "\n";
   }
   return kExitOk;
+}
+
+int RunHold(int64_t job_id, bool hold, v1::Coordinator::StubInterface* stub,
+            const CommandEnv& env) {
+  v1::Job job;
+  auto context = NewCallContext(env, /*unary=*/true);
+  grpc::Status status;
+  if (hold) {
+    v1::HoldJobRequest request;
+    request.set_job_id(job_id);
+    status = stub->HoldJob(context.get(), request, &job);
+  } else {
+    v1::ReleaseJobRequest request;
+    request.set_job_id(job_id);
+    status = stub->ReleaseJob(context.get(), request, &job);
+  }
+  if (!status.ok()) return ReportRpcError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, JobToJson(job));
+    return kExitOk;
+  }
+  *env.out << "job " << job.job_id() << ": " << StateName(job.state());
+  if (job.state() != v1::PENDING) {
+    *env.out << " (it started before the hold)";
+  } else if (!job.waiting_reason().empty()) {
+    *env.out << ", " << ShownReason(job);
+  } else {
+    *env.out << ", released";
+  }
+  *env.out << "\n";
+  return kExitOk;
+}
+
+int RunSetPriority(int64_t job_id, int priority, v1::Coordinator::StubInterface* stub,
+                   const CommandEnv& env) {
+  v1::SetJobPriorityRequest request;
+  request.set_job_id(job_id);
+  request.set_priority(priority);
+  v1::Job job;
+  auto context = NewCallContext(env, /*unary=*/true);
+  const grpc::Status status = stub->SetJobPriority(context.get(), request, &job);
+  if (!status.ok()) return ReportRpcError(status, env);
+  if (env.settings.json) {
+    PrintJson(env, JobToJson(job));
+  } else {
+    *env.out << "job " << job.job_id() << ": priority " << job.priority();
+    if (!job.waiting_reason().empty()) *env.out << " (" << ShownReason(job) << ")";
+    *env.out << "\n";
+  }
+  return kExitOk;
+}
+
+std::string DefaultOwner(const char* user) {
+  if (user == nullptr) return "";
+  const std::string owner = user;
+  const bool valid =
+      !owner.empty() && owner.size() <= 64 && std::all_of(owner.begin(), owner.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '@' || c == '-';
+      });
+  return valid ? owner : "";
 }
 
 int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env) {

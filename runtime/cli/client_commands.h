@@ -112,7 +112,11 @@ struct SubmitOptions {
   int max_attempts = 0;  // 0: the spec's restart.max_attempts
   std::vector<std::string> sets;
   bool follow = false;
-  bool logs = false;  // with follow: print the job's log lines too
+  bool logs = false;               // with follow: print the job's log lines too
+  std::vector<std::string> after;  // job ids that must SUCCEED first (each checked by CheckJobId)
+  bool hold = false;               // queue it held
+  std::string owner;               // "" = none
+  std::string sweep;               // a sweep file: queue one job per trial (SubmitJobArray)
 };
 
 // `dtrain list --sort` keys. newest and oldest are the coordinator's order; the others sort the
@@ -124,6 +128,11 @@ struct ListOptions {
   int limit = kDefaultListLimit;  // 0 = no limit
   std::string sort = "newest";    // one of kListSortKeys
   std::string name;               // glob the job name must match; "" = any
+  std::string owner;              // exact owner; "" = any
+  int64_t array_id = 0;           // only this array's jobs (a sweep's trials); 0 = any
+  // "test.accuracy" (higher first) or "loss:min" (lower first): rank the jobs shown by this
+  // metric, jobs without it last, and show it in a column. "" = no ranking.
+  std::string rank_by;
 };
 
 struct LogsOptions {
@@ -151,6 +160,14 @@ int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
             const CommandEnv& env);
 // `dtrain cancel ID`: prints the job's new state.
 int RunCancel(int64_t job_id, v1::Coordinator::StubInterface* stub, const CommandEnv& env);
+// `dtrain hold ID` (hold true) and `dtrain release ID` (false): "job 7: PENDING, held".
+int RunHold(int64_t job_id, bool hold, v1::Coordinator::StubInterface* stub, const CommandEnv& env);
+// `dtrain priority ID N`: "job 7: priority 50 (#1: ...)".
+int RunSetPriority(int64_t job_id, int priority, v1::Coordinator::StubInterface* stub,
+                   const CommandEnv& env);
+// The owner `submit` sends unless --owner is given: $USER when it is a valid owner (1 to 64 of
+// A-Z a-z 0-9 . _ @ -), else "".
+std::string DefaultOwner(const char* user);
 // `dtrain cluster`: slots per host and the queue.
 int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env);
 

@@ -1,7 +1,8 @@
 // dtrain: the command-line tool of the dtrain coordinator and embedding store.
 //   dtrain coordinator --insecure-local-only          run a coordinator on 127.0.0.1:7070
 //   dtrain submit jobs/day_night.yaml --follow        queue a job and follow it to its end
-//   dtrain list | status ID | logs ID -f | cancel ID | cluster
+//   dtrain list | status ID | logs ID -f | cancel ID | hold ID | release ID | priority ID N |
+//   cluster
 //   dtrain embed-store --insecure-local-only          run an embedding store on 127.0.0.1:7071
 //   dtrain faces enroll alice a.jpg b.jpg | verify alice c.jpg | identify c.jpg | list | ...
 // Exit codes: see kExitCodesHelp below (runtime/cli/client_commands.h and faces_commands.h
@@ -13,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -198,6 +200,26 @@ int DtrainMain(int argc, char** argv) {
                        "follow the job to its end; exit 0 succeeded, 1 failed, 4 cancelled");
   submit_cmd->add_flag("--logs", submit.logs, "with --follow: print the job's log lines too")
       ->needs(submit_cmd->get_option("--follow"));
+  submit_cmd
+      ->add_option("--after", submit.after,
+                   "start only once these jobs SUCCEEDED: ID[,ID...] (repeatable, at most 64)")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(cli::CheckJobId, "ID", "job id"));
+  submit_cmd->add_option("--sweep", submit.sweep,
+                         "sweep file (grid or random over spec fields): one job per trial");
+  submit_cmd->add_flag("--hold", submit.hold, "queue the job held: it starts after dtrain release");
+  submit.owner = cli::DefaultOwner(std::getenv("USER"));
+  submit_cmd
+      ->add_option("--owner", submit.owner,
+                   "who the job is for: 1 to 64 of A-Z a-z 0-9 . _ @ - (default: $USER)")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            return cli::DefaultOwner(text.c_str()) == text
+                       ? std::string()
+                       : std::string("expected 1 to 64 of A-Z a-z 0-9 . _ @ -");
+          },
+          "OWNER", "owner"));
   AddCoordinatorClientOptions(submit_cmd, &flags);
 
   int64_t status_id = 0;
@@ -218,6 +240,11 @@ int DtrainMain(int argc, char** argv) {
                                      : dtrain::DescribeInvalidUtf8(text);
           },
           "GLOB", "name glob"));
+  list_cmd->add_option("--owner", list.owner, "only jobs of this owner");
+  list_cmd->add_option("--array", list.array_id, "only the jobs of this array (a sweep's trials)")
+      ->check(CLI::Validator(cli::CheckJobId, "ID", "array id"));
+  list_cmd->add_option("--rank-by", list.rank_by,
+                       "rank by a metric, higher first (test.accuracy) or lower (loss:min)");
   list_cmd
       ->add_option("--sort", list.sort,
                    "newest or oldest (the coordinator's order), or priority, name, state (of the "
@@ -245,6 +272,26 @@ int DtrainMain(int argc, char** argv) {
   CLI::App* cancel_cmd = app.add_subcommand("cancel", "stop a pending or running job");
   AddJobId(cancel_cmd, &cancel_id)->required();
   AddCoordinatorClientOptions(cancel_cmd, &flags);
+
+  int64_t hold_id = 0;
+  CLI::App* hold_cmd =
+      app.add_subcommand("hold", "keep a pending job from starting (it keeps its place)");
+  AddJobId(hold_cmd, &hold_id)->required();
+  AddCoordinatorClientOptions(hold_cmd, &flags);
+
+  int64_t release_id = 0;
+  CLI::App* release_cmd = app.add_subcommand("release", "let a held job start again");
+  AddJobId(release_cmd, &release_id)->required();
+  AddCoordinatorClientOptions(release_cmd, &flags);
+
+  int64_t priority_id = 0;
+  int priority_value = 0;
+  CLI::App* priority_cmd = app.add_subcommand("priority", "change a pending job's priority");
+  AddJobId(priority_cmd, &priority_id)->required();
+  priority_cmd->add_option("priority", priority_value, "-1000 to 1000, higher starts first")
+      ->required()
+      ->check(CLI::Range(-1000, 1000));
+  AddCoordinatorClientOptions(priority_cmd, &flags);
 
   CLI::App* cluster_cmd = app.add_subcommand("cluster", "slots per host and the queue length");
   AddCoordinatorClientOptions(cluster_cmd, &flags);
@@ -416,6 +463,9 @@ int DtrainMain(int argc, char** argv) {
   if (logs_cmd->parsed()) return cli::RunLogs(logs, stub, env);
   if (cancel_cmd->parsed()) return cli::RunCancel(cancel_id, stub, env);
   if (cluster_cmd->parsed()) return cli::RunCluster(stub, env);
+  if (hold_cmd->parsed()) return cli::RunHold(hold_id, true, stub, env);
+  if (release_cmd->parsed()) return cli::RunHold(release_id, false, stub, env);
+  if (priority_cmd->parsed()) return cli::RunSetPriority(priority_id, priority_value, stub, env);
   if (app.got_subcommand("plot")) return cli::RunPlot(plot, stub, env);
   std::fprintf(stderr, "dtrain: no command given\n%s", app.help().c_str());
   return cli::kExitUsage;

@@ -274,17 +274,37 @@ std::string FormatAgeOrDuration(const v1::Job& job, int64_t now_ms) {
 
 std::string ShownReason(const v1::Job& job) {
   if (job.state() != v1::PENDING || job.waiting_reason().empty()) return job.reason();
+  // Position 0: held or waiting for a dependency, so not in the start order.
+  if (job.queue_position() < 1) return job.waiting_reason();
   return "#" + Int(job.queue_position()) + ": " + job.waiting_reason();
 }
 
-std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms) {
+std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms,
+                           const std::string& metric) {
   if (jobs.empty()) return "no jobs\n";
-  Table table({"ID", "NAME", "STATE", "RANKS", "PRIO", "ATTEMPT", "AGE/DURATION", "REASON"});
-  for (size_t column : {0, 3, 4, 5}) table.SetAlign(column, Table::Align::kRight);
+  std::vector<std::string> headers = {"ID",   "NAME",    "OWNER",        "STATE", "RANKS",
+                                      "PRIO", "ATTEMPT", "AGE/DURATION", "REASON"};
+  if (!metric.empty()) headers.insert(headers.end() - 1, OneLine(metric, kMaxNameWidth));
+  Table table(headers);
+  for (size_t column : {0, 4, 5, 6}) table.SetAlign(column, Table::Align::kRight);
+  if (!metric.empty()) table.SetAlign(8, Table::Align::kRight);
   for (const v1::Job& job : jobs) {
-    table.AddRow({Int(job.job_id()), OneLine(job.name(), kMaxNameWidth), StateName(job.state()),
-                  Int(job.ranks()), Int(job.priority()), FormatAttempt(job),
-                  FormatAgeOrDuration(job, now_ms), OneLine(ShownReason(job), kMaxReasonWidth)});
+    std::string name = OneLine(job.name(), kMaxNameWidth);
+    if (job.array_id() != 0) name += "[" + Int(job.array_index()) + "]";
+    std::vector<std::string> row = {Int(job.job_id()),
+                                    name,
+                                    job.owner().empty() ? "-" : job.owner(),
+                                    StateName(job.state()),
+                                    Int(job.ranks()),
+                                    Int(job.priority()),
+                                    FormatAttempt(job),
+                                    FormatAgeOrDuration(job, now_ms),
+                                    OneLine(ShownReason(job), kMaxReasonWidth)};
+    if (!metric.empty()) {
+      const auto value = job.metrics().find(metric);
+      row.insert(row.end() - 1, value == job.metrics().end() ? "-" : Metric(value->second));
+    }
+    table.AddRow(std::move(row));
   }
   return table.Render();
 }
@@ -321,6 +341,18 @@ std::string RenderJobDetail(const v1::Job& job, int64_t now_ms) {
   if (job.state() == v1::PENDING && job.queue_position() > 0) {
     fields.emplace_back("queue", "position " + Int(job.queue_position()) + ": " +
                                      OneLine(job.waiting_reason(), 200));
+  } else if (job.state() == v1::PENDING && !job.waiting_reason().empty()) {
+    fields.emplace_back("queue", "not startable: " + OneLine(job.waiting_reason(), 200));
+  }
+  if (!job.owner().empty()) fields.emplace_back("owner", job.owner());
+  if (job.array_id() != 0) {
+    fields.emplace_back("array", Int(job.array_id()) + "[" + Int(job.array_index()) + "]");
+  }
+  if (job.held()) fields.emplace_back("held", "yes (dtrain release " + Int(job.job_id()) + ")");
+  if (job.after_size() > 0) {
+    std::string after;
+    for (int64_t id : job.after()) after += (after.empty() ? "" : ",") + Int(id);
+    fields.emplace_back("after", after + " (starts once these SUCCEEDED)");
   }
   fields.emplace_back("ranks", Int(job.ranks()));
   fields.emplace_back("priority", Int(job.priority()));
@@ -422,6 +454,11 @@ nlohmann::ordered_json JobToJson(const v1::Job& job) {
       {"output_dir", job.output_dir()},
       {"queue_position", job.queue_position()},
       {"waiting_reason", job.waiting_reason()},
+      {"owner", job.owner()},
+      {"held", job.held()},
+      {"after", std::vector<int64_t>(job.after().begin(), job.after().end())},
+      {"array_id", job.array_id()},
+      {"array_index", job.array_index()},
   };
   nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
   for (const auto& [name, value] : Sorted(job.metrics())) {

@@ -83,7 +83,10 @@ std::string FormatAgeOrDuration(const v1::Job& job, int64_t now_ms);
 // slots (0 of 4 free); 1 job ahead"), else the reason of its last transition.
 std::string ShownReason(const v1::Job& job);
 // ID NAME STATE RANKS PRIO ATTEMPT AGE/DURATION REASON.
-std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms);
+// `metric` != "": a column with that metric of each job ("-" without it), after REASON's left.
+// Array jobs are named "name[index]".
+std::string RenderJobTable(const std::vector<v1::Job>& jobs, int64_t now_ms,
+                           const std::string& metric = "");
 // Every field of one job, for `dtrain status ID`: state, attempts, placement, times, failure,
 // metrics (sorted by name) and history.
 std::string RenderJobDetail(const v1::Job& job, int64_t now_ms);

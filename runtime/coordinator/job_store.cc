@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
@@ -104,6 +105,22 @@ ALTER TABLE jobs ADD COLUMN rank_signal INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE jobs ADD COLUMN output_dir TEXT NOT NULL DEFAULT '';
 )sql",
+    // 4 -> 5: holds, dependencies and owners (issue 16, what Slurm users have): `held` keeps a
+    // PENDING job from starting, `after_ids` lists the jobs that must succeed first ("3,5"),
+    // `owner` is who the job is for. Older jobs are unheld, without dependencies or owner.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN held      INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN after_ids TEXT    NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN owner     TEXT    NOT NULL DEFAULT '';
+CREATE INDEX jobs_by_owner ON jobs (owner, id);
+)sql",
+    // 5 -> 6: job arrays (issue 16: sweeps): the array a job belongs to (its first job's id; 0:
+    // none) and its index in it.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN array_id    INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN array_index INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_array ON jobs (array_id, id);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -111,7 +128,8 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 constexpr char kJobColumns[] =
     "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
     "started_ms, finished_ms, reason, launcher_backend, launcher_handle, placement, "
-    "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal, output_dir";
+    "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal, output_dir, "
+    "held, after_ids, owner, array_id, array_index";
 
 StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
@@ -278,6 +296,32 @@ StatusOr<JobState> ParseState(const std::string& text, int64_t id) {
   return *state;
 }
 
+// "3,5" -> {3, 5}: the after_ids column.
+std::string FormatJobIds(const std::vector<int64_t>& ids) {
+  std::string out;
+  for (int64_t id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+  return out;
+}
+
+StatusOr<std::vector<int64_t>> ParseJobIds(const std::string& text, int64_t id) {
+  std::vector<int64_t> ids;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    int64_t value = 0;
+    const char* first = text.data() + start;
+    const char* last = text.data() + comma;
+    const auto [end, ec] = std::from_chars(first, last, value);
+    if (ec != std::errc() || end != last || value < 1) {
+      return DataLoss(JobLabel(id) + " has unreadable dependencies '" + text + "' in the store");
+    }
+    ids.push_back(value);
+    start = comma + 1;
+  }
+  return ids;
+}
+
 StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   JobRecord job;
   job.id = stmt.Int(0);
@@ -302,6 +346,11 @@ StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.cancel_requested = stmt.Int(19) != 0;
   job.rank_signal = static_cast<int>(stmt.Int(20));
   job.output_dir = stmt.Text(21);
+  job.held = stmt.Int(22) != 0;
+  DTRAIN_ASSIGN_OR_RETURN(job.after, ParseJobIds(stmt.Text(23), job.id));
+  job.owner = stmt.Text(24);
+  job.array_id = stmt.Int(25);
+  job.array_index = static_cast<int>(stmt.Int(26));
   return job;
 }
 
@@ -381,8 +430,9 @@ StatusOr<int64_t> InsertJobRows(sqlite3* db, const NewJob& job) {
         Statement stmt,
         Statement::Prepare(db,
                            "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, "
-                           "state, submitted_ms, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                           "RETURNING id",
+                           "state, submitted_ms, reason, held, after_ids, owner, array_id, "
+                           "array_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                           "?12, ?13) RETURNING id",
                            context));
     stmt.BindText(1, job.name)
         .BindText(2, job.spec_yaml)
@@ -391,10 +441,23 @@ StatusOr<int64_t> InsertJobRows(sqlite3* db, const NewJob& job) {
         .BindInt(5, job.max_attempts)
         .BindText(6, ToString(JobState::kPending))
         .BindInt(7, job.submitted_ms)
-        .BindText(8, "submitted");
+        .BindText(8, "submitted")
+        .BindInt(9, job.held ? 1 : 0)
+        .BindText(10, FormatJobIds(job.after))
+        .BindText(11, job.owner)
+        .BindInt(12, job.array_id)
+        .BindInt(13, std::max(0, job.array_index));
     DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return Internal(context + ": the insert returned no id");
     id = stmt.Int(0);
+    DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  }
+  if (job.array_index >= 0 && job.array_id == 0) {
+    // The first element of an array names it.
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement stmt,
+        Statement::Prepare(db, "UPDATE jobs SET array_id = ?1 WHERE id = ?1", context));
+    stmt.BindInt(1, id);
     DTRAIN_RETURN_IF_ERROR(stmt.Run());
   }
   context = "insert " + JobLabel(id) + " ('" + job.name + "')";
@@ -434,7 +497,12 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
                                                "signal = COALESCE(?11, signal), "
                                                "last_log_lines = COALESCE(?12, last_log_lines), "
                                                "rank_signal = COALESCE(?15, rank_signal), "
-                                               "output_dir = COALESCE(?16, output_dir) "
+                                               "output_dir = COALESCE(?16, output_dir), "
+                                               // A hold means "do not start": it ends with
+                                               // PENDING (a hold that lost the race with a
+                                               // start shows no held RUNNING job).
+                                               "held = CASE WHEN ?1 = 'PENDING' THEN held "
+                                               "ELSE 0 END "
                                                "WHERE id = ?13 AND state = ?14 RETURNING attempt",
                                                context));
     const TransitionUpdate& u = t.update;
@@ -813,6 +881,30 @@ Status JobStore::SetCancelRequested(int64_t id) {
   return Status::Ok();
 }
 
+Status JobStore::UpdatePending(int64_t id, const std::string& sql, int64_t value,
+                               const std::string& context) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3* db = db_.get();
+  DTRAIN_ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql, context));
+  stmt.BindInt(1, id).BindText(2, ToString(JobState::kPending)).BindInt(3, value);
+  DTRAIN_RETURN_IF_ERROR(stmt.Run());
+  if (sqlite3_changes(db) > 0) return Status::Ok();
+  DTRAIN_ASSIGN_OR_RETURN(std::optional<JobState> state, StateOf(db, id, context));
+  if (!state) return NotFound(JobLabel(id) + " not found");
+  return FailedPrecondition(JobLabel(id) + " is " + ToString(*state) +
+                            "; only a PENDING job can be held, released or given a new priority");
+}
+
+Status JobStore::SetHeld(int64_t id, bool held) {
+  return UpdatePending(id, "UPDATE jobs SET held = ?3 WHERE id = ?1 AND state = ?2", held ? 1 : 0,
+                       std::string(held ? "hold " : "release ") + JobLabel(id));
+}
+
+Status JobStore::SetPriority(int64_t id, int priority) {
+  return UpdatePending(id, "UPDATE jobs SET priority = ?3 WHERE id = ?1 AND state = ?2", priority,
+                       "set the priority of " + JobLabel(id));
+}
+
 StatusOr<JobRecord> JobStore::Get(int64_t id) const {
   const std::string context = "get " + JobLabel(id);
   std::lock_guard<std::mutex> lock(*reader_mu_);
@@ -831,7 +923,8 @@ StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const 
   std::lock_guard<std::mutex> lock(*reader_mu_);
   // Two constant texts, one per order: ORDER BY cannot take a bound direction.
   const std::string where =
-      " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?4 = '' OR name GLOB ?4) AND ";
+      " FROM jobs WHERE (?1 IS NULL OR state = ?1) AND (?4 = '' OR name GLOB ?4) AND "
+      "(?5 = '' OR owner = ?5) AND (?6 = 0 OR array_id = ?6) AND ";
   const std::string sql = std::string("SELECT ") + kJobColumns + where +
                           (filter.newest_first ? "(?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3"
                                                : "id > ?2 ORDER BY id LIMIT ?3");
@@ -843,7 +936,9 @@ StatusOr<std::vector<JobRecord>> JobStore::List(const ListFilter& filter) const 
   }
   stmt.BindInt(2, filter.after_id)
       .BindInt(3, std::clamp(filter.limit, kMinListLimit, kMaxListLimit))
-      .BindText(4, filter.name_glob);
+      .BindText(4, filter.name_glob)
+      .BindText(5, filter.owner)
+      .BindInt(6, filter.array_id);
   return ReadJobs(stmt);
 }
 

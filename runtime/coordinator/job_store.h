@@ -45,6 +45,14 @@ struct NewJob {
   int priority = 0;          // higher runs first
   int max_attempts = 1;      // restart.max_attempts: total tries including the first
   int64_t submitted_ms = 0;  // wall clock, ms since epoch
+  bool held = false;         // queued held: does not start before SetHeld(id, false)
+  // Jobs that must have SUCCEEDED before this one starts (Slurm's afterok); existing ids.
+  std::vector<int64_t> after = {};
+  std::string owner = "";  // who the job is for; a label, not an identity
+  // Job arrays: index >= 0 makes the job an element of array `array_id`; array_id 0 with an
+  // index starts a new array named by this job's id.
+  int64_t array_id = 0;
+  int array_index = -1;
 };
 
 struct JobRecord {
@@ -75,6 +83,12 @@ struct JobRecord {
   bool cancel_requested = false;
   // Where the job writes (model, metrics, checkpoints), resolved at its first launch; "" before.
   std::string output_dir;
+  // A PENDING job that must not start (hold); cleared when the job leaves PENDING.
+  bool held = false;
+  std::vector<int64_t> after;  // jobs that must SUCCEED first
+  std::string owner;
+  int64_t array_id = 0;  // 0: not in an array
+  int array_index = 0;
 };
 
 struct Transition {
@@ -110,6 +124,8 @@ struct ListFilter {
   // SQLite GLOB pattern the name must match ('*', '?', '[...]'; case-sensitive); "" = any.
   std::string name_glob = "";
   bool newest_first = false;  // descending id; ascending otherwise
+  std::string owner = "";     // exact owner; "" = any
+  int64_t array_id = 0;       // only this array's jobs; 0 = any
 };
 
 // Fields a transition may update alongside the state.
@@ -166,6 +182,11 @@ class JobStore {
   std::vector<Status> Transitions(const std::vector<TransitionRequest>& requests);
 
   Status SetCancelRequested(int64_t id);
+  // Hold or release, and the priority, of a PENDING job, durable when they return.
+  // FAILED_PRECONDITION naming the state for a job that is not PENDING; NOT_FOUND for an
+  // unknown id. Neither is a state change: no transition or event is recorded.
+  Status SetHeld(int64_t id, bool held);
+  Status SetPriority(int64_t id, int priority);
 
   StatusOr<JobRecord> Get(int64_t id) const;
   StatusOr<std::vector<JobRecord>> List(const ListFilter& filter) const;
@@ -208,6 +229,10 @@ class JobStore {
 
   // One queued insert, event or transition; lives with its caller. Defined in job_store.cc.
   struct PendingWrite;
+
+  // Runs `sql` (?1 id, ?2 'PENDING', ?3 value) under mu_; the errors of SetHeld/SetPriority.
+  Status UpdatePending(int64_t id, const std::string& sql, int64_t value,
+                       const std::string& context);
 
   // `reader` is null for an in-memory store, whose reads then share the writer connection.
   JobStore(DbHandle db, DbHandle reader);

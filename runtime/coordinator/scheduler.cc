@@ -224,7 +224,8 @@ std::vector<Placement> Scheduler::Schedule(const std::vector<QueuedJob>& pending
   order.reserve(pending.size());
   for (size_t i = 0; i < pending.size(); ++i) {
     const QueuedJob& job = pending[i];
-    if (job.ranks < 1 || job.ranks > capacity) continue;
+    // Held or waiting for a dependency: not a candidate, so never the head either.
+    if (job.ranks < 1 || job.ranks > capacity || !job.blocked.empty()) continue;
     const double aging =
         options_.aging_per_minute * WaitedMs(now_ms, job.submitted_ms) / kMsPerMinute;
     order.push_back({job.priority + aging, job.submitted_ms, job.id, i});
@@ -290,7 +291,8 @@ std::vector<int64_t> Scheduler::StartOrder(const std::vector<QueuedJob>& pending
   order.reserve(pending.size());
   for (size_t i = 0; i < pending.size(); ++i) {
     const QueuedJob& job = pending[i];
-    if (job.ranks < 1 || job.ranks > capacity) continue;
+    // Held or waiting for a dependency: not a candidate, so never the head either.
+    if (job.ranks < 1 || job.ranks > capacity || !job.blocked.empty()) continue;
     const double aging =
         options_.aging_per_minute * WaitedMs(now_ms, job.submitted_ms) / kMsPerMinute;
     order.push_back({job.priority + aging, job.submitted_ms, job.id, i});

@@ -9,6 +9,9 @@
 //  - backfill: when the head job does not fit, later jobs that fit may start, but only if they
 //    would not delay the head forever: once the head has waited max_wait_for_backfill_ms, the
 //    scheduler reserves slots for it and starts nothing else until it runs (no starvation);
+//  - a blocked job (QueuedJob::blocked: held, or waiting for a dependency) never starts and never
+//    becomes the head that backfill keeps slots for; it keeps its submission time, so once
+//    unblocked it takes the place its priority and waiting time give it;
 //  - a job asking for more slots than the cluster has is rejected at submit (CanEverFit);
 //  - a retried job avoids the hosts its last attempt failed on (QueuedJob::avoid_hosts) when
 //    the other hosts can hold its whole gang, waiting for their slots if need be; when they
@@ -40,6 +43,9 @@ struct QueuedJob {
   // Hosts not to place this attempt on (where the last attempt's failing rank ran). Ignored
   // when the other hosts have fewer slots in total than `ranks`.
   std::vector<std::string> avoid_hosts = {};
+  // Why the job may not start yet ("held by user", "waiting for job 7 to succeed"); "" when it
+  // may. Set by the supervisor, which knows holds and the states of dependencies.
+  std::string blocked = "";
 };
 
 // Slots of one job on each host, in host order.
@@ -71,7 +77,7 @@ class Scheduler {
   std::vector<Placement> Schedule(const std::vector<QueuedJob>& pending, int64_t now_ms);
 
   // The ids of `pending` in the order a pass would consider them (the start order above; jobs
-  // that can never fit are left out). Changes nothing.
+  // that can never fit and blocked jobs are left out). Changes nothing.
   std::vector<int64_t> StartOrder(const std::vector<QueuedJob>& pending, int64_t now_ms) const;
 
   int free_slots() const;

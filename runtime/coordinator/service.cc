@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "runtime/spec/job_spec.h"
 #include "runtime/spec/overrides.h"
@@ -25,6 +26,11 @@ constexpr int kMaxPriority = 1000;
 constexpr size_t kMaxSpecNameBytes = 1024;
 constexpr size_t kMaxNameFilterBytes = 256;
 constexpr char kDefaultSpecName[] = "<submitted spec>";
+// SubmitJobRequest.after: at most this many dependencies.
+constexpr int kMaxDependencies = 64;
+constexpr size_t kMaxOwnerBytes = 64;
+// SubmitJobArrayRequest.elements: the trials one sweep may queue.
+constexpr int kMaxArrayElements = 1000;
 // ListJobsRequest.page_size: 0 means the default; larger values are coerced to the maximum.
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
@@ -74,6 +80,18 @@ void SetTyped(const JobEvent& e, v1::JobEvent* out) {
   }
 }
 
+// "" when `owner` is a valid owner (1 to 64 of [A-Za-z0-9._@-]; "" is valid too), else why not.
+std::string CheckOwner(const char* field, const std::string& owner) {
+  const bool ok =
+      owner.size() <= kMaxOwnerBytes && std::all_of(owner.begin(), owner.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '@' || c == '-';
+      });
+  if (ok) return "";
+  return std::string(field) + ": expected at most " + std::to_string(kMaxOwnerBytes) +
+         " characters of A-Z a-z 0-9 . _ @ -";
+}
+
 grpc::Status CheckView(v1::JobView view) {
   if (v1::JobView_IsValid(view)) return grpc::Status::OK;
   return Invalid("view: unknown value " + std::to_string(view) +
@@ -120,10 +138,9 @@ CoordinatorService::CoordinatorService(ServiceOptions options, JobStore* store,
 
 // ---------------------------------------------------------------------------- handlers
 
-grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
-                                           const v1::SubmitJobRequest* request,
-                                           v1::SubmitJobResponse* response) {
-  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+grpc::Status CoordinatorService::PrepareJob(const v1::SubmitJobRequest* request,
+                                            const std::map<std::string, std::string>& element,
+                                            NewJob* out) const {
   if (request->spec_yaml().size() > options_.max_spec_bytes) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "spec_yaml is " + std::to_string(request->spec_yaml().size()) +
@@ -144,10 +161,28 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
     problems += std::string(problems.empty() ? "" : "; ") + "spec_name: expected at most " +
                 std::to_string(kMaxSpecNameBytes) + " bytes without control characters";
   }
+  if (const std::string p = CheckOwner("owner", request->owner()); !p.empty()) {
+    problems += (problems.empty() ? "" : "; ") + p;
+  }
+  if (request->after_size() > kMaxDependencies) {
+    problems += std::string(problems.empty() ? "" : "; ") + "after: at most " +
+                std::to_string(kMaxDependencies) + " jobs, got " +
+                std::to_string(request->after_size());
+  }
   if (!problems.empty()) return Invalid(problems);
+  // Dependencies are existing jobs (so no cycle can form: each names an older job).
+  std::vector<int64_t> after;
+  for (int64_t dependency : request->after()) {
+    if (std::find(after.begin(), after.end(), dependency) != after.end()) continue;
+    if (dependency < 1 || !store_->Get(dependency).ok()) {
+      return Invalid("after: job " + std::to_string(dependency) + " does not exist");
+    }
+    after.push_back(dependency);
+  }
   const std::string source = given_name.empty() ? kDefaultSpecName : given_name;
   std::map<std::string, std::string> overrides(request->overrides().begin(),
                                                request->overrides().end());
+  for (const auto& [key, value] : element) overrides[key] = value;  // the element's win
   auto text = ApplyOverrides(request->spec_yaml(), overrides);
   if (!text.ok()) {
     // ApplyOverrides names the spec kDefaultSpecName; the client told us its name.
@@ -174,11 +209,73 @@ grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
   job.max_attempts =
       request->max_attempts() > 0 ? request->max_attempts() : spec->restart.max_attempts;
   job.submitted_ms = NowMs();
+  job.held = request->hold();
+  job.after = after;
+  job.owner = request->owner();
   if (Status fit = supervisor_->CanEverFit(job.ranks); !fit.ok()) return ToGrpc(fit);
+  *out = std::move(job);
+  return grpc::Status::OK;
+}
+
+StatusOr<int64_t> CoordinatorService::StoreAndQueue(const NewJob& job) {
   auto id = store_->Insert(job);
+  if (!id.ok()) return id.status();
+  supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms},
+                       JobGate{job.held, job.after});
+  return *id;
+}
+
+grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context,
+                                           const v1::SubmitJobRequest* request,
+                                           v1::SubmitJobResponse* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  NewJob job;
+  if (grpc::Status s = PrepareJob(request, {}, &job); !s.ok()) return s;
+  auto id = StoreAndQueue(job);
   if (!id.ok()) return ToGrpc(id.status());
-  supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms});
   response->set_job_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::SubmitJobArray(grpc::ServerContext* context,
+                                                const v1::SubmitJobArrayRequest* request,
+                                                v1::SubmitJobArrayResponse* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  if (request->elements_size() < 1 || request->elements_size() > kMaxArrayElements) {
+    return Invalid("elements: expected 1 to " + std::to_string(kMaxArrayElements) + ", got " +
+                   std::to_string(request->elements_size()));
+  }
+  // Every element is checked before any is stored: a sweep is queued whole or not at all.
+  std::vector<NewJob> jobs(static_cast<size_t>(request->elements_size()));
+  for (int i = 0; i < request->elements_size(); ++i) {
+    const auto& given = request->elements(i).overrides();
+    const std::map<std::string, std::string> element(given.begin(), given.end());
+    grpc::Status s = PrepareJob(&request->job(), element, &jobs[static_cast<size_t>(i)]);
+    if (!s.ok()) {
+      std::string which;
+      for (const auto& [key, value] : element) {
+        which += (which.empty() ? " (" : ", ") + key + "=" + value;
+      }
+      if (!which.empty()) which += ")";
+      return grpc::Status(s.error_code(),
+                          "elements[" + std::to_string(i) + "]" + which + ": " + s.error_message());
+    }
+  }
+  int64_t array_id = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].array_id = array_id;
+    jobs[i].array_index = static_cast<int>(i);
+    auto id = StoreAndQueue(jobs[i]);
+    if (!id.ok()) {
+      // A storage failure part-way: say what was queued, so the caller can cancel it.
+      return ToGrpc(Status(id.status().code(), id.status().message() + " (elements[0.." +
+                                                   std::to_string(i) + ") were queued as array " +
+                                                   std::to_string(array_id) + ")"));
+    }
+    if (i == 0) array_id = *id;
+    response->add_job_ids(*id);
+  }
+  response->set_array_id(array_id);
   return grpc::Status::OK;
 }
 
@@ -201,6 +298,11 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
   out->set_rank_signal(r.rank_signal);
   out->set_last_log_lines(r.last_log_lines);
   out->set_output_dir(r.output_dir);
+  out->set_held(r.held);
+  for (int64_t dependency : r.after) out->add_after(dependency);
+  out->set_owner(r.owner);
+  out->set_array_id(r.array_id);
+  out->set_array_index(r.array_index);
   out->set_spec_yaml(r.spec_yaml);
   auto history =
       with_history
@@ -223,14 +325,18 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
   out->mutable_metrics()->insert(metrics.begin(), metrics.end());
 }
 
+void CoordinatorService::ToJobWithStanding(const JobRecord& record, v1::Job* out) const {
+  ToJob(record, out);
+  if (record.state == JobState::kPending) AddStanding(supervisor_->QueueStandings(), out);
+}
+
 grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
                                         const v1::GetJobRequest* request, v1::Job* response) {
   if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
   if (grpc::Status v = CheckView(request->view()); !v.ok()) return v;
   auto record = store_->Get(request->job_id());
   if (!record.ok()) return ToGrpc(record.status());
-  ToJob(*record, response);
-  if (record->state == JobState::kPending) AddStanding(supervisor_->QueueStandings(), response);
+  ToJobWithStanding(*record, response);
   ApplyView(request->view(), v1::JOB_VIEW_FULL, response);
   return grpc::Status::OK;
 }
@@ -262,6 +368,10 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
     return Invalid("name: at most " + std::to_string(kMaxNameFilterBytes) + " bytes");
   }
   filter.name_glob = request->name();
+  if (const std::string p = CheckOwner("owner", request->owner()); !p.empty()) return Invalid(p);
+  filter.owner = request->owner();
+  if (request->array_id() < 0) return Invalid("array_id: must not be negative");
+  filter.array_id = request->array_id();
   if (!request->page_token().empty()) {
     // Tokens are "<last id>" oldest first, "<last id>d" newest first.
     std::string token = request->page_token();
@@ -372,6 +482,40 @@ grpc::Status CoordinatorService::GetCluster(grpc::ServerContext* context,
   response->set_free_slots(cluster.free_slots);
   response->set_queue_length(cluster.queue_length);
   response->set_running_jobs(cluster.running_jobs);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::HoldJob(grpc::ServerContext* context,
+                                         const v1::HoldJobRequest* request, v1::Job* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  auto job = supervisor_->SetHeld(request->job_id(), true);
+  if (!job.ok()) return ToGrpc(job.status());
+  ToJobWithStanding(*job, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ReleaseJob(grpc::ServerContext* context,
+                                            const v1::ReleaseJobRequest* request,
+                                            v1::Job* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  auto job = supervisor_->SetHeld(request->job_id(), false);
+  if (!job.ok()) return ToGrpc(job.status());
+  ToJobWithStanding(*job, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::SetJobPriority(grpc::ServerContext* context,
+                                                const v1::SetJobPriorityRequest* request,
+                                                v1::Job* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  if (const std::string p =
+          CheckRange("priority", request->priority(), -kMaxPriority, kMaxPriority, "");
+      !p.empty()) {
+    return Invalid(p);
+  }
+  auto job = supervisor_->SetPriority(request->job_id(), request->priority());
+  if (!job.ok()) return ToGrpc(job.status());
+  ToJobWithStanding(*job, response);
   return grpc::Status::OK;
 }
 

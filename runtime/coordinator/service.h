@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
+#include <string>
 
 #include "dtrain/v1/coordinator.grpc.pb.h"
 #include "runtime/coordinator/job_store.h"
@@ -43,10 +45,27 @@ class CoordinatorService final : public dtrain::v1::Coordinator::Service {
                         grpc::ServerWriter<v1::JobEvent>* writer) override;
   grpc::Status GetCluster(grpc::ServerContext* context, const v1::GetClusterRequest* request,
                           v1::Cluster* response) override;
+  grpc::Status HoldJob(grpc::ServerContext* context, const v1::HoldJobRequest* request,
+                       v1::Job* response) override;
+  grpc::Status ReleaseJob(grpc::ServerContext* context, const v1::ReleaseJobRequest* request,
+                          v1::Job* response) override;
+  grpc::Status SetJobPriority(grpc::ServerContext* context,
+                              const v1::SetJobPriorityRequest* request, v1::Job* response) override;
+  grpc::Status SubmitJobArray(grpc::ServerContext* context,
+                              const v1::SubmitJobArrayRequest* request,
+                              v1::SubmitJobArrayResponse* response) override;
 
  private:
   // `with_history`: read the job's transitions too (one more query per job).
   void ToJob(const JobRecord& record, v1::Job* out, bool with_history = true) const;
+  // Validates a submission with `element`'s overrides over the request's, into the job to store
+  // (INVALID_ARGUMENT naming the field, FAILED_PRECONDITION when it can never fit).
+  grpc::Status PrepareJob(const v1::SubmitJobRequest* request,
+                          const std::map<std::string, std::string>& element, NewJob* out) const;
+  // Inserts a prepared job durably and queues it; returns its id.
+  StatusOr<int64_t> StoreAndQueue(const NewJob& job);
+  // A job as GetJob shows it, with its queue standing when PENDING.
+  void ToJobWithStanding(const JobRecord& record, v1::Job* out) const;
 
   const ServiceOptions options_;
   JobStore* const store_;

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -146,6 +147,10 @@ Status JobSupervisor::Recover() {
     if (job.state == JobState::kPending) {
       std::lock_guard<std::mutex> lock(mu_);
       pending_[job.id] = {job.id, job.ranks, job.priority, job.submitted_ms};
+      if (job.held || !job.after.empty()) {
+        gates_[job.id] = Gate{job.held, job.after, ""};
+        ApplyGateLocked(job.id);
+      }
       continue;
     }
     if (job.state != JobState::kRunning) continue;
@@ -523,7 +528,82 @@ void JobSupervisor::RecordEndings(const std::vector<Ending>& endings) {
 
 // ---------------------------------------------------------------------------- scheduling
 
+namespace {
+
+// QueuedJob::blocked of a gated job, like squeue's REASON for held and dependent jobs.
+std::string BlockedReason(const std::vector<int64_t>& waiting_for, bool held,
+                          const std::string& never) {
+  std::vector<std::string> parts;
+  if (held) parts.push_back("held by user");
+  if (!never.empty()) parts.push_back("dependency never satisfied: " + never);
+  if (!waiting_for.empty()) {
+    std::string ids;
+    for (int64_t id : waiting_for) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+    parts.push_back(std::string("waiting for job") + (waiting_for.size() == 1 ? " " : "s ") + ids +
+                    " to succeed");
+  }
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : "; ") + part;
+  return out;
+}
+
+}  // namespace
+
+void JobSupervisor::ApplyGateLocked(int64_t id) {
+  auto gate = gates_.find(id);
+  auto job = pending_.find(id);
+  if (job == pending_.end()) {
+    if (gate != gates_.end()) gates_.erase(gate);
+    return;
+  }
+  if (gate == gates_.end()) {
+    job->second.blocked.clear();
+    return;
+  }
+  const Gate& g = gate->second;
+  job->second.blocked = BlockedReason(g.waiting_for, g.held, g.never);
+  if (job->second.blocked.empty()) gates_.erase(gate);
+}
+
+void JobSupervisor::RefreshGates() {
+  std::vector<int64_t> dependencies;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, gate] : gates_) {
+      dependencies.insert(dependencies.end(), gate.waiting_for.begin(), gate.waiting_for.end());
+    }
+  }
+  if (dependencies.empty()) return;
+  std::sort(dependencies.begin(), dependencies.end());
+  dependencies.erase(std::unique(dependencies.begin(), dependencies.end()), dependencies.end());
+  // Read outside mu_ (the store is not called under it); a state read here that changes before
+  // the next pass is seen then.
+  std::map<int64_t, JobState> states;
+  for (int64_t dependency : dependencies) {
+    StatusOr<JobRecord> record = store_->Get(dependency);
+    if (record.ok()) states[dependency] = record->state;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> ids;
+  for (auto& [id, gate] : gates_) {
+    std::vector<int64_t> still;
+    for (int64_t dependency : gate.waiting_for) {
+      auto state = states.find(dependency);
+      if (state == states.end() || !IsTerminal(state->second)) {
+        still.push_back(dependency);
+      } else if (state->second != JobState::kSucceeded) {
+        gate.never += (gate.never.empty() ? "job " : ", job ") + std::to_string(dependency) + " " +
+                      ToString(state->second);
+      }
+    }
+    gate.waiting_for = std::move(still);
+    ids.push_back(id);
+  }
+  for (int64_t id : ids) ApplyGateLocked(id);
+}
+
 void JobSupervisor::ScheduleReady() {
+  RefreshGates();
   std::vector<Placement> placements;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -535,6 +615,7 @@ void JobSupervisor::ScheduleReady() {
     for (const Placement& p : placements) {
       pending_.erase(p.job_id);
       prepared_.erase(p.job_id);
+      gates_.erase(p.job_id);
     }
   }
   // Start every placed job, then record all their transitions in one commit.
@@ -546,10 +627,16 @@ void JobSupervisor::ScheduleReady() {
   std::vector<Started> started;
   std::vector<TransitionRequest> transitions;
   std::vector<int64_t> skipped;
+  std::vector<JobRecord> held;  // held between the pass and here: back to the queue
   for (const Placement& p : placements) {
     auto job = store_->Get(p.job_id);
     if (!job.ok() || job->state != JobState::kPending) {  // cancelled meanwhile
       skipped.push_back(p.job_id);
+      continue;
+    }
+    if (job->held) {
+      skipped.push_back(p.job_id);
+      held.push_back(*job);
       continue;
     }
     std::string output_dir;
@@ -588,6 +675,11 @@ void JobSupervisor::ScheduleReady() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (int64_t id : skipped) scheduler_->Release(id);
+    for (const JobRecord& job : held) {
+      pending_[job.id] = {job.id, job.ranks, job.priority, job.submitted_ms};
+      gates_[job.id].held = true;
+      ApplyGateLocked(job.id);
+    }
     for (size_t i = 0; i < started.size(); ++i) {
       Started& s = started[i];
       const int64_t id = s.placement.job_id;
@@ -693,12 +785,41 @@ Status JobSupervisor::CanEverFit(int ranks) const {
   return scheduler_->CanEverFit(ranks);
 }
 
-void JobSupervisor::Enqueue(const QueuedJob& job) {
+void JobSupervisor::Enqueue(const QueuedJob& job, const JobGate& gate) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     pending_[job.id] = job;
+    if (gate.held || !gate.after.empty()) {
+      gates_[job.id] = Gate{gate.held, gate.after, ""};
+      ApplyGateLocked(job.id);
+    }
   }
   Wake();
+}
+
+StatusOr<JobRecord> JobSupervisor::SetHeld(int64_t id, bool held) {
+  DTRAIN_RETURN_IF_ERROR(store_->SetHeld(id, held));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Not queued here: the job is between a pass and its start, which reads the hold back.
+    if (pending_.count(id) != 0) {
+      gates_[id].held = held;
+      ApplyGateLocked(id);
+    }
+  }
+  if (!held) Wake();
+  return store_->Get(id);
+}
+
+StatusOr<JobRecord> JobSupervisor::SetPriority(int64_t id, int priority) {
+  DTRAIN_RETURN_IF_ERROR(store_->SetPriority(id, priority));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto job = pending_.find(id);
+    if (job != pending_.end()) job->second.priority = priority;
+  }
+  Wake();
+  return store_->Get(id);
 }
 
 StatusOr<JobRecord> JobSupervisor::Cancel(int64_t id) {
@@ -715,6 +836,7 @@ StatusOr<JobRecord> JobSupervisor::Cancel(int64_t id) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         pending_.erase(id);
+        gates_.erase(id);
         auto it = prepared_.find(id);
         if (it != prepared_.end()) prepared = it->second;
         prepared_.erase(id);
@@ -787,6 +909,10 @@ std::map<int64_t, JobSupervisor::QueueStanding> JobSupervisor::QueueStandings() 
     } else {
       s.reason = "starting at the next scheduling pass";
     }
+  }
+  // Held or waiting for dependencies: no place in the start order (position 0), and the why.
+  for (const auto& [id, job] : pending_) {
+    if (!job.blocked.empty()) standings[id] = QueueStanding{0, job.blocked};
   }
   return standings;
 }

@@ -58,6 +58,12 @@ struct SupervisorOptions {
   const PathPolicy* paths = nullptr;
 };
 
+// What keeps a queued job from starting besides slots: a hold and its dependencies.
+struct JobGate {
+  bool held = false;
+  std::vector<int64_t> after = {};  // jobs that must SUCCEED first (afterok)
+};
+
 // The slots and queue as GetCluster shows them.
 struct ClusterView {
   struct HostUsage {
@@ -98,8 +104,17 @@ class JobSupervisor {
   // For the handlers. Whether a job of `ranks` ranks can ever run here (FAILED_PRECONDITION
   // naming the cluster's size when not).
   Status CanEverFit(int ranks) const;
-  // Queues a job the store has just accepted as PENDING, and wakes the loop.
-  void Enqueue(const QueuedJob& job);
+  // Queues a job the store has just accepted as PENDING, and wakes the loop. A held job, or one
+  // whose dependencies have not all SUCCEEDED, waits without starting (QueuedJob::blocked); a
+  // dependency that ends FAILED or CANCELLED leaves it waiting with "dependency never
+  // satisfied: job 7 FAILED" until it is cancelled, as Slurm's DependencyNeverSatisfied.
+  void Enqueue(const QueuedJob& job, const JobGate& gate = {});
+  // Holds or releases a PENDING job, durably; returns the job as recorded afterwards (a hold
+  // that lost the race with the job's start returns it RUNNING). FAILED_PRECONDITION for a job
+  // that is not PENDING, NOT_FOUND for an unknown id.
+  StatusOr<JobRecord> SetHeld(int64_t id, bool held);
+  // A PENDING job's new priority, used from the next scheduling pass on; errors as SetHeld.
+  StatusOr<JobRecord> SetPriority(int64_t id, int priority);
   // Cancels job `id`: a PENDING one at once; a RUNNING one by stopping its launch, then
   // recording CANCELLED. Returns the job as recorded afterwards. NOT_FOUND for an unknown id,
   // FAILED_PRECONDITION "job 7 is already SUCCEEDED" for a finished one.
@@ -151,6 +166,12 @@ class JobSupervisor {
   // Commits the endings together, then frees their slots and requeues retried jobs.
   void RecordEndings(const std::vector<Ending>& endings);
   void ScheduleReady();
+  // Reads the states of the jobs queued jobs depend on and sets each gated job's
+  // QueuedJob::blocked from its gate.
+  void RefreshGates();
+  // Sets pending_[id].blocked from gates_[id], and drops a gate that no longer blocks anything.
+  // Needs mu_.
+  void ApplyGateLocked(int64_t id);
   // Hands the launcher the queued attempts it has not seen yet (Launcher::Prepare), a few per
   // pass so that a long queue does not stall the loop.
   void PrepareQueued();
@@ -176,6 +197,13 @@ class JobSupervisor {
   // not read every queued job back from disk.
   std::map<int64_t, QueuedJob> pending_;  // guarded by mu_
   std::map<int64_t, int> prepared_;       // PENDING job -> the attempt Prepare was given; mu_
+  // Queued jobs that are held or wait for dependencies; guarded by mu_.
+  struct Gate {
+    bool held = false;
+    std::vector<int64_t> waiting_for;  // dependencies not yet SUCCEEDED
+    std::string never;                 // "job 7 FAILED, job 9 CANCELLED": can never succeed
+  };
+  std::map<int64_t, Gate> gates_;
   std::map<int64_t, std::map<std::string, double>> metrics_;  // guarded by mu_
   std::condition_variable wake_;
   bool woken_ = false;     // guarded by mu_

@@ -22,7 +22,7 @@ doc_flags() {
 
 client=$(doc_flags "## Client options (every command below but \`coordinator\`)")
 [[ -n $client ]] || { echo "FAIL: no client options table in $docs"; exit 1; }
-for cmd in submit status list logs cancel cluster plot coordinator; do
+for cmd in submit status list logs cancel hold release priority cluster plot coordinator; do
   documented=$(doc_flags "### dtrain $cmd")
   [[ $cmd != coordinator ]] && documented=$(printf '%s\n%s\n' "$documented" "$client" | sort -u)
   shown=$(help_flags "$cmd")

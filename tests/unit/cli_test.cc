@@ -667,6 +667,7 @@ TEST(RenderJobTableTest, AlignsColumns) {
   v1::Job running;
   running.set_job_id(7);
   running.set_name("mnist");
+  running.set_owner("alice");
   running.set_state(v1::RUNNING);
   running.set_ranks(2);
   running.set_attempt(1);
@@ -693,11 +694,12 @@ TEST(RenderJobTableTest, AlignsColumns) {
   pending.set_reason("waiting\nfor slots");
 
   EXPECT_EQ(RenderJobTable({running, failed, pending}, now),
-            " ID  NAME         STATE    RANKS  PRIO  ATTEMPT  AGE/DURATION  REASON\n"
-            "  7  mnist        RUNNING      2     0      1/3  3m12s\n"
-            " 12  resnet-long  FAILED      16    10      3/3  2h05m         rank 1 exited with "
-            "code 3\n"
-            "100  q            PENDING      1    -5      0/1  5m ago        waiting for slots\n");
+            " ID  NAME         OWNER  STATE    RANKS  PRIO  ATTEMPT  AGE/DURATION  REASON\n"
+            "  7  mnist        alice  RUNNING      2     0      1/3  3m12s\n"
+            " 12  resnet-long  -      FAILED      16    10      3/3  2h05m         rank 1 exited "
+            "with code 3\n"
+            "100  q            -      PENDING      1    -5      0/1  5m ago        waiting for "
+            "slots\n");
   EXPECT_EQ(RenderJobTable({}, now), "no jobs\n");
 }
 
@@ -813,6 +815,8 @@ TEST(JobToJsonTest, NanMetricAndZeroTimesAreNull) {
       R"("started_ms":0,"started":null,"finished_ms":0,"finished":null,"reason":"",)"
       R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"rank_signal":0,)"
       R"("last_log_lines":"","output_dir":"","queue_position":0,"waiting_reason":"",)"
+      R"("owner":"","held":false,"after":[],"array_id":0,)"
+      R"("array_index":0,)"
       R"("metrics":{"acc":0.5,"gain":null,"loss":null},"history":[]})");
 }
 
@@ -970,6 +974,38 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     for (const v1::Job& job : list_) *response->add_jobs() = job;
     return grpc::Status::OK;
   }
+  grpc::Status SubmitJobArray(grpc::ServerContext*, const v1::SubmitJobArrayRequest* request,
+                              v1::SubmitJobArrayResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_array_ = *request;
+    response->set_array_id(50);
+    for (int i = 0; i < request->elements_size(); ++i) response->add_job_ids(50 + i);
+    return grpc::Status::OK;
+  }
+  v1::SubmitJobArrayRequest last_array() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_array_;
+  }
+  grpc::Status HoldJob(grpc::ServerContext*, const v1::HoldJobRequest* request,
+                       v1::Job* job) override {
+    return Gate(request->job_id(), true, job);
+  }
+  grpc::Status ReleaseJob(grpc::ServerContext*, const v1::ReleaseJobRequest* request,
+                          v1::Job* job) override {
+    return Gate(request->job_id(), false, job);
+  }
+  grpc::Status SetJobPriority(grpc::ServerContext*, const v1::SetJobPriorityRequest* request,
+                              v1::Job* job) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!job_ || job_->job_id() != request->job_id()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "not found");
+    }
+    job_->set_priority(request->priority());
+    job_->set_queue_position(1);
+    job_->set_waiting_reason("starting at the next scheduling pass");
+    *job = *job_;
+    return grpc::Status::OK;
+  }
   grpc::Status WatchJob(grpc::ServerContext*, const v1::WatchJobRequest* request,
                         grpc::ServerWriter<v1::JobEvent>* writer) override {
     std::vector<v1::JobEvent> events;
@@ -1025,7 +1061,23 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   }
 
  private:
+  // Hold (or release) the job the test set, as the coordinator answers: refused unless PENDING.
+  grpc::Status Gate(int64_t id, bool hold, v1::Job* job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!job_ || job_->job_id() != id) return grpc::Status(grpc::StatusCode::NOT_FOUND, "nf");
+    if (job_->state() != v1::PENDING) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "job " + std::to_string(id) + " is RUNNING");
+    }
+    job_->set_held(hold);
+    job_->set_queue_position(hold ? 0 : 1);
+    job_->set_waiting_reason(hold ? "held by user" : "");
+    *job = *job_;
+    return grpc::Status::OK;
+  }
+
   std::mutex mu_;
+  v1::SubmitJobArrayRequest last_array_;
   grpc::Status submit_status_;
   int submit_calls_ = 0;
   v1::SubmitJobRequest last_submit_;
@@ -1085,6 +1137,142 @@ TEST_F(CommandTest, SubmitPrintsTheJobIdAndSendsOverrides) {
   ASSERT_EQ(request.overrides_size(), 2);
   EXPECT_EQ(request.overrides().at("train.epochs"), "3");
   EXPECT_EQ(request.overrides().at("a.b"), "c");
+}
+
+// Issue 16: holds, dependencies and owners travel with the submission.
+TEST_F(CommandTest, SubmitSendsAfterHoldAndOwner) {
+  SubmitOptions options;
+  options.job_file = job_file_;
+  options.after = {"3", "5"};
+  options.hold = true;
+  options.owner = "alice";
+  EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitOk) << err_.str();
+  const v1::SubmitJobRequest request = service_.last_submit();
+  ASSERT_EQ(request.after_size(), 2);
+  EXPECT_EQ(request.after(0), 3);
+  EXPECT_EQ(request.after(1), 5);
+  EXPECT_TRUE(request.hold());
+  EXPECT_EQ(request.owner(), "alice");
+  options.after = {"0"};
+  EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitUsage);
+  EXPECT_NE(err_.str().find("--after '0' is not a job id"), std::string::npos) << err_.str();
+}
+
+TEST_F(CommandTest, SubmitSweepQueuesOneElementPerTrial) {
+  const std::string sweep = (dir_ / "sweep.yaml").string();
+  std::ofstream(sweep) << "method: grid\nparameters:\n  train.epochs: [1, 2]\n";
+  SubmitOptions options;
+  options.job_file = job_file_;
+  options.sweep = sweep;
+  options.sets = {"train.batch_size=8"};
+  EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "submitted array 50: 2 jobs\n  job 50 [0] train.epochs=1\n  job 51 [1] "
+            "train.epochs=2\n");
+  const v1::SubmitJobArrayRequest request = service_.last_array();
+  EXPECT_EQ(request.job().spec_yaml(), "name: mnist\n");
+  EXPECT_EQ(request.job().overrides().at("train.batch_size"), "8");
+  ASSERT_EQ(request.elements_size(), 2);
+  EXPECT_EQ(request.elements(1).overrides().at("train.epochs"), "2");
+  std::ofstream(sweep) << "method: grid\nparameters:\n  train.epochs: {min: 1, max: 2}\n";
+  EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitUsage);
+  EXPECT_NE(err_.str().find("a grid needs a list of values"), std::string::npos) << err_.str();
+  options.follow = true;
+  EXPECT_EQ(RunSubmit(options, stub_.get(), env_), kExitUsage);
+}
+
+TEST_F(CommandTest, ListRanksAnArrayByAMetric) {
+  std::vector<v1::Job> jobs;
+  for (int i = 0; i < 3; ++i) {
+    v1::Job job;
+    job.set_job_id(50 + i);
+    job.set_name("sweep");
+    job.set_state(v1::SUCCEEDED);
+    job.set_array_id(50);
+    job.set_array_index(i);
+    if (i != 1) (*job.mutable_metrics())["test.accuracy"] = i == 0 ? 0.5 : 0.75;
+    jobs.push_back(job);
+  }
+  service_.SetList(jobs);
+  ListOptions options;
+  options.array_id = 50;
+  options.rank_by = "test.accuracy";
+  env_.settings.json = true;
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk) << err_.str();
+  EXPECT_EQ(service_.last_list().array_id(), 50);
+  const auto ranked = nlohmann::json::parse(out_.str());
+  ASSERT_EQ(ranked.size(), 3u);
+  EXPECT_EQ(ranked[0]["job_id"], 52);  // 0.75, then 0.5, then the trial without the metric
+  EXPECT_EQ(ranked[1]["job_id"], 50);
+  EXPECT_EQ(ranked[2]["job_id"], 51);
+  env_.settings.json = false;
+  out_.str("");
+  options.rank_by = "test.accuracy:min";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  const std::string table = out_.str();
+  EXPECT_NE(table.find("test.accuracy"), std::string::npos) << table;
+  EXPECT_LT(table.find("sweep[0]"), table.find("sweep[2]")) << table;
+  options.rank_by = "acc:best";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitUsage);
+}
+
+TEST_F(CommandTest, HoldReleaseAndPrioritySayWhereTheJobStands) {
+  v1::Job queued;
+  queued.set_job_id(7);
+  queued.set_state(v1::PENDING);
+  service_.SetJob(queued);
+  EXPECT_EQ(RunHold(7, true, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(out_.str(), "job 7: PENDING, held by user\n");
+  out_.str("");
+  EXPECT_EQ(RunHold(7, false, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(out_.str(), "job 7: PENDING, released\n");
+  out_.str("");
+  EXPECT_EQ(RunSetPriority(7, 50, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(out_.str(), "job 7: priority 50 (#1: starting at the next scheduling pass)\n");
+  EXPECT_EQ(RunHold(8, true, stub_.get(), env_), kExitNotFound);
+  queued.set_state(v1::RUNNING);
+  service_.SetJob(queued);
+  EXPECT_EQ(RunHold(7, true, stub_.get(), env_), kExitRefused);
+}
+
+TEST_F(CommandTest, ListSendsTheOwnerFilter) {
+  ListOptions options;
+  options.owner = "bob";
+  EXPECT_EQ(RunList(options, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(service_.last_list().owner(), "bob");
+}
+
+TEST(DefaultOwnerTest, IsUserWhenItIsAValidOwner) {
+  EXPECT_EQ(DefaultOwner("alice"), "alice");
+  EXPECT_EQ(DefaultOwner("a.b-c_d@e"), "a.b-c_d@e");
+  EXPECT_EQ(DefaultOwner(nullptr), "");
+  EXPECT_EQ(DefaultOwner(""), "");
+  EXPECT_EQ(DefaultOwner("two words"), "");
+  EXPECT_EQ(DefaultOwner(std::string(65, 'x').c_str()), "");
+}
+
+TEST(ShownReasonTest, BlockedJobsShowWhyWithoutAPlace) {
+  v1::Job held;
+  held.set_job_id(9);
+  held.set_state(v1::PENDING);
+  held.set_held(true);
+  held.set_owner("alice");
+  held.add_after(3);
+  held.set_waiting_reason("held by user; waiting for job 3 to succeed");
+  EXPECT_EQ(ShownReason(held), "held by user; waiting for job 3 to succeed");
+  const std::string detail = RenderJobDetail(held, 0);
+  EXPECT_NE(
+      detail.find("  queue       not startable: held by user; waiting for job 3 to succeed\n"),
+      std::string::npos)
+      << detail;
+  EXPECT_NE(detail.find("  held        yes (dtrain release 9)\n"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("  after       3 (starts once these SUCCEEDED)\n"), std::string::npos)
+      << detail;
+  EXPECT_NE(detail.find("  owner       alice\n"), std::string::npos) << detail;
+  const auto json = JobToJson(held);
+  EXPECT_EQ(json["held"], true);
+  EXPECT_EQ(json["after"], nlohmann::ordered_json::array({3}));
+  EXPECT_EQ(json["owner"], "alice");
 }
 
 TEST_F(CommandTest, SubmitJson) {

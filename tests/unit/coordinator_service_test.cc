@@ -549,6 +549,277 @@ TEST_F(CoordinatorServiceTest, PendingJobsSayWhereTheyStandAndWhy) {
   EXPECT_EQ(response.jobs(1).waiting_reason(), "waiting for 1 slot (0 of 2 free); 1 job ahead");
 }
 
+// ------------------------------------------------------------ holds, dependencies, priority
+
+// Issue 16 (what Slurm users have): submit with after/hold/owner.
+grpc::Status SubmitWith(CoordinatorService* service, const std::string& yaml,
+                        const std::vector<int64_t>& after, bool hold, const std::string& owner,
+                        int64_t* id) {
+  grpc::ServerContext context;
+  v1::SubmitJobRequest request;
+  request.set_spec_yaml(yaml);
+  for (int64_t a : after) request.add_after(a);
+  request.set_hold(hold);
+  request.set_owner(owner);
+  v1::SubmitJobResponse response;
+  grpc::Status s = service->SubmitJob(&context, &request, &response);
+  *id = response.job_id();
+  return s;
+}
+
+TEST_F(CoordinatorServiceTest, AHeldJobKeepsItsPlaceAndStartsOnlyOnceReleased) {
+  int64_t held = 0, other = 0;
+  ASSERT_TRUE(SubmitWith(service_.get(), Spec("held"), {}, /*hold=*/true, "alice", &held).ok());
+  ASSERT_TRUE(Submit(Spec("other", 1), &other).ok());
+  supervisor_->Tick();
+  // The held job is older and as urgent, but it is skipped, and does not hold slots back.
+  v1::Job h = Get(held);
+  EXPECT_EQ(h.state(), v1::PENDING);
+  EXPECT_TRUE(h.held());
+  EXPECT_EQ(h.owner(), "alice");
+  EXPECT_EQ(h.queue_position(), 0);
+  EXPECT_EQ(h.waiting_reason(), "held by user");
+  EXPECT_EQ(Get(other).state(), v1::RUNNING);
+
+  grpc::ServerContext context;
+  v1::ReleaseJobRequest release;
+  release.set_job_id(held);
+  v1::Job released;
+  ASSERT_TRUE(service_->ReleaseJob(&context, &release, &released).ok());
+  EXPECT_FALSE(released.held());
+  EXPECT_EQ(released.queue_position(), 1);
+  EXPECT_EQ(released.waiting_reason(), "waiting for 2 slots (1 of 2 free)");
+  launcher_->End(other, ExitReport());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(held).state(), v1::RUNNING);
+
+  // Holding or releasing a job that is not PENDING is refused; an unknown one is NOT_FOUND.
+  grpc::ServerContext c2;
+  v1::HoldJobRequest hold;
+  hold.set_job_id(held);
+  v1::Job out;
+  grpc::Status refused = service_->HoldJob(&c2, &hold, &out);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("is RUNNING"), std::string::npos)
+      << refused.error_message();
+  grpc::ServerContext c3;
+  hold.set_job_id(9999);
+  EXPECT_EQ(service_->HoldJob(&c3, &hold, &out).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(CoordinatorServiceTest, HoldingAQueuedJobStopsItFromStarting) {
+  int64_t first = 0, second = 0;
+  ASSERT_TRUE(Submit(Spec("first"), &first).ok());
+  ASSERT_TRUE(Submit(Spec("second"), &second).ok());
+  supervisor_->Tick();
+  grpc::ServerContext context;
+  v1::HoldJobRequest hold;
+  hold.set_job_id(second);
+  v1::Job held;
+  ASSERT_TRUE(service_->HoldJob(&context, &hold, &held).ok());
+  EXPECT_TRUE(held.held());
+  EXPECT_EQ(held.waiting_reason(), "held by user");
+  launcher_->End(first, ExitReport());
+  supervisor_->Tick();
+  supervisor_->Tick();
+  EXPECT_EQ(Get(second).state(), v1::PENDING);
+  EXPECT_EQ(launcher_->Launches(second), 0);
+  // Durable: a restarted coordinator keeps it held.
+  MakeService();
+  ASSERT_TRUE(supervisor_->Recover().ok());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(second).state(), v1::PENDING);
+  EXPECT_EQ(Get(second).waiting_reason(), "held by user");
+}
+
+TEST_F(CoordinatorServiceTest, AJobAfterOthersStartsWhenTheyAllSucceeded) {
+  int64_t a = 0, b = 0, c = 0;
+  ASSERT_TRUE(Submit(Spec("a", 1), &a).ok());
+  ASSERT_TRUE(Submit(Spec("b", 1), &b).ok());
+  ASSERT_TRUE(SubmitWith(service_.get(), Spec("c", 1), {a, b}, false, "", &c).ok());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(a).state(), v1::RUNNING);
+  EXPECT_EQ(Get(b).state(), v1::RUNNING);
+  v1::Job waiting = Get(c);
+  EXPECT_EQ(waiting.state(), v1::PENDING);
+  EXPECT_EQ(waiting.queue_position(), 0);
+  EXPECT_EQ(waiting.waiting_reason(),
+            "waiting for jobs " + std::to_string(a) + ", " + std::to_string(b) + " to succeed");
+  ASSERT_EQ(waiting.after_size(), 2);
+  launcher_->End(a, ExitReport());
+  supervisor_->Tick();
+  supervisor_->Tick();
+  EXPECT_EQ(Get(c).state(), v1::PENDING);  // slots are free, b has not finished
+  EXPECT_EQ(Get(c).waiting_reason(), "waiting for job " + std::to_string(b) + " to succeed");
+  launcher_->End(b, ExitReport());
+  supervisor_->Tick();  // b ends; c's gate opens
+  supervisor_->Tick();
+  EXPECT_EQ(Get(c).state(), v1::RUNNING);
+}
+
+TEST_F(CoordinatorServiceTest, ADependencyThatFailedIsNeverSatisfied) {
+  int64_t a = 0, c = 0;
+  ASSERT_TRUE(Submit(Spec("a", 1), &a).ok());
+  ASSERT_TRUE(SubmitWith(service_.get(), Spec("c", 1), {a}, false, "", &c).ok());
+  supervisor_->Tick();
+  launcher_->End(a, Failed(0, 3));
+  supervisor_->Tick();
+  supervisor_->Tick();
+  ASSERT_EQ(Get(a).state(), v1::FAILED);
+  v1::Job never = Get(c);
+  EXPECT_EQ(never.state(), v1::PENDING);
+  EXPECT_EQ(never.waiting_reason(),
+            "dependency never satisfied: job " + std::to_string(a) + " FAILED");
+  // It stays so across a restart, and cancel still ends it.
+  MakeService();
+  ASSERT_TRUE(supervisor_->Recover().ok());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(c).waiting_reason(),
+            "dependency never satisfied: job " + std::to_string(a) + " FAILED");
+  v1::Job cancelled;
+  ASSERT_TRUE(Cancel(c, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::CANCELLED);
+
+  // A cancelled dependency, too.
+  int64_t d = 0, e = 0;
+  ASSERT_TRUE(SubmitWith(service_.get(), Spec("d", 1), {}, true, "", &d).ok());
+  ASSERT_TRUE(SubmitWith(service_.get(), Spec("e", 1), {d}, false, "", &e).ok());
+  ASSERT_TRUE(Cancel(d, &cancelled).ok());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(e).waiting_reason(),
+            "dependency never satisfied: job " + std::to_string(d) + " CANCELLED");
+}
+
+TEST_F(CoordinatorServiceTest, SubmitChecksDependenciesAndOwner) {
+  int64_t id = 0;
+  grpc::Status missing = SubmitWith(service_.get(), Spec("x"), {4242}, false, "", &id);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(missing.error_message(), "after: job 4242 does not exist");
+  grpc::Status bad_owner = SubmitWith(service_.get(), Spec("x"), {}, false, "a b", &id);
+  EXPECT_EQ(bad_owner.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad_owner.error_message().find("owner: expected at most 64 characters"),
+            std::string::npos)
+      << bad_owner.error_message();
+  std::vector<int64_t> many(65, 1);
+  grpc::Status too_many = SubmitWith(service_.get(), Spec("x"), many, false, "", &id);
+  EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(too_many.error_message().find("after: at most 64 jobs, got 65"), std::string::npos)
+      << too_many.error_message();
+}
+
+TEST_F(CoordinatorServiceTest, PriorityOfAQueuedJobChangesItsPlace) {
+  int64_t running = 0, low = 0, high = 0;
+  ASSERT_TRUE(Submit(Spec("running"), &running).ok());
+  ASSERT_TRUE(Submit(Spec("low"), &low).ok());
+  ASSERT_TRUE(Submit(Spec("high"), &high).ok());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(low).queue_position(), 1);
+  grpc::ServerContext context;
+  v1::SetJobPriorityRequest request;
+  request.set_job_id(high);
+  request.set_priority(100);
+  v1::Job changed;
+  ASSERT_TRUE(service_->SetJobPriority(&context, &request, &changed).ok());
+  EXPECT_EQ(changed.priority(), 100);
+  EXPECT_EQ(changed.queue_position(), 1);
+  EXPECT_EQ(Get(low).queue_position(), 2);
+  launcher_->End(running, ExitReport());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(high).state(), v1::RUNNING);
+  EXPECT_EQ(Get(low).state(), v1::PENDING);
+
+  grpc::ServerContext c2;
+  request.set_priority(1001);
+  grpc::Status bounded = service_->SetJobPriority(&c2, &request, &changed);
+  EXPECT_EQ(bounded.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bounded.error_message(), "priority: expected -1000 to 1000, got 1001");
+  grpc::ServerContext c3;
+  request.set_priority(5);
+  EXPECT_EQ(service_->SetJobPriority(&c3, &request, &changed).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);  // high is RUNNING
+}
+
+TEST_F(CoordinatorServiceTest, ListFiltersByOwner) {
+  int64_t id = 0;
+  ASSERT_TRUE(SubmitWith(service_.get(), Spec("a"), {}, false, "alice", &id).ok());
+  ASSERT_TRUE(SubmitWith(service_.get(), Spec("b"), {}, false, "bob", &id).ok());
+  ASSERT_TRUE(SubmitWith(service_.get(), Spec("c"), {}, false, "alice", &id).ok());
+  grpc::ServerContext context;
+  v1::ListJobsRequest request;
+  request.set_owner("alice");
+  v1::ListJobsResponse response;
+  ASSERT_TRUE(service_->ListJobs(&context, &request, &response).ok());
+  ASSERT_EQ(response.jobs_size(), 2);
+  EXPECT_EQ(response.jobs(0).name(), "a");
+  EXPECT_EQ(response.jobs(1).name(), "c");
+  grpc::ServerContext c2;
+  request.set_owner("no body");
+  EXPECT_EQ(service_->ListJobs(&c2, &request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Issue 16: a sweep's trials are one array of ordinary queued jobs, each checked like a submit.
+TEST_F(CoordinatorServiceTest, AJobArrayQueuesOneJobPerElementListedTogether) {
+  grpc::ServerContext context;
+  v1::SubmitJobArrayRequest request;
+  request.mutable_job()->set_spec_yaml(Spec("sweep", 1));
+  request.mutable_job()->set_owner("alice");
+  for (const char* epochs : {"1", "2", "3"}) {
+    (*request.add_elements()->mutable_overrides())["train.epochs"] = epochs;
+  }
+  v1::SubmitJobArrayResponse response;
+  ASSERT_TRUE(service_->SubmitJobArray(&context, &request, &response).ok());
+  ASSERT_EQ(response.job_ids_size(), 3);
+  EXPECT_EQ(response.array_id(), response.job_ids(0));
+  for (int i = 0; i < 3; ++i) {
+    v1::GetJobRequest get;
+    get.set_job_id(response.job_ids(i));
+    get.set_view(v1::JOB_VIEW_FULL);
+    grpc::ServerContext c;
+    v1::Job job;
+    ASSERT_TRUE(service_->GetJob(&c, &get, &job).ok());
+    EXPECT_EQ(job.array_id(), response.array_id());
+    EXPECT_EQ(job.array_index(), i);
+    EXPECT_EQ(job.owner(), "alice");
+    EXPECT_NE(job.spec_yaml().find("epochs: " + std::to_string(i + 1)), std::string::npos)
+        << job.spec_yaml();
+  }
+  int64_t other = 0;
+  ASSERT_TRUE(Submit(Spec("other", 1), &other).ok());
+  grpc::ServerContext c2;
+  v1::ListJobsRequest list;
+  list.set_array_id(response.array_id());
+  v1::ListJobsResponse listed;
+  ASSERT_TRUE(service_->ListJobs(&c2, &list, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 3);
+  supervisor_->Tick();  // two slots: the first two trials run, like any jobs
+  EXPECT_EQ(Get(response.job_ids(0)).state(), v1::RUNNING);
+  EXPECT_EQ(Get(response.job_ids(1)).state(), v1::RUNNING);
+  EXPECT_EQ(Get(response.job_ids(2)).state(), v1::PENDING);
+}
+
+TEST_F(CoordinatorServiceTest, AJobArrayWithABadElementQueuesNothing) {
+  grpc::ServerContext context;
+  v1::SubmitJobArrayRequest request;
+  request.mutable_job()->set_spec_yaml(Spec("sweep", 1));
+  (*request.add_elements()->mutable_overrides())["train.epochs"] = "2";
+  (*request.add_elements()->mutable_overrides())["train.epochs"] = "-1";
+  v1::SubmitJobArrayResponse response;
+  grpc::Status s = service_->SubmitJobArray(&context, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("elements[1] (train.epochs=-1): ", 0), 0u) << s.error_message();
+  EXPECT_NE(s.error_message().find("train.epochs"), std::string::npos);
+  grpc::ServerContext c2;
+  v1::ListJobsRequest list;
+  v1::ListJobsResponse listed;
+  ASSERT_TRUE(service_->ListJobs(&c2, &list, &listed).ok());
+  EXPECT_EQ(listed.jobs_size(), 0);
+  grpc::ServerContext c3;
+  request.clear_elements();
+  EXPECT_EQ(service_->SubmitJobArray(&c3, &request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 // Issue 16 item 7: progress came only as a JSON string, and ProgressEvent was in no file a
 // service reaches, so reflection could not show it.
 TEST_F(CoordinatorServiceTest, WatchGivesProgressTypedAndReflectionReachesIt) {

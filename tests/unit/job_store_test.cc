@@ -588,7 +588,7 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
     ASSERT_NE(store, nullptr);
     ASSERT_OK(store->Insert(MakeJob("v1")));
   }  // closing checkpoints the WAL into the main file
-  EXPECT_EQ(ReadHeaderWord(path, 60), 4u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
   EXPECT_EQ(ReadHeaderWord(path, 68), 0x6474726eu);  // "dtrn"
   {
     std::unique_ptr<JobStore> again = OpenOrDie(path);  // no migration the second time
@@ -794,7 +794,7 @@ TEST_F(JobStoreTest, Version1StoreMigratesToLauncherHandlesTheLocalLauncherFollo
     ASSERT_OK(active);
     EXPECT_EQ(active->size(), 3u);
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 4u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
   // The pid-shaped columns are gone, so nothing can keep reading them.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -856,7 +856,7 @@ TEST_F(JobStoreTest, Version2StoreMigratesAndKeepsTheSignalThatKilledTheFailingR
     ASSERT_OK(store->Transition(2, JobState::kRunning, JobState::kFailed,
                                 "rank 1 on host vm was killed by signal 9", 900, update));
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 4u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
   std::unique_ptr<JobStore> reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
   StatusOr<JobRecord> killed = reopened->Get(2);
@@ -865,6 +865,145 @@ TEST_F(JobStoreTest, Version2StoreMigratesAndKeepsTheSignalThatKilledTheFailingR
   EXPECT_EQ(killed->rank_signal, 9);
   EXPECT_EQ(killed->exit_code, 137);
   EXPECT_EQ(killed->reason, "rank 1 on host vm was killed by signal 9");
+}
+
+// ----------------------------------------------------------------------------- schema 4 -> 5
+
+// The 2 -> 3 and 3 -> 4 steps exactly as shipped: with kSchemaVersion1 and kMigration1To2 they
+// make the schema a version-4 coordinator created (before holds, dependencies and owners).
+constexpr char kMigration2To4[] = R"sql(
+ALTER TABLE jobs ADD COLUMN rank_signal INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN output_dir TEXT NOT NULL DEFAULT '';
+PRAGMA user_version = 4;
+)sql";
+
+// Issue 16: a store written before holds, dependencies and owners opens; its jobs are unheld,
+// depend on nothing, have no owner, and can be held, released and re-prioritised.
+TEST_F(JobStoreTest, Version4StoreMigratesToHoldsDependenciesAndOwners) {
+  const std::string path = DbPath();
+  ExecOnFile(path, std::string(kSchemaVersion1) + kMigration1To2 + kMigration2To4 +
+                       "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, state, "
+                       "submitted_ms, reason, output_dir) VALUES ('queued', 'name: queued\n', 2, "
+                       "5, 1, 'PENDING', 800, 'submitted', '');"
+                       "INSERT INTO jobs (name, spec_yaml, ranks, priority, max_attempts, state, "
+                       "submitted_ms, reason, output_dir) VALUES ('done', 'name: done\n', 1, 0, 1, "
+                       "'SUCCEEDED', 700, 'all ranks exited with code 0', '/runs/done');");
+  ASSERT_EQ(ReadHeaderWord(path, 60), 4u);
+  {
+    std::unique_ptr<JobStore> store = OpenOrDie(path);
+    ASSERT_NE(store, nullptr);
+    StatusOr<JobRecord> queued = store->Get(1);
+    ASSERT_OK(queued);
+    EXPECT_FALSE(queued->held);
+    EXPECT_TRUE(queued->after.empty());
+    EXPECT_EQ(queued->owner, "");
+    EXPECT_EQ(queued->priority, 5);
+    StatusOr<JobRecord> done = store->Get(2);
+    ASSERT_OK(done);
+    EXPECT_EQ(done->output_dir, "/runs/done");
+    ASSERT_OK(store->SetHeld(1, true));
+    ASSERT_OK(store->SetPriority(1, -7));
+    NewJob next = MakeJob("next");
+    next.after = {2, 1};
+    next.owner = "alice";
+    ASSERT_OK(store->Insert(next));
+  }
+  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
+  std::unique_ptr<JobStore> reopened = OpenOrDie(path);
+  ASSERT_NE(reopened, nullptr);
+  StatusOr<JobRecord> queued = reopened->Get(1);
+  ASSERT_OK(queued);
+  EXPECT_TRUE(queued->held);
+  EXPECT_EQ(queued->priority, -7);
+  StatusOr<JobRecord> next = reopened->Get(3);
+  ASSERT_OK(next);
+  EXPECT_EQ(next->after, (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(next->owner, "alice");
+}
+
+TEST_F(JobStoreTest, HoldReleaseAndPriorityApplyToPendingJobsOnly) {
+  NewJob job = MakeJob("held");
+  job.held = true;
+  job.owner = "bob";
+  const int64_t id = InsertOrDie(job);
+  StatusOr<JobRecord> got = store_->Get(id);
+  ASSERT_OK(got);
+  EXPECT_TRUE(got->held);
+  ASSERT_OK(store_->SetHeld(id, false));
+  ASSERT_OK(store_->SetPriority(id, 42));
+  got = store_->Get(id);
+  ASSERT_OK(got);
+  EXPECT_FALSE(got->held);
+  EXPECT_EQ(got->priority, 42);
+  // Not a state change: the history keeps only the submission.
+  StatusOr<std::vector<Transition>> history = store_->History(id);
+  ASSERT_OK(history);
+  EXPECT_EQ(history->size(), 1u);
+
+  // A hold that a start beat ends with PENDING: a RUNNING job is never shown held.
+  ASSERT_OK(store_->SetHeld(id, true));
+  ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "started", 2000));
+  got = store_->Get(id);
+  ASSERT_OK(got);
+  EXPECT_FALSE(got->held);
+
+  Status refused = store_->SetHeld(id, true);
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("job " + std::to_string(id) + " is RUNNING"), std::string::npos)
+      << refused.message();
+  EXPECT_EQ(store_->SetPriority(id, 1).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->SetHeld(9999, true).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetPriority(9999, 1).code(), StatusCode::kNotFound);
+}
+
+TEST_F(JobStoreTest, TheFirstElementOfAnArrayNamesItAndListFiltersByIt) {
+  NewJob first = MakeJob("trial");
+  first.array_index = 0;
+  const int64_t array = InsertOrDie(first);
+  InsertOrDie(MakeJob("outsider"));
+  NewJob second = MakeJob("trial");
+  second.array_id = array;
+  second.array_index = 1;
+  const int64_t id2 = InsertOrDie(second);
+  StatusOr<JobRecord> got = store_->Get(array);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->array_id, array);
+  EXPECT_EQ(got->array_index, 0);
+  got = store_->Get(id2);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->array_id, array);
+  EXPECT_EQ(got->array_index, 1);
+  ListFilter filter;
+  filter.array_id = array;
+  StatusOr<std::vector<JobRecord>> listed = store_->List(filter);
+  ASSERT_OK(listed);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].id, id2);
+  StatusOr<JobRecord> outsider = store_->Get(array + 1);
+  ASSERT_OK(outsider);
+  EXPECT_EQ(outsider->array_id, 0);
+}
+
+TEST_F(JobStoreTest, ListFiltersByOwner) {
+  for (const char* owner : {"alice", "bob", "alice", ""}) {
+    NewJob job = MakeJob("j");
+    job.owner = owner;
+    InsertOrDie(job);
+  }
+  ListFilter filter;
+  filter.owner = "alice";
+  StatusOr<std::vector<JobRecord>> alice = store_->List(filter);
+  ASSERT_OK(alice);
+  ASSERT_EQ(alice->size(), 2u);
+  EXPECT_EQ((*alice)[0].id, 1);
+  EXPECT_EQ((*alice)[1].id, 3);
+  filter.owner = "carol";
+  StatusOr<std::vector<JobRecord>> none = store_->List(filter);
+  ASSERT_OK(none);
+  EXPECT_TRUE(none->empty());
+  StatusOr<std::vector<JobRecord>> all = store_->List({});
+  ASSERT_OK(all);
+  EXPECT_EQ(all->size(), 4u);
 }
 
 // Reads exactly n bytes; false on EOF or error.

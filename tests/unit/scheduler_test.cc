@@ -507,6 +507,24 @@ TEST(SchedulerTest, JobsAheadOfTheHeadStartEvenWhenItStarves) {
   EXPECT_EQ(Started(s.Schedule(pending, 60 * kMinute)), "1=localhost:1");
 }
 
+// Issue 16: a held job, or one waiting for a dependency, neither starts nor becomes the starving
+// head whose reservation would stop everything behind it.
+TEST(SchedulerTest, BlockedJobsNeitherStartNorReserveSlots) {
+  Scheduler s(Cluster({{"localhost", 4}}), Options(0.0, 10 * kMinute));
+  QueuedJob held = Job(1, 4, 9, 0);
+  held.blocked = "held by user";
+  QueuedJob waiting = Job(2, 1, 5, 0);
+  waiting.blocked = "waiting for job 7 to succeed";
+  // Long past the backfill limit: were job 1 the head, nothing would start.
+  const std::vector<QueuedJob> pending = {held, waiting, Job(3, 2, 0, 0)};
+  EXPECT_EQ(s.StartOrder(pending, 60 * kMinute), std::vector<int64_t>{3});
+  EXPECT_EQ(Started(s.Schedule(pending, 60 * kMinute)), "3=localhost:2");
+  EXPECT_EQ(s.free_slots(), 2);
+  // Released, it keeps its submission time and priority: first in line again.
+  held.blocked.clear();
+  EXPECT_EQ(s.StartOrder({held, Job(4, 1, 0, 0)}, 60 * kMinute), (std::vector<int64_t>{1, 4}));
+}
+
 TEST(SchedulerTest, StarvingHeadGetsItsSlots) {
   const int64_t max_wait = 10 * kMinute;
   Scheduler s(Cluster({{"a", 2}, {"b", 2}}), Options(0.0, max_wait));
