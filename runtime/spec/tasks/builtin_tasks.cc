@@ -2,6 +2,7 @@
 #include "runtime/spec/task_spec.h"
 #include "runtime/spec/tasks/face_triplet.h"
 #include "runtime/spec/tasks/image_classification.h"
+#include "runtime/spec/tasks/style_transfer.h"
 #include "runtime/spec/tasks/trigger_word.h"
 
 namespace dtrain {
@@ -10,6 +11,7 @@ void RegisterBuiltinTaskSpecs(TaskSpecRegistry& registry) {
   RegisterImageClassificationSpecs(registry);
   RegisterFaceTripletSpec(registry);
   RegisterTriggerWordSpec(registry);
+  RegisterStyleTransferSpec(registry);
 }
 
 }  // namespace dtrain
