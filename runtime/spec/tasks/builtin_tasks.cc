@@ -3,6 +3,7 @@
 #include "runtime/spec/tasks/face_triplet.h"
 #include "runtime/spec/tasks/image_classification.h"
 #include "runtime/spec/tasks/trigger_word.h"
+#include "runtime/spec/tasks/yolo.h"
 
 namespace dtrain {
 
@@ -10,6 +11,7 @@ void RegisterBuiltinTaskSpecs(TaskSpecRegistry& registry) {
   RegisterImageClassificationSpecs(registry);
   RegisterFaceTripletSpec(registry);
   RegisterTriggerWordSpec(registry);
+  RegisterYoloSpec(registry);
 }
 
 }  // namespace dtrain
