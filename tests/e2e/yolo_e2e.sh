@@ -36,7 +36,7 @@ else
   fail "gen-detection-scenes failed: $out"
 fi
 n_png=$(ls "$work/data/train"/*.png | wc -l)
-n_txt=$(ls "$work/data/train"/*.txt | wc -l)
+n_txt=$(ls "$work/data/train"/*.txt | grep -vc "/classes.txt$")
 [[ $n_png == "$train_images" && $n_txt == "$train_images" ]] && pass "$n_png images, $n_txt label files" \
   || fail "expected $train_images images and label files, got $n_png and $n_txt"
 
