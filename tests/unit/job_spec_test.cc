@@ -310,8 +310,8 @@ TEST(JobSpecTest, ToYamlShowsDefaults) {
 TEST(JobSpecErrorTest, UnknownFieldWithSuggestion) {
   EXPECT_EQ(ErrorOf(Minimal("train:\n  optimiser:\n    kind: sgd\n")),
             "job.yaml:6:3: train.optimiser: unknown field; expected one of: epochs, batch_size, "
-            "optimizer, lr_schedule, grad_accumulation, seed, log_every_steps, intra_op_threads "
-            "(did you mean 'optimizer'?)");
+            "optimizer, lr_schedule, grad_accumulation, seed, log_every_steps, intra_op_threads, "
+            "precision, memory_format (did you mean 'optimizer'?)");
   EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer:\n    learning_rate: 0.1\n")),
             "job.yaml:7:5: train.optimizer.learning_rate: unknown field; expected one of: kind, "
             "lr, momentum, weight_decay, beta1, beta2");

@@ -130,7 +130,7 @@ bool HaveTools() {
   return std::system(
              "command -v espeak-ng >/dev/null && command -v flite >/dev/null && "
              "command -v sox >/dev/null") == 0 &&
-         std::filesystem::exists("/usr/share/asterisk/sounds/en/activated.wav");
+         std::filesystem::exists(TriggerWordGenOptions{}.asterisk_dir + "/activated.wav");
 }
 
 TEST(GenerateTriggerWordSet, WritesTheLayoutWithLabelsInsideTheClips) {

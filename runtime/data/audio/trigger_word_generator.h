@@ -32,7 +32,9 @@ struct TriggerWordGenOptions {
   double clip_seconds = 10;
   uint64_t seed = 1;
   std::string trigger = "activate";
-  std::string asterisk_dir = "/usr/share/asterisk/sounds/en";
+  // Where asterisk-core-sounds-en-wav puts its files; the `en` link beside it exists only when
+  // the asterisk-core-sounds-en meta package is installed too, which --no-install-recommends skips.
+  std::string asterisk_dir = "/usr/share/asterisk/sounds/en_US_f_Allison";
 };
 
 struct TriggerWordGenReport {
