@@ -10,6 +10,7 @@ set(DTRAIN_SPEC_SOURCES spec/job_spec.cc spec/yaml_values.cc spec/spec_reader.cc
                         spec/sections/image_data.cc spec/sections/cnn_model.cc
                         spec/tasks/builtin_tasks.cc
                         spec/tasks/image_classification.cc spec/tasks/face_triplet.cc
-                        spec/tasks/trigger_word.cc)
+                        spec/tasks/trigger_word.cc
+                        spec/tasks/style_transfer.cc spec/tasks/yolo.cc)
 # The image decoders the fuzzers reach (the rest of dtrain_data needs no fuzzing of its own).
 set(DTRAIN_IMAGE_DECODER_SOURCES data/images/image_folder.cc data/images/idx.cc)

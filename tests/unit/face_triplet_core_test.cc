@@ -183,8 +183,8 @@ TEST(FaceTripletSpecTest, FaceFieldsAreRejectedByOtherTasks) {
             "multiclass\n"
             "job.yaml:4:9: model.embedding_dim: only used by task face_triplet, got task: "
             "multiclass\n"
-            "job.yaml:5:1: loss: only used by task face_triplet, trigger_word, got task: "
-            "multiclass");
+            "job.yaml:5:1: loss: only used by task face_triplet, style_transfer, trigger_word, "
+            "yolo, got task: multiclass");
 }
 
 // ---------------------------------------------------------------------------- P x K sampler

@@ -454,7 +454,7 @@ TEST(JobSpecErrorTest, BadEnumValue) {
             "job.yaml:6:21: train.optimizer.kind: expected one of {sgd, adam}, got 'adagrad'");
   EXPECT_EQ(ErrorOf("name: x\ntask: regression\ndata: {path: d}\n"),
             "job.yaml:2:7: task: expected one of {day_night, face_triplet, multiclass, "
-            "trigger_word}, got "
+            "style_transfer, trigger_word, yolo}, got "
             "'regression'");
   EXPECT_EQ(ErrorOf(Minimal("  generate: cats\n")),
             "job.yaml:5:13: data.generate: expected one of {day_night}, got 'cats'");
@@ -572,7 +572,7 @@ TEST(JobSpecErrorTest, AllErrorsReportedTogetherInDocumentOrder) {
   EXPECT_EQ(ErrorOf(yaml),
             "job.yaml:1:1: name: required field is missing\n"
             "job.yaml:1:7: task: expected one of {day_night, face_triplet, multiclass, "
-            "trigger_word}, got "
+            "style_transfer, trigger_word, yolo}, got "
             "'multiclas' (did you mean 'multiclass'?)\n"
             "job.yaml:6:11: train.epochs: expected an integer >= 1, got 1.5\n"
             "job.yaml:8:12: distributed.backend: nccl requires distributed.device: cuda, got "

@@ -199,6 +199,7 @@ class StyleTransferOnMobileNetTest : public ::testing::Test {
           last = step.style;
           EXPECT_GE(pixels.min().item<float>(), 0.f);
           EXPECT_LE(pixels.max().item<float>(), 1.f);
+          return true;
         });
     if (const char* dir = std::getenv("DTRAIN_STYLE_TEST_OUTPUT")) {
       StatusOr<RgbImage> sheet =

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,57 @@ class Task {
   virtual Status SaveArtifacts(const std::string& output_dir, const Evaluation& test) {
     return Status::Ok();
   }
+};
+
+// A task whose work is not a gradient loop over batches (it optimises per-sample inputs, runs a
+// search, ...) derives from OwnLoopTask and runs its own loop. RunTraining then calls Run instead
+// of the gradient loop, and still does what every run needs: the output directory and
+// spec.yaml, the started/step events, train.log_every_steps, stop_after_steps, summary.json and
+// turning exceptions into a failed run. The gradient-loop methods of Task are final here: the
+// trainer never calls them on an own-loop task.
+
+// One step of an own loop, as this rank saw it; the trainer sums every field over the ranks.
+struct OwnLoopStep {
+  StepStatistic loss;  // reported loss: the ratio of the sums; its denominator counts samples
+  std::map<std::string, StepStatistic> metrics;  // the same names on every rank
+};
+
+// The trainer's side of an own loop.
+class LoopDriver {
+ public:
+  virtual ~LoopDriver() = default;
+  // Collective: every rank calls it once per step, in step order, also a rank with nothing to
+  // do in that step (zeros). Reports the step; false: stop now (the run's stop_after_steps was
+  // reached). ABORTED when the loss is non-finite on any rank, or a collective's error.
+  virtual StatusOr<bool> Step(const OwnLoopStep& step) = 0;
+  // A human line (rank 0 shows it).
+  virtual void Info(const std::string& line) = 0;
+  // Created by rank 0 before Run is called.
+  virtual const std::string& output_dir() const = 0;
+};
+
+class OwnLoopTask : public Task {
+ public:
+  // Steps Run will report when it is not stopped (for the started event and the ETA).
+  virtual int64_t planned_steps() const = 0;
+  // Collective. The JSON (every rank's may differ; rank 0's is kept) goes into summary.json under
+  // "results". May throw; the trainer turns the exception into a failed run.
+  virtual StatusOr<nlohmann::json> Run(LoopDriver& driver) = 0;
+
+  std::shared_ptr<torch::nn::Module> model() final { return empty_model_; }
+  const TrainingSet& training_set() const final { return empty_set_; }
+  Batch GetBatch(const std::vector<size_t>&) const final { throw NotAGradientLoop(); }
+  at::Tensor Loss(const Batch&) final { throw NotAGradientLoop(); }
+  StatusOr<Evaluation> Evaluate(comm::Communicator&, EvalSplit) final {
+    return Status(StatusCode::kFailedPrecondition, NotAGradientLoop().what());
+  }
+
+ private:
+  static std::logic_error NotAGradientLoop() {
+    return std::logic_error("an own-loop task is run through OwnLoopTask::Run, not batch by batch");
+  }
+  std::shared_ptr<torch::nn::Module> empty_model_ = std::make_shared<torch::nn::Module>();
+  TrainingSet empty_set_;
 };
 
 struct TaskContext {

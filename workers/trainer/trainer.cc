@@ -67,6 +67,134 @@ nlohmann::json ToJson(const std::map<std::string, double>& m) {
   return j;
 }
 
+// Rank 0: output_dir and the fully defaulted spec in it, so a run's outputs say exactly what
+// produced them.
+Status PrepareOutputDir(const JobSpec& spec) {
+  std::error_code ec;
+  fs::create_directories(spec.output_dir, ec);
+  if (ec) return Internal("cannot create output_dir '" + spec.output_dir + "': " + ec.message());
+  return WriteFileAtomically((fs::path(spec.output_dir) / "spec.yaml").string(), ToYaml(spec));
+}
+
+// The trainer's side of an OwnLoopTask's loop: step events, stop_after_steps, all-reduced sums.
+class TrainerLoopDriver final : public LoopDriver {
+ public:
+  TrainerLoopDriver(const JobSpec& spec, comm::Communicator& comm, const TrainOptions& options,
+                    ProgressReporter& progress, int64_t planned_steps)
+      : spec_(spec),
+        comm_(comm),
+        options_(options),
+        progress_(progress),
+        planned_steps_(planned_steps) {}
+
+  StatusOr<bool> Step(const OwnLoopStep& step) override {
+    std::vector<double> sums = {step.loss.numerator, step.loss.denominator};
+    for (const auto& [name, stat] : step.metrics) {
+      sums.push_back(stat.numerator);
+      sums.push_back(stat.denominator);
+    }
+    DTRAIN_RETURN_IF_ERROR(comm_.AllReduce({sums.data(), sums.size(), comm::DataType::kFloat64},
+                                           comm::ReduceOp::kSum));
+    ++steps_;
+    const double loss = sums[0] / std::max(1e-300, sums[1]);
+    if (!std::isfinite(loss)) {
+      return Aborted("loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
+                     " at step " + std::to_string(steps_));
+    }
+    samples_ += static_cast<int64_t>(sums[1]);
+    window_samples_ += static_cast<int64_t>(sums[1]);
+    const double now = Now();
+    StepReport report;
+    report.epochs = 1;
+    report.step_in_epoch = steps_;
+    report.steps_per_epoch = std::max(planned_steps_, steps_);
+    report.global_step = steps_;
+    report.loss = loss;
+    report.samples_per_s = window_samples_ / std::max(1e-9, now - window_start_);
+    report.eta_s = (report.steps_per_epoch - steps_) * (now - start_) / steps_;
+    size_t at = 2;
+    for (const auto& entry : step.metrics) {
+      const double numerator = sums[at++], denominator = sums[at++];
+      report.metrics[entry.first] = denominator > 0 ? numerator / denominator : 0.0;
+    }
+    const bool print = steps_ % spec_.train.log_every_steps == 0 || steps_ == planned_steps_;
+    progress_.Step(report, print);
+    if (print) {
+      window_start_ = now;
+      window_samples_ = 0;
+    }
+    stopped_ = options_.stop_after_steps >= 0 && steps_ >= options_.stop_after_steps;
+    return !stopped_;
+  }
+  void Info(const std::string& line) override { progress_.Info(line); }
+  const std::string& output_dir() const override { return spec_.output_dir; }
+
+  int64_t steps() const { return steps_; }
+  bool stopped() const { return stopped_; }
+  int64_t samples() const { return samples_; }
+  double seconds() const { return Now() - start_; }
+
+ private:
+  const JobSpec& spec_;
+  comm::Communicator& comm_;
+  const TrainOptions& options_;
+  ProgressReporter& progress_;
+  const int64_t planned_steps_;
+  const double start_ = Now();
+  double window_start_ = start_;
+  int64_t window_samples_ = 0;
+  int64_t steps_ = 0;
+  int64_t samples_ = 0;
+  bool stopped_ = false;
+};
+
+StatusOr<TrainOutcome> RunOwnLoop(const JobSpec& spec, comm::Communicator& comm,
+                                  const TrainOptions& options, ProgressReporter& progress,
+                                  OwnLoopTask& task) {
+  const bool rank0 = comm.rank() == 0;
+  if (options.resume) progress.Info("--resume: this task keeps no checkpoints; it runs again");
+  const int64_t planned = task.planned_steps();
+  progress.Started({{"task", spec.task},
+                    {"parameters", 0},
+                    {"steps_per_epoch", planned},
+                    {"epochs", 1},
+                    {"resumed_from_step", 0}});
+  Status prepared = rank0 ? PrepareOutputDir(spec) : Status::Ok();
+  // Everyone learns whether rank 0 could, so no rank writes into a directory that is not there.
+  int32_t failed = prepared.ok() ? 0 : 1;
+  DTRAIN_RETURN_IF_ERROR(
+      comm.AllReduce({&failed, 1, comm::DataType::kInt32}, comm::ReduceOp::kMax));
+  DTRAIN_RETURN_IF_ERROR(prepared);
+  if (failed) return Aborted("rank 0 could not prepare output_dir '" + spec.output_dir + "'");
+
+  TrainerLoopDriver driver(spec, comm, options, progress, planned);
+  StatusOr<nlohmann::json> ran = Internal("the task's loop did not run");
+  try {
+    ran = task.Run(driver);
+  } catch (const std::exception& e) {
+    return FromException("step " + std::to_string(driver.steps() + 1), e);
+  }
+  DTRAIN_ASSIGN_OR_RETURN(nlohmann::json results, std::move(ran));
+
+  TrainOutcome outcome;
+  nlohmann::json& summary = outcome.summary;
+  summary["job"] = spec.name;
+  summary["task"] = spec.task;
+  summary["spec_fingerprint"] = SpecFingerprint::Of(spec).Hash();
+  summary["world_size"] = comm.size();
+  summary["global_steps"] = driver.steps();
+  summary["completed"] = !driver.stopped();
+  summary["parameters"] = 0;
+  summary["train_seconds"] = driver.seconds();
+  summary["samples_per_s"] = driver.samples() / std::max(1e-9, driver.seconds());
+  summary["results"] = std::move(results);
+  if (rank0) {
+    DTRAIN_RETURN_IF_ERROR(WriteFileAtomically(
+        (fs::path(spec.output_dir) / "summary.json").string(), summary.dump(2) + "\n"));
+  }
+  return outcome;
+}
+
 }  // namespace
 
 StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm,
@@ -101,6 +229,9 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
   }
   DTRAIN_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, std::move(made_task));
   for (const std::string& line : task->DataReport()) progress.Info(line);
+  if (auto* own_loop = dynamic_cast<OwnLoopTask*>(task.get())) {
+    return RunOwnLoop(spec, comm, options, progress, *own_loop);
+  }
   std::shared_ptr<torch::nn::Module> model = task->model();
 
   std::vector<NamedTensor> parameters, buffers;
@@ -193,14 +324,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
 
   const bool rank0 = rank == 0;
   const std::string output_dir = spec.output_dir;
-  if (rank0) {
-    std::error_code ec;
-    fs::create_directories(output_dir, ec);
-    if (ec) return Internal("cannot create output_dir '" + output_dir + "': " + ec.message());
-    // The fully defaulted spec, so a run's outputs say exactly what produced them.
-    DTRAIN_RETURN_IF_ERROR(
-        WriteFileAtomically((fs::path(output_dir) / "spec.yaml").string(), ToYaml(spec)));
-  }
+  if (rank0) DTRAIN_RETURN_IF_ERROR(PrepareOutputDir(spec));
 
   auto save_checkpoint = [&](const LoopPosition& at) -> Status {
     DTRAIN_RETURN_IF_ERROR(reducer->SyncBuffers());

@@ -3,6 +3,7 @@
 //   dtrain-worker --validate job.yaml
 //   dtrain-worker gen-day-night --out DIR [--count N] [--size PX] [--seed S]
 //   dtrain-worker gen-trigger-word --out DIR ...  (tasks/trigger_word/worker_commands.h)
+//   dtrain-worker gen-detection-scenes / detect-objects ...  (tasks/yolo/worker_commands.h)
 // Exit codes: 0 success, 1 training failed, 2 bad usage or invalid spec, 3 non-finite loss.
 #include "workers/trainer/worker_main.h"
 
@@ -34,6 +35,7 @@
 #ifdef DTRAIN_HAVE_AUDIO
 #include "workers/trainer/tasks/trigger_word/worker_commands.h"
 #endif
+#include "workers/trainer/tasks/yolo/worker_commands.h"
 #include "workers/trainer/trainer.h"
 
 #ifdef DTRAIN_HAVE_NCCL
@@ -249,9 +251,11 @@ int WorkerMain(int argc, char** argv) {
 #ifdef DTRAIN_HAVE_AUDIO
   TriggerWordCommands trigger_word(app);
 #endif
+  YoloCommands yolo(app);
 
   CLI11_PARSE(app, argc, argv);
   if (gen_cmd->parsed()) return RunDayNightGenerator(gen);
+  if (std::optional<int> code = yolo.Run()) return *code;
 #ifdef DTRAIN_HAVE_AUDIO
   if (std::optional<int> code = trigger_word.Run()) return *code;
 #endif

@@ -2,7 +2,9 @@
 #include "runtime/spec/task_spec.h"
 #include "runtime/spec/tasks/face_triplet.h"
 #include "runtime/spec/tasks/image_classification.h"
+#include "runtime/spec/tasks/style_transfer.h"
 #include "runtime/spec/tasks/trigger_word.h"
+#include "runtime/spec/tasks/yolo.h"
 
 namespace dtrain {
 
@@ -10,6 +12,8 @@ void RegisterBuiltinTaskSpecs(TaskSpecRegistry& registry) {
   RegisterImageClassificationSpecs(registry);
   RegisterFaceTripletSpec(registry);
   RegisterTriggerWordSpec(registry);
+  RegisterStyleTransferSpec(registry);
+  RegisterYoloSpec(registry);
 }
 
 }  // namespace dtrain

@@ -49,7 +49,7 @@ grep -q "^task: linear_regression" "$work/runs/by_hand/spec.yaml" &&
 
 # 2. The shipped worker does not know the task, and says which it knows.
 out=$("$bin/dtrain-worker" --validate "$work/by_hand.yaml" 2>&1); rc=$?
-[[ $rc == 2 && $out == *"task: expected one of {day_night, face_triplet, multiclass, trigger_word}"* ]] &&
+[[ $rc == 2 && $out == *"task: expected one of {day_night, face_triplet, multiclass, style_transfer, trigger_word, yolo}"* ]] &&
   pass "dtrain-worker refuses the unknown task, listing its tasks" || fail "shipped worker (rc=$rc): $out"
 
 # 3. Through the coordinator.

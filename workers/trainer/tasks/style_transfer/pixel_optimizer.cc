@@ -55,7 +55,7 @@ at::Tensor Stylize(const PerceptualLoss& loss, const at::Tensor& content,
       torch::NoGradGuard no_grad;
       pixels.clamp_(0, 1);
     }
-    if (observer) observer(step, pixels.detach());
+    if (observer && !observer(step, pixels.detach())) break;
   }
   return pixels.detach();
 }

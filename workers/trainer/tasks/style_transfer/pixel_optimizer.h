@@ -33,8 +33,9 @@ struct StylizeStep {
 // `content`: N x 3 x H x W in [0, 1]; the mix the optimisation starts from.
 at::Tensor InitialImage(const at::Tensor& content, double noise_ratio, uint64_t seed);
 
-// Called after every step with its terms and the current pixels (not to be modified).
-using StylizeObserver = std::function<void(const StylizeStep&, const at::Tensor& pixels)>;
+// Called after every step with its terms and the current pixels (not to be modified); false
+// stops the optimisation after this step.
+using StylizeObserver = std::function<bool(const StylizeStep&, const at::Tensor& pixels)>;
 
 // Runs the optimisation and returns the final pixels (N x 3 x H x W in [0, 1], no grad). `loss`
 // must have its targets set, its content target from `content`. Throws std::runtime_error when a
