@@ -92,6 +92,31 @@ else
   fail "the style loss did not fall 10x (or summary.json/metrics.jsonl are wrong)"
 fi
 
+# TensorBoard shows the pictures (read back by the independent reader, every CRC checked): each
+# intermediate one at its iteration's step, the results and the contact sheet at the last step.
+if /usr/bin/python3 "$(dirname "$0")/read_tfevents.py" "$run/tensorboard" > "$work/events.jsonl" &&
+  py "
+import json
+files = [json.loads(l) for l in open('$work/events.jsonl')]
+assert len(files) == 1, len(files)
+pictures = {}
+for e in files[0]['events']:
+    for v in e.get('values', []):
+        if 'image' in v:
+            pictures.setdefault(v['tag'], []).append((e['step'], v['image']['width']))
+names = {t.split('/')[1] for t in pictures if t.startswith('results/') and t != 'results/contact_sheet'}
+assert len(names) == 4, sorted(pictures)
+for n in names:
+    assert pictures['intermediate/' + n] == [(i, $size) for i in range($every, $iterations + 1, $every)], (n, pictures)
+    assert pictures['results/' + n] == [($iterations, $size)], (n, pictures)
+assert pictures['results/contact_sheet'] == [($iterations, 3 * $size + 16)], pictures['results/contact_sheet']
+print('%d picture tags' % len(pictures))
+"; then
+  pass "TensorBoard holds the intermediate pictures at their steps, the results and the sheet"
+else
+  fail "the TensorBoard event file lacks the pictures"
+fi
+
 # A missing picture fails every rank, naming the field.
 if "$mpirun" --oversubscribe --bind-to none -np 2 "$worker" jobs/style_transfer.yaml \
     --set "output_dir=$work/bad" --set data.path=/nonexistent --progress plain \

@@ -59,6 +59,30 @@ else
   fail "held-out mAP@0.5 $map50 < $min_map"
 fi
 
+# TensorBoard: after each epoch 4 validation images with the detections drawn (112 px scenes
+# enlarged to 256), and 4 test images after the last, beside the curves.
+if /usr/bin/python3 "$source_dir/tests/e2e/read_tfevents.py" "$work/run/tensorboard" > "$work/events.jsonl" &&
+  py "
+import json
+files = [json.loads(l) for l in open('$work/events.jsonl')]
+assert len(files) == 1, len(files)
+pictures, curves = {}, set()
+for e in files[0]['events']:
+    for v in e.get('values', []):
+        if 'image' in v:
+            pictures.setdefault(v['tag'], []).append((v['image']['width'], v['image']['height']))
+        else:
+            curves.add(v['tag'])
+for k in range(4):
+    assert pictures['validation/detections_%d' % k] == [(256, 256)] * $epochs, pictures
+    assert pictures['test/detections_%d' % k] == [(256, 256)], pictures
+assert {'train/loss', 'validation/map50', 'test/map50'} <= curves, curves
+"; then
+  pass "TensorBoard holds the detections drawn on validation and test images"
+else
+  fail "the TensorBoard event file lacks the detection pictures"
+fi
+
 image="$work/data/test/000000.png"
 if out=$("$worker" detect-objects --run "$work/run" --image "$image" --out "$work/boxes.png" \
     --threshold 0.2 2>&1); then

@@ -219,8 +219,8 @@ TEST(TensorBoardWriterTest, ADirectoryThatCannotBeMadeIsNamed) {
 }
 
 // What the trainer reports reaches the event file: every step's loss, learning rate, throughput,
-// all-reduce and backward time and task statistics, the epoch's validation metrics and the test
-// metrics, at the step they follow.
+// all-reduce and backward time and task statistics, the epoch's validation metrics, a task's
+// picture and the test metrics, at the step they follow.
 TEST(TensorBoardWriterTest, ProgressReporterWritesTheTrainersFigures) {
   TempDir temp;
   std::FILE* json_out = std::tmpfile();
@@ -231,7 +231,6 @@ TEST(TensorBoardWriterTest, ProgressReporterWritesTheTrainersFigures) {
     options.json_out = json_out;
     options.tensorboard_dir = temp.str("out/tensorboard");
     ProgressReporter progress(options);
-    ASSERT_NE(progress.tensorboard(), nullptr);
     for (int step = 1; step <= 2; ++step) {
       StepReport s;
       s.global_step = step;
@@ -245,6 +244,11 @@ TEST(TensorBoardWriterTest, ProgressReporterWritesTheTrainersFigures) {
       progress.Step(s, /*print=*/false);
     }
     progress.Epoch(0, 1, 1.5, 3.0, {{"accuracy", 0.75}, {"note", "text is not a curve"}}, "");
+    SummaryImage picture;
+    picture.width = 2;
+    picture.height = 1;
+    picture.pixels = {255, 0, 0, 0, 0, 255};
+    progress.Image("validation/detections_0", picture);
     progress.Finished({{"test", {{"accuracy", 0.5}}}});
   }
   std::fclose(json_out);
@@ -271,6 +275,43 @@ TEST(TensorBoardWriterTest, ProgressReporterWritesTheTrainersFigures) {
   EXPECT_TRUE(near(scalars["validation/accuracy"], {{2, 0.75}}));
   EXPECT_TRUE(near(scalars["test/accuracy"], {{2, 0.5}}));
   EXPECT_EQ(scalars.count("validation/note"), 0u);
+  int pictures = 0;
+  for (const auto& event : files[0]["events"]) {
+    if (!event.contains("values")) continue;
+    for (const auto& v : event["values"]) {
+      if (!v.contains("image")) continue;
+      ++pictures;
+      EXPECT_EQ(v["tag"], "validation/detections_0");
+      EXPECT_EQ(event["step"], 2);
+      EXPECT_EQ(v["image"]["width"], 2);
+      EXPECT_EQ(v["image"]["height"], 1);
+    }
+  }
+  EXPECT_EQ(pictures, 1);
+}
+
+// Only rank 0 writes events: another rank's pictures go nowhere and leave no file.
+TEST(TensorBoardWriterTest, ProgressReporterOfAnotherRankWritesNoPictures) {
+  TempDir temp;
+  std::FILE* json_out = std::tmpfile();
+  {
+    ProgressOptions options;
+    options.job = "tb";
+    options.rank = 1;
+    options.world_size = 2;
+    options.human = HumanProgress::kNone;
+    options.json_out = json_out;
+    options.tensorboard_dir = temp.str("out/tensorboard");
+    ProgressReporter progress(options);
+    SummaryImage picture;
+    picture.width = 1;
+    picture.height = 1;
+    picture.pixels = {1, 2, 3};
+    progress.Image("validation/detections_0", picture);
+  }
+  std::fclose(json_out);
+  EXPECT_FALSE(fs::exists(temp.str("out/tensorboard")) &&
+               !fs::is_empty(temp.str("out/tensorboard")));
 }
 
 // A fresh run removes an earlier run's event files (their curves would mix with its own); a

@@ -149,6 +149,17 @@ void ProgressReporter::Scalars(const std::vector<std::pair<std::string, double>>
   }
 }
 
+void ProgressReporter::Image(const std::string& tag, const SummaryImage& image) {
+  if (options_.rank != 0) return;
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (tensorboard_ == nullptr) return;
+  const Status written = tensorboard_->AddImage(tag, last_step_, image);
+  if (!written.ok()) {
+    Human("warning: TensorBoard events stop here: " + written.message());
+    tensorboard_.reset();
+  }
+}
+
 void ProgressReporter::FlushTensorBoard() {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   if (tensorboard_ == nullptr) return;

@@ -75,9 +75,9 @@ class ProgressReporter {
   // against the other methods: the liveness monitor calls it from its own thread.
   void Warning(const std::string& message, const std::vector<int>& ranks);
 
-  // Rank 0's TensorBoard writer, for tasks that add images (TaskContext::tensorboard); null on
-  // other ranks, without a tensorboard_dir, or after a write failed.
-  TensorBoardWriter* tensorboard() { return tensorboard_.get(); }
+  // Rank 0: a task's picture in the event file at the last step reported (other ranks, or
+  // without event files: nothing). A write error is handled as the scalars' are.
+  void Image(const std::string& tag, const SummaryImage& image);
 
  private:
   // Adds time, job, run_id, rank and world_size.

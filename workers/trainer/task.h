@@ -33,10 +33,19 @@ struct Batch {
 
 enum class EvalSplit { kValidation, kTest };
 
+// A picture a task shows in TensorBoard, under `tag` ("validation/detections_0").
+struct TaggedImage {
+  std::string tag;
+  SummaryImage image;
+};
+
 struct Evaluation {
   std::map<std::string, double> metrics;  // "accuracy", "precision", ...
   nlohmann::json details;                 // e.g. the confusion matrix
   std::string summary;                    // one human-readable line
+  // Rank 0's pictures of this evaluation (detections drawn on a few images); the trainer adds
+  // them to the event file at the step the evaluation followed. Other ranks may leave it empty.
+  std::vector<TaggedImage> images;
 };
 
 // What the sampler needs to know about the training split.
@@ -117,6 +126,8 @@ class LoopDriver {
   virtual StatusOr<bool> Step(const OwnLoopStep& step) = 0;
   // A human line (rank 0 shows it).
   virtual void Info(const std::string& line) = 0;
+  // Rank 0: a picture for TensorBoard at the last reported step (other ranks' calls do nothing).
+  virtual void Image(const TaggedImage& image) = 0;
   // Created by rank 0 before Run is called.
   virtual const std::string& output_dir() const = 0;
 };
@@ -153,9 +164,6 @@ struct TaskContext {
   comm::Communicator* comm = nullptr;
   bool use_cuda = false;
   int cuda_device = 0;  // this rank's GPU (its local rank)
-  // Rank 0's TensorBoard event file, for tasks that make images (style transfer results,
-  // detections): AddImage(tag, step, image). Null on other ranks and when events are off.
-  TensorBoardWriter* tensorboard = nullptr;
 };
 
 }  // namespace dtrain::trainer

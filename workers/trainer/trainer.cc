@@ -127,6 +127,7 @@ class TrainerLoopDriver final : public LoopDriver {
     return !stopped_;
   }
   void Info(const std::string& line) override { progress_.Info(line); }
+  void Image(const TaggedImage& image) override { progress_.Image(image.tag, image.image); }
   const std::string& output_dir() const override { return spec_.output_dir; }
 
   int64_t steps() const { return steps_; }
@@ -220,7 +221,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
 
   // Same seed everywhere so initial weights agree even before rank 0's broadcast.
   torch::manual_seed(train.seed);
-  TaskContext context{rank, world, &comm, use_cuda, options.local_rank, progress.tensorboard()};
+  TaskContext context{rank, world, &comm, use_cuda, options.local_rank};
   StatusOr<std::unique_ptr<Task>> made_task = Internal("the task was not built");
   try {
     made_task = MakeTask(spec, context);
@@ -496,6 +497,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     }
     DTRAIN_ASSIGN_OR_RETURN(Evaluation eval, std::move(evaluated));
     last_eval = eval.metrics;
+    for (const TaggedImage& image : eval.images) progress.Image(image.tag, image.image);
     progress.Epoch(epoch, train.epochs, epoch_loss_sum / std::max<int64_t>(1, epoch_loss_count),
                    Now() - epoch_start, ToJson(eval.metrics), eval.summary);
     const bool last_epoch = epoch + 1 == train.epochs;
@@ -529,6 +531,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       return FromException("test evaluation", e);
     }
     DTRAIN_ASSIGN_OR_RETURN(Evaluation test, std::move(tested));
+    for (const TaggedImage& image : test.images) progress.Image(image.tag, image.image);
     summary["test"] = ToJson(test.metrics);
     summary["test_details"] = test.details;
     summary["validation"] = ToJson(last_eval);

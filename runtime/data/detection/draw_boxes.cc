@@ -86,6 +86,24 @@ void DrawDetections(const std::vector<Detection>& detections,
   }
 }
 
+DecodedImage RenderDetections(const DecodedImage& image, const std::vector<Detection>& detections,
+                              const std::vector<std::string>& class_names, int min_side) {
+  DecodedImage canvas = image;
+  const int shorter = std::min(image.width, image.height);
+  if (shorter > 0 && shorter < min_side) {
+    const double scale =
+        std::min(static_cast<double>(min_side) / shorter,
+                 static_cast<double>(kMaxRenderedSide) / std::max(image.width, image.height));
+    canvas.width = static_cast<int>(image.width * scale);
+    canvas.height = static_cast<int>(image.height * scale);
+    canvas.pixels = ResizeBilinear(image.pixels.data(), image.height, image.width, 3, canvas.height,
+                                   canvas.width);
+  }
+  DrawDetections(detections, class_names, std::max(1, std::min(canvas.width, canvas.height) / 250),
+                 &canvas);
+  return canvas;
+}
+
 Status WritePng(const std::string& path, const DecodedImage& image) {
   if (!stbi_write_png(path.c_str(), image.width, image.height, image.channels, image.pixels.data(),
                       image.width * image.channels)) {

@@ -18,6 +18,13 @@ void DrawDetections(const std::vector<Detection>& detections,
                     const std::vector<std::string>& class_names, int text_scale,
                     DecodedImage* image);
 
+// A copy of RGB `image` with `detections` drawn on it, enlarged (bilinear) first so its shorter
+// side is at least `min_side` without the longer passing kMaxRenderedSide (small training images
+// would leave no room for the labels); the labels' size follows the picture's.
+constexpr int kMaxRenderedSide = 4096;
+DecodedImage RenderDetections(const DecodedImage& image, const std::vector<Detection>& detections,
+                              const std::vector<std::string>& class_names, int min_side);
+
 // Writes an RGB or grey image as PNG; an error naming the path when it cannot.
 Status WritePng(const std::string& path, const DecodedImage& image);
 

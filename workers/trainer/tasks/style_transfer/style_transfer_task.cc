@@ -95,6 +95,15 @@ style::RgbImage ToRgb(const at::Tensor& hwc) {  // H x W x 3 bytes
   return out;
 }
 
+SummaryImage ToSummaryImage(const style::RgbImage& rgb) {
+  SummaryImage out;
+  out.width = rgb.width;
+  out.height = rgb.height;
+  out.channels = 3;
+  out.pixels = rgb.pixels;
+  return out;
+}
+
 class StyleTransferTask final : public OwnLoopTask {
  public:
   StyleTransferTask(const JobSpec& spec, const TaskContext& context,
@@ -163,12 +172,13 @@ class StyleTransferTask final : public OwnLoopTask {
       report.metrics["content"] = {s.content * n, n};
       report.metrics["style"] = {s.style * n, n};
       report.metrics["tv"] = {s.tv * n, n};
-      if (o.image_every > 0 && s.iteration % o.image_every == 0) {
+      // Reported before the pictures, so TensorBoard shows them at this iteration's step.
+      StatusOr<bool> keep_going = driver.Step(report);
+      if (keep_going.ok() && o.image_every > 0 && s.iteration % o.image_every == 0) {
         failed = WritePictures(pixels, "intermediate", "_it" + std::to_string(s.iteration), false,
-                               driver.output_dir());
+                               driver);
         if (!failed.ok()) return false;
       }
-      StatusOr<bool> keep_going = driver.Step(report);
       if (!keep_going.ok()) failed = keep_going.status();
       return keep_going.ok() && *keep_going;
     };
@@ -194,8 +204,7 @@ class StyleTransferTask final : public OwnLoopTask {
       result = style::Stylize(loss, content, options, step);
     }
     DTRAIN_RETURN_IF_ERROR(failed);
-    DTRAIN_RETURN_IF_ERROR(
-        WritePictures(result, "results", "", /*with_sheet=*/true, driver.output_dir()));
+    DTRAIN_RETURN_IF_ERROR(WritePictures(result, "results", "", /*with_sheet=*/true, driver));
 
     // The style term over all pairs at the first and the last iteration.
     double sums[3] = {first_style, last_style, static_cast<double>(mine_.size())};
@@ -222,9 +231,11 @@ class StyleTransferTask final : public OwnLoopTask {
  private:
   // Collective: gathers every rank's pictures (`pixels`: its share, undefined when it has none)
   // to rank 0, which writes <output_dir>/<folder>/<pair name><suffix>.png and, with
-  // `with_sheet`, the contact sheet.
+  // `with_sheet`, the contact sheet; TensorBoard shows each as "<folder>/<pair name>" (and
+  // "results/contact_sheet") at the last reported step.
   Status WritePictures(const at::Tensor& pixels, const std::string& folder,
-                       const std::string& suffix, bool with_sheet, const std::string& output_dir) {
+                       const std::string& suffix, bool with_sheet, LoopDriver& driver) {
+    const std::string& output_dir = driver.output_dir();
     const int64_t size = task_.data.image_size;
     at::Tensor send = torch::zeros({static_cast<int64_t>(share_), size, size, 3}, torch::kUInt8);
     if (!mine_.empty())
@@ -247,6 +258,7 @@ class StyleTransferTask final : public OwnLoopTask {
       const style::RgbImage picture = ToRgb(gathered[slot]);
       DTRAIN_RETURN_IF_ERROR(
           style::WritePng((dir / (pairs_[p].name + suffix + ".png")).string(), picture));
+      driver.Image({folder + "/" + pairs_[p].name, ToSummaryImage(picture)});
       if (!with_sheet) continue;
       std::vector<style::RgbImage> row;
       for (const auto& [field, file] : {std::pair<std::string, std::string>{
@@ -262,6 +274,7 @@ class StyleTransferTask final : public OwnLoopTask {
     if (!with_sheet) return Status::Ok();
     DTRAIN_ASSIGN_OR_RETURN(style::RgbImage sheet,
                             style::ComposeContactSheet(rows, static_cast<int>(size)));
+    driver.Image({folder + "/contact_sheet", ToSummaryImage(sheet)});
     return style::WritePng((fs::path(output_dir) / "contact_sheet.png").string(), sheet);
   }
 

@@ -25,7 +25,6 @@ namespace {
 
 // Drawn images are enlarged to at least this side so that labels stay legible.
 constexpr int kMinDrawnSide = 448;
-constexpr int kMaxDrawnSide = 4096;
 
 int Fail(const char* command, const Status& s) {
   std::fprintf(stderr, "dtrain-worker %s: %s\n", command, s.ToString().c_str());
@@ -65,19 +64,7 @@ int Detect(const std::string& run_dir, const std::string& image_path, const std:
                 d.box.y1() * image->height);
   }
   if (out.empty()) return 0;
-  data::DecodedImage canvas = *image;
-  const int shorter = std::min(image->width, image->height);
-  if (shorter < kMinDrawnSide) {
-    const double scale =
-        std::min(static_cast<double>(kMinDrawnSide) / shorter,
-                 static_cast<double>(kMaxDrawnSide) / std::max(image->width, image->height));
-    canvas.width = static_cast<int>(image->width * scale);
-    canvas.height = static_cast<int>(image->height * scale);
-    canvas.pixels = data::ResizeBilinear(image->pixels.data(), image->height, image->width, 3,
-                                         canvas.height, canvas.width);
-  }
-  data::DrawDetections(found, names, std::max(1, std::min(canvas.width, canvas.height) / 250),
-                       &canvas);
+  const data::DecodedImage canvas = data::RenderDetections(*image, found, names, kMinDrawnSide);
   Status written = data::WritePng(out, canvas);
   if (!written.ok()) return Fail(kName, written);
   std::printf("wrote %s (%dx%d) with the boxes drawn\n", out.c_str(), canvas.width, canvas.height);

@@ -9,6 +9,7 @@
 
 #include "runtime/data/detection/average_precision.h"
 #include "runtime/data/detection/box_augment.h"
+#include "runtime/data/detection/draw_boxes.h"
 #include "runtime/data/detection/grid_decode.h"
 #include "runtime/data/detection/scene_generator.h"
 #include "runtime/data/detection/yolo_labels.h"
@@ -20,6 +21,11 @@ namespace dtrain::trainer {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Evaluation pictures for TensorBoard: this many images, enlarged to this side so that the
+// labels on the boxes can be read.
+constexpr size_t kPicturedImages = 4;
+constexpr int kPicturedSide = 256;
 
 // Rank 0 composes the set when the spec asks for it and it is missing; the others wait.
 Status EnsureGenerated(const JobSpec& spec, const YoloSpec& yolo, const TaskContext& context) {
@@ -266,6 +272,20 @@ class YoloTask final : public Task {
                   "above score %.3g)",
                   map50, map_coco, ids.size(), truth, predicted, yolo_.detect.score_threshold);
     eval.summary = line;
+    if (comm.rank() == 0) {
+      // The first few images with what the detector found, for TensorBoard.
+      for (size_t k = 0; k < std::min(ids.size(), kPicturedImages); ++k) {
+        data::DecodedImage image;
+        image.height = image.width = set.size;
+        image.channels = 3;
+        image.pixels.assign(set.image(ids[k]), set.image(ids[k]) + set.image_bytes());
+        const data::DecodedImage drawn =
+            data::RenderDetections(image, images[k].predicted, train_.class_names, kPicturedSide);
+        eval.images.push_back(
+            {std::string(test ? "test" : "validation") + "/detections_" + std::to_string(k),
+             SummaryImage{drawn.width, drawn.height, 3, drawn.pixels}});
+      }
+    }
     return eval;
   }
 
