@@ -41,6 +41,53 @@ StatusOr<std::string> JobRunDirectory(const v1::Job& job) {
                   " has no run directory yet (it has not been launched)");
 }
 
+std::vector<std::string> RunLabels(const std::vector<std::string>& args,
+                                   const std::map<std::string, std::string>& job_names) {
+  std::vector<std::vector<std::string>> parts(args.size());  // a directory's components, last first
+  std::vector<size_t> used(args.size(), 1);
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (job_names.count(args[i]) != 0) continue;
+    const fs::path normal = fs::path(args[i]).lexically_normal();
+    for (const auto& part : normal) {
+      if (!part.empty() && part != "/") parts[i].insert(parts[i].begin(), part.string());
+    }
+    if (parts[i].empty()) parts[i].push_back(normal.string());
+  }
+  auto label_of = [&](size_t i) {
+    if (job_names.count(args[i]) != 0) {
+      return "job " + args[i] + " (" + job_names.at(args[i]) + ")";
+    }
+    std::string label;
+    for (size_t k = used[i]; k-- > 0;) label += (label.empty() ? "" : "/") + parts[i][k];
+    return label;
+  };
+  // Lengthen every directory name shared with another until none is, or there is nothing left
+  // to add: then the two are the same directory, numbered below.
+  for (bool grew = true; grew;) {
+    grew = false;
+    std::map<std::string, std::vector<size_t>> by_label;
+    for (size_t i = 0; i < args.size(); ++i) by_label[label_of(i)].push_back(i);
+    for (const auto& [label, owners] : by_label) {
+      if (owners.size() < 2) continue;
+      for (size_t i : owners) {
+        if (used[i] < parts[i].size()) {
+          ++used[i];
+          grew = true;
+        }
+      }
+    }
+  }
+  std::vector<std::string> labels;
+  std::map<std::string, int> seen;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string label = label_of(i);
+    const int n = ++seen[label];
+    if (n > 1) label += " (" + std::to_string(n) + ")";
+    labels.push_back(label);
+  }
+  return labels;
+}
+
 std::vector<PlotPanel> CurvePanels(const std::vector<RunCurves>& runs) {
   std::vector<PlotPanel> panels;
   PlotPanel loss{"training loss", "step", {}};
@@ -71,10 +118,10 @@ int RunPlot(const PlotOptions& options, v1::Coordinator::StubInterface* stub,
              << " fit one figure\n";
     return kExitUsage;
   }
-  std::vector<RunCurves> runs;
+  std::vector<std::string> dirs;
+  std::map<std::string, std::string> job_names;
   for (const std::string& run : options.runs) {
-    std::string dir = run, label = fs::path(run).lexically_normal().filename().string();
-    if (label.empty()) label = fs::path(run).lexically_normal().parent_path().filename().string();
+    std::string dir = run;
     if (!fs::is_directory(run) && IsJobId(run)) {
       v1::GetJobRequest request;
       request.set_job_id(std::stoll(run));
@@ -91,9 +138,14 @@ int RunPlot(const PlotOptions& options, v1::Coordinator::StubInterface* stub,
         return kExitUsage;
       }
       dir = *found;
-      label = "job " + run + " (" + job.name() + ")";
+      job_names[run] = job.name();
     }
-    StatusOr<RunCurves> curves = ReadRunCurves(dir, label);
+    dirs.push_back(dir);
+  }
+  const std::vector<std::string> labels = RunLabels(options.runs, job_names);
+  std::vector<RunCurves> runs;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    StatusOr<RunCurves> curves = ReadRunCurves(dirs[i], labels[i]);
     if (!curves.ok()) {
       *env.err << "dtrain plot: " << curves.status().message() << "\n";
       return kExitUsage;

@@ -6,6 +6,7 @@
 #ifndef DTRAIN_RUNTIME_CLI_PLOT_COMMAND_H_
 #define DTRAIN_RUNTIME_CLI_PLOT_COMMAND_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,13 @@ CLI::App* AddPlotCommand(CLI::App* app, PlotOptions* options);
 
 // The run directory of job `job` from the output_dir its launch recorded in its history.
 StatusOr<std::string> JobRunDirectory(const v1::Job& job);
+
+// The legend's names for the runs given as `args` (job ids or run directories): a job is
+// "job ID (NAME)" from `job_names`, a directory its last path component, lengthened by its
+// parents until no two directories share a name ("a/run", "b/run"); the same argument given twice
+// is numbered. Each run needs its own name, because its colour is looked up by it.
+std::vector<std::string> RunLabels(const std::vector<std::string>& args,
+                                   const std::map<std::string, std::string>& job_names);
 
 // The panels of a figure comparing `runs`: loss, each validation metric, throughput.
 std::vector<PlotPanel> CurvePanels(const std::vector<RunCurves>& runs);

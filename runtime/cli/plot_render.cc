@@ -17,6 +17,11 @@ constexpr int kPanelWidth = 560;
 constexpr int kPanelHeight = 340;
 constexpr int kColumns = 2;
 constexpr double kPngScale = 2.0;  // crisp on high-density screens
+// The legend: one entry per run, in rows across the figure above the panels.
+constexpr int kLegendEntryWidth = 280;
+constexpr int kLegendRowHeight = 20;
+constexpr int kLegendPadding = 12;
+constexpr size_t kLegendLabelChars = 36;
 // Inside a panel: room for the title, tick labels and the axis label.
 constexpr double kLeft = 70, kRight = 20, kTop = 36, kBottom = 52;
 
@@ -54,6 +59,30 @@ void Text(cairo_t* cr, const std::string& text, double x, double y, double size,
   cairo_move_to(cr, -extents.x_advance * align_x, 0);
   cairo_show_text(cr, text.c_str());
   cairo_restore(cr);
+}
+
+std::string Shortened(const std::string& label) {
+  return label.size() > kLegendLabelChars ? label.substr(0, kLegendLabelChars - 1) + "…" : label;
+}
+
+// Runs in order of first appearance: the colour of each and the legend's order.
+std::vector<std::string> RunLabels(const std::vector<PlotPanel>& panels) {
+  std::vector<std::string> labels;
+  for (const auto& panel : panels) {
+    for (const auto& s : panel.series) {
+      if (std::find(labels.begin(), labels.end(), s.label) == labels.end()) {
+        labels.push_back(s.label);
+      }
+    }
+  }
+  return labels;
+}
+
+int LegendHeight(size_t runs, int width) {
+  if (runs == 0) return 0;
+  const size_t per_row = std::max(1, width / kLegendEntryWidth);
+  const size_t rows = (runs + per_row - 1) / per_row;
+  return static_cast<int>(rows) * kLegendRowHeight + 2 * kLegendPadding;
 }
 
 struct Range {
@@ -156,20 +185,14 @@ void DrawPanel(cairo_t* cr, const PlotPanel& panel, const std::map<std::string, 
   }
   cairo_restore(cr);
 
-  // Legend, top right inside the plot area.
-  double ly = y0 + 16;
+  // A run without data for this panel is named in its corner; the colours are in the figure's
+  // legend above the panels, where no curve can hide under it.
+  double ny = y0 + 16;
   for (const auto& s : panel.series) {
-    SetColour(cr, 0xFFFFFF, 0.8);
-    cairo_rectangle(cr, x1 - 190, ly - 11, 184, 15);
-    cairo_fill(cr);
+    if (!s.points.empty()) continue;
     SetColour(cr, colours.at(s.label));
-    cairo_rectangle(cr, x1 - 186, ly - 7, 14, 6);
-    cairo_fill(cr);
-    SetColour(cr, 0x222222);
-    std::string label = s.label.size() > 28 ? s.label.substr(0, 27) + "…" : s.label;
-    if (s.points.empty()) label += " (no data)";
-    Text(cr, label, x1 - 166, ly, 11, 0.0);
-    ly += 16;
+    Text(cr, "no data: " + Shortened(s.label), x0 + 8, ny, 11, 0.0);
+    ny += 16;
   }
 }
 
@@ -177,17 +200,25 @@ void DrawAll(cairo_t* cr, const std::vector<PlotPanel>& panels, int width, int h
   SetColour(cr, 0xFFFFFF);
   cairo_rectangle(cr, 0, 0, width, height);
   cairo_fill(cr);
+  const std::vector<std::string> labels = RunLabels(panels);
   std::map<std::string, unsigned> colours;
-  for (const auto& panel : panels) {
-    for (const auto& s : panel.series) {
-      if (colours.count(s.label) == 0) {
-        colours[s.label] = kPalette[colours.size() % (sizeof(kPalette) / sizeof(kPalette[0]))];
-      }
-    }
+  const size_t palette = sizeof(kPalette) / sizeof(kPalette[0]);
+  for (size_t i = 0; i < labels.size(); ++i) colours[labels[i]] = kPalette[i % palette];
+
+  const size_t per_row = std::max(1, width / kLegendEntryWidth);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const double x = kLeft + static_cast<double>(i % per_row) * kLegendEntryWidth;
+    const double y = kLegendPadding + static_cast<double>(i / per_row) * kLegendRowHeight + 14;
+    SetColour(cr, colours.at(labels[i]));
+    cairo_rectangle(cr, x, y - 8, 18, 7);
+    cairo_fill(cr);
+    SetColour(cr, 0x222222);
+    Text(cr, Shortened(labels[i]), x + 26, y, 13, 0.0);
   }
+  const double top = LegendHeight(labels.size(), width);
   for (size_t i = 0; i < panels.size(); ++i) {
     DrawPanel(cr, panels[i], colours, static_cast<double>((i % kColumns) * kPanelWidth),
-              static_cast<double>((i / kColumns) * kPanelHeight));
+              top + static_cast<double>((i / kColumns) * kPanelHeight));
   }
 }
 
@@ -232,7 +263,9 @@ std::vector<double> NiceTicks(double lo, double hi, int target) {
 StatusOr<RenderedFiles> RenderPanels(const std::vector<PlotPanel>& panels,
                                      const std::string& out_prefix) {
   const int rows = static_cast<int>((panels.size() + kColumns - 1) / kColumns);
-  const int width = kPanelWidth * kColumns, height = kPanelHeight * std::max(1, rows);
+  const int width = kPanelWidth * kColumns;
+  const int height =
+      LegendHeight(RunLabels(panels).size(), width) + kPanelHeight * std::max(1, rows);
   RenderedFiles files{out_prefix + ".svg", out_prefix + ".png"};
   {
     Surface svg(cairo_svg_surface_create(files.svg.c_str(), width, height));

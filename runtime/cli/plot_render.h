@@ -1,5 +1,5 @@
 // Line charts drawn with cairo into one SVG and one PNG (the same drawing, two surfaces): a grid
-// of panels, each with its axes, grid lines and a legend of the runs it overlays.
+// of panels, each with its axes and grid lines, under one legend that gives each run a colour.
 #ifndef DTRAIN_RUNTIME_CLI_PLOT_RENDER_H_
 #define DTRAIN_RUNTIME_CLI_PLOT_RENDER_H_
 
@@ -21,8 +21,8 @@ struct PlotPanel {
   std::string title;
   std::string x_label;
   std::vector<PlotSeries> series;
-  bool integer_x = false;  // x counts something (epochs): no ticks between whole numbers  // empty
-                           // series are drawn as "no data"
+  bool integer_x = false;  // x counts something (epochs): no ticks between whole numbers
+  // A series without points is named in the panel's corner as "no data: <label>".
 };
 
 struct RenderedFiles {

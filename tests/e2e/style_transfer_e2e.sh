@@ -11,7 +11,7 @@ worker=$(realpath "$1")
 mode=${2:-short}
 mpirun=${MPIRUN:-mpirun}
 work=$(mktemp -d /tmp/dtrain_style_e2e.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${DTRAIN_KEEP_E2E:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 # shellcheck source=../support/e2e.sh
 source "$(dirname "$0")/../support/e2e.sh"
 

@@ -174,7 +174,7 @@ if "$mpirun" --oversubscribe --bind-to none -np 2 "$worker" "$work/faces.yaml" \
     --progress plain > "$work/faces.out" 2> "$work/faces.err" && py "
 import json
 s = json.load(open('$work/run_faces/summary.json'))
-assert 0 <= s['test']['auc'] <= 1 and s['test']['images'] == 32, s['test']
+assert 0 <= s['test']['auc'] <= 1 and s['test_details']['images'] == 32, s
 e = json.load(open('$work/run_faces/encoder.json'))
 assert e['format'] == 'dtrain.face_encoder.v1' and e['output']['embedding_dim'] == 8, e
 assert e['verification']['threshold'] == s['test']['threshold']

@@ -19,7 +19,7 @@ fi
 mpirun=${MPIRUN:-mpirun}
 source_dir=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/dtrain_yolo_e2e.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${DTRAIN_KEEP_E2E:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 # shellcheck source=../support/e2e.sh
 source "$(dirname "$0")/../support/e2e.sh"
 

@@ -179,8 +179,9 @@ TEST(PlotCommandTest, ADirectoryAndAJobAreDrawnIntoOneSvgAndPng) {
   int width = 0, height = 0;
   EXPECT_GT(CountColour(temp.str("cmp.png"), 0x4E79A7, &width, &height), 500);
   EXPECT_GT(CountColour(temp.str("cmp.png"), 0xF28E2B, &width, &height), 500);
-  EXPECT_EQ(width, 2 * 1120);      // 2 columns of panels, at twice the SVG's size
-  EXPECT_EQ(height, 2 * 2 * 340);  // loss + 2 metrics + throughput: 2 rows
+  EXPECT_EQ(width, 2 * 1120);  // 2 columns of panels, at twice the SVG's size
+  // One legend row (20 px and 12 px padding each side) over loss + 2 metrics + throughput.
+  EXPECT_EQ(height, 2 * (44 + 2 * 340));
 
   // A job that never launched, a job the coordinator does not know, a file for a directory.
   options.runs = {"8"};
@@ -194,6 +195,16 @@ TEST(PlotCommandTest, ADirectoryAndAJobAreDrawnIntoOneSvgAndPng) {
   EXPECT_NE(err.str().find("cannot write " + temp.str("no/such/dir/x.svg")), std::string::npos)
       << err.str();
   server->Shutdown();
+}
+
+TEST(PlotCommandTest, EveryRunGetsItsOwnLegendName) {
+  // Two run directories both called "run" were drawn as one run: one colour, one legend entry.
+  EXPECT_EQ(RunLabels({"/tmp/a/run", "/tmp/b/run/", "baseline"}, {}),
+            (std::vector<std::string>{"a/run", "b/run", "baseline"}));
+  EXPECT_EQ(RunLabels({"x/a/run", "y/a/run", "run"}, {}),
+            (std::vector<std::string>{"x/a/run", "y/a/run", "run"}));
+  EXPECT_EQ(RunLabels({"runs/r1", "./runs/r1", "7"}, {{"7", "wider"}}),
+            (std::vector<std::string>{"runs/r1", "runs/r1 (2)", "job 7 (wider)"}));
 }
 
 TEST(PlotCommandTest, AJobWithoutARunDirectoryIsNamed) {

@@ -26,6 +26,10 @@ namespace fs = std::filesystem;
 // labels on the boxes can be read.
 constexpr size_t kPicturedImages = 4;
 constexpr int kPicturedSide = 256;
+// mAP needs every detection down to detect.score_threshold (0.01), but a picture with all of
+// them is a wall of labels; what a user judges by eye is what `dtrain-worker detect` would
+// report at its default, so the pictures draw only boxes at or above this score.
+constexpr double kPicturedMinScore = 0.3;  // detect --threshold default
 
 // Rank 0 composes the set when the spec asks for it and it is missing; the others wait.
 Status EnsureGenerated(const JobSpec& spec, const YoloSpec& yolo, const TaskContext& context) {
@@ -258,7 +262,7 @@ class YoloTask final : public Task {
     const double map_coco = data::MeanAveragePrecisionCoco(images, shape_.classes);
     eval.metrics["map50"] = map50;
     eval.metrics["map50_95"] = map_coco;
-    eval.metrics["images"] = static_cast<double>(ids.size());
+    eval.details["images"] = ids.size();  // a count, not a metric: kept out of the curves
     nlohmann::json per_class = nlohmann::json::object();
     for (int c = 0; c < shape_.classes; ++c) {
       per_class[train_.class_names[c]] = data::AveragePrecision(images, c, 0.5);
@@ -279,8 +283,12 @@ class YoloTask final : public Task {
         image.height = image.width = set.size;
         image.channels = 3;
         image.pixels.assign(set.image(ids[k]), set.image(ids[k]) + set.image_bytes());
+        std::vector<data::Detection> confident;
+        for (const data::Detection& d : images[k].predicted) {
+          if (d.score >= kPicturedMinScore) confident.push_back(d);
+        }
         const data::DecodedImage drawn =
-            data::RenderDetections(image, images[k].predicted, train_.class_names, kPicturedSide);
+            data::RenderDetections(image, confident, train_.class_names, kPicturedSide);
         eval.images.push_back(
             {std::string(test ? "test" : "validation") + "/detections_" + std::to_string(k),
              SummaryImage{drawn.width, drawn.height, 3, drawn.pixels}});
