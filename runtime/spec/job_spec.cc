@@ -60,6 +60,9 @@ constexpr EnumName<Precision> kPrecisionNames[] = {{"fp32", Precision::kFloat32}
 constexpr EnumName<MemoryFormat> kMemoryFormatNames[] = {
     {"contiguous", MemoryFormat::kContiguous}, {"channels_last", MemoryFormat::kChannelsLast}};
 
+constexpr EnumName<CudaGraphs> kCudaGraphsNames[] = {{"off", CudaGraphs::kOff},
+                                                     {"auto", CudaGraphs::kAuto}};
+
 bool IsValidName(const std::string& s) {
   if (s.empty() || s == "." || s == "..") return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -200,6 +203,8 @@ void CoreReader::ReadTrain(const Value& v) {
               [&](const Value& f) { r_.ReadEnum(f, kPrecisionNames, &t.precision); }},
              {"memory_format", false,
               [&](const Value& f) { r_.ReadEnum(f, kMemoryFormatNames, &t.memory_format); }},
+             {"cuda_graphs", false,
+              [&](const Value& f) { r_.ReadEnum(f, kCudaGraphsNames, &t.cuda_graphs); }},
          });
 }
 
@@ -263,6 +268,14 @@ void CoreReader::CheckAcrossFields() {
       spec_.distributed.device != DeviceKind::kCuda) {
     r_.ErrorAt("distributed.backend",
                std::string("nccl requires distributed.device: cuda, got distributed.device: ") +
+                   ToString(spec_.distributed.device) +
+                   (r_.Given("distributed.device") ? "" : " (the default)"));
+  }
+  if (spec_.train.cuda_graphs == CudaGraphs::kAuto &&
+      spec_.distributed.device != DeviceKind::kCuda) {
+    r_.ErrorAt("train.cuda_graphs",
+               std::string("auto requires distributed.device: cuda (CUDA graphs replay GPU "
+                           "kernels), got distributed.device: ") +
                    ToString(spec_.distributed.device) +
                    (r_.Given("distributed.device") ? "" : " (the default)"));
   }
@@ -409,6 +422,7 @@ const char* ToString(DeviceKind v) { return NameOf(kDeviceNames, v); }
 const char* ToString(GradientCompression v) { return NameOf(kCompressionNames, v); }
 const char* ToString(Precision v) { return NameOf(kPrecisionNames, v); }
 const char* ToString(MemoryFormat v) { return NameOf(kMemoryFormatNames, v); }
+const char* ToString(CudaGraphs v) { return NameOf(kCudaGraphsNames, v); }
 
 StatusOr<JobSpec> ParseJobSpec(std::string_view yaml_text, std::string_view source_name) {
   return ParseJobSpec(yaml_text, source_name, StaticResourceLimits());
@@ -508,6 +522,7 @@ std::string ToYaml(const JobSpec& spec) {
   out << YAML::Key << "intra_op_threads" << YAML::Value << t.intra_op_threads;
   out << YAML::Key << "precision" << YAML::Value << ToString(t.precision);
   out << YAML::Key << "memory_format" << YAML::Value << ToString(t.memory_format);
+  out << YAML::Key << "cuda_graphs" << YAML::Value << ToString(t.cuda_graphs);
   out << YAML::EndMap;
 
   const DistributedSpec& dist = spec.distributed;

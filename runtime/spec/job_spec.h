@@ -32,12 +32,17 @@ enum class Precision { kFloat32, kBf16 };
 // The layout of 4-d parameters and inputs: NCHW, or NHWC (channels_last), the layout oneDNN and
 // cuDNN's fastest convolutions work in.
 enum class MemoryFormat { kContiguous, kChannelsLast };
+// Whether the training step (forward, loss, backward) is captured once as a CUDA graph and
+// replayed, which removes the per-kernel launch cost of small models: off, or auto (when the task
+// and the run allow it; workers/trainer/step_graph.h says when, and the log says why not).
+enum class CudaGraphs { kOff, kAuto };
 
 // Canonical YAML spellings ("sgd", "cosine", "nccl", ...).
 const char* ToString(OptimizerKind v);
 const char* ToString(GradientCompression v);
 const char* ToString(Precision v);
 const char* ToString(MemoryFormat v);
+const char* ToString(CudaGraphs v);
 const char* ToString(LrScheduleKind v);
 const char* ToString(CommBackend v);
 const char* ToString(DeviceKind v);
@@ -80,6 +85,7 @@ struct TrainSpec {
   // master weights; no loss scaling is needed, bfloat16 has float32's range.
   Precision precision = Precision::kFloat32;
   MemoryFormat memory_format = MemoryFormat::kContiguous;
+  CudaGraphs cuda_graphs = CudaGraphs::kOff;  // auto needs distributed.device: cuda
 };
 
 struct DistributedSpec {

@@ -52,7 +52,7 @@ fi
 t0=$(date +%s)
 if cmake -S "$root" -B "$build" -DDTRAIN_WITH_GRPC=OFF -DDTRAIN_WITH_CUDA=ON \
      -DCMAKE_PREFIX_PATH="$prefix_path" -DCMAKE_BUILD_TYPE=Release > "$logs/configure.log" 2>&1 &&
-   cmake --build "$build" -j "$(nproc)" --target dtrain-worker nccl_test comm_test trainer_test \
+   cmake --build "$build" -j "$(nproc)" --target dtrain-worker nccl_test comm_test trainer_test step_graph_test \
      > "$logs/build.log" 2>&1; then
   result[build]="ok ($(( $(date +%s) - t0 )) s)"
 else
@@ -67,6 +67,7 @@ cd "$root"
 run comm_test mpirun --oversubscribe -np 2 "$build/tests/comm_test"
 run nccl_test mpirun -np 1 "$build/tests/nccl_test"
 run trainer_test "$build/tests/trainer_test"
+run step_graph_test "$build/tests/step_graph_test"
 
 work=$(mktemp -d /tmp/dtrain_gpu.XXXXXX)
 cat > "$work/cuda.yaml" <<YAML
@@ -83,6 +84,28 @@ run cuda_training mpirun -np 1 "$build/bin/dtrain-worker" "$work/cuda.yaml" --pr
 grep -E "gradients over|test:" "$logs/cuda_training.log" || true
 acc=$(python3 -c "import json;d=json.load(open('$work/run/summary.json'));print('%.4f acc, %.0f samples/s' % (d['test']['accuracy'], d['samples_per_s']))" 2>/dev/null || echo "n/a")
 
+# train.cuda_graphs: auto on the same job and seed: the step must be captured, and train as the
+# eager run does (the same kernels, so the same losses up to cuDNN's nondeterminism).
+sed -e 's/^name: gpu_day_night/name: gpu_day_night_graphs/' -e "s|output_dir: .*|output_dir: $work/run_graphs|" \
+    -e 's/lr_schedule: {kind: cosine}}/lr_schedule: {kind: cosine}, cuda_graphs: auto}/' \
+    "$work/cuda.yaml" > "$work/graphs.yaml"
+run cuda_graphs mpirun -np 1 "$build/bin/dtrain-worker" "$work/graphs.yaml" --progress plain --no-json-progress
+grep -E "cuda_graphs" "$logs/cuda_graphs.log" || { result[cuda_graphs]="FAILED (no cuda_graphs line)"; }
+graphs=$(python3 - "$work/run" "$work/run_graphs" <<'PY' 2>&1
+import json, sys
+def run(d):
+    summary = json.load(open(d + '/summary.json'))
+    epochs = [json.loads(l) for l in open(d + '/metrics.jsonl') if '"type":"epoch"' in l]
+    return summary, epochs[-1]['train_loss']
+(eager, eager_loss), (graphs, graphs_loss) = (run(d) for d in sys.argv[1:])
+print('%.4f acc, %.0f samples/s (eager %.0f: x%.2f); last epoch train loss %.4f vs eager %.4f' % (
+    graphs['test']['accuracy'], graphs['samples_per_s'], eager['samples_per_s'],
+    graphs['samples_per_s'] / eager['samples_per_s'], graphs_loss, eager_loss))
+assert abs(graphs_loss - eager_loss) <= 0.05 + 0.1 * abs(eager_loss), 'losses differ'
+assert graphs['test']['accuracy'] >= eager['test']['accuracy'] - 0.05, 'accuracy differs'
+PY
+) || result[cuda_graphs]="FAILED ($graphs)"
+
 echo
 echo "| check | result |"
 echo "|---|---|"
@@ -90,7 +113,9 @@ echo "| build (gRPC off, CUDA LibTorch, NCCL) | ${result[build]} |"
 echo "| comm_test (MPI, 2 ranks) | ${result[comm_test]:-not run} |"
 echo "| nccl_test (1 rank, device memory) | ${result[nccl_test]:-not run} |"
 echo "| trainer_test | ${result[trainer_test]:-not run} |"
+echo "| step_graph_test | ${result[step_graph_test]:-not run} |"
 echo "| day/night on CUDA, NCCL gradients, 1 rank | ${result[cuda_training]:-not run}: $acc |"
+echo "| the same with train.cuda_graphs: auto | ${result[cuda_graphs]:-not run}: ${graphs:-n/a} |"
 rm -rf "$work"
-for v in "${result[@]}"; do [[ $v == FAILED ]] && exit 1; done
+for v in "${result[@]}"; do [[ $v == FAILED* ]] && exit 1; done
 exit 0

@@ -20,6 +20,7 @@
 #include "tests/support/multi_rank.h"
 #include "workers/models/cnn.h"
 #include "workers/trainer/bucket_auto_tuner.h"
+#include "workers/trainer/graphed_step.h"
 #include "workers/trainer/precision.h"
 #include "workers/trainer/progress.h"
 #include "workers/trainer/reducer.h"
@@ -63,6 +64,30 @@ struct TrainCase {
   bool rebucket_mid_group = false;  // regroup between two micro-steps of the first group
   bool bf16 = false;                // gradients cross the wire as bfloat16
   bool channels_last = false;       // the DP model's conv weights and inputs in NHWC
+  bool graphed = false;             // micro-steps through GraphedStep, captured at step 2
+};
+
+// The CPU twin of a CUDA graph: Capture keeps the step instead of recording its kernels, and
+// Replay runs it again; so GraphedStep's part (static tensors, divisor, reducer calls, when to
+// capture and when to run eagerly) is exercised without a GPU. tests/gpu/run.sh runs the real one.
+class FakeStepGraph : public StepGraph {
+ public:
+  explicit FakeStepGraph(Status capture_result = Status::Ok(), int* replays = nullptr)
+      : capture_result_(std::move(capture_result)), replays_(replays) {}
+  Status Capture(const std::function<void()>& record) override {
+    if (capture_result_.ok()) record_ = record;
+    return capture_result_;
+  }
+  Status Replay() override {
+    if (replays_) ++*replays_;
+    record_();
+    return Status::Ok();
+  }
+
+ private:
+  Status capture_result_;
+  int* replays_;
+  std::function<void()> record_;
 };
 
 double TrainBothAndCompare(comm::Communicator& comm, const TrainCase& c) {
@@ -101,6 +126,12 @@ double TrainBothAndCompare(comm::Communicator& comm, const TrainCase& c) {
   EXPECT_GT(reducer->buckets().size(), 2u);
   std::unique_ptr<BucketAutoTuner> tuner;
   if (c.auto_buckets) tuner = std::make_unique<BucketAutoTuner>(*reducer, comm);
+  int replays = 0;
+  GraphedStep graphed(
+      [&](const Batch& b) {
+        return torch::nn::functional::cross_entropy(model->forward(b.inputs), b.targets);
+      },
+      c.graphed ? std::make_unique<FakeStepGraph>(Status::Ok(), &replays) : nullptr);
 
   for (int step = 0; step < steps; ++step) {
     GlobalBatch data = MakeData(world * per_rank, 1000 + step);
@@ -112,12 +143,24 @@ double TrainBothAndCompare(comm::Communicator& comm, const TrainCase& c) {
     const int64_t micro = per_rank / accum;
     for (int m = 0; m < accum; ++m) {
       const int64_t start = rank * per_rank + m * micro;
-      reducer->PrepareForBackward(/*sync=*/m == accum - 1);
-      auto loss = torch::nn::functional::cross_entropy(
-          model->forward(InMemoryFormat(data.x.narrow(0, start, micro), format)),
-          data.y.narrow(0, start, micro));
+      const bool sync = m == accum - 1;
       // Summing buckets instead of averaging them needs the loss pre-scaled by 1 / world.
-      (loss / (average_in_reducer ? accum : accum * world)).backward();
+      const double divisor = average_in_reducer ? accum : accum * world;
+      if (c.graphed) {
+        std::string note;
+        graphed.Run({InMemoryFormat(data.x.narrow(0, start, micro), format),
+                     data.y.narrow(0, start, micro)},
+                    divisor, sync, /*may_capture=*/step >= 2, *reducer, &note);
+        if (step == 2 && m == 0) {
+          EXPECT_EQ(note.find("cuda_graphs: the training step is captured (batch "), 0u) << note;
+        }
+      } else {
+        reducer->PrepareForBackward(sync);
+        auto loss = torch::nn::functional::cross_entropy(
+            model->forward(InMemoryFormat(data.x.narrow(0, start, micro), format)),
+            data.y.narrow(0, start, micro));
+        (loss / divisor).backward();
+      }
       Status s = reducer->FinishBackward();
       EXPECT_TRUE(s.ok()) << s.ToString();
       if (c.rebucket_mid_group && step == 0 && m == 0) {
@@ -150,6 +193,7 @@ double TrainBothAndCompare(comm::Communicator& comm, const TrainCase& c) {
   if (c.auto_buckets) {
     EXPECT_EQ(tuner, nullptr) << "the tuner should have decided within " << steps << " steps";
   }
+  if (c.graphed) EXPECT_EQ(replays, (steps - 2) * accum) << "every micro-step from the capture on";
   return MaxAbsDiff(*model, *reference);
 }
 
@@ -221,6 +265,81 @@ TEST(DdpTest, ChannelsLastMatchesSingleProcessOnGlobalBatch) {
 
 // Issue 17 item 4: bfloat16 on the wire. The averaged gradients carry ~3 significant digits, so
 // after 6 SGD steps the parameters stay within 1e-3 of the float32 reference.
+// Issue 17 item 5: a replayed step (the capture at step 2, then replays; the first two steps
+// eager) trains exactly as the eager one does, with and without accumulation.
+TEST(DdpTest, GraphedStepMatchesSingleProcessOnGlobalBatch) {
+  auto comm = dtrain::testing::MakeWorldComm();
+  TrainCase c;
+  c.graphed = true;
+  EXPECT_LT(TrainBothAndCompare(*comm, c), kTolerance);
+  c.accum = 2;
+  c.adam = true;
+  EXPECT_LT(TrainBothAndCompare(*comm, c), kTolerance);
+}
+
+TEST(DdpTest, GraphedStepRunsOtherShapesEagerlyAndFallsBackWhenCaptureFails) {
+  auto comm = dtrain::testing::MakeWorldComm();
+  torch::manual_seed(7);
+  auto model = BuildCnn(SmallSpec(), 1, 8, 8, 3);
+  auto reducer_or = Reducer::Create(*comm, Named(*model), {}, ReducerOptions());
+  ASSERT_TRUE(reducer_or.ok()) << reducer_or.status().ToString();
+  Reducer& reducer = **reducer_or;
+  auto loss_of = [&](const Batch& b) {
+    return torch::nn::functional::cross_entropy(model->forward(b.inputs), b.targets);
+  };
+  const GlobalBatch four = MakeData(4, 1), three = MakeData(3, 2);
+  auto eager_loss = [&](const GlobalBatch& d) {
+    torch::NoGradGuard no_grad;
+    return loss_of({d.x, d.y}).item<double>();
+  };
+
+  int replays = 0;
+  GraphedStep graphed(loss_of, std::make_unique<FakeStepGraph>(Status::Ok(), &replays));
+  std::string note;
+  // Before the warm-up ends nothing is captured.
+  graphed.Run({four.x, four.y}, 1.0, true, /*may_capture=*/false, reducer, &note);
+  ASSERT_TRUE(reducer.FinishBackward().ok());
+  EXPECT_FALSE(graphed.replaying());
+  EXPECT_EQ(note, "");
+  reducer.ZeroGrad();
+  // The capture, then the replay that computes this step.
+  at::Tensor loss = graphed.Run({four.x, four.y}, 1.0, true, true, reducer, &note);
+  ASSERT_TRUE(reducer.FinishBackward().ok());
+  EXPECT_TRUE(graphed.replaying());
+  EXPECT_EQ(replays, 1);
+  EXPECT_NEAR(loss.item<double>(), eager_loss(four), 1e-6);
+  reducer.ZeroGrad();
+  // A batch of another shape (an epoch's last) runs eagerly; the next full one replays again,
+  // reading the new batch's values from the static inputs.
+  loss = graphed.Run({three.x, three.y}, 1.0, true, true, reducer, &note);
+  ASSERT_TRUE(reducer.FinishBackward().ok());
+  EXPECT_EQ(replays, 1);
+  EXPECT_NEAR(loss.item<double>(), eager_loss(three), 1e-6);
+  reducer.ZeroGrad();
+  const GlobalBatch other = MakeData(4, 3);
+  loss = graphed.Run({other.x, other.y}, 1.0, true, true, reducer, &note);
+  ASSERT_TRUE(reducer.FinishBackward().ok());
+  EXPECT_EQ(replays, 2);
+  EXPECT_NEAR(loss.item<double>(), eager_loss(other), 1e-6);
+  reducer.ZeroGrad();
+
+  // A capture that fails says why, once, and the run goes on eagerly.
+  GraphedStep refused(loss_of, std::make_unique<FakeStepGraph>(
+                                   FailedPrecondition("operation not permitted when stream is "
+                                                      "capturing")));
+  note.clear();
+  loss = refused.Run({four.x, four.y}, 1.0, true, true, reducer, &note);
+  ASSERT_TRUE(reducer.FinishBackward().ok());
+  EXPECT_EQ(note,
+            "cuda_graphs: auto: running eagerly: operation not permitted when stream is capturing");
+  EXPECT_FALSE(refused.replaying());
+  EXPECT_NEAR(loss.item<double>(), eager_loss(four), 1e-6);
+  note.clear();
+  refused.Run({four.x, four.y}, 1.0, true, true, reducer, &note);
+  ASSERT_TRUE(reducer.FinishBackward().ok());
+  EXPECT_EQ(note, "");
+}
+
 TEST(DdpTest, Bf16CompressionStaysCloseToTheFloat32Reference) {
   auto comm = dtrain::testing::MakeWorldComm();
   TrainCase c;

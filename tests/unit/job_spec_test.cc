@@ -267,6 +267,7 @@ void ExpectRoundTrip(const std::string& yaml) {
   EXPECT_EQ(a.train.intra_op_threads, b.train.intra_op_threads);
   EXPECT_EQ(a.train.precision, b.train.precision);
   EXPECT_EQ(a.train.memory_format, b.train.memory_format);
+  EXPECT_EQ(a.train.cuda_graphs, b.train.cuda_graphs);
   EXPECT_EQ(a.distributed.backend, b.distributed.backend);
   EXPECT_EQ(a.distributed.device, b.distributed.device);
   EXPECT_EQ(a.distributed.bucket_mb, b.distributed.bucket_mb);
@@ -311,7 +312,7 @@ TEST(JobSpecErrorTest, UnknownFieldWithSuggestion) {
   EXPECT_EQ(ErrorOf(Minimal("train:\n  optimiser:\n    kind: sgd\n")),
             "job.yaml:6:3: train.optimiser: unknown field; expected one of: epochs, batch_size, "
             "optimizer, lr_schedule, grad_accumulation, seed, log_every_steps, intra_op_threads, "
-            "precision, memory_format (did you mean 'optimizer'?)");
+            "precision, memory_format, cuda_graphs (did you mean 'optimizer'?)");
   EXPECT_EQ(ErrorOf(Minimal("train:\n  optimizer:\n    learning_rate: 0.1\n")),
             "job.yaml:7:5: train.optimizer.learning_rate: unknown field; expected one of: kind, "
             "lr, momentum, weight_decay, beta1, beta2");
@@ -376,6 +377,24 @@ TEST(JobSpecTest, PrecisionAndMemoryFormat) {
   const std::string layout = ErrorOf(Minimal("train:\n  memory_format: nhwc\n"));
   EXPECT_NE(layout.find("train.memory_format: expected one of"), std::string::npos) << layout;
   EXPECT_NE(layout.find("channels_last"), std::string::npos) << layout;
+}
+
+// Issue 17 item 5: CUDA graphs are a GPU setting; on a CPU run the spec says so, naming the field.
+TEST(JobSpecTest, CudaGraphsAreOffOrAutoAndAutoNeedsCuda) {
+  StatusOr<JobSpec> fixed = ParseJobSpec(Minimal(), "a.yaml");
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ(fixed->train.cuda_graphs, CudaGraphs::kOff);
+  const std::string on_gpu = "train:\n  cuda_graphs: auto\ndistributed:\n  device: cuda\n";
+  StatusOr<JobSpec> parsed = ParseJobSpec(Minimal(on_gpu), "a.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->train.cuda_graphs, CudaGraphs::kAuto);
+  ExpectRoundTrip(Minimal(on_gpu));
+  EXPECT_EQ(ErrorOf(Minimal("train:\n  cuda_graphs: auto\n")),
+            "job.yaml:6:16: train.cuda_graphs: auto requires distributed.device: cuda (CUDA graphs "
+            "replay GPU kernels), got distributed.device: cpu (the default)");
+  const std::string bad = ErrorOf(Minimal("train:\n  cuda_graphs: on\n"));
+  EXPECT_NE(bad.find("job.yaml:6:16: train.cuda_graphs: expected one of"), std::string::npos)
+      << bad;
 }
 
 TEST(JobSpecErrorTest, BucketMbIsANumberOrAutoAndAutoChoosesTheFirstBucketToo) {

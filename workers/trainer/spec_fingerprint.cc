@@ -11,8 +11,12 @@ namespace dtrain::trainer {
 namespace {
 
 bool Excluded(const std::string& field) {
-  static const std::set<std::string> kFields = {"name", "output_dir", "train.epochs",
-                                                "train.log_every_steps", "train.intra_op_threads"};
+  static const std::set<std::string> kFields = {"name",
+                                                "output_dir",
+                                                "train.epochs",
+                                                "train.log_every_steps",
+                                                "train.intra_op_threads",
+                                                "train.cuda_graphs"};
   static const char* const kSections[] = {"checkpoint.", "restart.", "distributed."};
   if (kFields.count(field) > 0) return true;
   for (const char* section : kSections) {

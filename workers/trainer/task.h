@@ -96,6 +96,12 @@ class Task {
   // trainer sums them over ranks and reports numerator / denominator with every optimizer step.
   // Every rank must return the same names.
   virtual std::map<std::string, StepStatistic> TakeStepStatistics() { return {}; }
+  // Whether Loss and its backward may be recorded once as a CUDA graph and replayed
+  // (train.cuda_graphs: auto): true only when they never synchronise with the host (.item(),
+  // shapes that depend on data), run no collective, keep no host-side statistics and get dense
+  // batches of fixed shapes. A replay repeats exactly the recorded kernels, so anything else
+  // would be skipped or stale.
+  virtual bool step_graph_safe() const { return false; }
   // Rank 0, after model.pt was written: further files another program needs to use the model
   // (e.g. a description of the encoder), given the final test evaluation.
   virtual Status SaveArtifacts(const std::string& output_dir, const Evaluation& test) {

@@ -12,6 +12,7 @@
 #include "runtime/data/sampling.h"
 #include "workers/trainer/bucket_auto_tuner.h"
 #include "workers/trainer/checkpoint.h"
+#include "workers/trainer/graphed_step.h"
 #include "workers/trainer/lr_schedule.h"
 #include "workers/trainer/precision.h"
 #include "workers/trainer/reducer.h"
@@ -323,6 +324,25 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
                     {"global_batch", world * batch * accum},
                     {"resumed_from_step", position.global_step}});
 
+  // train.cuda_graphs: auto records the step once the warm-up is over (step_graph.h).
+  std::unique_ptr<StepGraph> step_graph;
+  if (train.cuda_graphs == CudaGraphs::kAuto) {
+    const std::optional<std::string> refusal =
+        StepGraphRefusal({train.cuda_graphs, spec.distributed.device, StepGraphsAvailable(),
+                          spec.task, task->step_graph_safe()});
+    if (refusal) {
+      progress.Info("cuda_graphs: auto: running eagerly: " + *refusal);
+    } else {
+      DTRAIN_ASSIGN_OR_RETURN(step_graph, MakeStepGraph());
+    }
+  }
+  GraphedStep step(
+      [&](const Batch& b) {
+        AutocastScope autocast(train.precision, use_cuda);
+        return task->Loss(b);
+      },
+      std::move(step_graph));
+
   const bool rank0 = rank == 0;
   const std::string output_dir = spec.output_dir;
   if (rank0) DTRAIN_RETURN_IF_ERROR(PrepareOutputDir(spec));
@@ -378,12 +398,13 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
       try {
         Batch b = task->GetBatch(ids);
         b.inputs = InMemoryFormat(b.inputs, train.memory_format);
-        reducer->PrepareForBackward(sync);
-        {
-          AutocastScope autocast(train.precision, use_cuda);
-          loss = task->Loss(b);
-        }
-        (loss / static_cast<double>(group_size * world)).backward();
+        // A capture must come after the warm-up and after the bucket tuner's last regrouping,
+        // which moves the gradients the graph would write into.
+        const bool may_capture = steps_this_run >= kEagerStepsBeforeCapture && !bucket_tuner;
+        std::string note;
+        loss = step.Run(b, static_cast<double>(group_size * world), sync, may_capture, *reducer,
+                        &note);
+        if (!note.empty()) progress.Info(note);
       } catch (const std::exception& e) {
         // A task's collective that failed inside Loss or its backward, or a torch error: fail
         // the step (the worker then ends the whole job) instead of unwinding through main.

@@ -10,6 +10,7 @@
 #include "runtime/spec/tasks/image_classification.h"
 #include "workers/models/cnn.h"
 #include "workers/trainer/metrics.h"
+#include "workers/trainer/tasks/common/device_residency.h"
 #include "workers/trainer/tasks/common/job_images.h"
 #include "workers/trainer/tensor_comm.h"
 
@@ -111,6 +112,7 @@ class ImageClassificationTask final : public Task {
     const torch::Device device = context_.use_cuda
                                      ? torch::Device(torch::kCUDA, context_.cuda_device)
                                      : torch::Device(torch::kCPU);
+    device_ = device;
     images_ = ToTensor(train_file);
     // Normalise with statistics of the training split only.
     at::Tensor train_images = images_.index_select(
@@ -118,20 +120,28 @@ class ImageClassificationTask final : public Task {
                          torch::kLong));
     mean_ = train_images.mean({0, 2, 3}, /*keepdim=*/true);
     std_ = train_images.std({0, 2, 3}, /*unbiased=*/false, /*keepdim=*/true).clamp_min(1e-6);
-    images_ = ((images_ - mean_) / std_).to(device);
-    targets_ = torch::tensor(std::vector<int64_t>(labels_.begin(), labels_.end()), torch::kLong)
-                   .to(device);
+    images_ = (images_ - mean_) / std_;
+    targets_ = torch::tensor(std::vector<int64_t>(labels_.begin(), labels_.end()), torch::kLong);
     if (separate_test) {
-      test_images_ = ((ToTensor(test_file) - mean_) / std_).to(device);
-      test_targets_ =
-          torch::tensor(std::vector<int64_t>(test_file.labels.begin(), test_file.labels.end()),
-                        torch::kLong)
-              .to(device);
+      test_images_ = (ToTensor(test_file) - mean_) / std_;
+      test_targets_ = torch::tensor(
+          std::vector<int64_t>(test_file.labels.begin(), test_file.labels.end()), torch::kLong);
       report_.push_back(
           "test set: " +
           data::ClassBalanceReport(
               data::ClassCounts(test_file.labels, AllIndices(test_file.size()), num_classes_),
               class_names_));
+    }
+    if (context_.use_cuda) {
+      // Decoded once; on the device when it fits there (device_residency.h).
+      uint64_t bytes = images_.nbytes() + targets_.nbytes();
+      if (test_images_.defined()) bytes += test_images_.nbytes() + test_targets_.nbytes();
+      const Residency residency =
+          ChooseResidency(bytes, QueryDeviceMemory(context_.cuda_device), context_.cuda_device);
+      report_.push_back(residency.report);
+      for (at::Tensor* t : {&images_, &targets_, &test_images_, &test_targets_}) {
+        if (residency.on_device && t->defined()) *t = t->to(device);
+      }
     }
     model_ = models::BuildCnn(sections_.model, train_file.channels, train_file.height,
                               train_file.width, binary_ ? 1 : static_cast<int>(num_classes_));
@@ -145,7 +155,13 @@ class ImageClassificationTask final : public Task {
   Batch GetBatch(const std::vector<size_t>& ids) const override {
     at::Tensor index = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong)
                            .to(images_.device());
-    return {images_.index_select(0, index), targets_.index_select(0, index)};
+    // Data left in host memory: the gathered batch is pinned, so its copy is asynchronous.
+    const bool on_host = images_.device() != device_;
+    auto gather = [&](const at::Tensor& all) {
+      at::Tensor batch = all.index_select(0, index);
+      return on_host ? batch.pin_memory().to(device_, /*non_blocking=*/true) : batch;
+    };
+    return {gather(images_), gather(targets_)};
   }
 
   at::Tensor Loss(const Batch& batch) override {
@@ -178,7 +194,7 @@ class ImageClassificationTask final : public Task {
             torch::tensor(std::vector<int64_t>(shard.begin() + start, shard.begin() + end),
                           torch::kLong)
                 .to(images.device());
-        at::Tensor logits = model_->forward(images.index_select(0, index));
+        at::Tensor logits = model_->forward(images.index_select(0, index).to(device_));
         at::Tensor predicted =
             binary_ ? (logits.squeeze(1) > 0).to(torch::kLong) : logits.argmax(1);
         at::Tensor truth = targets.index_select(0, index).cpu();
@@ -218,6 +234,8 @@ class ImageClassificationTask final : public Task {
   }
 
   std::string primary_metric() const override { return "accuracy"; }
+  // Forward and loss are pure tensor work on fixed-size batches: nothing syncs with the host.
+  bool step_graph_safe() const override { return true; }
   std::vector<std::string> DataReport() const override { return report_; }
 
  private:
@@ -238,6 +256,7 @@ class ImageClassificationTask final : public Task {
   std::vector<size_t> validation_;
   std::vector<std::string> report_;
   at::Tensor images_, targets_, test_images_, test_targets_, mean_, std_;
+  torch::Device device_{torch::kCPU};  // the model's; the data is there too when it fits
   torch::nn::Sequential model_{nullptr};
 };
 
