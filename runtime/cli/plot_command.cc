@@ -1,6 +1,7 @@
 #include "runtime/cli/plot_command.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -24,8 +25,10 @@ CLI::App* AddPlotCommand(CLI::App* app, PlotOptions* options) {
       "plot",
       "draw training curves (loss, validation metrics per epoch, throughput) of jobs or run "
       "directories into PREFIX.svg and PREFIX.png; several runs are overlaid");
-  cmd->add_option("runs", options->runs, "job ids or run directories (holding metrics.jsonl)")
-      ->required();
+  cmd->add_option("runs", options->runs, "job ids or run directories (holding metrics.jsonl)");
+  cmd->add_option("--array", options->array_id,
+                  "also every started job of this job array (the trials of a sweep), overlaid")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("-o,--out", options->out_prefix, "output path without extension")
       ->capture_default_str();
   return cmd;
@@ -113,13 +116,59 @@ std::vector<PlotPanel> CurvePanels(const std::vector<RunCurves>& runs) {
 
 int RunPlot(const PlotOptions& options, v1::Coordinator::StubInterface* stub,
             const CommandEnv& env) {
-  if (options.runs.size() > kMaxPlotRuns) {
-    *env.err << "dtrain plot: " << options.runs.size() << " runs given; at most " << kMaxPlotRuns
-             << " fit one figure\n";
-    return kExitUsage;
-  }
+  std::vector<std::string> args = options.runs;
   std::vector<std::string> dirs;
   std::map<std::string, std::string> job_names;
+  if (options.array_id != 0) {
+    // The array's trials in index order; those not started yet have no curves to draw.
+    std::string page_token;
+    std::vector<std::string> waiting;
+    for (;;) {
+      v1::ListJobsRequest request;
+      request.set_array_id(options.array_id);
+      request.set_view(v1::JOB_VIEW_BASIC);
+      request.set_page_size(static_cast<int>(kMaxListPageSize));
+      request.set_page_token(page_token);
+      v1::ListJobsResponse response;
+      auto context = NewCallContext(env, /*unary=*/true);
+      const grpc::Status status = stub->ListJobs(context.get(), request, &response);
+      if (!status.ok()) {
+        *env.err << "dtrain plot: array " << options.array_id << ": " << status.error_message()
+                 << "\n";
+        return ExitCodeForRpcError(status.error_code());
+      }
+      for (const v1::Job& job : response.jobs()) {
+        const std::string id = std::to_string(job.job_id());
+        if (job.output_dir().empty() || !fs::exists(fs::path(job.output_dir()) / "metrics.jsonl")) {
+          waiting.push_back(id);
+          continue;
+        }
+        args.push_back(id);
+        dirs.push_back(job.output_dir());
+        job_names[id] = job.name() + "[" + std::to_string(job.array_index()) + "]";
+      }
+      if (response.next_page_token().empty() || response.next_page_token() == page_token) break;
+      page_token = response.next_page_token();
+    }
+    if (args.size() == options.runs.size()) {
+      *env.err << "dtrain plot: array " << options.array_id << " has no started job"
+               << (waiting.empty() ? " (no such array)" : "") << "\n";
+      return waiting.empty() ? kExitNotFound : kExitUsage;
+    }
+    if (!waiting.empty()) {
+      *env.err << "dtrain plot: array " << options.array_id << ": " << waiting.size()
+               << " job(s) not started yet, left out\n";
+    }
+  }
+  if (args.empty()) {
+    *env.err << "dtrain plot: give job ids, run directories or --array ID\n";
+    return kExitUsage;
+  }
+  if (args.size() > kMaxPlotRuns) {
+    *env.err << "dtrain plot: " << args.size() << " runs; at most " << kMaxPlotRuns
+             << " fit one figure (give the job ids of the trials to compare)\n";
+    return kExitUsage;
+  }
   for (const std::string& run : options.runs) {
     std::string dir = run;
     if (!fs::is_directory(run) && IsJobId(run)) {
@@ -142,7 +191,11 @@ int RunPlot(const PlotOptions& options, v1::Coordinator::StubInterface* stub,
     }
     dirs.push_back(dir);
   }
-  const std::vector<std::string> labels = RunLabels(options.runs, job_names);
+  // The array's trials were appended after the runs given; their directories came with them.
+  std::rotate(dirs.begin(),
+              dirs.begin() + static_cast<std::ptrdiff_t>(args.size() - options.runs.size()),
+              dirs.end());
+  const std::vector<std::string> labels = RunLabels(args, job_names);
   std::vector<RunCurves> runs;
   for (size_t i = 0; i < dirs.size(); ++i) {
     StatusOr<RunCurves> curves = ReadRunCurves(dirs[i], labels[i]);

@@ -1,8 +1,9 @@
-// `dtrain plot JOB|RUN_DIR [more...] --out PREFIX`: training curves from runs' metrics.jsonl as
-// PREFIX.svg and PREFIX.png: the training loss and throughput per step and each validation
-// metric per epoch, several runs overlaid to compare them. A JOB id is asked of the coordinator
-// for its run directory (GetJob: the output_dir its launch recorded); a RUN_DIR needs no
-// coordinator. Never links LibTorch: drawing is cairo's.
+// `dtrain plot JOB|RUN_DIR [more...] [--array ID] --out PREFIX`: training curves from runs'
+// metrics.jsonl as PREFIX.svg and PREFIX.png: the training loss and throughput per step and each
+// validation metric per epoch, several runs overlaid to compare them. A JOB id is asked of the
+// coordinator for its run directory (GetJob: the output_dir its launch recorded); a RUN_DIR needs
+// no coordinator; --array ID adds every trial of a sweep that has started (ListJobs). Never links
+// LibTorch: drawing is cairo's.
 #ifndef DTRAIN_RUNTIME_CLI_PLOT_COMMAND_H_
 #define DTRAIN_RUNTIME_CLI_PLOT_COMMAND_H_
 
@@ -26,6 +27,7 @@ constexpr size_t kMaxPlotRuns = 10;
 
 struct PlotOptions {
   std::vector<std::string> runs;  // job ids or run directories
+  int64_t array_id = 0;           // also every started job of this job array (a sweep's trials)
   std::string out_prefix = "plot";
 };
 

@@ -112,10 +112,18 @@ TEST(PlotCommandTest, PanelsAreLossEachValidationMetricAndThroughput) {
   EXPECT_EQ(panels[3].series[1].label, "b");
 }
 
-// Serves GetJob for one job.
+// Serves GetJob for one job, and ListJobs of an array's jobs.
 class FakeCoordinator final : public v1::Coordinator::Service {
  public:
-  explicit FakeCoordinator(v1::Job job) : job_(std::move(job)) {}
+  explicit FakeCoordinator(v1::Job job, std::vector<v1::Job> array = {})
+      : job_(std::move(job)), array_(std::move(array)) {}
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override {
+    for (const v1::Job& job : array_) {
+      if (job.array_id() == request->array_id()) *response->add_jobs() = job;
+    }
+    return grpc::Status::OK;
+  }
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
                       v1::Job* job) override {
     if (request->job_id() != job_.job_id()) {
@@ -128,6 +136,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
 
  private:
   v1::Job job_;
+  std::vector<v1::Job> array_;
 };
 
 // How many pixels of `png` have exactly colour `rgb`.
@@ -205,6 +214,55 @@ TEST(PlotCommandTest, EveryRunGetsItsOwnLegendName) {
             (std::vector<std::string>{"x/a/run", "y/a/run", "run"}));
   EXPECT_EQ(RunLabels({"runs/r1", "./runs/r1", "7"}, {{"7", "wider"}}),
             (std::vector<std::string>{"runs/r1", "runs/r1 (2)", "job 7 (wider)"}));
+}
+
+// Issue 16: `dtrain plot --array ID` overlays a sweep's trials.
+TEST(PlotCommandTest, AnArraysStartedTrialsAreOverlaid) {
+  TempDir temp;
+  std::vector<v1::Job> trials;
+  for (int i = 0; i < 3; ++i) {
+    v1::Job job;
+    job.set_job_id(10 + i);
+    job.set_name("lr_sweep");
+    job.set_array_id(10);
+    job.set_array_index(i);
+    if (i < 2) {  // the third has not started
+      job.set_output_dir(temp.str("runs/trial" + std::to_string(i)));
+      WriteRun(job.output_dir(), 2.0 + i, 3);
+    }
+    trials.push_back(job);
+  }
+  FakeCoordinator service(v1::Job(), trials);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  std::ostringstream out, err;
+  CommandEnv env;
+  env.settings.timeout_s = 10;
+  env.out = &out;
+  env.err = &err;
+
+  PlotOptions options;
+  options.array_id = 10;
+  options.out_prefix = temp.str("sweep");
+  ASSERT_EQ(RunPlot(options, stub.get(), env), kExitOk) << err.str();
+  EXPECT_EQ(err.str(), "dtrain plot: array 10: 1 job(s) not started yet, left out\n");
+  int width = 0, height = 0;
+  EXPECT_GT(CountColour(temp.str("sweep.png"), 0x4E79A7, &width, &height), 500);
+  EXPECT_GT(CountColour(temp.str("sweep.png"), 0xF28E2B, &width, &height), 500);
+  EXPECT_EQ(CountColour(temp.str("sweep.png"), 0xE15759, &width, &height), 0);  // no third run
+
+  err.str("");
+  options.array_id = 99;
+  EXPECT_EQ(RunPlot(options, stub.get(), env), kExitNotFound);
+  EXPECT_EQ(err.str(), "dtrain plot: array 99 has no started job (no such array)\n");
+  err.str("");
+  options.array_id = 0;
+  EXPECT_EQ(RunPlot(options, stub.get(), env), kExitUsage);
+  EXPECT_EQ(err.str(), "dtrain plot: give job ids, run directories or --array ID\n");
+  server->Shutdown();
 }
 
 TEST(PlotCommandTest, AJobWithoutARunDirectoryIsNamed) {
