@@ -432,6 +432,13 @@ int SubmitSweep(const SubmitOptions& options, v1::SubmitJobRequest job,
   for (const auto& trial : *trials) {
     request.add_elements()->mutable_overrides()->insert(trial.begin(), trial.end());
   }
+  if (sweep->early_stopping) {
+    v1::EarlyStopping* rule = request.mutable_early_stopping();
+    rule->set_metric(sweep->early_stopping->metric);
+    rule->set_minimize(sweep->early_stopping->minimize);
+    rule->set_grace_epochs(sweep->early_stopping->grace_epochs);
+    rule->set_reduction_factor(sweep->early_stopping->reduction_factor);
+  }
   v1::SubmitJobArrayResponse response;
   auto context = NewCallContext(env, /*unary=*/true);
   const grpc::Status status = stub->SubmitJobArray(context.get(), request, &response);

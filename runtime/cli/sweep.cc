@@ -44,6 +44,55 @@ std::string FormatNumber(double value, bool integer) {
   return text;
 }
 
+StatusOr<int> WholeNumber(const std::string& source, const YAML::Node& node,
+                          const std::string& field, int low, int high) {
+  int value = 0;
+  if (!node.IsScalar() || !YAML::convert<int>::decode(node, value) || value < low || value > high) {
+    return Problem(
+        source, node, field,
+        "expected a whole number from " + std::to_string(low) + " to " + std::to_string(high));
+  }
+  return value;
+}
+
+StatusOr<SweepEarlyStopping> ParseEarlyStopping(const std::string& source, const YAML::Node& node) {
+  if (!node.IsMap()) {
+    return Problem(source, node, "early_stopping",
+                   "expected a map with metric, mode, grace_epochs, reduction_factor");
+  }
+  SweepEarlyStopping rule;
+  for (const auto& entry : node) {
+    const std::string key = entry.first.as<std::string>();
+    const std::string field = "early_stopping." + key;
+    const YAML::Node& value = entry.second;
+    if (key == "metric") {
+      if (!value.IsScalar() || value.Scalar().empty()) {
+        return Problem(source, value, field, "expected a metric name (eval.accuracy)");
+      }
+      rule.metric = value.Scalar();
+    } else if (key == "mode") {
+      if (!value.IsScalar() || (value.Scalar() != "max" && value.Scalar() != "min")) {
+        return Problem(source, value, field, "expected max or min");
+      }
+      rule.minimize = value.Scalar() == "min";
+    } else if (key == "grace_epochs") {
+      DTRAIN_ASSIGN_OR_RETURN(rule.grace_epochs,
+                              WholeNumber(source, value, field, 1, coordinator::kMaxGraceEpochs));
+    } else if (key == "reduction_factor") {
+      DTRAIN_ASSIGN_OR_RETURN(rule.reduction_factor,
+                              WholeNumber(source, value, field, coordinator::kMinReductionFactor,
+                                          coordinator::kMaxReductionFactor));
+    } else {
+      return Problem(source, entry.first, field,
+                     "unknown field; expected metric, mode, grace_epochs, reduction_factor");
+    }
+  }
+  if (rule.metric.empty()) {
+    return Problem(source, node, "early_stopping.metric", "missing (eval.accuracy, train_loss)");
+  }
+  return rule;
+}
+
 }  // namespace
 
 StatusOr<Sweep> ParseSweep(const std::string& yaml_text, const std::string& source) {
@@ -143,9 +192,11 @@ StatusOr<Sweep> ParseSweep(const std::string& yaml_text, const std::string& sour
         }
         sweep.parameters.push_back(std::move(p));
       }
+    } else if (key == "early_stopping") {
+      DTRAIN_ASSIGN_OR_RETURN(sweep.early_stopping, ParseEarlyStopping(source, value));
     } else {
       return Problem(source, entry.first, key,
-                     "unknown field; expected method, trials, seed, parameters");
+                     "unknown field; expected method, trials, seed, parameters, early_stopping");
     }
   }
   if (sweep.method.empty()) return InvalidArgument(source + ": method: missing (grid or random)");

@@ -14,6 +14,12 @@
 //     train.batch_size: [32, 64]              # drawn from the list
 //     train.epochs: {min: 2, max: 6, integer: true}
 //
+//   early_stopping:              # optional: ASHA stops the weaker trials (early_stopping.h)
+//     metric: eval.accuracy      # as in Job.metrics / dtrain list --rank-by
+//     mode: max                  # max (default) or min
+//     grace_epochs: 1            # rungs at 1, 3, 9, ... epochs
+//     reduction_factor: 3        # about 1/3 of the trials reach each next rung
+//
 // A trial's values are spec overrides: the coordinator checks each trial's spec exactly like a
 // value written in the job file (`--set`), so bounds are the spec's own.
 #ifndef DTRAIN_RUNTIME_CLI_SWEEP_H_
@@ -21,10 +27,12 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "runtime/common/status.h"
+#include "runtime/coordinator/early_stopping.h"  // its limits only
 
 namespace dtrain::cli {
 
@@ -41,11 +49,19 @@ struct SweepParameter {
   bool integer = false;  // rounded to a whole number
 };
 
+struct SweepEarlyStopping {
+  std::string metric;
+  bool minimize = false;
+  int grace_epochs = 1;
+  int reduction_factor = coordinator::kDefaultReductionFactor;
+};
+
 struct Sweep {
   std::string method;                      // "grid" or "random"
   int trials = 0;                          // random: how many draws
   uint64_t seed = 0;                       // random
   std::vector<SweepParameter> parameters;  // in file order
+  std::optional<SweepEarlyStopping> early_stopping;
 };
 
 // Parses a sweep file's text; errors name `source`, line and column and the field

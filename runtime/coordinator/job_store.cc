@@ -121,6 +121,26 @@ ALTER TABLE jobs ADD COLUMN array_id    INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN array_index INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_by_array ON jobs (array_id, id);
 )sql",
+    // 6 -> 7: early stopping of a sweep's trials (issue 16: ASHA): the rule of an array, every
+    // trial's metric at each rung it reached (so the decisions survive a restart), and why a job
+    // was stopped when not by its user.
+    R"sql(
+CREATE TABLE early_stopping (
+  array_id         INTEGER PRIMARY KEY,
+  metric           TEXT    NOT NULL,
+  minimize         INTEGER NOT NULL,
+  grace_epochs     INTEGER NOT NULL,
+  reduction_factor INTEGER NOT NULL
+);
+CREATE TABLE rung_results (
+  array_id INTEGER NOT NULL,
+  epoch    INTEGER NOT NULL,
+  job_id   INTEGER NOT NULL,
+  value    REAL    NOT NULL,
+  PRIMARY KEY (array_id, epoch, job_id)
+);
+ALTER TABLE jobs ADD COLUMN cancel_reason TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -129,7 +149,7 @@ constexpr char kJobColumns[] =
     "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
     "started_ms, finished_ms, reason, launcher_backend, launcher_handle, placement, "
     "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal, output_dir, "
-    "held, after_ids, owner, array_id, array_index";
+    "held, after_ids, owner, array_id, array_index, cancel_reason";
 
 StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
@@ -193,6 +213,9 @@ class Statement {
     return Check(sqlite3_bind_text64(stmt_.get(), index, value.data(), value.size(),
                                      SQLITE_TRANSIENT, SQLITE_UTF8));
   }
+  Statement& BindDouble(int index, double value) {
+    return Check(sqlite3_bind_double(stmt_.get(), index, value));
+  }
   Statement& BindNull(int index) { return Check(sqlite3_bind_null(stmt_.get(), index)); }
   // NULL when unset; used with COALESCE(?, column) to leave a column as it is.
   template <typename T>
@@ -222,6 +245,7 @@ class Statement {
   }
 
   int64_t Int(int column) const { return sqlite3_column_int64(stmt_.get(), column); }
+  double Double(int column) const { return sqlite3_column_double(stmt_.get(), column); }
   std::string Text(int column) const {
     const unsigned char* text = sqlite3_column_text(stmt_.get(), column);
     if (text == nullptr) return std::string();
@@ -351,6 +375,7 @@ StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.owner = stmt.Text(24);
   job.array_id = stmt.Int(25);
   job.array_index = static_cast<int>(stmt.Int(26));
+  job.cancel_reason = stmt.Text(27);
   return job;
 }
 
@@ -868,17 +893,87 @@ std::vector<Status> JobStore::Transitions(const std::vector<TransitionRequest>& 
   return statuses;
 }
 
-Status JobStore::SetCancelRequested(int64_t id) {
+Status JobStore::SetCancelRequested(int64_t id, const std::string& reason) {
   const std::string context = "request cancellation of " + JobLabel(id);
   std::lock_guard<std::mutex> lock(mu_);
   sqlite3* db = db_.get();
   DTRAIN_ASSIGN_OR_RETURN(
       Statement stmt,
-      Statement::Prepare(db, "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", context));
-  stmt.BindInt(1, id);
+      Statement::Prepare(
+          db, "UPDATE jobs SET cancel_requested = 1, cancel_reason = ?2 WHERE id = ?1", context));
+  stmt.BindInt(1, id).BindText(2, reason);
   DTRAIN_RETURN_IF_ERROR(stmt.Run());
   if (sqlite3_changes(db) == 0) return NotFound(JobLabel(id) + " not found");
   return Status::Ok();
+}
+
+Status JobStore::SetEarlyStopping(int64_t array_id, const EarlyStoppingRule& rule) {
+  const std::string context = "store the early stopping of array " + std::to_string(array_id);
+  std::lock_guard<std::mutex> lock(mu_);
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(db_.get(),
+                         "INSERT OR REPLACE INTO early_stopping (array_id, metric, minimize, "
+                         "grace_epochs, reduction_factor) VALUES (?1, ?2, ?3, ?4, ?5)",
+                         context));
+  stmt.BindInt(1, array_id)
+      .BindText(2, rule.metric)
+      .BindInt(3, rule.minimize ? 1 : 0)
+      .BindInt(4, rule.grace_epochs)
+      .BindInt(5, rule.reduction_factor);
+  return stmt.Run();
+}
+
+StatusOr<std::optional<EarlyStoppingRule>> JobStore::EarlyStoppingOf(int64_t array_id) const {
+  const std::string context = "read the early stopping of array " + std::to_string(array_id);
+  std::lock_guard<std::mutex> lock(mu_);
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(db_.get(),
+                         "SELECT metric, minimize, grace_epochs, reduction_factor FROM "
+                         "early_stopping WHERE array_id = ?1",
+                         context));
+  stmt.BindInt(1, array_id);
+  DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<EarlyStoppingRule>();
+  EarlyStoppingRule rule;
+  rule.metric = stmt.Text(0);
+  rule.minimize = stmt.Int(1) != 0;
+  rule.grace_epochs = static_cast<int>(stmt.Int(2));
+  rule.reduction_factor = static_cast<int>(stmt.Int(3));
+  return std::optional<EarlyStoppingRule>(rule);
+}
+
+StatusOr<std::vector<double>> JobStore::RecordRungResult(int64_t array_id, int epoch, int64_t job,
+                                                         double value) {
+  const std::string context = "record " + JobLabel(job) + "'s result at epoch " +
+                              std::to_string(epoch) + " of array " + std::to_string(array_id);
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3* db = db_.get();
+  {
+    // A retried attempt that reaches the rung again replaces its earlier result.
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement insert,
+        Statement::Prepare(db,
+                           "INSERT OR REPLACE INTO rung_results (array_id, epoch, job_id, value) "
+                           "VALUES (?1, ?2, ?3, ?4)",
+                           context));
+    insert.BindInt(1, array_id).BindInt(2, epoch).BindInt(3, job).BindDouble(4, value);
+    DTRAIN_RETURN_IF_ERROR(insert.Run());
+  }
+  DTRAIN_ASSIGN_OR_RETURN(
+      Statement select,
+      Statement::Prepare(db,
+                         "SELECT value FROM rung_results WHERE array_id = ?1 AND epoch = ?2 "
+                         "ORDER BY job_id",
+                         context));
+  select.BindInt(1, array_id).BindInt(2, epoch);
+  std::vector<double> values;
+  for (;;) {
+    DTRAIN_ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) return values;
+    values.push_back(select.Double(0));
+  }
 }
 
 Status JobStore::UpdatePending(int64_t id, const std::string& sql, int64_t value,

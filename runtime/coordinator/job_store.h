@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "runtime/common/status.h"
+#include "runtime/coordinator/early_stopping.h"
 
 struct sqlite3;
 
@@ -81,6 +82,7 @@ struct JobRecord {
   int rank_signal = 0;  // that killed the failing rank (mpirun's report)
   std::string last_log_lines;
   bool cancel_requested = false;
+  std::string cancel_reason;  // why, when not the user's cancel (early stopping)
   // Where the job writes (model, metrics, checkpoints), resolved at its first launch; "" before.
   std::string output_dir;
   // A PENDING job that must not start (hold); cleared when the job leaves PENDING.
@@ -181,7 +183,16 @@ class JobStore {
   // refused (FAILED_PRECONDITION / NOT_FOUND) does not stop the others.
   std::vector<Status> Transitions(const std::vector<TransitionRequest>& requests);
 
-  Status SetCancelRequested(int64_t id);
+  // Marks a running job to be recorded CANCELLED when its processes end, with `reason` ("": the
+  // user's cancel, "cancelled by user").
+  Status SetCancelRequested(int64_t id, const std::string& reason = "");
+  // Early stopping of a job array (early_stopping.h): its rule, stored with the array.
+  Status SetEarlyStopping(int64_t array_id, const EarlyStoppingRule& rule);
+  StatusOr<std::optional<EarlyStoppingRule>> EarlyStoppingOf(int64_t array_id) const;
+  // Records `job`'s metric at rung `epoch` of array `array_id` (replacing an earlier attempt's),
+  // durably, and returns every value recorded at that rung, this one included.
+  StatusOr<std::vector<double>> RecordRungResult(int64_t array_id, int epoch, int64_t job,
+                                                 double value);
   // Hold or release, and the priority, of a PENDING job, durable when they return.
   // FAILED_PRECONDITION naming the state for a job that is not PENDING; NOT_FOUND for an
   // unknown id. Neither is a state change: no transition or event is recorded.

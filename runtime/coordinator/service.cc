@@ -245,6 +245,18 @@ grpc::Status CoordinatorService::SubmitJobArray(grpc::ServerContext* context,
     return Invalid("elements: expected 1 to " + std::to_string(kMaxArrayElements) + ", got " +
                    std::to_string(request->elements_size()));
   }
+  std::optional<EarlyStoppingRule> early_stopping;
+  if (request->has_early_stopping()) {
+    const v1::EarlyStopping& given = request->early_stopping();
+    EarlyStoppingRule rule;
+    rule.metric = given.metric();
+    rule.minimize = given.minimize();
+    rule.grace_epochs = given.grace_epochs() == 0 ? 1 : given.grace_epochs();
+    rule.reduction_factor =
+        given.reduction_factor() == 0 ? kDefaultReductionFactor : given.reduction_factor();
+    if (Status s = ValidateEarlyStopping(rule, "early_stopping"); !s.ok()) return ToGrpc(s);
+    early_stopping = rule;
+  }
   // Every element is checked before any is stored: a sweep is queued whole or not at all.
   std::vector<NewJob> jobs(static_cast<size_t>(request->elements_size()));
   for (int i = 0; i < request->elements_size(); ++i) {
@@ -272,7 +284,17 @@ grpc::Status CoordinatorService::SubmitJobArray(grpc::ServerContext* context,
                                                    std::to_string(i) + ") were queued as array " +
                                                    std::to_string(array_id) + ")"));
     }
-    if (i == 0) array_id = *id;
+    if (i == 0) {
+      array_id = *id;
+      // Stored before any trial can finish an epoch (the first has only just been queued).
+      if (early_stopping) {
+        Status s = store_->SetEarlyStopping(array_id, *early_stopping);
+        if (!s.ok()) {
+          return ToGrpc(Status(s.code(), s.message() + " (elements[0] was queued as array " +
+                                             std::to_string(array_id) + ")"));
+        }
+      }
+    }
     response->add_job_ids(*id);
   }
   response->set_array_id(array_id);

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
@@ -245,6 +246,8 @@ void JobSupervisor::Stop() {
   }
   wake_.notify_all();
   if (loop_.joinable()) loop_.join();
+  for (std::future<void>& stopper : stoppers_) stopper.wait();
+  stoppers_.clear();
 }
 
 void JobSupervisor::Wake() {
@@ -324,6 +327,11 @@ void JobSupervisor::RecordProgress(int64_t id, const std::string& line) {
     }
     if (event.contains("train_loss") && event["train_loss"].is_number()) {
       m["train_loss"] = event["train_loss"].get<double>();
+    }
+    // The epoch just finished (from 1) and the run's total: what early stopping judges.
+    if (event.contains("epoch") && event["epoch"].is_number_integer() && event.contains("epochs") &&
+        event["epochs"].is_number_integer()) {
+      epoch_results_.push_back({id, event["epoch"].get<int>(), event["epochs"].get<int>(), m});
     }
   } else if (kind == "finished" && event.contains("summary") && event["summary"].is_object()) {
     const auto& summary = event["summary"];
@@ -464,6 +472,84 @@ void JobSupervisor::FollowRunning() {
   endings.reserve(ended.size());
   for (const Ended& e : ended) endings.push_back(PlanEnding(e.id, e.attempt, e.report));
   RecordEndings(endings);
+  ApplyEarlyStopping();
+}
+
+void JobSupervisor::ApplyEarlyStopping() {
+  std::vector<EpochResult> results;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    results.swap(epoch_results_);
+  }
+  for (const EpochResult& r : results) {
+    StatusOr<JobRecord> job = store_->Get(r.id);
+    if (!job.ok() || job->array_id == 0 || job->state != JobState::kRunning ||
+        job->cancel_requested) {
+      continue;
+    }
+    auto rule = early_stopping_.find(job->array_id);
+    if (rule == early_stopping_.end()) {
+      StatusOr<std::optional<EarlyStoppingRule>> stored = store_->EarlyStoppingOf(job->array_id);
+      if (!stored.ok()) {
+        Report(r.id, "early stopping: " + stored.status().ToString());
+        continue;
+      }
+      rule = early_stopping_.emplace(job->array_id, *stored).first;
+    }
+    if (!rule->second || !IsRung(*rule->second, r.epoch)) continue;
+    const EarlyStoppingRule& asha = *rule->second;
+    const auto value = r.metrics.find(asha.metric);
+    if (value == r.metrics.end()) {
+      Report(r.id, "early stopping: the trial reported no " + asha.metric + " at epoch " +
+                       std::to_string(r.epoch) + "; it goes on");
+      continue;
+    }
+    std::vector<double> at_rung;
+    if (std::isfinite(value->second)) {
+      StatusOr<std::vector<double>> recorded =
+          store_->RecordRungResult(job->array_id, r.epoch, r.id, value->second);
+      if (!recorded.ok()) {
+        Report(r.id, "early stopping: " + recorded.status().ToString());
+        continue;
+      }
+      at_rung = *std::move(recorded);
+    }
+    // A trial at its last epoch is finishing anyway: its result still counts for the others.
+    if (r.epoch >= r.epochs) continue;
+    const std::optional<std::string> reason = StopReason(asha, r.epoch, value->second, at_rung);
+    if (reason) StopEarly(r.id, *reason);
+  }
+  // Stops that have finished; the loop records their endings like any other.
+  stoppers_.erase(std::remove_if(stoppers_.begin(), stoppers_.end(),
+                                 [](std::future<void>& f) {
+                                   return f.wait_for(std::chrono::seconds(0)) ==
+                                          std::future_status::ready;
+                                 }),
+                  stoppers_.end());
+}
+
+void JobSupervisor::StopEarly(int64_t id, const std::string& reason) {
+  std::optional<LaunchedJob> launched;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) launched = it->second.launched;
+  }
+  if (!launched) return;
+  Status marked = store_->SetCancelRequested(id, reason);
+  if (!marked.ok()) {
+    Report(id, "early stopping: " + marked.ToString());
+    return;
+  }
+  Report(id, reason);
+  // Stopping waits up to cancel_grace for the ranks to exit: not on the loop's thread.
+  Launcher* launcher = launcher_.get();
+  const auto grace = options_.cancel_grace;
+  stoppers_.push_back(std::async(std::launch::async, [this, launcher, grace, id, launched] {
+    Status stopped = launcher->Stop(*launched, grace);
+    if (!stopped.ok()) Report(id, "early stopping: " + stopped.ToString());
+    Wake();
+  }));
 }
 
 JobSupervisor::Ending JobSupervisor::PlanEnding(int64_t id, int attempt,
@@ -482,7 +568,7 @@ JobSupervisor::Ending JobSupervisor::PlanEnding(int64_t id, int attempt,
   auto record = store_->Get(id);
   if (record.ok() && record->cancel_requested) {
     t.to = JobState::kCancelled;
-    t.reason = "cancelled by user";
+    t.reason = record->cancel_reason.empty() ? "cancelled by user" : record->cancel_reason;
   } else if (report.succeeded()) {
     t.to = JobState::kSucceeded;
     t.reason = "all ranks exited with code 0";

@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -183,6 +184,10 @@ class JobSupervisor {
   // naming each field when a path now resolves outside the allowed roots.
   StatusOr<std::string> PrepareSpec(const JobRecord& job, std::string* output_dir) const;
   void RecordProgress(int64_t id, const std::string& json_line);
+  // Early stopping of sweeps (early_stopping.h): judges the epochs RecordProgress saw finish, and
+  // stops the trials ASHA drops. Loop thread only.
+  void ApplyEarlyStopping();
+  void StopEarly(int64_t id, const std::string& reason);
   std::string JobDir(int64_t id) const;
   std::string AttemptDir(int64_t id, int attempt) const;
 
@@ -205,6 +210,16 @@ class JobSupervisor {
   };
   std::map<int64_t, Gate> gates_;
   std::map<int64_t, std::map<std::string, double>> metrics_;  // guarded by mu_
+  struct EpochResult {
+    int64_t id;
+    int epoch;   // finished epochs, from 1
+    int epochs;  // the trial's total
+    std::map<std::string, double> metrics;
+  };
+  std::vector<EpochResult> epoch_results_;  // guarded by mu_; ApplyEarlyStopping takes them
+  // Loop thread only: each array's rule as stored (nullopt: none), and stops in progress.
+  std::map<int64_t, std::optional<EarlyStoppingRule>> early_stopping_;
+  std::vector<std::future<void>> stoppers_;
   std::condition_variable wake_;
   bool woken_ = false;     // guarded by mu_
   bool stopping_ = false;  // guarded by mu_

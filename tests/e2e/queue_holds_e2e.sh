@@ -134,5 +134,35 @@ after=$("$bin/dtrain" list --limit 0 --json | py "import json,sys; print(len(jso
   pass "a sweep with an invalid trial is refused whole, naming the trial" ||
   fail "bad sweep (rc=$rc, $before -> $after jobs): $out"
 
+# 6. ASHA early stopping (grace 1 epoch, reduction factor 3): the best trial reports first and
+# goes on; each later trial at epoch 1 is outside the best ceil(n/3) and is stopped, CANCELLED
+# with the reason, while the best one runs its 4 epochs to SUCCEEDED.
+cat > "$work/asha.yaml" <<'YAML'
+method: grid
+parameters:
+  train.optimizer.lr: [0.9, 0.5, 0.1]
+early_stopping: {metric: eval.accuracy, mode: max, grace_epochs: 1, reduction_factor: 3}
+YAML
+out=$("$bin/dtrain" submit "$(spec asha-lr)" --sweep "$work/asha.yaml" --json) &&
+  asha=$(py "import json,sys; print(json.loads(sys.argv[1])['array_id'])" "$out") ||
+  fail "asha sweep submit: $out"
+wait_field "$asha" state SUCCEEDED 60 && pass "ASHA: the best trial (lr 0.9) ran to SUCCEEDED" ||
+  fail "best trial: $(field "$asha" state) '$(field "$asha" reason)'"
+for k in 1 2; do
+  id=$((asha + k))
+  wait_field "$id" state CANCELLED 60 &&
+    [[ $(field "$id" reason) == "stopped early (ASHA) at epoch 1: eval.accuracy "*" is not among the best 1 of the "*" trials at this rung (at least 0.9 goes on)" ]] &&
+    pass "ASHA stopped trial $k at epoch 1: $(field "$id" reason)" ||
+    fail "trial $k: $(field "$id" state) '$(field "$id" reason)'"
+done
+printf 'method: grid
+parameters:
+  train.epochs: [1]
+early_stopping: {metric: eval.accuracy, reduction_factor: 1}
+' > "$work/bad-asha.yaml"
+out=$("$bin/dtrain" submit "$(spec ok-asha)" --sweep "$work/bad-asha.yaml" 2>&1); rc=$?
+[[ $rc == 2 && $out == *"early_stopping.reduction_factor: expected a whole number from 2 to 16"* ]] &&
+  pass "a bad early_stopping is refused naming the field: $out" || fail "bad early_stopping (rc=$rc): $out"
+
 "$bin/dtrain" cancel "$g" > /dev/null
 e2e_finish queue_holds_e2e

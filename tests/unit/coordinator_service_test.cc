@@ -820,6 +820,29 @@ TEST_F(CoordinatorServiceTest, AJobArrayWithABadElementQueuesNothing) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Issue 16: ASHA's rule is checked with the array, and stored with it, defaults filled in.
+TEST_F(CoordinatorServiceTest, AJobArraysEarlyStoppingIsValidatedAndStored) {
+  v1::SubmitJobArrayRequest request;
+  request.mutable_job()->set_spec_yaml(Spec("sweep", 1));
+  (*request.add_elements()->mutable_overrides())["train.epochs"] = "2";
+  request.mutable_early_stopping()->set_metric("eval.accuracy");
+  request.mutable_early_stopping()->set_reduction_factor(1);
+  v1::SubmitJobArrayResponse response;
+  grpc::ServerContext c1;
+  grpc::Status s = service_->SubmitJobArray(&c1, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "early_stopping.reduction_factor: expected 2 to 16, got 1");
+  request.mutable_early_stopping()->set_reduction_factor(0);  // the default, 3
+  grpc::ServerContext c2;
+  ASSERT_TRUE(service_->SubmitJobArray(&c2, &request, &response).ok());
+  StatusOr<std::optional<EarlyStoppingRule>> stored = store_->EarlyStoppingOf(response.array_id());
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((*stored)->metric, "eval.accuracy");
+  EXPECT_FALSE((*stored)->minimize);
+  EXPECT_EQ((*stored)->grace_epochs, 1);
+  EXPECT_EQ((*stored)->reduction_factor, 3);
+}
+
 // Issue 16 item 7: progress came only as a JSON string, and ProgressEvent was in no file a
 // service reaches, so reflection could not show it.
 TEST_F(CoordinatorServiceTest, WatchGivesProgressTypedAndReflectionReachesIt) {

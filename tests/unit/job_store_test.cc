@@ -588,7 +588,7 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
     ASSERT_NE(store, nullptr);
     ASSERT_OK(store->Insert(MakeJob("v1")));
   }  // closing checkpoints the WAL into the main file
-  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 7u);
   EXPECT_EQ(ReadHeaderWord(path, 68), 0x6474726eu);  // "dtrn"
   {
     std::unique_ptr<JobStore> again = OpenOrDie(path);  // no migration the second time
@@ -794,7 +794,7 @@ TEST_F(JobStoreTest, Version1StoreMigratesToLauncherHandlesTheLocalLauncherFollo
     ASSERT_OK(active);
     EXPECT_EQ(active->size(), 3u);
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 7u);
   // The pid-shaped columns are gone, so nothing can keep reading them.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -856,7 +856,7 @@ TEST_F(JobStoreTest, Version2StoreMigratesAndKeepsTheSignalThatKilledTheFailingR
     ASSERT_OK(store->Transition(2, JobState::kRunning, JobState::kFailed,
                                 "rank 1 on host vm was killed by signal 9", 900, update));
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 7u);
   std::unique_ptr<JobStore> reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
   StatusOr<JobRecord> killed = reopened->Get(2);
@@ -901,6 +901,7 @@ TEST_F(JobStoreTest, Version4StoreMigratesToHoldsDependenciesAndOwners) {
     StatusOr<JobRecord> done = store->Get(2);
     ASSERT_OK(done);
     EXPECT_EQ(done->output_dir, "/runs/done");
+    EXPECT_EQ(done->cancel_reason, "");  // schema 7: why a job was stopped when not by its user
     ASSERT_OK(store->SetHeld(1, true));
     ASSERT_OK(store->SetPriority(1, -7));
     NewJob next = MakeJob("next");
@@ -908,7 +909,7 @@ TEST_F(JobStoreTest, Version4StoreMigratesToHoldsDependenciesAndOwners) {
     next.owner = "alice";
     ASSERT_OK(store->Insert(next));
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 6u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 7u);
   std::unique_ptr<JobStore> reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
   StatusOr<JobRecord> queued = reopened->Get(1);
@@ -919,6 +920,16 @@ TEST_F(JobStoreTest, Version4StoreMigratesToHoldsDependenciesAndOwners) {
   ASSERT_OK(next);
   EXPECT_EQ(next->after, (std::vector<int64_t>{2, 1}));
   EXPECT_EQ(next->owner, "alice");
+  // Schema 7's additions work on the migrated store too.
+  ASSERT_OK(reopened->SetCancelRequested(1, "stopped early (ASHA) at epoch 1: ..."));
+  StatusOr<JobRecord> stopped = reopened->Get(1);
+  ASSERT_OK(stopped);
+  EXPECT_TRUE(stopped->cancel_requested);
+  EXPECT_EQ(stopped->cancel_reason, "stopped early (ASHA) at epoch 1: ...");
+  EarlyStoppingRule rule;
+  rule.metric = "eval.accuracy";
+  ASSERT_OK(reopened->SetEarlyStopping(3, rule));
+  ASSERT_OK(reopened->RecordRungResult(3, 1, 3, 0.5));
 }
 
 TEST_F(JobStoreTest, HoldReleaseAndPriorityApplyToPendingJobsOnly) {

@@ -83,9 +83,46 @@ TEST(SweepTest, ErrorsNameTheFileLineAndField) {
   EXPECT_EQ(error("method: random\nparameters: {a: [1]}\n"),
             "s.yaml: trials: missing (method random draws this many)");
   EXPECT_EQ(error("method: grid\nstrategy: x\nparameters: {a: [1]}\n"),
-            "s.yaml:2:1: strategy: unknown field; expected method, trials, seed, parameters");
+            "s.yaml:2:1: strategy: unknown field; expected method, trials, seed, parameters, "
+            "early_stopping");
   EXPECT_EQ(error("[1, 2]\n"), "s.yaml: expected a map with method and parameters");
   EXPECT_NE(error("method: [\n").find("s.yaml:"), std::string::npos);
+}
+
+TEST(SweepTest, EarlyStoppingIsReadWithItsDefaultsAndErrorsNameTheField) {
+  auto sweep = ParseSweep(
+      "method: grid\nparameters: {a: [1]}\nearly_stopping: {metric: train_loss, mode: min}\n",
+      "s.yaml");
+  ASSERT_TRUE(sweep.ok()) << sweep.status().ToString();
+  ASSERT_TRUE(sweep->early_stopping.has_value());
+  EXPECT_EQ(sweep->early_stopping->metric, "train_loss");
+  EXPECT_TRUE(sweep->early_stopping->minimize);
+  EXPECT_EQ(sweep->early_stopping->grace_epochs, 1);
+  EXPECT_EQ(sweep->early_stopping->reduction_factor, 3);
+  auto plain = ParseSweep("method: grid\nparameters: {a: [1]}\n", "s.yaml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->early_stopping.has_value());
+
+  auto error = [](const std::string& rule) {
+    auto parsed =
+        ParseSweep("method: grid\nparameters: {a: [1]}\nearly_stopping: " + rule + "\n", "s.yaml");
+    return parsed.ok() ? std::string("ok") : parsed.status().message();
+  };
+  EXPECT_EQ(error("{mode: max}"),
+            "s.yaml:3:17: early_stopping.metric: missing (eval.accuracy, "
+            "train_loss)");
+  EXPECT_EQ(error("{metric: a, mode: up}"),
+            "s.yaml:3:35: early_stopping.mode: expected max or min");
+  EXPECT_EQ(error("{metric: a, grace_epochs: 0}"),
+            "s.yaml:3:43: early_stopping.grace_epochs: expected a whole number from 1 to 100000");
+  EXPECT_EQ(error("{metric: a, reduction_factor: 1}"),
+            "s.yaml:3:47: early_stopping.reduction_factor: expected a whole number from 2 to 16");
+  EXPECT_EQ(error("{metric: a, eta: 3}"),
+            "s.yaml:3:29: early_stopping.eta: unknown field; expected metric, mode, grace_epochs, "
+            "reduction_factor");
+  EXPECT_EQ(error("3"),
+            "s.yaml:3:17: early_stopping: expected a map with metric, mode, "
+            "grace_epochs, reduction_factor");
 }
 
 TEST(SweepTest, AGridOfMoreThanAThousandTrialsIsRefused) {
