@@ -345,10 +345,27 @@ int RunFacesCluster(const FacesClusterOptions& options, v1::EmbeddingStore::Stub
   request.set_k_min(options.k_min);
   request.set_k_max(options.k_max);
   request.set_seed(options.seed);
+  // The table without --assignments needs only the summaries; otherwise the assignments come a
+  // page at a time, so that no reply grows with the store.
+  const bool summary_only = !env.settings.json && !options.assignments;
+  request.set_view(summary_only ? v1::CLUSTER_VIEW_SUMMARY : v1::CLUSTER_VIEW_FULL);
   v1::ClusterResponse response;
-  auto context = NewCallContext(env, /*unary=*/true);
-  const grpc::Status status = stub->Cluster(context.get(), request, &response);
-  if (!status.ok()) return ReportStoreError(status, env);
+  for (bool first = true;; first = false) {
+    v1::ClusterResponse page;
+    auto context = NewCallContext(env, /*unary=*/true);
+    const grpc::Status status = stub->Cluster(context.get(), request, &page);
+    if (!status.ok()) return ReportStoreError(status, env);
+    if (first) {
+      response = page;
+    } else {
+      for (v1::ClusterAssignment& a : *page.mutable_assignments()) {
+        *response.add_assignments() = std::move(a);
+      }
+    }
+    if (page.next_page_token().empty() || page.next_page_token() == request.page_token()) break;
+    request.set_page_token(page.next_page_token());
+  }
+  response.clear_next_page_token();
   if (env.settings.json) {
     PrintJson(env, FaceClustersToJson(response));
   } else {

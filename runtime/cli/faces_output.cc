@@ -255,7 +255,12 @@ nlohmann::ordered_json PersonsToJson(const std::vector<v1::PersonSummary>& perso
 
 std::string RenderFaceClusters(const v1::ClusterResponse& response, bool assignments) {
   std::string out = Plural(response.k(), "cluster", "clusters") + " of " +
-                    Plural(response.assignments_size(), "face", "faces") + " (k " +
+                    // total_assignments: the summary view carries no assignments (0: a store
+                    // from before paging, which sent them all).
+                    Plural(response.total_assignments() > 0 ? response.total_assignments()
+                                                            : response.assignments_size(),
+                           "face", "faces") +
+                    " (k " +
                     (response.method() == "given" ? "given" : "chosen by " + response.method()) +
                     ", inertia " + FormatDistance(response.inertia()) + ")\n";
   Table clusters({"CLUSTER", "SIZE", "MAJORITY", "NEAREST_TO_CENTROID", "DISTANCE"});

@@ -786,6 +786,76 @@ TEST_F(ClusterTest, Errors) {
               "30 faces, more than the limit of 10");
 }
 
+// Issue 16 item 6: Cluster answered every assignment and centroid at once; 40,000 faces passed a
+// default client's 4 MB limit. A summary view, and pages of assignments that agree with each
+// other while the store is unchanged.
+TEST_F(ClusterTest, TheSummaryViewIsSmallAndAssignmentsComeInPages) {
+  v1::ClusterRequest request;
+  request.set_k(3);
+  request.set_view(v1::CLUSTER_VIEW_SUMMARY);
+  v1::ClusterResponse summary;
+  ASSERT_TRUE(Cluster(request, &summary).ok());
+  EXPECT_EQ(summary.k(), 3);
+  EXPECT_EQ(summary.assignments_size(), 0);
+  EXPECT_EQ(summary.total_assignments(), 3 * kGroup);
+  ASSERT_EQ(summary.clusters_size(), 3);
+  for (const auto& c : summary.clusters()) {
+    EXPECT_EQ(c.centroid_size(), 0);
+    EXPECT_EQ(c.size(), kGroup);
+  }
+
+  v1::ClusterResponse whole;
+  request.set_view(v1::CLUSTER_VIEW_UNSPECIFIED);
+  ASSERT_TRUE(Cluster(request, &whole).ok());
+  EXPECT_EQ(whole.next_page_token(), "");
+  request.set_view(v1::CLUSTER_VIEW_FULL);
+  request.set_page_size(7);
+  std::vector<v1::ClusterAssignment> paged;
+  int pages = 0;
+  for (;;) {
+    v1::ClusterResponse page;
+    ASSERT_TRUE(Cluster(request, &page).ok());
+    ++pages;
+    EXPECT_LE(page.assignments_size(), 7);
+    EXPECT_EQ(page.clusters_size(), 3);
+    EXPECT_EQ(page.clusters(0).centroid_size(), kDim);
+    for (const auto& a : page.assignments()) paged.push_back(a);
+    if (page.next_page_token().empty()) break;
+    request.set_page_token(page.next_page_token());
+  }
+  EXPECT_EQ(pages, 5);  // 30 faces, 7 a page
+  ASSERT_EQ(static_cast<int>(paged.size()), whole.assignments_size());
+  for (size_t i = 0; i < paged.size(); ++i) {
+    EXPECT_EQ(paged[i].face_id(), whole.assignments(static_cast<int>(i)).face_id());
+    EXPECT_EQ(paged[i].cluster(), whole.assignments(static_cast<int>(i)).cluster());
+  }
+
+  // A token for another request, a changed store, a bad size: each refused, naming the field.
+  v1::ClusterRequest first = request;
+  first.clear_page_token();
+  v1::ClusterResponse page1;
+  ASSERT_TRUE(Cluster(first, &page1).ok());
+  v1::ClusterRequest other = first;
+  other.set_k(2);
+  other.set_page_token(page1.next_page_token());
+  v1::ClusterResponse response;
+  ExpectError(Cluster(other, &response), grpc::StatusCode::INVALID_ARGUMENT, "page_token: not one");
+  ASSERT_TRUE(EnrollVectors("d", {Vec(0, 0, 0, 5)}).ok());
+  first.set_page_token(page1.next_page_token());
+  ExpectError(Cluster(first, &response), grpc::StatusCode::ABORTED,
+              "page_token: the store changed since the first page");
+  first.clear_page_token();
+  first.set_page_size(-1);
+  ExpectError(Cluster(first, &response), grpc::StatusCode::INVALID_ARGUMENT,
+              "page_size: expected 0 to 100000, got -1");
+  first.set_page_size(0);
+  first.set_page_token("zz");
+  ExpectError(Cluster(first, &response), grpc::StatusCode::INVALID_ARGUMENT, "page_token");
+  first.clear_page_token();
+  first.set_view(static_cast<v1::ClusterView>(9));
+  ExpectError(Cluster(first, &response), grpc::StatusCode::INVALID_ARGUMENT, "view: unknown");
+}
+
 TEST_F(EmbeddingStoreServiceTest, StatsDescribeTheStore) {
   ASSERT_TRUE(EnrollVectors("alice", {Vec(1), Vec(0.5f)}).ok());
   ASSERT_TRUE(EnrollVectors("bob", {Vec(0, 1)}).ok());

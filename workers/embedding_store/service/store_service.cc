@@ -1,5 +1,8 @@
 #include "workers/embedding_store/service/store_service.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -755,6 +758,99 @@ grpc::Status EmbeddingStoreService::Cluster(grpc::ServerContext* context,
   if (grpc::Status auth = auth_.Check(*context); !auth.ok()) return auth;
   StatusOr<AdmissionControl::Slot> admitted = admission_.AdmitRequest("Cluster");
   if (!admitted.ok()) return ToGrpc(admitted.status());
+  if (!v1::ClusterView_IsValid(request->view())) {
+    return Invalid("view: unknown value " + std::to_string(request->view()) +
+                   "; expected CLUSTER_VIEW_SUMMARY or CLUSTER_VIEW_FULL");
+  }
+  if (request->page_size() < 0 || request->page_size() > kMaxClusterPageSize) {
+    return Invalid("page_size: expected 0 to " + std::to_string(kMaxClusterPageSize) + ", got " +
+                   std::to_string(request->page_size()));
+  }
+  // What identifies the clustering: the request less its view and paging.
+  v1::ClusterRequest what = *request;
+  what.clear_view();
+  what.clear_page_size();
+  what.clear_page_token();
+  std::string serialized;
+  {
+    google::protobuf::io::StringOutputStream stream(&serialized);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    what.SerializeToCodedStream(&coded);
+  }
+  char fingerprint[17];
+  std::snprintf(fingerprint, sizeof(fingerprint), "%016zx", std::hash<std::string>()(serialized));
+  const uint64_t seq = db_->Stats().last_seq;
+  const std::string key = std::string(fingerprint) + ":" + std::to_string(seq);
+  size_t offset = 0;
+  if (!request->page_token().empty()) {
+    const std::optional<std::string> token = HexDecode(request->page_token());
+    const size_t colon = token ? token->rfind(':') : std::string::npos;
+    if (colon == std::string::npos || token->substr(0, token->find(':')) != fingerprint) {
+      return Invalid(
+          "page_token: not one this store issued for this request (give the same "
+          "persons, faces, k, choose, k_min, k_max and seed as the first page)");
+    }
+    if (token->substr(0, colon) != key) {
+      return ToGrpc(
+          Aborted("page_token: the store changed since the first page; ask again "
+                  "without page_token"));
+    }
+    try {
+      offset = std::stoull(token->substr(colon + 1));
+    } catch (const std::exception&) {
+      return Invalid("page_token: not one this store issued");
+    }
+  }
+
+  std::shared_ptr<const Clustering> clustering;
+  {
+    std::lock_guard<std::mutex> lock(cluster_cache_mu_);
+    for (const auto& [cached_key, cached] : cluster_cache_) {
+      if (cached_key == key) clustering = cached;
+    }
+  }
+  if (!clustering) {
+    auto computed = std::make_shared<Clustering>();
+    if (grpc::Status s = ComputeClustering(*request, computed.get()); !s.ok()) return s;
+    if (db_->Stats().last_seq != seq) {
+      // Faces came or went while they were read: the pages could not agree with each other.
+      return ToGrpc(Aborted("the store changed while the faces were clustered; ask again"));
+    }
+    clustering = computed;
+    std::lock_guard<std::mutex> lock(cluster_cache_mu_);
+    cluster_cache_.emplace_back(key, clustering);
+    if (cluster_cache_.size() > kClusterCacheEntries) cluster_cache_.pop_front();
+  }
+
+  *response = clustering->head;
+  const size_t total = clustering->assignments.size();
+  response->set_total_assignments(static_cast<int64_t>(total));
+  if (request->view() == v1::CLUSTER_VIEW_SUMMARY) {
+    for (v1::ClusterSummary& summary : *response->mutable_clusters()) summary.clear_centroid();
+    return grpc::Status::OK;
+  }
+  if (offset > total) return Invalid("page_token: past the last assignment");
+  size_t page = total - offset;
+  if (request->page_size() > 0) {
+    page = std::min(page, static_cast<size_t>(request->page_size()));
+  } else if (request->view() == v1::CLUSTER_VIEW_FULL) {
+    page = std::min(page, static_cast<size_t>(kDefaultClusterPageSize));
+  }
+  response->mutable_assignments()->Reserve(static_cast<int>(page));
+  for (size_t i = offset; i < offset + page; ++i) {
+    *response->add_assignments() = clustering->assignments[i];
+  }
+  if (offset + page < total) {
+    response->set_next_page_token(HexEncode(key + ":" + std::to_string(offset + page)));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status EmbeddingStoreService::ComputeClustering(const v1::ClusterRequest& req,
+                                                      Clustering* out) const {
+  const v1::ClusterRequest* request = &req;
+  v1::ClusterResponse* response = &out->head;
   if (request->k() < 0)
     return Invalid("k: must be >= 0 (0 = choose), got " + std::to_string(request->k()));
   if (request->k_min() < 0 || request->k_max() < 0) {
@@ -858,11 +954,11 @@ grpc::Status EmbeddingStoreService::Cluster(grpc::ServerContext* context,
     const int c = model.assignments[i];
     const float d = Euclidean(points[i].data(), model.centroids[c].data(), dim);
     const Item& item = items.at(ids[i]);
-    v1::ClusterAssignment* a = response->add_assignments();
-    a->set_face_id(ids[i]);
-    a->set_person_id(item.person_id);
-    a->set_cluster(c);
-    a->set_distance(d);
+    v1::ClusterAssignment& a = out->assignments.emplace_back();
+    a.set_face_id(ids[i]);
+    a.set_person_id(item.person_id);
+    a.set_cluster(c);
+    a.set_distance(d);
     ClusterTally& t = tallies[c];
     if (d < t.nearest_distance) {
       t.nearest_distance = d;

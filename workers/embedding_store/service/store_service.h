@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,11 @@ inline constexpr int kDefaultSearchK = 10;
 inline constexpr int kDefaultListPageSize = 100;
 inline constexpr int kMaxListPageSize = 1000;
 inline constexpr int kDefaultClusterKMax = 10;
+// Cluster's assignments per page (CLUSTER_VIEW_FULL's default: about 400 KB) and at most.
+inline constexpr int kDefaultClusterPageSize = 10'000;
+inline constexpr int kMaxClusterPageSize = 100'000;
+// Clusterings kept for their later pages (a page_token asks for the same one again).
+inline constexpr size_t kClusterCacheEntries = 4;
 // An Enroll commits only when at least this much of its deadline is left, so that the commit
 // (an fsync, shared with concurrent calls) ends before the client gives up; otherwise it returns
 // DEADLINE_EXCEEDED having written nothing.
@@ -157,6 +163,13 @@ class EmbeddingStoreService final : public v1::EmbeddingStore::Service {
   StatusOr<int64_t> DeleteFromIndex(const std::vector<int64_t>& face_ids);
   void ReportCompaction(bool wait, v1::DeleteResponse* response);
   std::mutex& PersonLock(const std::string& person_id);
+  // A clustering as Cluster computed it: the answer without assignments, and the assignments in
+  // ascending face id, which pages of the answer take slices of.
+  struct Clustering {
+    v1::ClusterResponse head;
+    std::vector<v1::ClusterAssignment> assignments;
+  };
+  grpc::Status ComputeClustering(const v1::ClusterRequest& request, Clustering* out) const;
 
   const StoreOptions options_;
   const std::unique_ptr<FaceDb> db_;
@@ -166,6 +179,10 @@ class EmbeddingStoreService final : public v1::EmbeddingStore::Service {
   const rpc::TokenAuthenticator auth_;
   const float threshold_;
   std::array<std::mutex, kPersonLockStripes> person_locks_;
+  // Recent clusterings for their pages, newest last, keyed by the request (less its view and
+  // paging) and the store's last sequence number, so a change to the store is never served.
+  std::mutex cluster_cache_mu_;
+  std::deque<std::pair<std::string, std::shared_ptr<const Clustering>>> cluster_cache_;
   mutable AdmissionControl admission_;  // thread-safe; EmbedQuery is const
   Compactor compactor_;  // last: it runs a pending compaction on the db while destroyed
 };
