@@ -134,6 +134,7 @@ Status JobSupervisor::Start() {
 
 Status JobSupervisor::Recover() {
   DTRAIN_ASSIGN_OR_RETURN(std::vector<JobRecord> active, store_->Active());
+  std::vector<int64_t> restop;
   for (const JobRecord& job : active) {
     if (job.state == JobState::kRunning && !job.launcher_backend.empty() &&
         job.launcher_backend != launcher_->name()) {
@@ -177,6 +178,10 @@ Status JobSupervisor::Recover() {
       Status reserved = scheduler_->Reserve(ParsePlacement(job.id, job.placement));
       if (!reserved.ok()) Report(job.id, reserved.ToString());
       running_[job.id] = std::move(run);
+      // A stop (a cancel, or early stopping) that this coordinator requested but may not have
+      // carried out before it stopped: made again, or the job would run on and then be
+      // recorded CANCELLED.
+      if (job.cancel_requested) restop.push_back(job.id);
       continue;
     }
     ExitReport lost = polled.ok() ? **polled : ExitReport();
@@ -189,6 +194,10 @@ Status JobSupervisor::Recover() {
       (void)scheduler_->Reserve(ParsePlacement(job.id, job.placement));
     }
     RecordEndings({PlanEnding(job.id, run.attempt, lost)});
+  }
+  for (int64_t id : restop) {
+    Report(id, "stopping it again: its stop was requested before the coordinator restarted");
+    StopAsync(id);
   }
   return Status::Ok();
 }
@@ -542,6 +551,17 @@ void JobSupervisor::StopEarly(int64_t id, const std::string& reason) {
     return;
   }
   Report(id, reason);
+  StopAsync(id);
+}
+
+void JobSupervisor::StopAsync(int64_t id) {
+  std::optional<LaunchedJob> launched;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) launched = it->second.launched;
+  }
+  if (!launched) return;
   // Stopping waits up to cancel_grace for the ranks to exit: not on the loop's thread.
   Launcher* launcher = launcher_.get();
   const auto grace = options_.cancel_grace;

@@ -188,6 +188,8 @@ class JobSupervisor {
   // stops the trials ASHA drops. Loop thread only.
   void ApplyEarlyStopping();
   void StopEarly(int64_t id, const std::string& reason);
+  // Stops a running job's launch on another thread; the loop records its ending as usual.
+  void StopAsync(int64_t id);
   std::string JobDir(int64_t id) const;
   std::string AttemptDir(int64_t id, int attempt) const;
 

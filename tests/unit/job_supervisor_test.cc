@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "runtime/coordinator/supervisor.h"
 #include "runtime/spec/job_spec.h"
@@ -425,6 +426,71 @@ TEST_F(JobSupervisorTest, CancelStopsTheLaunchAndRecordsCancelled) {
   StatusOr<JobRecord> again = supervisor_->Cancel(running);
   EXPECT_EQ(again.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(again.status().message(), "job 1 is already CANCELLED");
+}
+
+// Issue 16: ASHA through the supervisor. A trial outside the best 1/eta at its rung is stopped and
+// recorded CANCELLED with the reason; the best goes on. A stop requested before a restart is
+// made again by the next coordinator, and the result recorded before it still counts.
+TEST_F(JobSupervisorTest, EarlyStoppingStopsTheWeakerTrialEvenAcrossARestart) {
+  world_->first_output = "";
+  auto trial = [&](int index) {
+    NewJob job;
+    job.name = "trial";
+    job.spec_yaml = "name: trial\n";
+    job.ranks = 1;
+    job.max_attempts = 1;
+    job.submitted_ms = 1000;
+    job.array_index = index;
+    job.array_id = index == 0 ? 0 : 1;
+    StatusOr<int64_t> id = store_->Insert(job);
+    EXPECT_OK(id);
+    supervisor_->Enqueue({*id, job.ranks, job.priority, job.submitted_ms});
+    return *id;
+  };
+  auto epoch = [](int e, double accuracy) {
+    return R"({"event":"epoch","epoch":)" + std::to_string(e) +
+           R"(,"epochs":4,"metrics":{"accuracy":)" + std::to_string(accuracy) + "}}\n";
+  };
+  const int64_t best = trial(0), weak = trial(1), weaker = trial(2);
+  EarlyStoppingRule rule;
+  rule.metric = "eval.accuracy";
+  rule.grace_epochs = 1;
+  rule.reduction_factor = 2;
+  ASSERT_OK(store_->SetEarlyStopping(best, rule));
+  supervisor_->Tick();
+  world_->Append(best, epoch(1, 0.9));
+  supervisor_->Tick();
+  world_->Append(weak, epoch(1, 0.5));
+  supervisor_->Tick();
+  for (int i = 0; i < 200 && Get(weak).state == JobState::kRunning; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    supervisor_->Tick();
+  }
+  EXPECT_TRUE(world_->Of(weak).stopped);
+  EXPECT_EQ(Get(weak).state, JobState::kCancelled);
+  EXPECT_EQ(Get(weak).reason,
+            "stopped early (ASHA) at epoch 1: eval.accuracy 0.5 is not among the best 1 of the 2 "
+            "trials at this rung (at least 0.9 goes on)");
+  EXPECT_FALSE(world_->Of(best).stopped);
+  EXPECT_EQ(Get(best).state, JobState::kRunning);
+
+  // The third trial is marked to stop, and the coordinator restarts before the stop is made.
+  ASSERT_OK(store_->SetCancelRequested(weaker, "stopped early (ASHA) at epoch 1: ..."));
+  MakeSupervisor();
+  ASSERT_OK(supervisor_->Recover());
+  for (int i = 0; i < 200 && Get(weaker).state == JobState::kRunning; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    supervisor_->Tick();
+  }
+  EXPECT_TRUE(world_->Of(weaker).stopped);
+  EXPECT_EQ(Get(weaker).state, JobState::kCancelled);
+  EXPECT_EQ(Get(weaker).reason, "stopped early (ASHA) at epoch 1: ...");
+  // The best trial's last epoch is never stopped, whatever the others did.
+  world_->Append(best, epoch(4, 0.1));
+  supervisor_->Tick();
+  world_->End(best, ExitReport());
+  supervisor_->Tick();
+  EXPECT_EQ(Get(best).state, JobState::kSucceeded);
 }
 
 TEST_F(JobSupervisorTest, StartedLoopRunsJobsToTheEnd) {
