@@ -139,6 +139,27 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   std::vector<v1::Job> array_;
 };
 
+// `dtrain plot`'s side of a FakeCoordinator served in-process: the stub and the command's output.
+struct Client {
+  explicit Client(std::unique_ptr<FakeCoordinator> fake) : service(std::move(fake)) {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(service.get());
+    server = builder.BuildAndStart();
+    if (server) stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+    env.settings.timeout_s = 10;
+    env.out = &out;
+    env.err = &err;
+  }
+  ~Client() {
+    if (server) server->Shutdown();
+  }
+  std::unique_ptr<FakeCoordinator> service;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<v1::Coordinator::Stub> stub;
+  std::ostringstream out, err;
+  CommandEnv env;
+};
+
 // How many pixels of `png` have exactly colour `rgb`.
 int CountColour(const std::string& png, unsigned rgb, int* width, int* height) {
   int channels = 0;
@@ -162,22 +183,16 @@ TEST(PlotCommandTest, ADirectoryAndAJobAreDrawnIntoOneSvgAndPng) {
   job.set_name("wider");
   v1::Transition* t = job.add_history();
   t->set_reason("placed on localhost:2; output_dir " + temp.str("runs/job-7"));
-  FakeCoordinator service(job);
-  grpc::ServerBuilder builder;
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  auto stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
-  std::ostringstream out, err;
-  CommandEnv env;
-  env.settings.timeout_s = 10;
-  env.out = &out;
-  env.err = &err;
+  Client client(std::make_unique<FakeCoordinator>(job));
+  ASSERT_NE(client.server, nullptr);
+  auto* stub = client.stub.get();
+  CommandEnv& env = client.env;
+  std::ostringstream &out = client.out, &err = client.err;
 
   PlotOptions options;
   options.runs = {temp.str("runs/baseline"), "7"};
   options.out_prefix = temp.str("cmp");
-  ASSERT_EQ(RunPlot(options, stub.get(), env), kExitOk) << err.str();
+  ASSERT_EQ(RunPlot(options, stub, env), kExitOk) << err.str();
   EXPECT_EQ(out.str(), "wrote " + temp.str("cmp.svg") + " and " + temp.str("cmp.png") + "\n");
   std::ifstream svg(temp.str("cmp.svg"));
   std::string svg_text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
@@ -194,16 +209,15 @@ TEST(PlotCommandTest, ADirectoryAndAJobAreDrawnIntoOneSvgAndPng) {
 
   // A job that never launched, a job the coordinator does not know, a file for a directory.
   options.runs = {"8"};
-  EXPECT_EQ(RunPlot(options, stub.get(), env), kExitNotFound);
+  EXPECT_EQ(RunPlot(options, stub, env), kExitNotFound);
   EXPECT_NE(err.str().find("dtrain plot: job 8: job 8 not found"), std::string::npos) << err.str();
   options.runs = {temp.str("runs/nothing")};
-  EXPECT_EQ(RunPlot(options, stub.get(), env), kExitUsage);
+  EXPECT_EQ(RunPlot(options, stub, env), kExitUsage);
   options.runs = {temp.str("runs/baseline")};
   options.out_prefix = temp.str("no/such/dir/x");
-  EXPECT_EQ(RunPlot(options, stub.get(), env), kExitUsage);
+  EXPECT_EQ(RunPlot(options, stub, env), kExitUsage);
   EXPECT_NE(err.str().find("cannot write " + temp.str("no/such/dir/x.svg")), std::string::npos)
       << err.str();
-  server->Shutdown();
 }
 
 TEST(PlotCommandTest, EveryRunGetsItsOwnLegendName) {
@@ -232,22 +246,16 @@ TEST(PlotCommandTest, AnArraysStartedTrialsAreOverlaid) {
     }
     trials.push_back(job);
   }
-  FakeCoordinator service(v1::Job(), trials);
-  grpc::ServerBuilder builder;
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  auto stub = v1::Coordinator::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
-  std::ostringstream out, err;
-  CommandEnv env;
-  env.settings.timeout_s = 10;
-  env.out = &out;
-  env.err = &err;
+  Client client(std::make_unique<FakeCoordinator>(v1::Job(), trials));
+  ASSERT_NE(client.server, nullptr);
+  auto* stub = client.stub.get();
+  CommandEnv& env = client.env;
+  std::ostringstream& err = client.err;
 
   PlotOptions options;
   options.array_id = 10;
   options.out_prefix = temp.str("sweep");
-  ASSERT_EQ(RunPlot(options, stub.get(), env), kExitOk) << err.str();
+  ASSERT_EQ(RunPlot(options, stub, env), kExitOk) << err.str();
   EXPECT_EQ(err.str(), "dtrain plot: array 10: 1 job(s) not started yet, left out\n");
   int width = 0, height = 0;
   EXPECT_GT(CountColour(temp.str("sweep.png"), 0x4E79A7, &width, &height), 500);
@@ -256,13 +264,12 @@ TEST(PlotCommandTest, AnArraysStartedTrialsAreOverlaid) {
 
   err.str("");
   options.array_id = 99;
-  EXPECT_EQ(RunPlot(options, stub.get(), env), kExitNotFound);
+  EXPECT_EQ(RunPlot(options, stub, env), kExitNotFound);
   EXPECT_EQ(err.str(), "dtrain plot: array 99 has no started job (no such array)\n");
   err.str("");
   options.array_id = 0;
-  EXPECT_EQ(RunPlot(options, stub.get(), env), kExitUsage);
+  EXPECT_EQ(RunPlot(options, stub, env), kExitUsage);
   EXPECT_EQ(err.str(), "dtrain plot: give job ids, run directories or --array ID\n");
-  server->Shutdown();
 }
 
 TEST(PlotCommandTest, AJobWithoutARunDirectoryIsNamed) {
