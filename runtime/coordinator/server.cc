@@ -14,6 +14,7 @@
 #include "runtime/coordinator/launchers/registry.h"
 #include "runtime/coordinator/service.h"
 #include "runtime/coordinator/supervisor.h"
+#include "runtime/rpc/reflection_v1.h"
 #include "runtime/rpc/server_util.h"
 
 namespace dtrain::coordinator {
@@ -123,6 +124,7 @@ int RunCoordinator(const CoordinatorConfig& config) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  rpc::EnableServerReflectionV1();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen_address, auth->credentials, &port);

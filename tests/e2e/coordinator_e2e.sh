@@ -82,6 +82,9 @@ out=$("$bin/grpc_probe" "$DTRAIN_ADDRESS" services 2>&1) &&
   grep -qx dtrain.v1.Coordinator <<<"$out" && grep -qx grpc.health.v1.Health <<<"$out" &&
   pass "reflection lists dtrain.v1.Coordinator and grpc.health.v1.Health" ||
   fail "reflection: $out"
+out=$("$bin/grpc_probe" "$DTRAIN_ADDRESS" services v1 2>&1) &&
+  grep -qx dtrain.v1.Coordinator <<<"$out" && grep -qx grpc.reflection.v1.ServerReflection <<<"$out" &&
+  pass "reflection v1 lists dtrain.v1.Coordinator and itself" || fail "reflection v1: $out"
 
 # 0b. One coordinator per state dir: a second one on the same --state-dir refuses to start,
 #     naming the first (two would launch the same queue onto the same slots).

@@ -83,6 +83,9 @@ out=$("$bin/grpc_probe" "$DTRAIN_STORE_ADDRESS" services 2>&1) &&
   grep -qx dtrain.v1.EmbeddingStore <<<"$out" && grep -qx grpc.health.v1.Health <<<"$out" &&
   pass "reflection lists dtrain.v1.EmbeddingStore and grpc.health.v1.Health" ||
   fail "reflection: $out"
+out=$("$bin/grpc_probe" "$DTRAIN_STORE_ADDRESS" services v1 2>&1) &&
+  grep -qx dtrain.v1.EmbeddingStore <<<"$out" && grep -qx grpc.reflection.v1.ServerReflection <<<"$out" &&
+  pass "reflection v1 lists dtrain.v1.EmbeddingStore and itself" || fail "reflection v1: $out"
 
 # 1. Security and input validation.
 out=$(DTRAIN_TOKEN_FILE= faces list 2>&1); rc=$?

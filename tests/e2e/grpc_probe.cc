@@ -2,7 +2,9 @@
 // balancer, Kubernetes probe or grpcurl would (Debian has no grpcurl).
 //
 //   grpc_probe ADDRESS health [SERVICE]   prints the serving status; exit 0 only when SERVING
-//   grpc_probe ADDRESS services           prints the services reflection lists, one per line
+//   grpc_probe ADDRESS services [v1alpha|v1]
+//                                         prints the services reflection lists, one per line,
+//                                         asking with that protocol version (default v1alpha)
 //
 // Plain-text loopback only: the probes run against servers the tests start insecurely.
 #include <grpcpp/grpcpp.h>
@@ -11,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "grpc/reflection/v1/reflection.grpc.pb.h"  // dtrain_proto's copy: Debian lacks v1
 #include "health.grpc.pb.h"
 #include "reflection.grpc.pb.h"
 
@@ -34,14 +37,16 @@ int Health(const std::shared_ptr<grpc::Channel>& channel, const std::string& ser
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
+// `Reflection` is grpc::reflection::v1alpha::ServerReflection or its v1 twin: the same messages.
+template <typename Reflection, typename Request, typename Response>
 int Services(const std::shared_ptr<grpc::Channel>& channel) {
-  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  auto stub = Reflection::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   auto stream = stub->ServerReflectionInfo(&context);
-  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  Request request;
   request.set_list_services("");
-  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  Response response;
   const bool answered = stream->Write(request) && stream->WritesDone() && stream->Read(&response);
   grpc::Status status = stream->Finish();
   if (!answered || !status.ok()) {
@@ -66,9 +71,21 @@ int main(int argc, char** argv) {
   const std::string what = argc >= 3 ? argv[2] : "";
   if (what != "health" && what != "services") {
     std::fprintf(stderr,
-                 "usage: grpc_probe ADDRESS health [SERVICE] | grpc_probe ADDRESS services\n");
+                 "usage: grpc_probe ADDRESS health [SERVICE] | grpc_probe ADDRESS services [v1alpha|v1]\n");
+    return 2;
+  }
+  const std::string version = what == "services" && argc >= 4 ? argv[3] : "v1alpha";
+  if (version != "v1alpha" && version != "v1") {
+    std::fprintf(stderr, "grpc_probe: reflection version '%s': expected v1alpha or v1\n",
+                 version.c_str());
     return 2;
   }
   auto channel = grpc::CreateChannel(argv[1], grpc::InsecureChannelCredentials());
-  return what == "health" ? Health(channel, argc >= 4 ? argv[3] : "") : Services(channel);
+  if (what == "health") return Health(channel, argc >= 4 ? argv[3] : "");
+  namespace v1 = grpc::reflection::v1;
+  namespace v1alpha = grpc::reflection::v1alpha;
+  return version == "v1" ? Services<v1::ServerReflection, v1::ServerReflectionRequest,
+                                    v1::ServerReflectionResponse>(channel)
+                         : Services<v1alpha::ServerReflection, v1alpha::ServerReflectionRequest,
+                                    v1alpha::ServerReflectionResponse>(channel);
 }

@@ -14,6 +14,7 @@
 
 #include "runtime/coordinator/http/rpc_latency.h"
 #include "runtime/coordinator/http/store_http.h"
+#include "runtime/rpc/reflection_v1.h"
 #include "runtime/rpc/server_util.h"
 #include "workers/embedding_store/index/flat_index.h"
 #include "workers/embedding_store/service/encoders.h"
@@ -125,6 +126,7 @@ int RunEmbeddingStore(const EmbedStoreConfig& config) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  rpc::EnableServerReflectionV1();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen_address, auth->credentials, &port);
