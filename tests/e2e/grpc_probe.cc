@@ -70,8 +70,9 @@ int Services(const std::shared_ptr<grpc::Channel>& channel) {
 int main(int argc, char** argv) {
   const std::string what = argc >= 3 ? argv[2] : "";
   if (what != "health" && what != "services") {
-    std::fprintf(stderr,
-                 "usage: grpc_probe ADDRESS health [SERVICE] | grpc_probe ADDRESS services [v1alpha|v1]\n");
+    std::fprintf(
+        stderr,
+        "usage: grpc_probe ADDRESS health [SERVICE] | grpc_probe ADDRESS services [v1alpha|v1]\n");
     return 2;
   }
   const std::string version = what == "services" && argc >= 4 ? argv[3] : "v1alpha";
