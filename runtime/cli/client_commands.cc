@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -293,6 +294,7 @@ int ExitCodeForRpcError(grpc::StatusCode code) {
     case grpc::StatusCode::INVALID_ARGUMENT:
       return kExitUsage;
     case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::UNIMPLEMENTED:  // this coordinator cannot do it (its backend)
       return kExitRefused;
     default:
       return kExitServer;
@@ -654,10 +656,97 @@ int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
   return kExitOk;
 }
 
+namespace {
+
+// `dtrain logs ID --rank N`: reads GetRankLog pages from the start, keeps the last `tail` lines
+// when asked, and with follow keeps reading until the job has ended and all was read.
+int RunRankLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
+                const CommandEnv& env) {
+  if (!options.since.empty()) {
+    return Usage(env, "--since does not apply to --rank: a rank's own output carries no times");
+  }
+  const bool json = env.settings.json;
+  const char* stream_name = options.stderr_stream ? "stderr" : "stdout";
+  v1::GetRankLogRequest request;
+  request.set_job_id(options.job_id);
+  request.set_rank(options.rank);
+  request.set_stream(options.stderr_stream ? v1::RANK_LOG_STREAM_STDERR
+                                           : v1::RANK_LOG_STREAM_STDOUT);
+  // Whole lines go out as they complete; --tail holds them back until the first catch-up.
+  std::string partial;
+  std::deque<std::string> held;
+  bool holding = options.tail > 0;
+  nlohmann::ordered_json lines = nlohmann::ordered_json::array();
+  auto emit = [&](const std::string& line) {
+    if (holding) {
+      held.push_back(line);
+      if (static_cast<int64_t>(held.size()) > options.tail) held.pop_front();
+    } else if (json && options.follow) {
+      *env.out << nlohmann::ordered_json{{"rank", options.rank},
+                                         {"stream", stream_name},
+                                         {"line", line}}
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+               << "\n"
+               << std::flush;
+    } else if (json) {
+      lines.push_back(line);
+    } else {
+      *env.out << line << "\n";
+    }
+  };
+  int attempt = 0;
+  for (;;) {
+    v1::GetRankLogResponse response;
+    auto context = NewCallContext(env, /*unary=*/true);
+    const grpc::Status status = stub->GetRankLog(context.get(), request, &response);
+    if (!status.ok()) return ReportRpcError(status, env);
+    attempt = response.attempt();
+    partial += response.data();
+    size_t start = 0;
+    for (size_t end; (end = partial.find('\n', start)) != std::string::npos; start = end + 1) {
+      emit(partial.substr(start, end - start));
+    }
+    partial.erase(0, start);
+    request.set_offset(response.next_offset());
+    const bool caught_up = response.data().empty() || response.complete();
+    const bool done = response.complete() || (caught_up && !options.follow);
+    if (done && !partial.empty()) {
+      emit(partial);  // a last line without its newline
+      partial.clear();
+    }
+    if (caught_up && holding) {
+      holding = false;
+      std::deque<std::string> shown;
+      shown.swap(held);
+      for (const std::string& line : shown) emit(line);
+    }
+    if (done) break;
+    if (response.data().empty()) {
+      *env.out << std::flush;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+  if (json && !options.follow) {
+    // A rank may print bytes that are not UTF-8: JSON shows them as U+FFFD.
+    *env.out << nlohmann::ordered_json{{"job_id", options.job_id},
+                                       {"rank", options.rank},
+                                       {"stream", stream_name},
+                                       {"attempt", attempt},
+                                       {"lines", lines}}
+                    .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+             << "\n";
+  }
+  *env.out << std::flush;
+  return kExitOk;
+}
+
+}  // namespace
+
 int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
             const CommandEnv& env) {
   const bool json = env.settings.json;
   if (options.tail < 0) return Usage(env, "--tail must be >= 0");
+  if (options.rank >= 0) return RunRankLogs(options, stub, env);
   int64_t since_ms = 0;
   if (!options.since.empty()) {
     auto since = ParseSince(options.since, NowMs());

@@ -138,8 +138,10 @@ struct ListOptions {
 struct LogsOptions {
   int64_t job_id = 0;
   bool follow = false;
-  int64_t tail = 0;   // > 0: start with the last `tail` events
+  int64_t tail = 0;   // > 0: start with the last `tail` events (with rank: lines)
   std::string since;  // "" or a duration ("10m") or an RFC 3339 time: events from then on
+  int rank = -1;      // >= 0: that rank's own output (GetRankLog) instead of the job's events
+  bool stderr_stream = false;  // with rank: its stderr rather than its stdout
 };
 
 // `logs --since`: "90s", "10m", "2h", "3d" before `now_ms`, or an RFC 3339 UTC time
@@ -155,7 +157,8 @@ int RunStatus(std::optional<int64_t> job_id, v1::Coordinator::StubInterface* stu
 // `dtrain list`: every page up to the limit, as a table.
 int RunList(const ListOptions& options, v1::Coordinator::StubInterface* stub,
             const CommandEnv& env);
-// `dtrain logs ID [-f]`: log lines (and formatted progress) from the start.
+// `dtrain logs ID [-f]`: log lines (and formatted progress) from the start. With a rank, that
+// rank's own stdout or stderr of the latest attempt, as it wrote it.
 int RunLogs(const LogsOptions& options, v1::Coordinator::StubInterface* stub,
             const CommandEnv& env);
 // `dtrain cancel ID`: prints the job's new state.

@@ -261,11 +261,18 @@ int DtrainMain(int argc, char** argv) {
       app.add_subcommand("logs", "a job's output and progress from the start (or --tail, --since)");
   AddJobId(logs_cmd, &logs.job_id)->required();
   logs_cmd->add_flag("-f,--follow", logs.follow, "keep printing until the job ends");
-  logs_cmd->add_option("--tail", logs.tail, "start with the last N events (lines)")
+  logs_cmd->add_option("--tail", logs.tail, "start with the last N events (with --rank: lines)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   logs_cmd->add_option("--since", logs.since,
                        "start with the events of the last 90s, 10m, 2h, 3d, or since an RFC 3339 "
                        "UTC time (2026-12-05T11:00:00Z)");
+  CLI::Option* logs_rank =
+      logs_cmd
+          ->add_option("--rank", logs.rank,
+                       "that rank's own output (stdout) of the latest attempt, as it wrote it")
+          ->check(CLI::Range(0, 65535));
+  logs_cmd->add_flag("--stderr", logs.stderr_stream, "with --rank: the rank's stderr")
+      ->needs(logs_rank);
   AddCoordinatorClientOptions(logs_cmd, &flags);
 
   int64_t cancel_id = 0;

@@ -109,6 +109,15 @@ bool IsMpirunNoise(const std::string& line) {
 
 }  // namespace
 
+const char* RankStreamName(RankStream stream) {
+  return stream == RankStream::kStderr ? "stderr" : "stdout";
+}
+
+StatusOr<LogChunk> Launcher::ReadRankLog(const LaunchedJob&, int, RankStream, int64_t, size_t) {
+  return Status(StatusCode::kUnimplemented,
+                std::string("the ") + name() + " launcher keeps no per-rank logs");
+}
+
 std::string ExitReport::Describe() const {
   const std::string processes = DescribeProcesses();
   if (cluster_reason.empty()) return processes;

@@ -79,6 +79,10 @@ struct LogChunk {
   int64_t next_offset = 0;  // where the next read continues
 };
 
+// One of a rank's own output streams (Launcher::ReadRankLog).
+enum class RankStream { kStdout, kStderr };
+const char* RankStreamName(RankStream stream);  // "stdout", "stderr"
+
 // Implementations must be safe to call from several threads at once (the control loop follows
 // jobs while a CancelJob handler stops one), and every method must work on a LaunchedJob that
 // another instance launched (coordinator restart).
@@ -94,6 +98,11 @@ class Launcher {
   // `max_bytes` means everything written so far has been read; output that does not exist yet
   // is an empty chunk, not an error. Offsets are the backend's own and only meaningful to it.
   virtual StatusOr<LogChunk> ReadLog(const LaunchedJob& job, int64_t offset, size_t max_bytes) = 0;
+  // Optional. One rank's own stdout or stderr of the launched attempt, as ReadLog serves the
+  // combined output; a rank that has written nothing yet is an empty chunk. UNIMPLEMENTED (the
+  // default) where the backend keeps no per-rank output; its message says where to look.
+  virtual StatusOr<LogChunk> ReadRankLog(const LaunchedJob& job, int rank, RankStream stream,
+                                         int64_t offset, size_t max_bytes);
   // Ends the whole job (SIGTERM, then SIGKILL after `grace`, or the backend's equivalent).
   // Stopping a job that has already ended is OK.
   virtual Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) = 0;

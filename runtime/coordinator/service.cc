@@ -31,6 +31,9 @@ constexpr int kMaxDependencies = 64;
 constexpr size_t kMaxOwnerBytes = 64;
 // SubmitJobArrayRequest.elements: the trials one sweep may queue.
 constexpr int kMaxArrayElements = 1000;
+// GetRankLogRequest.max_bytes: 0 means the default; a reply stays far below gRPC's 4 MB.
+constexpr size_t kDefaultRankLogBytes = 64 * 1024;
+constexpr int kMaxRankLogBytes = 1024 * 1024;
 // ListJobsRequest.page_size: 0 means the default; larger values are coerced to the maximum.
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
@@ -523,6 +526,51 @@ grpc::Status CoordinatorService::ReleaseJob(grpc::ServerContext* context,
   auto job = supervisor_->SetHeld(request->job_id(), false);
   if (!job.ok()) return ToGrpc(job.status());
   ToJobWithStanding(*job, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::GetRankLog(grpc::ServerContext* context,
+                                            const v1::GetRankLogRequest* request,
+                                            v1::GetRankLogResponse* response) {
+  if (grpc::Status a = auth_.Check(*context); !a.ok()) return a;
+  if (request->offset() < 0) {
+    return Invalid("offset: expected >= 0, got " + std::to_string(request->offset()));
+  }
+  if (const std::string p =
+          CheckRange("max_bytes", request->max_bytes(), 0, kMaxRankLogBytes, " (0: 64 KiB)");
+      !p.empty()) {
+    return Invalid(p);
+  }
+  RankStream stream = RankStream::kStdout;
+  switch (request->stream()) {
+    case v1::RANK_LOG_STREAM_UNSPECIFIED:
+    case v1::RANK_LOG_STREAM_STDOUT:
+      break;
+    case v1::RANK_LOG_STREAM_STDERR:
+      stream = RankStream::kStderr;
+      break;
+    default:
+      return Invalid("stream: expected RANK_LOG_STREAM_STDOUT or RANK_LOG_STREAM_STDERR, got " +
+                     std::to_string(static_cast<int>(request->stream())));
+  }
+  auto job = store_->Get(request->job_id());
+  if (!job.ok()) return ToGrpc(job.status());
+  if (const std::string p = CheckRange(
+          "rank", request->rank(), 0, job->ranks - 1,
+          (" (job " + std::to_string(job->id) + " has " + std::to_string(job->ranks) + " ranks)")
+              .c_str());
+      !p.empty()) {
+    return Invalid(p);
+  }
+  const size_t max_bytes =
+      request->max_bytes() == 0 ? kDefaultRankLogBytes : static_cast<size_t>(request->max_bytes());
+  auto chunk =
+      supervisor_->ReadRankLog(*job, request->rank(), stream, request->offset(), max_bytes);
+  if (!chunk.ok()) return ToGrpc(chunk.status());
+  response->set_data(std::move(chunk->data));
+  response->set_next_offset(chunk->next_offset);
+  response->set_attempt(job->attempt);
+  response->set_complete(IsTerminal(job->state) && response->data().size() < max_bytes);
   return grpc::Status::OK;
 }
 

@@ -54,6 +54,8 @@ class CoordinatorService final : public dtrain::v1::Coordinator::Service {
   grpc::Status SubmitJobArray(grpc::ServerContext* context,
                               const v1::SubmitJobArrayRequest* request,
                               v1::SubmitJobArrayResponse* response) override;
+  grpc::Status GetRankLog(grpc::ServerContext* context, const v1::GetRankLogRequest* request,
+                          v1::GetRankLogResponse* response) override;
 
  private:
   // `with_history`: read the job's transitions too (one more query per job).

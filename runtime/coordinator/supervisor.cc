@@ -928,6 +928,18 @@ StatusOr<JobRecord> JobSupervisor::SetPriority(int64_t id, int priority) {
   return store_->Get(id);
 }
 
+StatusOr<LogChunk> JobSupervisor::ReadRankLog(const JobRecord& job, int rank, RankStream stream,
+                                              int64_t offset, size_t max_bytes) const {
+  const std::string id = "job " + std::to_string(job.id);
+  if (job.launcher_backend.empty()) return FailedPrecondition(id + " has not started yet");
+  if (job.launcher_backend != launcher_->name()) {
+    return FailedPrecondition(id + " was launched by the '" + job.launcher_backend +
+                              "' launcher, not this coordinator's '" + launcher_->name() + "'");
+  }
+  return launcher_->ReadRankLog({job.launcher_backend, job.launcher_handle}, rank, stream, offset,
+                                max_bytes);
+}
+
 StatusOr<JobRecord> JobSupervisor::Cancel(int64_t id) {
   DTRAIN_ASSIGN_OR_RETURN(JobRecord record, store_->Get(id));
   if (IsTerminal(record.state)) {

@@ -120,6 +120,11 @@ class JobSupervisor {
   // recording CANCELLED. Returns the job as recorded afterwards. NOT_FOUND for an unknown id,
   // FAILED_PRECONDITION "job 7 is already SUCCEEDED" for a finished one.
   StatusOr<JobRecord> Cancel(int64_t id);
+  // One rank's own output of the job's latest attempt (Launcher::ReadRankLog), read from the
+  // launch the store recorded. FAILED_PRECONDITION for a job that never started or that another
+  // backend launched; UNIMPLEMENTED from a backend that keeps no per-rank output.
+  StatusOr<LogChunk> ReadRankLog(const JobRecord& job, int rank, RankStream stream, int64_t offset,
+                                 size_t max_bytes) const;
   // The job's latest progress figures ("loss", "step", "eval.accuracy", "test.accuracy", ...);
   // empty for a job not followed since this coordinator started.
   std::map<std::string, double> Metrics(int64_t id) const;

@@ -120,6 +120,15 @@ import json,sys; j=json.load(sys.stdin); m=j.get('metrics',{})
 assert 'test.accuracy' in m, m
 " && pass "job metrics reported (test.accuracy)" || fail "job metrics"
 "$bin/dtrain" logs "$id" | grep -q "epoch 2/2" && pass "dtrain logs shows the job's output" || fail "logs"
+# Issue 16 item 3: each rank's own output (mpirun --output-filename), and a rank outside the job.
+out=$("$bin/dtrain" logs "$id" --rank 1 2>&1); rc=$?
+[[ $rc == 0 && $out == *'"rank":1'* && $out != *'"rank":0'* ]] &&
+  pass "logs --rank 1: rank 1's own output, none of rank 0's" ||
+  fail "logs --rank 1 (rc=$rc): $(head -c 600 <<<"$out")"
+out=$("$bin/dtrain" logs "$id" --rank 2 2>&1); rc=$?
+[[ $rc == 2 && $out == *"rank: expected 0 to 1 (job $id has 2 ranks), got 2"* ]] &&
+  pass "logs --rank 2 of a 2-rank job: INVALID_ARGUMENT naming the field" ||
+  fail "logs --rank 2 (rc=$rc): $out"
 # Issue 10: the state was world-readable (0644 files in a 0755 directory) even in token mode.
 modes=$(stat -c '%a %n' "$work/state" "$work/state/jobs.db" "$work/state/jobs/$id/spec.yaml" \
           "$work/state/jobs/$id"/attempt-1/output.log "$work/state/jobs/$id"/attempt-1/hostfile \

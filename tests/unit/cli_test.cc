@@ -878,6 +878,7 @@ TEST(ExitCodeTest, RpcErrors) {
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::UNAVAILABLE), 3);
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::PERMISSION_DENIED), 3);
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::DEADLINE_EXCEEDED), 3);
+  EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::UNIMPLEMENTED), 6);  // not this backend
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::NOT_FOUND), 5);
   EXPECT_EQ(ExitCodeForRpcError(grpc::StatusCode::INVALID_ARGUMENT), 2);
   // Issue 16 item 8: "already finished" (cancel) and "detector disabled" (faces) are refusals in
@@ -1087,6 +1088,44 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::ListJobsRequest last_list_;
   v1::WatchJobRequest last_watch_;
   std::atomic<bool> interrupt_on_watch_{false};
+
+ public:
+  // GetRankLog serves `text` in pages of at most 10 bytes; `grows` is appended after the first
+  // read that reached the end (the rank wrote more), and the job ends after that.
+  void SetRankLog(const std::string& text, const std::string& grows = "") {
+    std::lock_guard<std::mutex> lock(mu_);
+    rank_text_ = text;
+    rank_grows_ = grows;
+    rank_reads_ = 0;
+  }
+  grpc::Status GetRankLog(grpc::ServerContext*, const v1::GetRankLogRequest* request,
+                          v1::GetRankLogResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_rank_log_ = *request;
+    ++rank_reads_;
+    const size_t from = std::min(static_cast<size_t>(request->offset()), rank_text_.size());
+    response->set_data(rank_text_.substr(from, 10));
+    response->set_next_offset(static_cast<int64_t>(from + response->data().size()));
+    response->set_attempt(2);
+    const bool at_end = response->next_offset() == static_cast<int64_t>(rank_text_.size());
+    if (at_end && !rank_grows_.empty()) {
+      rank_text_ += rank_grows_;
+      rank_grows_.clear();
+    } else {
+      response->set_complete(at_end && response->data().size() < 10);
+    }
+    return grpc::Status::OK;
+  }
+  v1::GetRankLogRequest last_rank_log() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_rank_log_;
+  }
+
+ private:
+  std::string rank_text_;
+  std::string rank_grows_;
+  int rank_reads_ = 0;
+  v1::GetRankLogRequest last_rank_log_;
 };
 
 class CommandTest : public LoadConfigFileTest {
@@ -1489,6 +1528,46 @@ TEST_F(CommandTest, ListAsksForTheNewestFirstFilteredByNameAndSortsWhatItShows) 
   EXPECT_EQ(service_.last_list().order_by(), "id");
   options.sort = "size";
   EXPECT_EQ(RunList(options, stub_.get(), env_), kExitUsage);
+}
+
+// Issue 16 item 3: `dtrain logs ID --rank N`, read page by page.
+TEST_F(CommandTest, LogsOfOneRankArePagedTailedAndFollowed) {
+  service_.SetRankLog("line one\nline two\nline three\nno newline");
+  LogsOptions options;
+  options.job_id = 42;
+  options.rank = 1;
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(out_.str(), "line one\nline two\nline three\nno newline\n");
+  EXPECT_EQ(service_.last_rank_log().rank(), 1);
+  EXPECT_EQ(service_.last_rank_log().stream(), v1::RANK_LOG_STREAM_STDOUT);
+  out_.str("");
+  options.tail = 2;
+  options.stderr_stream = true;
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(out_.str(), "line three\nno newline\n");
+  EXPECT_EQ(service_.last_rank_log().stream(), v1::RANK_LOG_STREAM_STDERR);
+  // --follow keeps reading until the job has ended and everything was read.
+  out_.str("");
+  service_.SetRankLog("first\n", "second\n");
+  options.tail = 0;
+  options.follow = true;
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitOk);
+  EXPECT_EQ(out_.str(), "first\nsecond\n");
+  // --json: one object with the lines (or, following, one per line).
+  out_.str("");
+  options.follow = false;
+  env_.settings.json = true;
+  service_.SetRankLog("a\nb\n");
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitOk);
+  const nlohmann::json printed = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(printed["rank"], 1);
+  EXPECT_EQ(printed["stream"], "stderr");
+  EXPECT_EQ(printed["attempt"], 2);
+  EXPECT_EQ(printed["lines"], nlohmann::json({"a", "b"}));
+  // A rank's output has no times: --since is refused, not ignored.
+  options.since = "10m";
+  EXPECT_EQ(RunLogs(options, stub_.get(), env_), kExitUsage);
+  EXPECT_NE(err_.str().find("--since does not apply to --rank"), std::string::npos) << err_.str();
 }
 
 TEST_F(CommandTest, LogsTailAndSinceAreSentWithTheFirstWatch) {

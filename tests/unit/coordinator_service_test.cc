@@ -887,5 +887,70 @@ TEST_F(CoordinatorServiceTest, WatchGivesProgressTypedAndReflectionReachesIt) {
   EXPECT_TRUE(reaches);
 }
 
+// Issue 16 item 3: one rank's own output, while the job runs and after it ended.
+TEST_F(CoordinatorServiceTest, GetRankLogReadsOneRanksOwnOutputAndChecksTheRequest) {
+  auto read = [&](int64_t id, int rank, v1::RankLogStream stream, int64_t offset, int max_bytes,
+                  v1::GetRankLogResponse* response) {
+    grpc::ServerContext context;
+    v1::GetRankLogRequest request;
+    request.set_job_id(id);
+    request.set_rank(rank);
+    request.set_stream(stream);
+    request.set_offset(offset);
+    request.set_max_bytes(max_bytes);
+    return service_->GetRankLog(&context, &request, response);
+  };
+  v1::GetRankLogResponse response;
+  grpc::Status s = read(99, 0, v1::RANK_LOG_STREAM_STDOUT, 0, 0, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  int64_t id = 0;
+  ASSERT_TRUE(Submit(Spec("a"), &id).ok());
+  s = read(id, 0, v1::RANK_LOG_STREAM_STDOUT, 0, 0, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(), "job " + std::to_string(id) + " has not started yet");
+  supervisor_->Tick();
+  {
+    std::lock_guard<std::mutex> lock(launcher_->mu);
+    ScriptedLauncher::Process& p = launcher_->processes.rbegin()->second;
+    p.rank_output["1 stdout"] = "rank 1 line\nrank 1 more\n";
+    p.rank_output["1 stderr"] = "rank 1 warning\n";
+  }
+  ASSERT_TRUE(read(id, 1, v1::RANK_LOG_STREAM_UNSPECIFIED, 0, 0, &response).ok());
+  EXPECT_EQ(response.data(), "rank 1 line\nrank 1 more\n");
+  EXPECT_EQ(response.attempt(), 1);
+  EXPECT_FALSE(response.complete());  // still running: more may come
+  ASSERT_TRUE(read(id, 1, v1::RANK_LOG_STREAM_STDOUT, 5, 4, &response).ok());
+  EXPECT_EQ(response.data(), "1 li");
+  EXPECT_EQ(response.next_offset(), 9);
+  ASSERT_TRUE(read(id, 1, v1::RANK_LOG_STREAM_STDERR, 0, 0, &response).ok());
+  EXPECT_EQ(response.data(), "rank 1 warning\n");
+  // The request's numbers are checked against the job, naming the field.
+  s = read(id, 2, v1::RANK_LOG_STREAM_STDOUT, 0, 0, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "rank: expected 0 to 1 (job " + std::to_string(id) + " has 2 ranks), got 2");
+  s = read(id, -1, v1::RANK_LOG_STREAM_STDOUT, 0, 0, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  s = read(id, 0, v1::RANK_LOG_STREAM_STDOUT, -5, 0, &response);
+  EXPECT_EQ(s.error_message(), "offset: expected >= 0, got -5");
+  s = read(id, 0, v1::RANK_LOG_STREAM_STDOUT, 0, 2 << 20, &response);
+  EXPECT_EQ(s.error_message(), "max_bytes: expected 0 to 1048576 (0: 64 KiB), got 2097152");
+  s = read(id, 0, static_cast<v1::RankLogStream>(7), 0, 0, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // After the end, a read that reaches the end says so.
+  launcher_->End(id, ExitReport());
+  supervisor_->Tick();
+  ASSERT_EQ(Get(id).state(), v1::SUCCEEDED);
+  ASSERT_TRUE(read(id, 1, v1::RANK_LOG_STREAM_STDOUT, 0, 0, &response).ok());
+  EXPECT_TRUE(response.complete());
+  ASSERT_TRUE(read(id, 1, v1::RANK_LOG_STREAM_STDOUT, 0, 4, &response).ok());
+  EXPECT_FALSE(response.complete());  // a full page: there may be more
+  // A backend that keeps no per-rank output answers UNIMPLEMENTED, naming itself.
+  launcher_->keeps_rank_output = false;
+  s = read(id, 1, v1::RANK_LOG_STREAM_STDOUT, 0, 0, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(s.error_message(), "the scripted launcher keeps no per-rank logs");
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator

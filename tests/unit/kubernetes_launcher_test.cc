@@ -1,6 +1,7 @@
 // The `kubernetes` launcher backend against a scripted API server (tests/k8s/exchanges/
 // launcher_*.json): every request it makes, in order, with its body; the job's state driven by
-// the MPIJob's conditions; the launcher pod's log read through ReadLog; the pods' reasons in the
+// the MPIJob's conditions; the launcher pod's log read through ReadLog and split into the ranks'
+// own (ReadRankLog); the pods' reasons in the
 // report; a job that cannot start; a job found gone after a restart; Stop; the capacity read
 // from the nodes; the registration's settings.
 #include <gtest/gtest.h>
@@ -103,9 +104,21 @@ TEST(KubernetesLauncherTest, FailedJobIsFollowedFromConditionsToPodReasons) {
   EXPECT_EQ(report.Describe(),
             "rank 1 on host dtrain-7-1-worker-0 was killed by signal 9; pod dtrain-7-1-worker-0: "
             "container worker OOMKilled (exit code 137)");
+  // mpirun's tags are off the combined output, and each rank's own lines are in its files; a
+  // rank that prints a tag itself cannot pass its text off as another rank's.
   const std::string log = ReadAll(launcher, *job);
-  EXPECT_EQ(log.rfind("epoch 1 step 10 loss 2.30\n", 0), 0u) << log;
+  EXPECT_EQ(log.rfind("epoch 1 step 10 loss 2.30\nrank 1: allocating 4 GiB\n", 0), 0u) << log;
   EXPECT_NE(log.find("process rank 1 with PID 77"), std::string::npos) << log;
+  auto rank = [&](int r, RankStream stream) {
+    StatusOr<LogChunk> chunk = launcher.ReadRankLog(*job, r, stream, 0, 1 << 16);
+    EXPECT_OK(chunk);
+    return chunk.ok() ? chunk->data : "";
+  };
+  EXPECT_EQ(rank(0, RankStream::kStdout), "epoch 1 step 10 loss 2.30\n");
+  EXPECT_EQ(rank(0, RankStream::kStderr), "");
+  EXPECT_EQ(rank(1, RankStream::kStderr), "rank 1: allocating 4 GiB\n");
+  EXPECT_EQ(rank(1, RankStream::kStdout), "[1,0]<stdout>:not rank 0\n");
+  EXPECT_EQ(rank(3, RankStream::kStdout), "");  // wrote nothing
   ExpectNoProblems(server);
 }
 

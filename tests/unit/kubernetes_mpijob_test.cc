@@ -58,7 +58,7 @@ TEST(KubernetesMpiJobTest, CpuJobHasLauncherWorkersSlotsAndPolicy) {
   const json& lc = launcher["template"]["spec"]["containers"][0];
   EXPECT_EQ(lc["image"], "registry.local/dtrain-worker:1");
   EXPECT_EQ(lc["command"],
-            json({"mpirun", "-np", "6", "--bind-to", "none", "dtrain-worker",
+            json({"mpirun", "-np", "6", "--bind-to", "none", "--tag-output", "dtrain-worker",
                   "/var/lib/dtrain/state/jobs/42/spec.yaml", "--progress", "plain"}));
   EXPECT_EQ(launcher["template"]["metadata"]["labels"]["dtrain.io/role"], "launcher");
   const json& worker = spec["mpiReplicaSpecs"]["Worker"];
@@ -94,7 +94,7 @@ TEST(KubernetesMpiJobTest, ResumeSuspendAndNodesFromTheRequest) {
   const json j = Build(Template(), r);
   EXPECT_EQ(j["spec"]["runPolicy"]["suspend"], true);
   const json& lc = j["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0];
-  EXPECT_EQ(lc["command"][7], "--resume");
+  EXPECT_EQ(lc["command"][8], "--resume");
   const json& terms =
       j["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["affinity"]["nodeAffinity"]
        ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"];

@@ -113,6 +113,42 @@ TEST_F(LauncherTest, FailureNamesFirstFailingRankItsCodeAndLastLines) {
       << report.last_lines;
 }
 
+// Issue 16: each rank's own output, beside the combined one (which still has everything).
+TEST_F(LauncherTest, EachRanksOwnStdoutAndStderrAreKept) {
+  auto job = launcher_->Launch(Request("fail_rank1"));
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  ExitReport report = WaitForExit(*launcher_, *job);
+  EXPECT_EQ(report.failing_rank, 1);
+  auto rank = [&](int r, RankStream stream) {
+    std::string all;
+    for (int64_t offset = 0;;) {
+      StatusOr<LogChunk> chunk = launcher_->ReadRankLog(*job, r, stream, offset, 5);
+      EXPECT_TRUE(chunk.ok()) << chunk.status().ToString();
+      if (!chunk.ok() || chunk->data.empty()) return all;
+      all += chunk->data;
+      offset = chunk->next_offset;
+    }
+  };
+  const std::string rank1_err = rank(1, RankStream::kStderr);
+  EXPECT_NE(rank1_err.find("rank 1: error: INTERNAL: something broke"), std::string::npos)
+      << rank1_err;
+  const std::string rank1_out = rank(1, RankStream::kStdout);
+  EXPECT_NE(rank1_out.find(R"("event":"failed")"), std::string::npos) << rank1_out;
+  EXPECT_EQ(rank(0, RankStream::kStderr).find("something broke"), std::string::npos);
+  EXPECT_EQ(rank(0, RankStream::kStdout).find(R"("rank":1)"), std::string::npos);
+  EXPECT_EQ(rank(5, RankStream::kStdout), "");  // no such rank wrote anything
+  EXPECT_NE(ReadAll(*launcher_, *job).find("something broke"), std::string::npos);
+  // A job launched before the ranks' files were kept says so.
+  StatusOr<LocalJobHandle> handle = LocalJobHandle::Decode(*job);
+  ASSERT_TRUE(handle.ok());
+  handle->ranks_dir.clear();
+  StatusOr<LogChunk> old =
+      launcher_->ReadRankLog({job->backend, handle->Encode()}, 0, RankStream::kStdout, 0, 10);
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(old.status().message().find("before dtrain kept per-rank logs"), std::string::npos);
+}
+
 TEST_F(LauncherTest, StopEndsTheWholeTreeWithNoOrphans) {
   auto job = launcher_->Launch(Request("sleep"));
   ASSERT_TRUE(job.ok()) << job.status().ToString();
@@ -247,6 +283,9 @@ TEST_F(LauncherTest, ArgvKeepsSpecValuesAsSingleArgumentsNoShell) {
   EXPECT_NE(std::find(argv.begin(), argv.end(), "/tmp/x; rm -rf / #.yaml"), argv.end());
   EXPECT_EQ(argv.back(), "--resume");
   EXPECT_EQ(std::count(argv.begin(), argv.end(), std::string("-np")), 1);
+  const auto output = std::find(argv.begin(), argv.end(), "--output-filename");
+  ASSERT_NE(output, argv.end());
+  EXPECT_EQ(*(output + 1), (dir_ / "attempt-1" / "ranks").string());
 }
 
 TEST_F(LauncherTest, MissingProgramIsAnErrorNotAMysteryExit) {

@@ -24,8 +24,10 @@ class ScriptedLauncher final : public coordinator::Launcher {
 
   struct Process {
     coordinator::LaunchRequest request;
-    bool attempt_dir_existed = false;             // when Launch was called
-    std::string output;                           // what ReadLog serves
+    bool attempt_dir_existed = false;  // when Launch was called
+    std::string output;                // what ReadLog serves
+    // What ReadRankLog serves: "<rank> stdout" or "<rank> stderr" -> that rank's own output.
+    std::map<std::string, std::string> rank_output;
     std::optional<coordinator::ExitReport> exit;  // set by the test (or Stop) when the job "ends"
     bool stopped = false;
   };
@@ -37,6 +39,7 @@ class ScriptedLauncher final : public coordinator::Launcher {
     std::map<std::string, Process> processes;  // by handle
     int next = 1000;
     bool fail_launches = false;
+    bool keeps_rank_output = true;  // false: ReadRankLog is the interface's UNIMPLEMENTED
     // Prepare and Unprepare calls, in order: "prepare 7 attempt 1 ranks 2 <spec_path>",
     // "unprepare 7 attempt 1".
     std::vector<std::string> preparations;
@@ -121,6 +124,24 @@ class ScriptedLauncher final : public coordinator::Launcher {
     coordinator::LogChunk chunk;
     const size_t from = std::min(static_cast<size_t>(offset), p->output.size());
     chunk.data = p->output.substr(from, max_bytes);
+    chunk.next_offset = static_cast<int64_t>(from + chunk.data.size());
+    return chunk;
+  }
+
+  StatusOr<coordinator::LogChunk> ReadRankLog(const coordinator::LaunchedJob& job, int rank,
+                                              coordinator::RankStream stream, int64_t offset,
+                                              size_t max_bytes) override {
+    std::unique_lock<std::mutex> lock(world_->mu);
+    if (!world_->keeps_rank_output) {
+      lock.unlock();
+      return Launcher::ReadRankLog(job, rank, stream, offset, max_bytes);
+    }
+    DTRAIN_ASSIGN_OR_RETURN(Process * p, Find(job));
+    const std::string& text =
+        p->rank_output[std::to_string(rank) + " " + coordinator::RankStreamName(stream)];
+    coordinator::LogChunk chunk;
+    const size_t from = std::min(static_cast<size_t>(offset), text.size());
+    chunk.data = text.substr(from, max_bytes);
     chunk.next_offset = static_cast<int64_t>(from + chunk.data.size());
     return chunk;
   }

@@ -1,16 +1,16 @@
 #include "runtime/coordinator/launchers/kubernetes.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+
+#include "runtime/coordinator/launchers/output_files.h"
 
 namespace dtrain::coordinator {
 namespace {
@@ -38,6 +38,12 @@ bool IsTransient(const Status& s) {
   }
 }
 
+// Where the follower keeps each rank's own lines: beside output.log, in the local backend's
+// layout (launchers/output_files.h).
+std::string RanksDir(const KubernetesJobHandle& h) {
+  return (fs::path(h.log_path).parent_path() / "ranks").string();
+}
+
 // Pod states that will not pass by waiting.
 bool IsFatal(const std::string& explanation) {
   for (const char* reason : {": ImagePullBackOff:", ": ErrImagePull:", ": InvalidImageName:",
@@ -45,18 +51,6 @@ bool IsFatal(const std::string& explanation) {
     if (explanation.find(reason) != std::string::npos) return true;
   }
   return false;
-}
-
-std::string ReadTail(const std::string& path, size_t bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  const std::streamoff start = size > static_cast<std::streamoff>(bytes) ? size - bytes : 0;
-  in.seekg(start);
-  std::string data(static_cast<size_t>(size - start), '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  return data;
 }
 
 // "7800m" -> 7800, "8" -> 8000, "7.5" -> 7500; -1 when it is none of these (or absurd).
@@ -468,13 +462,16 @@ ExitReport KubernetesLauncher::Follow(const KubernetesJobHandle& h) {
   // 2: the launcher's output, as it is written; after a broken stream, all of it again.
   std::string log_problem;
   while (!launcher_pod.empty() && !cancelled()) {
-    std::ofstream log(h.log_path, std::ios::binary | std::ios::trunc);
-    Status s = client_->StreamPodLog(
-        h.namespace_name, launcher_pod, "launcher", /*follow=*/true, [&](const std::string& data) {
-          log.write(data.data(), static_cast<std::streamsize>(data.size()));
-          log.flush();
-          return static_cast<bool>(log);
-        });
+    // mpirun tags each rank's lines (--tag-output): the tags go, and each rank's own lines also
+    // go to its files, for ReadRankLog.
+    StatusOr<TaggedOutputSplitter> split = TaggedOutputSplitter::Create(h.log_path, RanksDir(h));
+    if (!split.ok()) {
+      log_problem = "(the launcher's log could not be kept: " + split.status().ToString() + ")\n";
+      break;
+    }
+    Status s = client_->StreamPodLog(h.namespace_name, launcher_pod, "launcher", /*follow=*/true,
+                                     [&](const std::string& data) { return split->Write(data); });
+    split->Finish();
     if (s.ok() || s.code() == StatusCode::kNotFound) break;
     if (!IsTransient(s)) {
       log_problem = "(the launcher's log could not be read: " + s.ToString() + ")\n";
@@ -505,7 +502,7 @@ ExitReport KubernetesLauncher::Follow(const KubernetesJobHandle& h) {
     report.exit_code = launcher_exit.value_or(1) != 0 ? launcher_exit.value_or(1) : 1;
     if (why.empty()) why = job + " failed: " + state.reason + ": " + state.message + "\n";
     report.cluster_reason = why + log_problem;
-    ExplainFailure(ReadTail(h.log_path, kTailBytes), &report);
+    ExplainFailure(ReadFileTail(h.log_path, kTailBytes), &report);
   }
   return report;
 }
@@ -513,27 +510,16 @@ ExitReport KubernetesLauncher::Follow(const KubernetesJobHandle& h) {
 StatusOr<LogChunk> KubernetesLauncher::ReadLog(const LaunchedJob& job, int64_t offset,
                                                size_t max_bytes) {
   DTRAIN_ASSIGN_OR_RETURN(KubernetesJobHandle h, KubernetesJobHandle::Decode(job));
-  LogChunk chunk;
-  chunk.next_offset = offset;
-  const int fd = ::open(h.log_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) return chunk;
-    return Internal("cannot read log '" + h.log_path + "': " + std::strerror(err));
-  }
-  chunk.data.resize(max_bytes);
-  size_t got = 0;
-  while (got < max_bytes) {
-    const ssize_t n = ::pread(fd, chunk.data.data() + got, max_bytes - got,
-                              static_cast<off_t>(offset + static_cast<int64_t>(got)));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  chunk.data.resize(got);
-  chunk.next_offset = offset + static_cast<int64_t>(got);
-  return chunk;
+  return ReadFileChunk(h.log_path, offset, max_bytes);
+}
+
+StatusOr<LogChunk> KubernetesLauncher::ReadRankLog(const LaunchedJob& job, int rank,
+                                                   RankStream stream, int64_t offset,
+                                                   size_t max_bytes) {
+  DTRAIN_ASSIGN_OR_RETURN(KubernetesJobHandle h, KubernetesJobHandle::Decode(job));
+  const std::string path = RankOutputPath(RanksDir(h), rank, stream);
+  if (path.empty()) return LogChunk{"", offset};
+  return ReadFileChunk(path, offset, max_bytes);
 }
 
 Status KubernetesLauncher::Stop(const LaunchedJob& job, std::chrono::milliseconds) {

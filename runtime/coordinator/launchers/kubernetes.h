@@ -11,8 +11,9 @@
 //     ErrImagePull, InvalidImageName, CreateContainerConfigError at once; Unschedulable once it
 //     has lasted `stuck_timeout` (the cluster's other workloads may hold what dtrain's scheduler
 //     counted as free; the autoscaler may still add a node);
-//  2. streams the launcher pod's log (mpirun's and the ranks' output) into the attempt's
-//     output.log, which ReadLog serves like the local backend's;
+//  2. streams the launcher pod's log (mpirun's and the ranks' output, which mpirun tags with
+//     --tag-output) into the attempt's output.log, which ReadLog serves like the local
+//     backend's, and each rank's own lines into ranks/, which ReadRankLog serves;
 //  3. watches until the MPIJob is Succeeded or Failed and reads the pods' exit codes and
 //     reasons (exit code, OOMKilled, ImagePullBackOff, Unschedulable) into the ExitReport's
 //     cluster_reason, which `dtrain status` shows.
@@ -111,6 +112,8 @@ class KubernetesLauncher final : public Launcher {
   StatusOr<LaunchedJob> Launch(const LaunchRequest& request) override;
   StatusOr<std::optional<ExitReport>> Poll(const LaunchedJob& job) override;
   StatusOr<LogChunk> ReadLog(const LaunchedJob& job, int64_t offset, size_t max_bytes) override;
+  StatusOr<LogChunk> ReadRankLog(const LaunchedJob& job, int rank, RankStream stream,
+                                 int64_t offset, size_t max_bytes) override;
   Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) override;
   // Creates the attempt's MPIJob suspended (one worker per rank until the placement is known),
   // so the cluster sees the queue; Launch then gives it its placement and unsuspends it.

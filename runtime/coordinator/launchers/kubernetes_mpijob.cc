@@ -113,8 +113,9 @@ StatusOr<std::string> BuildMpiJob(const MpiJobTemplate& c, const MpiJobRequest& 
   if (!problems.empty()) return InvalidArgument(problems);
 
   const int ranks = r.workers * r.slots_per_worker;
-  json launcher_args = {"mpirun",         "-np",      std::to_string(ranks), "--bind-to", "none",
-                        c.worker_program, r.spec_path};
+  // --tag-output: the coordinator splits the one log the launcher pod has into each rank's own.
+  json launcher_args = {"mpirun", "-np",          std::to_string(ranks), "--bind-to",
+                        "none",   "--tag-output", c.worker_program,      r.spec_path};
   if (r.resume) launcher_args.push_back("--resume");
   launcher_args.insert(launcher_args.end(), {"--progress", "plain"});
   json launcher = {{"name", "launcher"},

@@ -1,11 +1,8 @@
 #include "runtime/coordinator/launchers/local_mpirun.h"
 
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -14,6 +11,7 @@
 #include <sstream>
 
 #include "runtime/common/atomic_file.h"
+#include "runtime/coordinator/launchers/output_files.h"
 
 namespace dtrain::coordinator {
 namespace {
@@ -23,33 +21,10 @@ namespace fs = std::filesystem;
 constexpr size_t kTailBytes = 64 * 1024;  // output read to explain a failure
 constexpr char kDefaultMpirun[] = "/usr/bin/mpirun";
 
-// The last `bytes` of the file ("" when it cannot be read: the report then has no lines).
-std::string ReadTail(const std::string& path, size_t bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  const std::streamoff start = size > static_cast<std::streamoff>(bytes) ? size - bytes : 0;
-  in.seekg(start);
-  std::string data(static_cast<size_t>(size - start), '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  return data;
+// mpirun's --output-filename directory of an attempt.
+std::string RanksDirOf(const LaunchRequest& request) {
+  return (fs::path(request.attempt_dir) / "ranks").string();
 }
-
-// A file descriptor closed on every path.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 StatusOr<LauncherBackend> MakeLocalMpirun(const LauncherSettings& settings,
                                           const LauncherEnvironment& environment) {
@@ -91,9 +66,10 @@ StatusOr<LauncherBackend> MakeLocalMpirun(const LauncherSettings& settings,
 }  // namespace
 
 std::string LocalJobHandle::Encode() const {
-  return nlohmann::json{
-      {"pid", shim.pid}, {"start_time", shim.start_time}, {"log", log_path}, {"exit", exit_path}}
-      .dump();
+  nlohmann::json j = {
+      {"pid", shim.pid}, {"start_time", shim.start_time}, {"log", log_path}, {"exit", exit_path}};
+  if (!ranks_dir.empty()) j["ranks"] = ranks_dir;
+  return j.dump();
 }
 
 StatusOr<LocalJobHandle> LocalJobHandle::Decode(const LaunchedJob& job) {
@@ -117,6 +93,7 @@ StatusOr<LocalJobHandle> LocalJobHandle::Decode(const LaunchedJob& job) {
   h.shim = {j["pid"].get<int64_t>(), j["start_time"].get<int64_t>()};
   h.log_path = j["log"].get<std::string>();
   h.exit_path = j["exit"].get<std::string>();
+  if (text("ranks")) h.ranks_dir = j["ranks"].get<std::string>();
   return h;
 }
 
@@ -141,8 +118,12 @@ std::vector<std::string> LocalMpirunLauncher::BuildArgv(const LaunchRequest& req
   std::vector<std::string> argv = {options_.shim, exit_path, options_.mpirun};
   if (options_.allow_run_as_root) argv.push_back("--allow-run-as-root");
   if (options_.oversubscribe) argv.push_back("--oversubscribe");
-  argv.insert(argv.end(), {"--bind-to", "none", "--hostfile", hostfile, "-np",
-                           std::to_string(ranks), options_.worker, request.spec_path});
+  argv.insert(argv.end(), {"--bind-to", "none", "--hostfile", hostfile});
+  // Each rank's own output in files as well (mpirun still forwards it all to output.log).
+  if (!request.attempt_dir.empty()) {
+    argv.insert(argv.end(), {"--output-filename", RanksDirOf(request)});
+  }
+  argv.insert(argv.end(), {"-np", std::to_string(ranks), options_.worker, request.spec_path});
   if (request.resume) argv.push_back("--resume");
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
   return argv;
@@ -161,6 +142,7 @@ StatusOr<LaunchedJob> LocalMpirunLauncher::Launch(const LaunchRequest& request) 
   LocalJobHandle handle;
   handle.log_path = (fs::path(request.attempt_dir) / "output.log").string();
   handle.exit_path = (fs::path(request.attempt_dir) / "exit").string();
+  handle.ranks_dir = RanksDirOf(request);
   fs::remove(handle.exit_path, ec);
   SpawnOptions spawn;
   spawn.argv = BuildArgv(request, hostfile, handle.exit_path);
@@ -182,7 +164,7 @@ StatusOr<std::optional<ExitReport>> LocalMpirunLauncher::Poll(const LaunchedJob&
       ExitReport lost;
       lost.exit_code = -1;
       lost.lost = true;
-      const std::string tail = ReadTail(h.log_path, kTailBytes);
+      const std::string tail = ReadFileTail(h.log_path, kTailBytes);
       ExplainFailure(tail, &lost);
       lost.last_lines += "(the job's supervisor process " + std::to_string(h.shim.pid) +
                          " is gone without recording an exit status)\n";
@@ -192,7 +174,7 @@ StatusOr<std::optional<ExitReport>> LocalMpirunLauncher::Poll(const LaunchedJob&
   ExitReport report;
   report.exit_code = exit->first;
   report.signal = exit->second;
-  const std::string tail = ReadTail(h.log_path, kTailBytes);
+  const std::string tail = ReadFileTail(h.log_path, kTailBytes);
   ExplainFailure(tail, &report);
   return std::optional<ExitReport>(report);
 }
@@ -200,30 +182,22 @@ StatusOr<std::optional<ExitReport>> LocalMpirunLauncher::Poll(const LaunchedJob&
 StatusOr<LogChunk> LocalMpirunLauncher::ReadLog(const LaunchedJob& job, int64_t offset,
                                                 size_t max_bytes) {
   DTRAIN_ASSIGN_OR_RETURN(LocalJobHandle h, LocalJobHandle::Decode(job));
-  LogChunk chunk;
-  chunk.next_offset = offset;
-  Fd fd(::open(h.log_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    const int err = errno;
-    if (err == ENOENT) return chunk;  // nothing written yet
-    return Internal("cannot read log '" + h.log_path + "': " + std::strerror(err));
+  return ReadFileChunk(h.log_path, offset, max_bytes);
+}
+
+StatusOr<LogChunk> LocalMpirunLauncher::ReadRankLog(const LaunchedJob& job, int rank,
+                                                    RankStream stream, int64_t offset,
+                                                    size_t max_bytes) {
+  DTRAIN_ASSIGN_OR_RETURN(LocalJobHandle h, LocalJobHandle::Decode(job));
+  if (h.ranks_dir.empty()) {
+    return FailedPrecondition(
+        "this attempt was launched before dtrain kept per-rank logs; its combined output is in "
+        "'" +
+        h.log_path + "'");
   }
-  chunk.data.resize(max_bytes);
-  size_t got = 0;
-  while (got < max_bytes) {
-    const ssize_t n = ::pread(fd.get(), chunk.data.data() + got, max_bytes - got,
-                              static_cast<off_t>(offset + static_cast<int64_t>(got)));
-    if (n < 0) {
-      const int err = errno;
-      if (err == EINTR) continue;
-      return Internal("cannot read log '" + h.log_path + "': " + std::strerror(err));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  chunk.data.resize(got);
-  chunk.next_offset = offset + static_cast<int64_t>(got);
-  return chunk;
+  const std::string path = RankOutputPath(h.ranks_dir, rank, stream);
+  if (path.empty()) return LogChunk{"", offset};
+  return ReadFileChunk(path, offset, max_bytes);
 }
 
 Status LocalMpirunLauncher::Stop(const LaunchedJob& job, std::chrono::milliseconds grace) {

@@ -1,7 +1,9 @@
 // The local mpirun launcher: runs a job's ranks with mpirun from this machine.
 //
-// Launch starts `dtrain-job-shim <exit-file> mpirun --hostfile <generated> -np N dtrain-worker
-// <spec>` in its own session, with all output appended to the attempt's output.log. The shim
+// Launch starts `dtrain-job-shim <exit-file> mpirun --hostfile <generated> --output-filename
+// <attempt>/ranks -np N dtrain-worker <spec>` in its own session, with all output appended to the
+// attempt's output.log; mpirun also keeps each rank's own stdout and stderr under ranks/
+// (ReadRankLog, `dtrain logs ID --rank N`). The shim
 // waits for mpirun and writes its exit status to the exit file atomically, so a job survives a
 // coordinator restart: a new launcher finds it again from the handle alone (the shim's pid +
 // start time, the log and exit paths), with no pipe or parent relationship needed.
@@ -37,13 +39,17 @@ struct LocalMpirunOptions {
 };
 
 // What the local backend keeps in LaunchedJob::handle, as a JSON object:
-//   {"pid": 123, "start_time": 456, "log": ".../output.log", "exit": ".../exit"}
-// Job stores migrated from schema version 1 hold handles of exactly this form (written by the
-// migration's SQL), so a new field must be optional when decoding.
+//   {"pid": 123, "start_time": 456, "log": ".../output.log", "exit": ".../exit",
+//    "ranks": ".../ranks"}
+// Job stores migrated from schema version 1 hold handles without "ranks" (written by the
+// migration's SQL), so it and any newer field must be optional when decoding.
 struct LocalJobHandle {
   ProcessIdentity shim;
   std::string log_path;
   std::string exit_path;
+  // mpirun's --output-filename directory: each rank's own stdout and stderr in
+  // <ranks>/<mpirun job>/rank.<N>/{stdout,stderr}. "" for jobs launched before it was kept.
+  std::string ranks_dir;
 
   std::string Encode() const;
   // DATA_LOSS naming the handle when it is not one of ours (another backend's, or damaged).
@@ -60,6 +66,8 @@ class LocalMpirunLauncher final : public Launcher {
   StatusOr<LaunchedJob> Launch(const LaunchRequest& request) override;
   StatusOr<std::optional<ExitReport>> Poll(const LaunchedJob& job) override;
   StatusOr<LogChunk> ReadLog(const LaunchedJob& job, int64_t offset, size_t max_bytes) override;
+  StatusOr<LogChunk> ReadRankLog(const LaunchedJob& job, int rank, RankStream stream,
+                                 int64_t offset, size_t max_bytes) override;
   Status Stop(const LaunchedJob& job, std::chrono::milliseconds grace) override;
 
   // The argv Launch would run (exposed for tests: no shell, values stay single arguments).
