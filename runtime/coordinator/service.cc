@@ -352,7 +352,9 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
 
 void CoordinatorService::ToJobWithStanding(const JobRecord& record, v1::Job* out) const {
   ToJob(record, out);
-  if (record.state == JobState::kPending) AddStanding(supervisor_->QueueStandings(), out);
+  if (record.state == JobState::kPending) {
+    AddStanding(supervisor_->QueueStandings({record.id}), out);
+  }
 }
 
 grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context,
@@ -414,11 +416,12 @@ grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context,
   }
   auto jobs = store_->List(filter);
   if (!jobs.ok()) return ToGrpc(jobs.status());
-  std::map<int64_t, JobSupervisor::QueueStanding> standings;
-  if (std::any_of(jobs->begin(), jobs->end(),
-                  [](const JobRecord& r) { return r.state == JobState::kPending; })) {
-    standings = supervisor_->QueueStandings();
+  std::vector<int64_t> queued;
+  for (const JobRecord& r : *jobs) {
+    if (r.state == JobState::kPending) queued.push_back(r.id);
   }
+  const std::map<int64_t, JobSupervisor::QueueStanding> standings =
+      supervisor_->QueueStandings(queued);
   for (const JobRecord& r : *jobs) {
     v1::Job* job = response->add_jobs();
     ToJob(r, job, /*with_history=*/request->view() == v1::JOB_VIEW_FULL);

@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -29,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "runtime/common/status.h"
@@ -135,8 +137,10 @@ class JobSupervisor {
     int position = 0;    // 1 = next to start
     std::string reason;  // "waiting for 2 slots (1 of 4 free); 1 job ahead"
   };
-  // Every queued job's standing, by id; computed in one pass over the queue.
-  std::map<int64_t, QueueStanding> QueueStandings() const;
+  // The standings of the queued jobs among `ids` (others are left out), by id. The start order
+  // is the whole queue's, but reasons are written only for the jobs asked about: a page of
+  // ListJobs costs one ordering of the queue, not a string per queued job.
+  std::map<int64_t, QueueStanding> QueueStandings(const std::vector<int64_t>& ids) const;
 
  private:
   struct Running {
@@ -178,6 +182,13 @@ class JobSupervisor {
   // Sets pending_[id].blocked from gates_[id], and drops a gate that no longer blocks anything.
   // Needs mu_.
   void ApplyGateLocked(int64_t id);
+  // Puts `job` in pending_ and in line for PrepareQueued; UnqueueLocked takes a job out of
+  // pending_. Both keep pending_ranks_ in step. Require mu_.
+  void QueueLocked(const QueuedJob& job);
+  void UnqueueLocked(int64_t id);
+  // The queued job `id`, or null. Requires mu_; the pointer is valid until pending_ changes.
+  QueuedJob* QueuedLocked(int64_t id);
+  const QueuedJob* QueuedLocked(int64_t id) const;
   // Hands the launcher the queued attempts it has not seen yet (Launcher::Prepare), a few per
   // pass so that a long queue does not stall the loop.
   void PrepareQueued();
@@ -207,8 +218,23 @@ class JobSupervisor {
   std::map<int64_t, Running> running_;    // guarded by mu_
   // PENDING jobs as the scheduler needs them, mirrored from the store so a scheduling pass does
   // not read every queued job back from disk.
-  std::map<int64_t, QueuedJob> pending_;  // guarded by mu_
-  std::map<int64_t, int> prepared_;       // PENDING job -> the attempt Prepare was given; mu_
+  // Contiguous, in no order, so that a pass reads them without a copy; pending_index_ says where
+  // each job is. Both guarded by mu_.
+  std::vector<QueuedJob> pending_;
+  std::unordered_map<int64_t, size_t> pending_index_;
+  std::map<int64_t, int> prepared_;  // PENDING job -> the attempt Prepare was given; mu_
+  // Jobs queued (or queued again) whose attempt Prepare has not been given yet, oldest first;
+  // guarded by mu_. May name jobs that have left the queue since: PrepareQueued skips them.
+  std::deque<int64_t> to_prepare_;
+  // How many queued jobs need each number of ranks (pending_'s, counted): the smallest tells a
+  // pass whether anything could start at all. Guarded by mu_.
+  std::map<int, int> pending_ranks_;
+  // Counts changes of pending_ that can change the start order; guarded by mu_. The order
+  // QueueStandings computed last, and for which version and when (mu_).
+  uint64_t queue_version_ = 0;
+  mutable std::vector<int64_t> start_order_;
+  mutable uint64_t start_order_version_ = ~uint64_t{0};
+  mutable int64_t start_order_ms_ = 0;
   // Queued jobs that are held or wait for dependencies; guarded by mu_.
   struct Gate {
     bool held = false;
