@@ -657,5 +657,42 @@ TEST_F(JobSupervisorTest, QueuedAttemptsArePreparedOnceAndUnpreparedOnCancel) {
   EXPECT_EQ(preparations().size(), 3u);
 }
 
+// Issue 18 item 5: a pass returns at once when the smallest queued job needs more slots than
+// are free. Which sizes are queued must stay right as jobs leave the queue (start, cancel) and
+// come back to it (retry), or a job that fits would never start.
+TEST_F(JobSupervisorTest, TheSmallestQueuedJobDecidesWhetherAPassCanStartAnything) {
+  const int64_t big = Submit("big", 1, 3);
+  supervisor_->Tick();
+  ASSERT_EQ(Get(big).state, JobState::kRunning);  // 1 of 4 slots free
+  const int64_t small = Submit("small", 2, 1);
+  const int64_t wide = Submit("wide", 1, 2);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(small).state, JobState::kRunning);  // it fits beside the big one
+  EXPECT_EQ(Get(wide).state, JobState::kPending);
+  // Its failed attempt queues it again: it must start again once its slot is back.
+  ExitReport failed;
+  failed.exit_code = 1;
+  world_->End(small, failed);
+  supervisor_->Tick();
+  supervisor_->Tick();
+  EXPECT_EQ(Get(small).attempt, 2);
+  EXPECT_EQ(Get(small).state, JobState::kRunning);
+  // With the 2-rank job cancelled, a new 1-rank job still starts when a slot frees.
+  ASSERT_OK(supervisor_->Cancel(wide).status());
+  const int64_t later = Submit("later", 1, 1);
+  supervisor_->Tick();
+  EXPECT_EQ(Get(later).state, JobState::kPending);  // no slot free
+  world_->End(small, ExitReport());
+  supervisor_->Tick();
+  supervisor_->Tick();
+  EXPECT_EQ(Get(later).state, JobState::kRunning);
+  // And the queue's standings still name the right jobs.
+  const int64_t waiting = Submit("waiting", 1, 2);
+  const auto standings = supervisor_->QueueStandings({waiting, later, 999});
+  ASSERT_EQ(standings.size(), 1u);
+  EXPECT_EQ(standings.at(waiting).position, 1);
+  EXPECT_EQ(standings.at(waiting).reason, "waiting for 2 slots (0 of 4 free)");
+}
+
 }  // namespace
 }  // namespace dtrain::coordinator
