@@ -880,25 +880,30 @@ int RunCluster(v1::Coordinator::StubInterface* stub, const CommandEnv& env) {
   return kExitOk;
 }
 
+std::optional<int64_t> ParseDurationMs(const std::string& text) {
+  if (text.size() < 2 || text.size() > 12 ||
+      std::string("smhd").find(text.back()) == std::string::npos || text[0] == '-') {
+    return std::nullopt;
+  }
+  int64_t count = 0;
+  const char* last = text.data() + text.size() - 1;
+  const auto [end, ec] = std::from_chars(text.data(), last, count);
+  if (ec != std::errc() || end != last || count < 0) return std::nullopt;
+  const int64_t unit = text.back() == 's'   ? 1000
+                       : text.back() == 'm' ? 60 * 1000
+                       : text.back() == 'h' ? 3600 * 1000
+                                            : 24 * 3600 * 1000;
+  // 12 characters: at most 10^11 units, which fits in int64 ms for every unit.
+  return count * unit;
+}
+
 StatusOr<int64_t> ParseSince(const std::string& text, int64_t now_ms) {
   const std::string expected =
       "--since '" + OneLine(text, 40) +
       "': expected a duration (90s, 10m, 2h, 3d) or an RFC 3339 UTC time (2026-12-05T11:00:00Z)";
-  // A duration: digits and one unit.
-  if (text.size() >= 2 && text.size() <= 12 &&
-      std::string("smhd").find(text.back()) != std::string::npos) {
-    int64_t count = 0;
-    const char* first = text.data();
-    const char* last = text.data() + text.size() - 1;
-    const auto [end, ec] = std::from_chars(first, last, count);
-    if (ec == std::errc() && end == last && count >= 0 && text[0] != '-') {
-      const int64_t unit = text.back() == 's'   ? 1000
-                           : text.back() == 'm' ? 60 * 1000
-                           : text.back() == 'h' ? 3600 * 1000
-                                                : 24 * 3600 * 1000;
-      if (count > now_ms / unit) return InvalidArgument(expected + ": before 1970");
-      return now_ms - count * unit;
-    }
+  if (const std::optional<int64_t> duration = ParseDurationMs(text)) {
+    if (*duration > now_ms) return InvalidArgument(expected + ": before 1970");
+    return now_ms - *duration;
   }
   // An RFC 3339 time in UTC: YYYY-MM-DDTHH:MM:SS[.fff]Z.
   std::tm tm{};

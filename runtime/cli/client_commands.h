@@ -144,6 +144,8 @@ struct LogsOptions {
   bool stderr_stream = false;  // with rank: its stderr rather than its stdout
 };
 
+// "90s", "10m", "2h", "3d" in milliseconds; nullopt for anything else.
+std::optional<int64_t> ParseDurationMs(const std::string& text);
 // `logs --since`: "90s", "10m", "2h", "3d" before `now_ms`, or an RFC 3339 UTC time
 // ("2026-12-05T11:00:00Z", fractional seconds allowed). INVALID_ARGUMENT naming the text.
 StatusOr<int64_t> ParseSince(const std::string& text, int64_t now_ms);

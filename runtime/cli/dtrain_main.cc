@@ -165,6 +165,21 @@ CLI::App* AddCoordinator(CLI::App* app, dtrain::coordinator::CoordinatorConfig* 
                   "write the bound HTTP host:port here once listening");
   cmd->add_option("--port-file", config->port_file,
                   "write the bound host:port here once listening");
+  cmd->add_option_function<std::string>(
+         "--retain-finished",
+         [config](const std::string& text) {
+           config->retain_finished = std::chrono::milliseconds(*cli::ParseDurationMs(text));
+         },
+         "remove the log lines, progress events and attempt files of jobs that finished longer "
+         "ago than this (90m, 12h, 30d); their record, history and last lines stay (default: "
+         "keep everything)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            const std::optional<int64_t> ms = cli::ParseDurationMs(text);
+            if (!ms || *ms <= 0) return "expected a duration above 0 such as 90m, 12h or 30d";
+            return "";
+          },
+          "DURATION", "duration"));
   return cmd;
 }
 

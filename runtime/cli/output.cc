@@ -379,6 +379,10 @@ std::string RenderJobDetail(const v1::Job& job, int64_t now_ms) {
   } else if (job.state() == v1::RUNNING && job.started_ms() > 0) {
     fields.emplace_back("running", FormatDuration(now_ms - job.started_ms()));
   }
+  if (job.compacted_ms() > 0) {
+    fields.emplace_back("logs", "removed by retention " + FormatLocalTime(job.compacted_ms()) +
+                                    " (history and last lines kept)");
+  }
   size_t key_width = 0;
   for (const auto& [key, value] : fields) key_width = std::max(key_width, key.size());
   for (const auto& [key, value] : fields) {
@@ -459,6 +463,8 @@ nlohmann::ordered_json JobToJson(const v1::Job& job) {
       {"after", std::vector<int64_t>(job.after().begin(), job.after().end())},
       {"array_id", job.array_id()},
       {"array_index", job.array_index()},
+      {"compacted_ms", job.compacted_ms()},
+      {"compacted", TimeJson(job.compacted_ms())},
   };
   nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
   for (const auto& [name, value] : Sorted(job.metrics())) {

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstddef>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <iterator>
 #include <string>
@@ -141,6 +142,12 @@ CREATE TABLE rung_results (
 );
 ALTER TABLE jobs ADD COLUMN cancel_reason TEXT NOT NULL DEFAULT '';
 )sql",
+    // 7 -> 8: retention (issue 18 item 5): when a finished job's log lines and progress events
+    // were removed (0: never), and an index that finds the jobs due for it without a scan.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN compacted_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_to_compact ON jobs (finished_ms) WHERE finished_ms > 0 AND compacted_ms = 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -149,7 +156,7 @@ constexpr char kJobColumns[] =
     "id, name, spec_yaml, ranks, priority, max_attempts, state, attempt, submitted_ms, "
     "started_ms, finished_ms, reason, launcher_backend, launcher_handle, placement, "
     "failing_rank, exit_code, signal, last_log_lines, cancel_requested, rank_signal, output_dir, "
-    "held, after_ids, owner, array_id, array_index, cancel_reason";
+    "held, after_ids, owner, array_id, array_index, cancel_reason, compacted_ms";
 
 StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
@@ -307,6 +314,16 @@ class WriteTransaction {
   bool open_ = false;
 };
 
+// "2026-12-06T05:00:00Z": a time in RFC 3339 UTC, to the second.
+std::string FormatRfc3339(int64_t ms) {
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
 StatusOr<int64_t> QueryInt(sqlite3* db, const std::string& sql, const std::string& context) {
   DTRAIN_ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql, context));
   DTRAIN_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -376,6 +393,7 @@ StatusOr<JobRecord> ReadJob(const Statement& stmt) {
   job.array_id = stmt.Int(25);
   job.array_index = static_cast<int>(stmt.Int(26));
   job.cancel_reason = stmt.Text(27);
+  job.compacted_ms = stmt.Int(28);
   return job;
 }
 
@@ -513,7 +531,12 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
                                                "UPDATE jobs SET state = ?1, reason = ?2, "
                                                "attempt = COALESCE(?3, attempt), "
                                                "started_ms = COALESCE(?4, started_ms), "
-                                               "finished_ms = COALESCE(?5, finished_ms), "
+                                               // Every terminal state has its time,
+                                               // also a cancel of a queued job, which
+                                               // gives none (retention goes by it).
+                                               "finished_ms = COALESCE(?5, CASE WHEN ?1 IN "
+                                               "('SUCCEEDED', 'FAILED', 'CANCELLED') AND "
+                                               "finished_ms = 0 THEN ?17 ELSE finished_ms END), "
                                                "launcher_backend = COALESCE(?6, launcher_backend), "
                                                "launcher_handle = COALESCE(?7, launcher_handle), "
                                                "placement = COALESCE(?8, placement), "
@@ -546,7 +569,8 @@ Status WriteTransitionRows(sqlite3* db, const TransitionRequest& t, StatusOr<int
         .BindInt(13, t.id)
         .BindText(14, ToString(t.expected_from))
         .BindOptionalInt(15, u.rank_signal)
-        .BindOptionalText(16, u.output_dir);
+        .BindOptionalText(16, u.output_dir)
+        .BindInt(17, t.at_ms);
     DTRAIN_ASSIGN_OR_RETURN(changed, stmt.Step());
     if (changed) attempt = stmt.Int(0);
     DTRAIN_RETURN_IF_ERROR(stmt.Run());
@@ -988,6 +1012,62 @@ Status JobStore::UpdatePending(int64_t id, const std::string& sql, int64_t value
   if (!state) return NotFound(JobLabel(id) + " not found");
   return FailedPrecondition(JobLabel(id) + " is " + ToString(*state) +
                             "; only a PENDING job can be held, released or given a new priority");
+}
+
+StatusOr<std::vector<int64_t>> JobStore::CompactFinished(int64_t before_ms, int limit,
+                                                         int64_t now_ms) {
+  const std::string context = "compact finished jobs";
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3* db = db_.get();
+  WriteTransaction txn(db, context);
+  DTRAIN_RETURN_IF_ERROR(txn.Begin());
+  std::vector<int64_t> ids;
+  {
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement select,
+        Statement::Prepare(db,
+                           "SELECT id FROM jobs WHERE finished_ms > 0 AND compacted_ms = 0 AND "
+                           "finished_ms < ?1 ORDER BY finished_ms LIMIT ?2",
+                           context));
+    select.BindInt(1, before_ms).BindInt(2, limit);
+    for (;;) {
+      DTRAIN_ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      ids.push_back(select.Int(0));
+    }
+  }
+  const std::string note =
+      "(this job's log lines and progress events were removed by the "
+      "coordinator's retention at " +
+      FormatRfc3339(now_ms) + "; its history, reason and last lines are kept)";
+  for (int64_t id : ids) {
+    // One event stays, after every removed one, so that a watcher learns why there are none.
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement last,
+        Statement::Prepare(db, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE job_id = ?1",
+                           context));
+    last.BindInt(1, id);
+    DTRAIN_ASSIGN_OR_RETURN(bool row, last.Step());
+    const int64_t seq = row ? last.Int(0) + 1 : 1;
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement drop, Statement::Prepare(db, "DELETE FROM events WHERE job_id = ?1", context));
+    drop.BindInt(1, id);
+    DTRAIN_RETURN_IF_ERROR(drop.Run());
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement add, Statement::Prepare(db,
+                                          "INSERT INTO events (job_id, seq, at_ms, kind, payload) "
+                                          "VALUES (?1, ?2, ?3, 'log', ?4)",
+                                          context));
+    add.BindInt(1, id).BindInt(2, seq).BindInt(3, now_ms).BindText(4, note);
+    DTRAIN_RETURN_IF_ERROR(add.Run());
+    DTRAIN_ASSIGN_OR_RETURN(
+        Statement mark,
+        Statement::Prepare(db, "UPDATE jobs SET compacted_ms = ?2 WHERE id = ?1", context));
+    mark.BindInt(1, id).BindInt(2, now_ms);
+    DTRAIN_RETURN_IF_ERROR(mark.Run());
+  }
+  DTRAIN_RETURN_IF_ERROR(txn.Commit());
+  return ids;
 }
 
 Status JobStore::SetHeld(int64_t id, bool held) {

@@ -83,6 +83,8 @@ struct JobRecord {
   std::string last_log_lines;
   bool cancel_requested = false;
   std::string cancel_reason;  // why, when not the user's cancel (early stopping)
+  // When retention removed the finished job's log lines and progress events; 0: never.
+  int64_t compacted_ms = 0;
   // Where the job writes (model, metrics, checkpoints), resolved at its first launch; "" before.
   std::string output_dir;
   // A PENDING job that must not start (hold); cleared when the job leaves PENDING.
@@ -198,6 +200,13 @@ class JobStore {
   // unknown id. Neither is a state change: no transition or event is recorded.
   Status SetHeld(int64_t id, bool held);
   Status SetPriority(int64_t id, int priority);
+
+  // Retention: removes the log lines and progress events of up to `limit` jobs that finished
+  // before `before_ms` and were not compacted yet, oldest first, in one transaction, and marks
+  // them compacted at `now_ms`. Each keeps its row (spec, state, reason, last lines), its
+  // transitions (the history) and one "log" event that says what was removed and when, after
+  // every removed one (a watcher's after_seq stays valid). Returns their ids.
+  StatusOr<std::vector<int64_t>> CompactFinished(int64_t before_ms, int limit, int64_t now_ms);
 
   StatusOr<JobRecord> Get(int64_t id) const;
   StatusOr<std::vector<JobRecord>> List(const ListFilter& filter) const;

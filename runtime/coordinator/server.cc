@@ -110,6 +110,7 @@ int RunCoordinator(const CoordinatorConfig& config) {
   SupervisorOptions supervising;
   supervising.state_dir = state_dir;
   supervising.poll_interval = config.poll_interval;
+  supervising.retain_finished = config.retain_finished;
   supervising.cancel_grace = config.cancel_grace;
   supervising.paths = &paths;
   JobSupervisor supervisor(supervising, store->get(), std::move(scheduler).value(),

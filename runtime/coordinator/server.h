@@ -36,6 +36,9 @@ struct CoordinatorConfig {
   int64_t max_wait_for_backfill_ms = 10 * 60 * 1000;
   std::chrono::milliseconds poll_interval{200};
   std::chrono::milliseconds cancel_grace{3000};
+  // Retention of finished jobs' log lines, progress events and attempt files (SupervisorOptions::
+  // retain_finished); 0 keeps everything.
+  std::chrono::milliseconds retain_finished{0};
   size_t max_request_bytes = 4 << 20;
   // Written once the server listens: the bound "host:port" (tests use port 0).
   std::string port_file;

@@ -328,6 +328,7 @@ void CoordinatorService::ToJob(const JobRecord& r, v1::Job* out, bool with_histo
   out->set_owner(r.owner);
   out->set_array_id(r.array_id);
   out->set_array_index(r.array_index);
+  out->set_compacted_ms(r.compacted_ms);
   out->set_spec_yaml(r.spec_yaml);
   auto history =
       with_history

@@ -293,6 +293,36 @@ void JobSupervisor::Tick() {
   FollowRunning();
   ScheduleReady();
   PrepareQueued();
+  CompactFinished();
+}
+
+void JobSupervisor::CompactFinished() {
+  if (options_.retain_finished.count() <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_compaction_) return;
+  // A batch per pass keeps each write transaction short; a full one means more are due.
+  constexpr int kBatch = 500;
+  const int64_t now_ms = NowMs();
+  StatusOr<std::vector<int64_t>> compacted =
+      store_->CompactFinished(now_ms - options_.retain_finished.count(), kBatch, now_ms);
+  if (!compacted.ok()) {
+    std::fprintf(stderr, "dtrain coordinator: retention: %s\n",
+                 compacted.status().ToString().c_str());
+    next_compaction_ = now + options_.retention_interval;
+    return;
+  }
+  for (int64_t id : *compacted) {
+    // The attempts' files (the launcher's output, each rank's own); the spec stays.
+    std::error_code ec;
+    for (const fs::directory_entry& entry : fs::directory_iterator(JobDir(id), ec)) {
+      if (entry.path().filename().string().rfind("attempt-", 0) == 0) {
+        fs::remove_all(entry.path(), ec);
+      }
+    }
+  }
+  next_compaction_ = static_cast<int>(compacted->size()) == kBatch
+                         ? now
+                         : now + options_.retention_interval;
 }
 
 void JobSupervisor::QueueLocked(const QueuedJob& job) {
@@ -985,6 +1015,9 @@ StatusOr<LogChunk> JobSupervisor::ReadRankLog(const JobRecord& job, int rank, Ra
                                               int64_t offset, size_t max_bytes) const {
   const std::string id = "job " + std::to_string(job.id);
   if (job.launcher_backend.empty()) return FailedPrecondition(id + " has not started yet");
+  if (job.compacted_ms != 0) {
+    return FailedPrecondition(id + "'s output was removed by the coordinator's retention");
+  }
   if (job.launcher_backend != launcher_->name()) {
     return FailedPrecondition(id + " was launched by the '" + job.launcher_backend +
                               "' launcher, not this coordinator's '" + launcher_->name() + "'");

@@ -59,6 +59,12 @@ struct SupervisorOptions {
   // again and replaced by what it resolves to now: a symlink swapped in while the job waited
   // cannot send its writes outside, and the worker writes where the check was made.
   const PathPolicy* paths = nullptr;
+  // Retention: a job that finished longer ago than this has its log lines and progress events
+  // removed from the store and its attempts' files (output.log, each rank's output) deleted;
+  // its record, history, reason and last lines stay. 0: keep everything.
+  std::chrono::milliseconds retain_finished{0};
+  // How often the loop looks for jobs due for retention.
+  std::chrono::milliseconds retention_interval{60 * 1000};
 };
 
 // What keeps a queued job from starting besides slots: a hold and its dependencies.
@@ -182,6 +188,9 @@ class JobSupervisor {
   // Sets pending_[id].blocked from gates_[id], and drops a gate that no longer blocks anything.
   // Needs mu_.
   void ApplyGateLocked(int64_t id);
+  // Applies retain_finished when retention_interval has passed since the last time (a batch
+  // at a time; sooner again while there is a backlog).
+  void CompactFinished();
   // Puts `job` in pending_ and in line for PrepareQueued; UnqueueLocked takes a job out of
   // pending_. Both keep pending_ranks_ in step. Require mu_.
   void QueueLocked(const QueuedJob& job);
@@ -231,6 +240,8 @@ class JobSupervisor {
   std::map<int, int> pending_ranks_;
   // Counts changes of pending_ that can change the start order; guarded by mu_. The order
   // QueueStandings computed last, and for which version and when (mu_).
+  // When CompactFinished may run next (the loop's thread only).
+  std::chrono::steady_clock::time_point next_compaction_{};
   uint64_t queue_version_ = 0;
   mutable std::vector<int64_t> start_order_;
   mutable uint64_t start_order_version_ = ~uint64_t{0};

@@ -816,7 +816,7 @@ TEST(JobToJsonTest, NanMetricAndZeroTimesAreNull) {
       R"("placement":"","failing_rank":0,"exit_code":0,"signal":0,"rank_signal":0,)"
       R"("last_log_lines":"","output_dir":"","queue_position":0,"waiting_reason":"",)"
       R"("owner":"","held":false,"after":[],"array_id":0,)"
-      R"("array_index":0,)"
+      R"("array_index":0,"compacted_ms":0,"compacted":null,)"
       R"("metrics":{"acc":0.5,"gain":null,"loss":null},"history":[]})");
 }
 
@@ -1598,6 +1598,17 @@ TEST(ParseSinceTest, DurationsAndTimes) {
   for (const char* bad :
        {"", "10", "-5m", "5w", "2026-12-05T11:00:00", "2026-13-05T11:00:00Z", "99999999999d"}) {
     EXPECT_EQ(ParseSince(bad, now).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+// The coordinator's --retain-finished takes the same durations.
+TEST(ParseDurationTest, UnitsAndWhatIsNotADuration) {
+  EXPECT_EQ(*ParseDurationMs("90s"), 90000);
+  EXPECT_EQ(*ParseDurationMs("30d"), 30LL * 86400000);
+  EXPECT_EQ(*ParseDurationMs("0m"), 0);
+  EXPECT_EQ(*ParseDurationMs("99999999999d"), 99999999999LL * 86400000);  // 12 characters
+  for (const char* bad : {"", "s", "10", "-5m", "5w", "1.5h", "999999999999d", "10 m"}) {
+    EXPECT_FALSE(ParseDurationMs(bad).has_value()) << bad;
   }
 }
 

@@ -588,7 +588,7 @@ TEST_F(JobStoreTest, SchemaIsVersionedAndNewerVersionsAreRefused) {
     ASSERT_NE(store, nullptr);
     ASSERT_OK(store->Insert(MakeJob("v1")));
   }  // closing checkpoints the WAL into the main file
-  EXPECT_EQ(ReadHeaderWord(path, 60), 7u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 8u);
   EXPECT_EQ(ReadHeaderWord(path, 68), 0x6474726eu);  // "dtrn"
   {
     std::unique_ptr<JobStore> again = OpenOrDie(path);  // no migration the second time
@@ -794,7 +794,7 @@ TEST_F(JobStoreTest, Version1StoreMigratesToLauncherHandlesTheLocalLauncherFollo
     ASSERT_OK(active);
     EXPECT_EQ(active->size(), 3u);
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 7u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 8u);
   // The pid-shaped columns are gone, so nothing can keep reading them.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
@@ -856,7 +856,7 @@ TEST_F(JobStoreTest, Version2StoreMigratesAndKeepsTheSignalThatKilledTheFailingR
     ASSERT_OK(store->Transition(2, JobState::kRunning, JobState::kFailed,
                                 "rank 1 on host vm was killed by signal 9", 900, update));
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 7u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 8u);
   std::unique_ptr<JobStore> reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
   StatusOr<JobRecord> killed = reopened->Get(2);
@@ -909,7 +909,7 @@ TEST_F(JobStoreTest, Version4StoreMigratesToHoldsDependenciesAndOwners) {
     next.owner = "alice";
     ASSERT_OK(store->Insert(next));
   }
-  EXPECT_EQ(ReadHeaderWord(path, 60), 7u);
+  EXPECT_EQ(ReadHeaderWord(path, 60), 8u);
   std::unique_ptr<JobStore> reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
   StatusOr<JobRecord> queued = reopened->Get(1);
@@ -1574,6 +1574,74 @@ TEST_F(JobStoreTest, ReadsDoNotWaitBehindAWriter) {
   StatusOr<JobRecord> after = store->Get(*blocked);  // a read after the commit sees it
   ASSERT_OK(after);
   EXPECT_EQ(after->name, "blocked");
+}
+
+// Issue 18 item 5: retention removes old finished jobs' events, not the jobs or their history.
+TEST_F(JobStoreTest, CompactFinishedDropsOldFinishedJobsEventsAndKeepsTheirHistory) {
+  NewJob job;
+  job.name = "j";
+  job.spec_yaml = "name: j\n";
+  job.submitted_ms = 1000;
+  const int64_t old_done = InsertOrDie(job);
+  const int64_t new_done = InsertOrDie(job);
+  const int64_t running = InsertOrDie(job);
+  const int64_t queued = InsertOrDie(job);
+  for (int64_t id : {old_done, new_done, running}) {
+    ASSERT_OK(store_->Transition(id, JobState::kPending, JobState::kRunning, "started", 2000));
+    StatusOr<int64_t> log = store_->AppendEvent(id, "log", "epoch 1", 2100);
+    ASSERT_OK(log);
+    StatusOr<int64_t> progress = store_->AppendEvent(id, "progress", R"({"event":"step"})", 2200);
+    ASSERT_OK(progress);
+  }
+  TransitionUpdate last;
+  last.last_log_lines = "the end\n";
+  ASSERT_OK(
+      store_->Transition(old_done, JobState::kRunning, JobState::kSucceeded, "done", 3000, last));
+  ASSERT_OK(store_->Transition(new_done, JobState::kRunning, JobState::kFailed, "boom", 9000));
+  StatusOr<std::vector<JobEvent>> before = store_->EventsAfter(old_done, 0, 100);
+  ASSERT_OK(before);
+  const int64_t last_seq = before->back().seq;
+
+  // A queued job cancelled has its time too (it gave none): retention goes by it.
+  ASSERT_OK(store_->Transition(queued, JobState::kPending, JobState::kCancelled, "by user", 9500));
+  EXPECT_EQ(store_->Get(queued)->finished_ms, 9500);
+  // Finished before 5000: only the first.
+  StatusOr<std::vector<int64_t>> compacted = store_->CompactFinished(5000, 10, 6000);
+  ASSERT_OK(compacted);
+  EXPECT_EQ(*compacted, std::vector<int64_t>({old_done}));
+  StatusOr<std::vector<JobEvent>> after = store_->EventsAfter(old_done, 0, 100);
+  ASSERT_OK(after);
+  ASSERT_EQ(after->size(), 1u);  // only the note, after every removed event
+  EXPECT_EQ(after->front().kind, "log");
+  EXPECT_GT(after->front().seq, last_seq);
+  EXPECT_NE(after->front().payload.find("removed by the coordinator's retention at "
+                                        "1970-01-01T00:00:06Z"),
+            std::string::npos)
+      << after->front().payload;
+  StatusOr<JobRecord> kept = store_->Get(old_done);
+  ASSERT_OK(kept);
+  EXPECT_EQ(kept->state, JobState::kSucceeded);
+  EXPECT_EQ(kept->compacted_ms, 6000);
+  EXPECT_EQ(kept->last_log_lines, "the end\n");
+  StatusOr<std::vector<coordinator::Transition>> history = store_->History(old_done);
+  ASSERT_OK(history);
+  EXPECT_EQ(history->size(), 3u);  // submitted, started, finished
+  // The others keep everything; a second pass finds nothing more; the limit holds.
+  for (int64_t id : {new_done, running, queued}) {
+    StatusOr<JobRecord> other = store_->Get(id);  // finished after 5000, or not at all
+    ASSERT_OK(other);
+    EXPECT_EQ(other->compacted_ms, 0);
+  }
+  EXPECT_EQ(store_->EventsAfter(running, 0, 100)->size(), 4u);
+  compacted = store_->CompactFinished(5000, 10, 7000);
+  ASSERT_OK(compacted);
+  EXPECT_TRUE(compacted->empty());
+  compacted = store_->CompactFinished(10000, 0, 7000);
+  ASSERT_OK(compacted);
+  EXPECT_TRUE(compacted->empty());
+  compacted = store_->CompactFinished(10000, 10, 7000);
+  ASSERT_OK(compacted);
+  EXPECT_EQ(*compacted, std::vector<int64_t>({new_done, queued}));
 }
 
 }  // namespace

@@ -678,7 +678,8 @@ TEST_F(JobSupervisorTest, TheSmallestQueuedJobDecidesWhetherAPassCanStartAnythin
   EXPECT_EQ(Get(small).attempt, 2);
   EXPECT_EQ(Get(small).state, JobState::kRunning);
   // With the 2-rank job cancelled, a new 1-rank job still starts when a slot frees.
-  ASSERT_OK(supervisor_->Cancel(wide).status());
+  StatusOr<JobRecord> cancelled = supervisor_->Cancel(wide);
+  ASSERT_OK(cancelled);
   const int64_t later = Submit("later", 1, 1);
   supervisor_->Tick();
   EXPECT_EQ(Get(later).state, JobState::kPending);  // no slot free
@@ -692,6 +693,33 @@ TEST_F(JobSupervisorTest, TheSmallestQueuedJobDecidesWhetherAPassCanStartAnythin
   ASSERT_EQ(standings.size(), 1u);
   EXPECT_EQ(standings.at(waiting).position, 1);
   EXPECT_EQ(standings.at(waiting).reason, "waiting for 2 slots (0 of 4 free)");
+}
+
+// Issue 18 item 5: with retain_finished set, a finished job's attempt files and events go; its
+// spec, record and history stay, and its rank logs say why they are gone.
+TEST_F(JobSupervisorTest, RetentionRemovesAFinishedJobsOutputButKeepsItsRecord) {
+  options_.retain_finished = std::chrono::milliseconds(1);
+  options_.retention_interval = std::chrono::milliseconds(0);
+  MakeSupervisor();
+  const int64_t done = Submit("done");
+  const int64_t running = Submit("running");
+  supervisor_->Tick();
+  world_->End(done, ExitReport());
+  supervisor_->Tick();
+  ASSERT_EQ(Get(done).state, JobState::kSucceeded);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  supervisor_->Tick();
+  const JobRecord compacted = Get(done);
+  EXPECT_GT(compacted.compacted_ms, 0);
+  EXPECT_EQ(Lines(done).size(), 1u);  // the note
+  EXPECT_FALSE(fs::exists(options_.state_dir + "/jobs/" + std::to_string(done) + "/attempt-1"));
+  EXPECT_TRUE(fs::exists(options_.state_dir + "/jobs/" + std::to_string(done) + "/spec.yaml"));
+  StatusOr<LogChunk> rank = supervisor_->ReadRankLog(compacted, 0, RankStream::kStdout, 0, 100);
+  ASSERT_FALSE(rank.ok());
+  EXPECT_EQ(rank.status().code(), StatusCode::kFailedPrecondition);
+  // The running job is untouched.
+  EXPECT_EQ(Get(running).compacted_ms, 0);
+  EXPECT_TRUE(fs::exists(options_.state_dir + "/jobs/" + std::to_string(running) + "/attempt-1"));
 }
 
 }  // namespace
