@@ -320,9 +320,8 @@ void JobSupervisor::CompactFinished() {
       }
     }
   }
-  next_compaction_ = static_cast<int>(compacted->size()) == kBatch
-                         ? now
-                         : now + options_.retention_interval;
+  next_compaction_ =
+      static_cast<int>(compacted->size()) == kBatch ? now : now + options_.retention_interval;
 }
 
 void JobSupervisor::QueueLocked(const QueuedJob& job) {
