@@ -32,6 +32,7 @@
 #include "runtime/spec/job_spec.h"
 #include "workers/models/cnn.h"
 #include "workers/trainer/allocator_tuning.h"
+#include "workers/trainer/compute_threads.h"
 #include "workers/trainer/reducer.h"
 #include "workers/trainer/tasks/image_classification/image_classification.h"
 
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<dtrain::comm::MpiCommunicator> comm = std::move(*comm_or);
   const int rank = comm->rank();
   const int world = comm->size();
-  torch::set_num_threads(o.threads);
+  dtrain::trainer::SetComputeThreads(o.threads);  // as the trainer does
 
   // The same synthetic data as ddp_baseline.py.
   torch::manual_seed(0);

@@ -12,6 +12,7 @@
 #include "runtime/data/sampling.h"
 #include "workers/trainer/bucket_auto_tuner.h"
 #include "workers/trainer/checkpoint.h"
+#include "workers/trainer/compute_threads.h"
 #include "workers/trainer/graphed_step.h"
 #include "workers/trainer/lr_schedule.h"
 #include "workers/trainer/precision.h"
@@ -218,7 +219,7 @@ StatusOr<TrainOutcome> RunTraining(const JobSpec& spec, comm::Communicator& comm
     threads = std::max(
         1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, options.local_size));
   }
-  torch::set_num_threads(threads);
+  SetComputeThreads(threads);
 
   // Same seed everywhere so initial weights agree even before rank 0's broadcast.
   torch::manual_seed(train.seed);
